@@ -1,0 +1,56 @@
+"""pgqueue in one file: migrate, enqueue from plain SQL inside a transaction (one committed, one
+rolled back), run a worker until the committed job is done, print what happened.
+
+    python examples/quickstart.py        # uses PGQUEUE_DSN, DATABASE_URL or libpq defaults
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import asyncpg  # noqa: E402
+
+from examples.tasks import app  # noqa: E402
+from pgqueue import migrate  # noqa: E402
+
+
+async def main() -> None:
+    await migrate.upgrade_async(app.dsn)
+    conn = await asyncpg.connect(app.dsn)
+    try:
+        async with conn.transaction():  # committed: the job will run
+            await conn.execute("CREATE TABLE IF NOT EXISTS signups (name text)")
+            await conn.execute("INSERT INTO signups VALUES ('ada')")
+            kept = await conn.fetchval(
+                "SELECT pgqueue.enqueue('examples.tasks.greet', args => '[\"ada\"]')"
+            )
+        tx = conn.transaction()  # rolled back: neither the row nor the job exist
+        await tx.start()
+        await conn.execute("INSERT INTO signups VALUES ('eve')")
+        dropped = await conn.fetchval(
+            "SELECT pgqueue.enqueue('examples.tasks.greet', args => '[\"eve\"]')"
+        )
+        await tx.rollback()
+    finally:
+        await conn.close()
+
+    async with app:
+        worker = app.worker(concurrency=4)
+        await worker.start()
+        result = await app.result(kept, timeout=30)
+        await worker.stop()
+        print(f"job {kept} (committed) -> {result!r}")
+        exists = await app.repository.pool.fetchval(
+            "SELECT count(*) FROM pgqueue.jobs WHERE id = $1", dropped
+        )
+        print(f"job {dropped} (rolled back) -> rows in pgqueue.jobs: {exists}")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    asyncio.run(main())

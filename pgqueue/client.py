@@ -1,0 +1,349 @@
+"""App: the composition root. Holds the DSN, the pool, the task registry; enqueues and looks up
+jobs; waits for results; builds workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
+
+from pgqueue import enqueue as enqueue_paths
+from pgqueue.enqueue import Enqueued
+from pgqueue.errors import (
+    ConfigurationError,
+    JobFailedError,
+    JobNotFoundError,
+    ResultTimeoutError,
+    UnknownTaskError,
+)
+from pgqueue.job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
+from pgqueue.notifier import Notifier
+from pgqueue.registry import (
+    Task,
+    TaskConfig,
+    TaskRegistry,
+    default_task_name,
+    ensure_function,
+)
+from pgqueue.repository import Repository, create_pool, translated
+from pgqueue.retry import DEFAULT_RETRY, RetryPolicy
+from pgqueue.settings import WorkerSettings, resolve_dsn
+from pgqueue.worker import Worker
+
+logger = logging.getLogger("pgqueue")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DONE_CHANNEL = "pgqueue_done"
+
+
+class App:
+    """A pgqueue application: tasks, a connection pool, and the ways to enqueue and look up jobs.
+
+    The DSN comes from `dsn`, else PGQUEUE_DSN, else DATABASE_URL, else libpq's defaults
+    (PGHOST, PGUSER, ..., the local socket), so it works wherever `psql` works with no flags.
+    """
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        pool_min_size: int = 1,
+        pool_max_size: int = 10,
+        default_max_attempts: int = 3,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if default_max_attempts < 1:
+            raise ConfigurationError("default_max_attempts must be at least 1")
+        self.dsn = resolve_dsn(dsn)
+        self.pool_min_size = pool_min_size
+        self.pool_max_size = pool_max_size
+        self.connect_timeout = connect_timeout
+        self.default_max_attempts = default_max_attempts
+        self.registry = TaskRegistry()
+        self._repository: Repository | None = None
+        self._open_lock: asyncio.Lock | None = None
+        self._results: Notifier | None = None
+        self._result_waiters: dict[int, list[asyncio.Event]] = {}
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        max_attempts: int | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: float | None = None,
+    ) -> _TaskDecorator: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        max_attempts: int | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: float | None = None,
+    ) -> Any:
+        """Register a task: `@app.task` or `@app.task(name=..., queue=..., timeout=...)`."""
+
+        def register(func: Callable[..., Any]) -> Task[Any, Any]:
+            ensure_function(func)
+            config = TaskConfig(
+                name=name or default_task_name(func), queue=queue, priority=priority,
+                max_attempts=max_attempts, retry=retry, timeout=timeout,
+            )
+            task: Task[Any, Any] = Task(func, config, self)
+            self.registry.add(task)
+            return task
+
+        if fn is not None:
+            return register(fn)
+        return _TaskDecorator(register)
+
+    # -- connection --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the connection pool (done lazily by the first call that needs it)."""
+        if self._repository is not None:
+            return
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if self._repository is None:
+                pool = await create_pool(
+                    self.dsn, min_size=self.pool_min_size, max_size=self.pool_max_size,
+                    timeout=self.connect_timeout,
+                )
+                self._repository = Repository(pool, self.dsn)
+
+    async def close(self) -> None:
+        if self._results is not None:
+            await self._results.stop()
+            self._results = None
+        if self._repository is not None:
+            repository, self._repository = self._repository, None
+            await repository.pool.close()
+
+    async def __aenter__(self) -> App:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def repository(self) -> Repository:
+        if self._repository is None:
+            raise RuntimeError("the App is not open: `await app.open()` or `async with app:` first")
+        return self._repository
+
+    async def _repo(self) -> Repository:
+        await self.open()
+        return self.repository
+
+    # -- enqueue -----------------------------------------------------------------------------
+
+    def request(
+        self,
+        task_name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        max_attempts: int | None = None,
+        unique_key: str | None = None,
+        allow_unknown: bool = False,
+    ) -> JobRequest:
+        """A job for a task given by name, for `enqueue_many`. An unregistered name raises
+        UnknownTaskError unless `allow_unknown` (the task lives in another service's worker)."""
+        options = JobOptions(queue=queue, priority=priority, run_at=run_at, delay=delay,
+                             max_attempts=max_attempts, unique_key=unique_key)
+        task = self.registry.get(task_name)
+        if task is None:
+            if not allow_unknown:
+                raise UnknownTaskError(
+                    f"no task named {task_name!r} is registered in this app "
+                    f"(known: {', '.join(self.registry.names()) or 'none'}); "
+                    "pass allow_unknown=True to enqueue for a task defined elsewhere"
+                )
+            return JobRequest(
+                task=task_name, args=list(args), kwargs=dict(kwargs or {}),
+                queue=options.queue or DEFAULT_QUEUE, priority=options.priority or 0,
+                run_at=options.run_at, delay_seconds=options.delay_seconds,
+                max_attempts=options.max_attempts, unique_key=options.unique_key,
+            )
+        bound = task.using(queue=queue, priority=priority, run_at=run_at, delay=delay,
+                           max_attempts=max_attempts, unique_key=unique_key)
+        return bound.job(*args, **(kwargs or {}))
+
+    async def enqueue(
+        self,
+        task_name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        max_attempts: int | None = None,
+        unique_key: str | None = None,
+        allow_unknown: bool = False,
+        connection: Any = None,
+    ) -> int:
+        """Enqueue a job for a task given by name; returns the job id."""
+        request = self.request(
+            task_name, args, kwargs, queue=queue, priority=priority, run_at=run_at, delay=delay,
+            max_attempts=max_attempts, unique_key=unique_key, allow_unknown=allow_unknown,
+        )
+        [done] = await self.enqueue_requests([request], connection=connection)
+        return done.id
+
+    async def enqueue_many(self, jobs: Sequence[JobRequest], *, connection: Any = None) -> list[int]:
+        """Enqueue many jobs (from `task.job(...)` or `app.request(...)`) in one round trip and
+        one transaction; returns their ids in order."""
+        return [done.id for done in await self.enqueue_requests(jobs, connection=connection)]
+
+    def enqueue_many_sync(self, jobs: Sequence[JobRequest], *, connection: Any) -> list[int]:
+        """`enqueue_many` through a SQLAlchemy Session or Connection, in its transaction."""
+        return [done.id for done in self.enqueue_requests_sync(jobs, connection=connection)]
+
+    async def enqueue_requests(
+        self, requests: Sequence[JobRequest], *, connection: Any = None
+    ) -> list[Enqueued]:
+        if connection is None:
+            repo = await self._repo()
+            with translated(self.dsn):
+                return await enqueue_paths.enqueue_asyncpg(repo.pool, requests)
+        if enqueue_paths.is_sqlalchemy_async(connection):
+            return await enqueue_paths.enqueue_sqlalchemy_async(connection, requests)
+        if enqueue_paths.is_sqlalchemy_sync(connection):
+            raise TypeError(
+                "a synchronous SQLAlchemy Session/Connection needs enqueue_sync(), not enqueue()"
+            )
+        with translated(self.dsn):
+            return await enqueue_paths.enqueue_asyncpg(connection, requests)
+
+    def enqueue_requests_sync(
+        self, requests: Sequence[JobRequest], *, connection: Any
+    ) -> list[Enqueued]:
+        if not enqueue_paths.is_sqlalchemy_sync(connection):
+            raise TypeError(
+                "enqueue_sync() needs connection= a SQLAlchemy Session or Connection; "
+                "use `await ...enqueue()` for asyncpg and async SQLAlchemy"
+            )
+        return enqueue_paths.enqueue_sqlalchemy_sync(connection, requests)
+
+    # -- lookups and results -----------------------------------------------------------------
+
+    async def get_job(self, job_id: int) -> JobInfo:
+        """Everything stored about a job; raises JobNotFoundError if there is none."""
+        info = await (await self._repo()).get_job(job_id)
+        if info is None:
+            raise JobNotFoundError(f"no job with id {job_id}")
+        return info
+
+    async def result(self, job_id: int, timeout: float | None = None, *,
+                     poll_interval: float = 5.0) -> Any:
+        """Wait for the job to finish and return its result.
+
+        Woken by the NOTIFY the worker sends when it records the outcome, with a slow poll as
+        the fallback. Raises JobFailedError (dead-lettered or cancelled, with the last error's
+        class, message and traceback) or ResultTimeoutError.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        event = asyncio.Event()
+        self._result_waiters.setdefault(job_id, []).append(event)
+        try:
+            await self._ensure_result_listener()
+            while True:
+                event.clear()
+                info = await self.get_job(job_id)
+                if info.state == JobState.SUCCEEDED:
+                    return info.result
+                if info.state in (JobState.DEAD, JobState.CANCELLED):
+                    raise JobFailedError(job_id, info.state.value, info.last_error)
+                wait = poll_interval
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise ResultTimeoutError(
+                            f"job {job_id} did not finish within {timeout}s (state {info.state})"
+                        )
+                    wait = min(wait, remaining)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), wait)
+        finally:
+            waiters = self._result_waiters.get(job_id, [])
+            if event in waiters:
+                waiters.remove(event)
+            if not waiters:
+                self._result_waiters.pop(job_id, None)
+
+    async def _ensure_result_listener(self) -> None:
+        if self._results is None:
+            self._results = Notifier(self.dsn, (DONE_CHANNEL,), self._on_done,
+                                     on_connect=self._wake_all_waiters)
+            self._results.start()
+        # Listening before the first state check means a completion cannot slip between them;
+        # if the listener is slow to come up, the fallback poll still finds the result.
+        await self._results.wait_connected(timeout=2.0)
+
+    def _on_done(self, _channel: str, payload: str) -> None:
+        for part in payload.split(","):
+            if part.isdigit():
+                for event in self._result_waiters.get(int(part), ()):
+                    event.set()
+
+    def _wake_all_waiters(self) -> None:
+        for events in self._result_waiters.values():
+            for event in events:
+                event.set()
+
+    # -- workers -----------------------------------------------------------------------------
+
+    def worker(self, settings: WorkerSettings | None = None, **overrides: Any) -> Worker:
+        """A Worker for this app (see WorkerSettings for the options)."""
+        return Worker(self, settings, **overrides)
+
+
+class _TaskDecorator:
+    """What `@app.task(...)` returns: a decorator that keeps the function's ParamSpec."""
+
+    def __init__(self, register: Callable[[Callable[..., Any]], Task[Any, Any]]) -> None:
+        self._register = register
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    def __call__(self, fn: Callable[..., Any], /) -> Any:
+        return self._register(fn)

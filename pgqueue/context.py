@@ -1,0 +1,60 @@
+"""The running job, available to task code through `pgqueue.current_job()`.
+
+A context variable rather than an extra task parameter keeps task signatures (and so the
+ParamSpec-checked `enqueue`) exactly the user's own. Sync tasks see it too: the worker copies the
+context into the thread.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ProgressSink = Callable[[int, float | None, str | None], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class JobContext:
+    """What a task may know about the attempt it is running in."""
+
+    job_id: int
+    task: str
+    queue: str
+    attempt: int
+    max_attempts: int
+    _progress_sink: ProgressSink | None = field(default=None, repr=False)
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
+
+    async def progress(self, value: float | None = None, message: str | None = None) -> None:
+        """Record progress (a number, a message or both) on the job and notify watchers."""
+        if self._progress_sink is not None:
+            await self._progress_sink(self.job_id, value, message)
+
+    def log_extra(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "task": self.task, "queue": self.queue, "attempt": self.attempt}
+
+
+_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
+    "pgqueue_current_job", default=None
+)
+
+
+def current_job() -> JobContext:
+    """The job the calling task is running as; raises LookupError outside a task."""
+    ctx = _current.get()
+    if ctx is None:
+        raise LookupError("current_job() called outside a running pgqueue task")
+    return ctx
+
+
+def set_current(ctx: JobContext | None) -> contextvars.Token[JobContext | None]:
+    return _current.set(ctx)
+
+
+def reset_current(token: contextvars.Token[JobContext | None]) -> None:
+    _current.reset(token)

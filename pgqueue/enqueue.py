@@ -1,0 +1,87 @@
+"""Writing jobs: every enqueue path (asyncpg, SQLAlchemy sync and async) sends the same JSON
+array to pgqueue.enqueue_many, inside whatever transaction the caller's connection is in.
+
+pgqueue never commits or rolls back a caller's connection: the job exists for workers if and only
+if the caller's transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection as SAConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
+
+from pgqueue import serialization
+from pgqueue.job import JobRequest
+from pgqueue.sql import query
+
+_SA_ENQUEUE_MANY = text(
+    "SELECT m.ord, m.id, m.duplicate FROM pgqueue.enqueue_many(CAST(:jobs AS jsonb)) AS m "
+    "ORDER BY m.ord"
+)
+
+SyncConnection = Session | SAConnection
+AsyncSAConnection = AsyncSession | AsyncConnection
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """The outcome of enqueueing one job: its id, and whether a job with its unique key existed."""
+
+    id: int
+    duplicate: bool = False
+
+
+def encode_jobs(requests: Sequence[JobRequest]) -> str:
+    """The JSON array for pgqueue.enqueue_many; a value that is not JSON names its job and task."""
+    if not requests:
+        raise ValueError("nothing to enqueue: the batch is empty")
+    try:
+        return serialization.dumps([r.as_json_object() for r in requests], what="arguments")
+    except serialization.SerializationError:
+        for n, request in enumerate(requests):
+            serialization.dumps(request.args, what=f"positional arguments of {request.task} (job #{n + 1})")
+            serialization.dumps(request.kwargs, what=f"keyword arguments of {request.task} (job #{n + 1})")
+        raise
+
+
+def _rows_to_enqueued(rows: Sequence[Any]) -> list[Enqueued]:
+    return [Enqueued(id=int(row[1]), duplicate=bool(row[2])) for row in rows]
+
+
+async def enqueue_asyncpg(connection: Any, requests: Sequence[JobRequest]) -> list[Enqueued]:
+    """Enqueue through an asyncpg Connection or Pool (the Pool commits at once)."""
+    payload = encode_jobs(requests)
+    rows = await connection.fetch(query("job_enqueue_many"), payload)
+    return _rows_to_enqueued(rows)
+
+
+async def enqueue_sqlalchemy_async(
+    connection: AsyncSAConnection, requests: Sequence[JobRequest]
+) -> list[Enqueued]:
+    """Enqueue through a SQLAlchemy AsyncSession or AsyncConnection, in its transaction."""
+    payload = encode_jobs(requests)
+    result = await connection.execute(_SA_ENQUEUE_MANY, {"jobs": payload})
+    return _rows_to_enqueued(result.all())
+
+
+def enqueue_sqlalchemy_sync(
+    connection: SyncConnection, requests: Sequence[JobRequest]
+) -> list[Enqueued]:
+    """Enqueue through a SQLAlchemy Session or Connection (any sync driver), in its transaction."""
+    payload = encode_jobs(requests)
+    result = connection.execute(_SA_ENQUEUE_MANY, {"jobs": payload})
+    return _rows_to_enqueued(result.all())
+
+
+def is_sqlalchemy_async(connection: object) -> bool:
+    return isinstance(connection, AsyncSession | AsyncConnection)
+
+
+def is_sqlalchemy_sync(connection: object) -> bool:
+    return isinstance(connection, Session | SAConnection)

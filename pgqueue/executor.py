@@ -1,0 +1,164 @@
+"""Run one claimed job and decide its outcome. The only place that maps what happened
+(return, exception, Retry, timeout, cancellation, bad input) to a state change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from pgqueue import outcome, serialization
+from pgqueue.context import JobContext, ProgressSink, reset_current, set_current
+from pgqueue.errors import Retry, SerializationError
+from pgqueue.job import ClaimedJob
+from pgqueue.outcome import Outcome, error_info
+from pgqueue.registry import Task, TaskRegistry
+
+logger = logging.getLogger("pgqueue.job")
+
+SHUTDOWN = "shutdown"
+CANCEL_REQUESTED = "cancel"
+
+
+@dataclass(slots=True)
+class JobControl:
+    """Why the worker cancelled a running job, read when the cancellation lands."""
+
+    cancel_reason: str | None = None
+
+
+class _BadPayload(Exception):
+    pass
+
+
+class JobRunner:
+    """Runs jobs of one registry. Sync tasks run in `thread_pool`, never on the event loop."""
+
+    def __init__(
+        self,
+        registry: TaskRegistry,
+        *,
+        thread_pool: Executor | None,
+        default_max_attempts: int,
+        progress_sink: ProgressSink | None = None,
+    ) -> None:
+        self.registry = registry
+        self.thread_pool = thread_pool
+        self.default_max_attempts = default_max_attempts
+        self.progress_sink = progress_sink
+
+    async def run(self, job: ClaimedJob, control: JobControl) -> Outcome:
+        attempt = job.attempts
+        log = logging.LoggerAdapter(
+            logger, {"job_id": job.id, "task": job.task, "queue": job.queue, "attempt": attempt}
+        )
+        task = self.registry.get(job.task)
+        if task is None:
+            log.error("unknown task %r: dead-lettered", job.task)
+            return outcome.dead(
+                job.id, attempt,
+                error_info("unknown_task", attempt,
+                           message=f"no task named {job.task!r} is registered in this worker"),
+            )
+        max_attempts = job.max_attempts or task.config.max_attempts or self.default_max_attempts
+        try:
+            args, kwargs = _decode_payload(job, task)
+        except _BadPayload as exc:
+            log.error("bad payload: %s: dead-lettered", exc)
+            return outcome.dead(job.id, attempt, error_info("payload", attempt, exc))
+
+        ctx = JobContext(job.id, job.task, job.queue, attempt, max_attempts, self.progress_sink)
+        log.debug("started")
+        try:
+            result = await self._call(task, args, kwargs, ctx)
+        except asyncio.CancelledError as exc:
+            if control.cancel_reason == SHUTDOWN:
+                log.warning("interrupted by worker shutdown: back to the queue")
+                return outcome.requeued(job.id, attempt, error_info("shutdown", attempt, exc,
+                                        "interrupted by worker shutdown"))
+            if control.cancel_reason == CANCEL_REQUESTED:
+                log.info("cancelled on request")
+                return outcome.cancelled(job.id, attempt, error_info("cancelled", attempt, exc,
+                                         "cancelled on request while running"))
+            raise
+        except TimeoutError as exc:
+            message = f"timed out after {task.config.timeout}s"
+            return self._failed(job, task, attempt, max_attempts, "timeout", exc, message, log)
+        except Retry as exc:
+            return self._failed(job, task, attempt, max_attempts, "retry", exc, None, log,
+                                delay=exc.delay)
+        except Exception as exc:
+            return self._failed(job, task, attempt, max_attempts, "exception", exc, None, log)
+
+        try:
+            result_json = serialization.dumps(result, what=f"result of {job.task}")
+        except SerializationError as exc:
+            log.error("%s: dead-lettered", exc)
+            return outcome.dead(job.id, attempt, error_info("result", attempt, exc))
+        log.debug("succeeded")
+        return outcome.succeeded(job.id, attempt, result_json)
+
+    async def _call(
+        self, task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], ctx: JobContext
+    ) -> Any:
+        timeout = task.config.timeout
+        if task.is_async:
+            token = set_current(ctx)
+            try:
+                return await asyncio.wait_for(task.fn(*args, **kwargs), timeout)
+            finally:
+                reset_current(token)
+        # A thread cannot be killed: at the deadline the attempt is recorded as timed out and
+        # the thread runs on to its end in the background, its result discarded (docs/tasks.md).
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        context.run(set_current, ctx)
+        call: Callable[[], Any] = lambda: context.run(task.fn, *args, **kwargs)  # noqa: E731
+        future = loop.run_in_executor(self.thread_pool, call)
+        return await asyncio.wait_for(future, timeout)
+
+    def _failed(
+        self,
+        job: ClaimedJob,
+        task: Task[Any, Any],
+        attempt: int,
+        max_attempts: int,
+        kind: str,
+        exc: BaseException,
+        message: str | None,
+        log: logging.LoggerAdapter[logging.Logger],
+        delay: float | None = None,
+    ) -> Outcome:
+        error = error_info(kind, attempt, exc, message)
+        if attempt >= max_attempts:
+            log.error("failed (%s: %s); attempts used up (%d/%d): dead-lettered",
+                      error["type"], error["message"], attempt, max_attempts)
+            return outcome.dead(job.id, attempt, error)
+        wait = delay if delay is not None else task.config.retry.delay(attempt)
+        log.warning("failed (%s: %s); retry %d/%d in %.2fs",
+                    error["type"], error["message"], attempt + 1, max_attempts, wait)
+        return outcome.retrying(job.id, attempt, wait, error)
+
+
+def _decode_payload(job: ClaimedJob, task: Task[Any, Any]) -> tuple[list[Any], dict[str, Any]]:
+    try:
+        args = serialization.loads(job.args)
+        kwargs = serialization.loads(job.kwargs)
+    except SerializationError as exc:
+        raise _BadPayload(str(exc)) from exc
+    if not isinstance(args, list):
+        raise _BadPayload(f"args must be a JSON array, got {type(args).__name__}: {job.args[:200]}")
+    if not isinstance(kwargs, dict):
+        raise _BadPayload(
+            f"kwargs must be a JSON object, got {type(kwargs).__name__}: {job.kwargs[:200]}"
+        )
+    try:
+        task.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise _BadPayload(f"arguments do not fit {task.name}{task.signature}: {exc}") from exc
+    return args, kwargs

@@ -1,0 +1,144 @@
+"""LISTEN on a dedicated connection, kept alive: health-checked, reconnected with backoff.
+
+NOTIFY is only a wake-up hint. After every (re)connect the notifier tells its subscribers
+(`on_connect`), because notifications sent while it was away are lost and they must poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from pgqueue.errors import PgQueueError
+from pgqueue.repository import connect
+
+logger = logging.getLogger("pgqueue.notifier")
+
+Callback = Callable[[str, str], None]
+
+
+class Backoff:
+    """Exponential backoff with jitter, reset on success."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
+        self.base, self.cap, self.attempt = base, cap, 0
+
+    def next_delay(self) -> float:
+        self.attempt += 1
+        raw = min(self.cap, self.base * 2 ** (self.attempt - 1))
+        return raw * (0.5 + random.random() / 2)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Notifier:
+    """Keeps one LISTEN connection for a set of channels and calls `callback(channel, payload)`."""
+
+    def __init__(
+        self,
+        dsn: str | None,
+        channels: tuple[str, ...],
+        callback: Callback,
+        *,
+        on_connect: Callable[[], None] | None = None,
+        health_interval: float = 5.0,
+        health_timeout: float = 5.0,
+    ) -> None:
+        self.dsn = dsn
+        self.channels = channels
+        self.callback = callback
+        self.on_connect = on_connect
+        self.health_interval = health_interval
+        self.health_timeout = health_timeout
+        self.connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connected.is_set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="pgqueue-notifier")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close()
+
+    async def wait_connected(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self.connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _on_notification(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
+        try:
+            self.callback(channel, payload)
+        except Exception:
+            logger.exception("notification handler failed", extra={"channel": channel})
+
+    def _on_termination(self, _conn: Any) -> None:
+        self._lost.set()
+
+    async def _close(self) -> None:
+        self.connected.clear()
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                conn = await connect(self.dsn, timeout=self.health_timeout)
+                self._conn = conn
+                self._lost.clear()
+                conn.add_termination_listener(self._on_termination)
+                for channel in self.channels:
+                    await conn.add_listener(channel, self._on_notification)
+                self.connected.set()
+                if backoff.attempt:
+                    logger.info("listener reconnected", extra={"channels": self.channels})
+                backoff.reset()
+                if self.on_connect is not None:
+                    self.on_connect()
+                await self._watch(conn)
+            except asyncio.CancelledError:
+                raise
+            except (PgQueueError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                delay = backoff.next_delay()
+                # One line per backoff step: a flood of identical errors helps nobody.
+                logger.warning(
+                    "listener connection lost (%s); reconnecting in %.1fs", exc, delay,
+                    extra={"attempt": backoff.attempt},
+                )
+                await self._close()
+                await asyncio.sleep(delay)
+            else:
+                await self._close()
+
+    async def _watch(self, conn: asyncpg.Connection) -> None:
+        """Return when the connection is lost; a SELECT 1 catches silently dead networks."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), self.health_interval)
+            if self._lost.is_set() or conn.is_closed():
+                raise OSError("LISTEN connection closed")
+            try:
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), self.health_timeout)
+            except TimeoutError as exc:
+                raise OSError("LISTEN connection health check timed out") from exc

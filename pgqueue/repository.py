@@ -1,0 +1,179 @@
+"""The worker's and App's access to the database: named queries over an asyncpg pool.
+
+Driver errors are translated here, at the boundary, into pgqueue's own errors (chained with
+`from exc`), so nothing above this module needs to know asyncpg.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from pgqueue import serialization
+from pgqueue.errors import (
+    AuthenticationError,
+    DatabaseError,
+    DatabaseNotFoundError,
+    DatabaseUnavailableError,
+    PgQueueError,
+    SchemaMissingError,
+)
+from pgqueue.job import ClaimedJob, JobInfo, JobState
+from pgqueue.settings import dsn_host
+from pgqueue.sql import query
+
+# Errors that mean "the database or the network went away": retry later, never crash.
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    ConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
+
+
+def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
+    """The pgqueue error for a driver error, with a message an operator can act on."""
+    where = dsn_host(dsn)
+    if isinstance(exc, PgQueueError):
+        return exc
+    if isinstance(exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
+        return AuthenticationError(f"the database at {where} refused the credentials: {exc}")
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return DatabaseNotFoundError(f"the database at {where} does not exist: {exc}")
+    if isinstance(
+        exc, asyncpg.UndefinedTableError | asyncpg.InvalidSchemaNameError | asyncpg.UndefinedFunctionError
+    ) and "pgqueue" in str(exc):
+        return SchemaMissingError(
+            f"the pgqueue schema is missing or out of date at {where}: run `pgqueue migrate` ({exc})"
+        )
+    if isinstance(exc, _UNAVAILABLE):
+        detail = str(exc) or type(exc).__name__
+        return DatabaseUnavailableError(f"cannot reach the database at {where}: {detail}")
+    return DatabaseError(f"database error at {where}: {exc}")
+
+
+@contextlib.contextmanager
+def translated(dsn: str | None) -> Any:
+    try:
+        yield
+    except PgQueueError:
+        raise
+    except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+        raise translate_error(exc, dsn) from exc
+
+
+async def connect(dsn: str | None, *, timeout: float = 10.0) -> asyncpg.Connection:
+    """One connection of its own (LISTEN, maintenance), errors translated."""
+    with translated(dsn):
+        return await asyncpg.connect(dsn, timeout=timeout)
+
+
+async def create_pool(
+    dsn: str | None, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0
+) -> asyncpg.Pool:
+    with translated(dsn):
+        return await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, timeout=timeout, command_timeout=None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """One finished attempt, as job_complete_many.sql takes it."""
+
+    job_id: int
+    attempt: int
+    state: str
+    result_json: str | None
+    error_json: str | None
+    retry_in: float | None
+
+
+class Repository:
+    """Named queries over a pool. Every method translates driver errors."""
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str | None) -> None:
+        self.pool = pool
+        self.dsn = dsn
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        with translated(self.dsn):
+            async with self.pool.acquire() as conn:
+                yield conn
+
+    async def claim(self, queues: Sequence[str], limit: int, worker_id: str) -> list[ClaimedJob]:
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_claim"), list(queues), limit, worker_id)
+        return [
+            ClaimedJob(
+                id=r["id"], task=r["task"], queue=r["queue"], args=r["args"], kwargs=r["kwargs"],
+                priority=r["priority"], attempts=r["attempts"], max_attempts=r["max_attempts"],
+                enqueued_at=r["enqueued_at"],
+            )
+            for r in rows
+        ]
+
+    async def record_outcomes(self, outcomes: Sequence[OutcomeRow]) -> int:
+        """Write many outcomes in one statement; returns how many rows changed."""
+        with translated(self.dsn):
+            row = await self.pool.fetchrow(
+                query("job_complete_many"),
+                [o.job_id for o in outcomes],
+                [o.attempt for o in outcomes],
+                [o.state for o in outcomes],
+                [o.result_json for o in outcomes],
+                [o.error_json for o in outcomes],
+                [o.retry_in for o in outcomes],
+            )
+        return int(row["recorded"]) if row else 0
+
+    async def promote_due(self, limit: int = 1000) -> dict[str, int]:
+        """Queue the scheduled jobs and retries that are due; returns jobs promoted per queue."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_promote_due"), limit)
+        return {r["queue"]: int(r["jobs"]) for r in rows}
+
+    async def get_job(self, job_id: int) -> JobInfo | None:
+        with translated(self.dsn):
+            row = await self.pool.fetchrow(query("job_get"), job_id)
+        return job_info_from_row(row) if row else None
+
+    async def job_states(self, job_ids: Sequence[int]) -> dict[int, JobState]:
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_states"), list(job_ids))
+        return {r["id"]: JobState(r["state"]) for r in rows}
+
+
+def job_info_from_row(row: Any) -> JobInfo:
+    keys = row.keys()
+    return JobInfo(
+        id=row["id"],
+        task=row["task"],
+        queue=row["queue"],
+        state=JobState(row["state"]),
+        priority=row["priority"],
+        args=serialization.loads(row["args"]),
+        kwargs=serialization.loads(row["kwargs"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        run_at=row["run_at"],
+        enqueued_at=row["enqueued_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        result=serialization.loads(row["result"]),
+        errors=serialization.loads(row["errors"]) or [],
+        worker_id=row["worker_id"],
+        unique_key=row["unique_key"] if "unique_key" in keys else None,
+        progress=serialization.loads(row["progress"]) if "progress" in keys else None,
+    )

@@ -1,0 +1,83 @@
+"""pgqueue's tables as SQLAlchemy Core: the model Alembic compares its revisions against.
+
+Everything lives in the `pgqueue` Postgres schema so it sits beside an application's own tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+SCHEMA = "pgqueue"
+VERSION_TABLE = "alembic_version"
+
+metadata = MetaData(
+    schema=SCHEMA,
+    naming_convention={
+        "ix": "%(table_name)s_%(column_0_N_name)s_idx",
+        "ck": "%(table_name)s_%(constraint_name)s_check",
+        "pk": "%(table_name)s_pkey",
+    },
+)
+
+STATES = ("scheduled", "queued", "running", "retrying", "succeeded", "dead", "cancelled")
+_states_sql = ", ".join(f"'{s}'" for s in STATES)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("task", Text, nullable=False),
+    Column("queue", Text, nullable=False, server_default=text("'default'")),
+    Column("args", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("kwargs", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("state", Text, nullable=False, server_default=text("'queued'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("max_attempts", Integer, nullable=True),
+    Column("run_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("enqueued_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("worker_id", UUID(as_uuid=False), nullable=True),
+    Column("result", JSONB, nullable=True),
+    Column("errors", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    CheckConstraint(f"state IN ({_states_sql})", name="state"),
+    CheckConstraint("attempts >= 0", name="attempts"),
+    CheckConstraint("max_attempts IS NULL OR max_attempts >= 1", name="max_attempts"),
+    CheckConstraint("state <> 'running' OR worker_id IS NOT NULL", name="running_has_worker"),
+    # The claim reads this index in order and stops after LIMIT rows: only runnable rows are in it,
+    # so history and far-future schedules never slow the claim down.
+    Index(
+        "jobs_claim_idx",
+        "queue",
+        text("priority DESC"),
+        "run_at",
+        "id",
+        postgresql_where=text("state = 'queued'"),
+    ),
+    # Promotion of due scheduled jobs and retries reads this one.
+    Index(
+        "jobs_due_idx",
+        "run_at",
+        postgresql_where=text("state IN ('scheduled', 'retrying')"),
+    ),
+    # Rescue of jobs held by lost workers reads this one.
+    Index(
+        "jobs_running_idx",
+        "worker_id",
+        postgresql_where=text("state = 'running'"),
+    ),
+)

@@ -1,0 +1,156 @@
+"""Settings: one validated object, built from defaults < environment (PGQUEUE_*) < explicit values."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from pgqueue.errors import ConfigurationError
+from pgqueue.job import DEFAULT_QUEUE
+
+_SCHEMES = ("postgresql", "postgres")
+
+
+def normalize_dsn(dsn: str) -> str:
+    """Accept SQLAlchemy-style URLs (postgresql+asyncpg://) and return a libpq/asyncpg DSN."""
+    dsn = dsn.strip()
+    if not dsn:
+        raise ConfigurationError("the DSN is empty")
+    if "://" not in dsn:
+        # libpq keyword form ("host=... dbname=...") is passed through untouched.
+        if "=" in dsn:
+            return dsn
+        raise ConfigurationError(
+            f"malformed DSN {redact_dsn(dsn)!r}: expected postgresql://user@host:port/dbname"
+        )
+    scheme, rest = dsn.split("://", 1)
+    base = scheme.split("+", 1)[0]
+    if base not in _SCHEMES:
+        raise ConfigurationError(
+            f"malformed DSN {redact_dsn(dsn)!r}: scheme {scheme!r} is not postgresql://"
+        )
+    try:
+        urlsplit(f"postgresql://{rest}").port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed DSN {redact_dsn(dsn)!r}: {exc}") from exc
+    return f"postgresql://{rest}"
+
+
+def redact_dsn(dsn: str | None) -> str:
+    """The DSN with any password replaced, safe for logs and error messages."""
+    if not dsn:
+        return "(libpq defaults)"
+    if "://" not in dsn:
+        return " ".join(
+            "password=***" if part.startswith("password=") else part for part in dsn.split()
+        )
+    scheme, rest = dsn.split("://", 1)
+    if "@" in rest:
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":***"
+        rest = f"{creds}@{host}"
+    return f"{scheme}://{rest}"
+
+
+def dsn_host(dsn: str | None) -> str:
+    """A human description of where the DSN points (host:port), never the password."""
+    if not dsn:
+        host = os.environ.get("PGHOST", "the local socket")
+        port = os.environ.get("PGPORT")
+        return f"{host}:{port}" if port else host
+    if "://" in dsn:
+        parts = urlsplit(dsn)
+        host = parts.hostname or os.environ.get("PGHOST", "the local socket")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        return f"{host}:{port}" if port else host
+    kv = dict(p.split("=", 1) for p in dsn.split() if "=" in p)
+    return kv.get("host", "the local socket") + (f":{kv['port']}" if "port" in kv else "")
+
+
+def resolve_dsn(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str | None:
+    """Explicit -> PGQUEUE_DSN -> DATABASE_URL -> None (libpq defaults: PGHOST, PGUSER, socket)."""
+    env = os.environ if env is None else env
+    for candidate in (explicit, env.get("PGQUEUE_DSN"), env.get("DATABASE_URL")):
+        if candidate:
+            return normalize_dsn(candidate)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How a worker runs. Every field can come from PGQUEUE_<FIELD> in the environment."""
+
+    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
+    concurrency: int = 10
+    poll_interval: float = 2.0
+    completion_flush_interval: float = 0.005
+    completion_batch_size: int = 200
+    schedule_interval: float = 1.0
+    heartbeat_interval: float = 10.0
+    heartbeat_ttl: float = 30.0
+    shutdown_timeout: float = 30.0
+    listen: bool = True
+    sync_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        if not self.queues or any(not q for q in self.queues):
+            raise ConfigurationError("a worker needs at least one non-empty queue name")
+        for name in ("poll_interval", "completion_flush_interval", "schedule_interval",
+                     "heartbeat_interval", "heartbeat_ttl"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be positive")
+        if self.shutdown_timeout < 0:
+            raise ConfigurationError("shutdown_timeout must not be negative")
+        if self.heartbeat_ttl <= self.heartbeat_interval:
+            raise ConfigurationError("heartbeat_ttl must be longer than heartbeat_interval")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> WorkerSettings:
+        """Defaults, then PGQUEUE_* variables, then the non-None `overrides`."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"PGQUEUE_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, str(f.type))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "queues" in values:
+            values["queues"] = tuple(values["queues"])
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> WorkerSettings:
+        return replace(self, **changes)
+
+
+def _parse(name: str, raw: str, type_name: str) -> Any:
+    try:
+        if "tuple" in type_name:
+            return tuple(q.strip() for q in raw.split(",") if q.strip())
+        if "bool" in type_name:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if "int" in type_name and "float" not in type_name:
+            return int(raw)
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"PGQUEUE_{name.upper()}={raw!r} is not valid: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class AppSettings:
+    """Connection settings for the App."""
+
+    dsn: str | None = None
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    connect_timeout: float = 10.0
+    default_max_attempts: int = 3
+    extra: dict[str, Any] = field(default_factory=dict)

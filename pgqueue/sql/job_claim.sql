@@ -1,0 +1,27 @@
+-- Claims up to $2 runnable jobs from the queues in $1 for worker $3, highest priority first.
+-- The CTE locks candidates with SKIP LOCKED so concurrent workers never wait on each other; the
+-- UPDATE marks them running and counts the attempt. Per queue (LATERAL) the scan walks
+-- jobs_claim_idx in order and stops after $2 rows, however long the backlog or history.
+WITH candidates AS (
+    SELECT c.id
+    FROM unnest($1::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.run_at
+        FROM pgqueue.jobs AS j
+        WHERE j.state = 'queued' AND j.queue = q.name
+        ORDER BY j.priority DESC, j.run_at, j.id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    ORDER BY c.priority DESC, c.run_at, c.id
+    LIMIT $2
+)
+UPDATE pgqueue.jobs AS j
+SET state = 'running',
+    attempts = j.attempts + 1,
+    started_at = now(),
+    worker_id = $3::uuid
+FROM candidates
+WHERE j.id = candidates.id
+RETURNING j.id, j.task, j.queue, j.args::text AS args, j.kwargs::text AS kwargs,
+          j.priority, j.attempts, j.max_attempts, j.enqueued_at

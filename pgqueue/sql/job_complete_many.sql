@@ -1,0 +1,50 @@
+-- Records the outcomes of many finished attempts in one statement (the worker buffers them for a
+-- few milliseconds). Each row is guarded by state = 'running' and the attempt number that ran, so
+-- an outcome that arrives after a rescue or a cancel changes nothing. States: succeeded, retrying
+-- (queued at once when retry_in <= 0), dead, cancelled, requeued (shutdown: back to the queue).
+-- Wakes workers for jobs that go straight back to the queue, and result waiters for finished jobs
+-- (ids in chunks that fit a NOTIFY payload).
+WITH outcome AS (
+    SELECT *
+    FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::float8[])
+        AS o(id, attempt, state, result, error, retry_in)
+),
+updated AS (
+    UPDATE pgqueue.jobs AS j
+    SET state = CASE
+            WHEN o.state = 'requeued' THEN 'queued'
+            WHEN o.state = 'retrying' AND o.retry_in <= 0 THEN 'queued'
+            ELSE o.state
+        END,
+        -- A shutdown interrupted the attempt: it does not count against max_attempts.
+        attempts = CASE WHEN o.state = 'requeued' THEN j.attempts - 1 ELSE j.attempts END,
+        result = o.result::jsonb,
+        errors = CASE
+            WHEN o.error IS NULL THEN j.errors
+            ELSE j.errors || jsonb_build_array(jsonb_build_object('at', now()) || o.error::jsonb)
+        END,
+        run_at = CASE
+            WHEN o.state = 'retrying' THEN now() + make_interval(secs => greatest(o.retry_in, 0))
+            ELSE j.run_at
+        END,
+        finished_at = CASE WHEN o.state IN ('succeeded', 'dead', 'cancelled') THEN now() END,
+        worker_id = NULL
+    FROM outcome AS o
+    WHERE j.id = o.id AND j.attempts = o.attempt AND j.state = 'running'
+    RETURNING j.id, j.state, j.queue
+),
+woken AS (
+    SELECT pg_notify('pgqueue_jobs', q.queue)
+    FROM (SELECT DISTINCT u.queue FROM updated AS u WHERE u.state = 'queued') AS q
+),
+finished AS (
+    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))
+    FROM (
+        SELECT u.id, (row_number() OVER ()) / 300 AS chunk
+        FROM updated AS u
+        WHERE u.state IN ('succeeded', 'dead', 'cancelled')
+    ) AS c
+    GROUP BY c.chunk
+)
+SELECT (SELECT count(*) FROM updated) AS recorded,
+       (SELECT count(*) FROM woken) + (SELECT count(*) FROM finished) AS notified

@@ -1,0 +1,20 @@
+-- Moves scheduled jobs and retries whose run_at has come (database time) into the queue, at most
+-- $1 at a time, and wakes the workers of each queue that got jobs. Any number of workers may run
+-- it at once: SKIP LOCKED hands each row to one of them. Reads jobs_due_idx.
+WITH due AS (
+    SELECT j.id
+    FROM pgqueue.jobs AS j
+    WHERE j.state IN ('scheduled', 'retrying') AND j.run_at <= now()
+    ORDER BY j.run_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+),
+promoted AS (
+    UPDATE pgqueue.jobs AS j
+    SET state = 'queued'
+    FROM due
+    WHERE j.id = due.id
+    RETURNING j.queue
+)
+SELECT q.queue, q.jobs, pg_notify('pgqueue_jobs', q.queue)
+FROM (SELECT p.queue, count(*) AS jobs FROM promoted AS p GROUP BY p.queue) AS q

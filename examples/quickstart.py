@@ -13,10 +13,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from examples.tasks import app  # noqa: E402
-from pgqueue import migrate  # noqa: E402
+from examples.tasks import app
+from pgqueue import migrate
 
 
 async def main() -> None:

@@ -20,7 +20,9 @@ from pgqueue.settings import resolve_dsn
 config = context.config
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     # Only pgqueue's own schema is ours to compare; the version table is Alembic's.
     if type_ == "table":
         return bool(obj.schema == SCHEMA and name != VERSION_TABLE)

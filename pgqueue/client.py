@@ -84,13 +84,15 @@ class App:
     @overload
     def task(
         self,
+        fn: None = None,
+        /,
         *,
-        name: str | None = None,
-        queue: str = DEFAULT_QUEUE,
-        priority: int = 0,
-        max_attempts: int | None = None,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        timeout: float | None = None,
+        name: str | None = ...,
+        queue: str = ...,
+        priority: int = ...,
+        max_attempts: int | None = ...,
+        retry: RetryPolicy = ...,
+        timeout: float | None = ...,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -110,8 +112,12 @@ class App:
         def register(func: Callable[..., Any]) -> Task[Any, Any]:
             ensure_function(func)
             config = TaskConfig(
-                name=name or default_task_name(func), queue=queue, priority=priority,
-                max_attempts=max_attempts, retry=retry, timeout=timeout,
+                name=name or default_task_name(func),
+                queue=queue,
+                priority=priority,
+                max_attempts=max_attempts,
+                retry=retry,
+                timeout=timeout,
             )
             task: Task[Any, Any] = Task(func, config, self)
             self.registry.add(task)
@@ -132,7 +138,9 @@ class App:
         async with self._open_lock:
             if self._repository is None:
                 pool = await create_pool(
-                    self.dsn, min_size=self.pool_min_size, max_size=self.pool_max_size,
+                    self.dsn,
+                    min_size=self.pool_min_size,
+                    max_size=self.pool_max_size,
                     timeout=self.connect_timeout,
                 )
                 self._repository = Repository(pool, self.dsn)
@@ -150,7 +158,10 @@ class App:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -182,8 +193,14 @@ class App:
     ) -> JobRequest:
         """A job for a task given by name, for `enqueue_many`. An unregistered name raises
         UnknownTaskError unless `allow_unknown` (the task lives in another service's worker)."""
-        options = JobOptions(queue=queue, priority=priority, run_at=run_at, delay=delay,
-                             max_attempts=max_attempts, unique_key=unique_key)
+        options = JobOptions(
+            queue=queue,
+            priority=priority,
+            run_at=run_at,
+            delay=delay,
+            max_attempts=max_attempts,
+            unique_key=unique_key,
+        )
         task = self.registry.get(task_name)
         if task is None:
             if not allow_unknown:
@@ -193,13 +210,24 @@ class App:
                     "pass allow_unknown=True to enqueue for a task defined elsewhere"
                 )
             return JobRequest(
-                task=task_name, args=list(args), kwargs=dict(kwargs or {}),
-                queue=options.queue or DEFAULT_QUEUE, priority=options.priority or 0,
-                run_at=options.run_at, delay_seconds=options.delay_seconds,
-                max_attempts=options.max_attempts, unique_key=options.unique_key,
+                task=task_name,
+                args=list(args),
+                kwargs=dict(kwargs or {}),
+                queue=options.queue or DEFAULT_QUEUE,
+                priority=options.priority or 0,
+                run_at=options.run_at,
+                delay_seconds=options.delay_seconds,
+                max_attempts=options.max_attempts,
+                unique_key=options.unique_key,
             )
-        bound = task.using(queue=queue, priority=priority, run_at=run_at, delay=delay,
-                           max_attempts=max_attempts, unique_key=unique_key)
+        bound = task.using(
+            queue=queue,
+            priority=priority,
+            run_at=run_at,
+            delay=delay,
+            max_attempts=max_attempts,
+            unique_key=unique_key,
+        )
         return bound.job(*args, **(kwargs or {}))
 
     async def enqueue(
@@ -219,13 +247,23 @@ class App:
     ) -> int:
         """Enqueue a job for a task given by name; returns the job id."""
         request = self.request(
-            task_name, args, kwargs, queue=queue, priority=priority, run_at=run_at, delay=delay,
-            max_attempts=max_attempts, unique_key=unique_key, allow_unknown=allow_unknown,
+            task_name,
+            args,
+            kwargs,
+            queue=queue,
+            priority=priority,
+            run_at=run_at,
+            delay=delay,
+            max_attempts=max_attempts,
+            unique_key=unique_key,
+            allow_unknown=allow_unknown,
         )
         [done] = await self.enqueue_requests([request], connection=connection)
         return done.id
 
-    async def enqueue_many(self, jobs: Sequence[JobRequest], *, connection: Any = None) -> list[int]:
+    async def enqueue_many(
+        self, jobs: Sequence[JobRequest], *, connection: Any = None
+    ) -> list[int]:
         """Enqueue many jobs (from `task.job(...)` or `app.request(...)`) in one round trip and
         one transaction; returns their ids in order."""
         return [done.id for done in await self.enqueue_requests(jobs, connection=connection)]
@@ -269,8 +307,9 @@ class App:
             raise JobNotFoundError(f"no job with id {job_id}")
         return info
 
-    async def result(self, job_id: int, timeout: float | None = None, *,
-                     poll_interval: float = 5.0) -> Any:
+    async def result(
+        self, job_id: int, timeout: float | None = None, *, poll_interval: float = 5.0
+    ) -> Any:
         """Wait for the job to finish and return its result.
 
         Woken by the NOTIFY the worker sends when it records the outcome, with a slow poll as
@@ -308,8 +347,9 @@ class App:
 
     async def _ensure_result_listener(self) -> None:
         if self._results is None:
-            self._results = Notifier(self.dsn, (DONE_CHANNEL,), self._on_done,
-                                     on_connect=self._wake_all_waiters)
+            self._results = Notifier(
+                self.dsn, (DONE_CHANNEL,), self._on_done, on_connect=self._wake_all_waiters
+            )
             self._results.start()
         # Listening before the first state check means a completion cannot slip between them;
         # if the listener is slow to come up, the fallback poll still finds the result.

@@ -36,7 +36,12 @@ class JobContext:
             await self._progress_sink(self.job_id, value, message)
 
     def log_extra(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "task": self.task, "queue": self.queue, "attempt": self.attempt}
+        return {
+            "job_id": self.job_id,
+            "task": self.task,
+            "queue": self.queue,
+            "attempt": self.attempt,
+        }
 
 
 _current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(

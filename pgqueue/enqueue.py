@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from pgqueue import serialization
+from pgqueue.errors import SerializationError
 from pgqueue.job import JobRequest
 from pgqueue.sql import query
 
@@ -43,10 +44,14 @@ def encode_jobs(requests: Sequence[JobRequest]) -> str:
         raise ValueError("nothing to enqueue: the batch is empty")
     try:
         return serialization.dumps([r.as_json_object() for r in requests], what="arguments")
-    except serialization.SerializationError:
+    except SerializationError:
         for n, request in enumerate(requests):
-            serialization.dumps(request.args, what=f"positional arguments of {request.task} (job #{n + 1})")
-            serialization.dumps(request.kwargs, what=f"keyword arguments of {request.task} (job #{n + 1})")
+            serialization.dumps(
+                request.args, what=f"positional arguments of {request.task} (job #{n + 1})"
+            )
+            serialization.dumps(
+                request.kwargs, what=f"keyword arguments of {request.task} (job #{n + 1})"
+            )
         raise
 
 

@@ -32,7 +32,7 @@ class JobControl:
     cancel_reason: str | None = None
 
 
-class _BadPayload(Exception):
+class _BadPayloadError(Exception):
     pass
 
 
@@ -61,14 +61,18 @@ class JobRunner:
         if task is None:
             log.error("unknown task %r: dead-lettered", job.task)
             return outcome.dead(
-                job.id, attempt,
-                error_info("unknown_task", attempt,
-                           message=f"no task named {job.task!r} is registered in this worker"),
+                job.id,
+                attempt,
+                error_info(
+                    "unknown_task",
+                    attempt,
+                    message=f"no task named {job.task!r} is registered in this worker",
+                ),
             )
         max_attempts = job.max_attempts or task.config.max_attempts or self.default_max_attempts
         try:
             args, kwargs = _decode_payload(job, task)
-        except _BadPayload as exc:
+        except _BadPayloadError as exc:
             log.error("bad payload: %s: dead-lettered", exc)
             return outcome.dead(job.id, attempt, error_info("payload", attempt, exc))
 
@@ -79,19 +83,26 @@ class JobRunner:
         except asyncio.CancelledError as exc:
             if control.cancel_reason == SHUTDOWN:
                 log.warning("interrupted by worker shutdown: back to the queue")
-                return outcome.requeued(job.id, attempt, error_info("shutdown", attempt, exc,
-                                        "interrupted by worker shutdown"))
+                return outcome.requeued(
+                    job.id,
+                    attempt,
+                    error_info("shutdown", attempt, exc, "interrupted by worker shutdown"),
+                )
             if control.cancel_reason == CANCEL_REQUESTED:
                 log.info("cancelled on request")
-                return outcome.cancelled(job.id, attempt, error_info("cancelled", attempt, exc,
-                                         "cancelled on request while running"))
+                return outcome.cancelled(
+                    job.id,
+                    attempt,
+                    error_info("cancelled", attempt, exc, "cancelled on request while running"),
+                )
             raise
         except TimeoutError as exc:
             message = f"timed out after {task.config.timeout}s"
             return self._failed(job, task, attempt, max_attempts, "timeout", exc, message, log)
         except Retry as exc:
-            return self._failed(job, task, attempt, max_attempts, "retry", exc, None, log,
-                                delay=exc.delay)
+            return self._failed(
+                job, task, attempt, max_attempts, "retry", exc, None, log, delay=exc.delay
+            )
         except Exception as exc:
             return self._failed(job, task, attempt, max_attempts, "exception", exc, None, log)
 
@@ -136,12 +147,23 @@ class JobRunner:
     ) -> Outcome:
         error = error_info(kind, attempt, exc, message)
         if attempt >= max_attempts:
-            log.error("failed (%s: %s); attempts used up (%d/%d): dead-lettered",
-                      error["type"], error["message"], attempt, max_attempts)
+            log.error(
+                "failed (%s: %s); attempts used up (%d/%d): dead-lettered",
+                error["type"],
+                error["message"],
+                attempt,
+                max_attempts,
+            )
             return outcome.dead(job.id, attempt, error)
         wait = delay if delay is not None else task.config.retry.delay(attempt)
-        log.warning("failed (%s: %s); retry %d/%d in %.2fs",
-                    error["type"], error["message"], attempt + 1, max_attempts, wait)
+        log.warning(
+            "failed (%s: %s); retry %d/%d in %.2fs",
+            error["type"],
+            error["message"],
+            attempt + 1,
+            max_attempts,
+            wait,
+        )
         return outcome.retrying(job.id, attempt, wait, error)
 
 
@@ -150,15 +172,17 @@ def _decode_payload(job: ClaimedJob, task: Task[Any, Any]) -> tuple[list[Any], d
         args = serialization.loads(job.args)
         kwargs = serialization.loads(job.kwargs)
     except SerializationError as exc:
-        raise _BadPayload(str(exc)) from exc
+        raise _BadPayloadError(str(exc)) from exc
     if not isinstance(args, list):
-        raise _BadPayload(f"args must be a JSON array, got {type(args).__name__}: {job.args[:200]}")
+        raise _BadPayloadError(
+            f"args must be a JSON array, got {type(args).__name__}: {job.args[:200]}"
+        )
     if not isinstance(kwargs, dict):
-        raise _BadPayload(
+        raise _BadPayloadError(
             f"kwargs must be a JSON object, got {type(kwargs).__name__}: {job.kwargs[:200]}"
         )
     try:
         task.signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise _BadPayload(f"arguments do not fit {task.name}{task.signature}: {exc}") from exc
+        raise _BadPayloadError(f"arguments do not fit {task.name}{task.signature}: {exc}") from exc
     return args, kwargs

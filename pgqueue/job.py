@@ -78,7 +78,9 @@ class JobOptions:
             priority=other.priority if other.priority is not None else self.priority,
             run_at=run_at,
             delay=delay,
-            max_attempts=other.max_attempts if other.max_attempts is not None else self.max_attempts,
+            max_attempts=other.max_attempts
+            if other.max_attempts is not None
+            else self.max_attempts,
             unique_key=other.unique_key if other.unique_key is not None else self.unique_key,
         )
 

@@ -31,7 +31,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         self.attempt += 1
-        raw = min(self.cap, self.base * 2 ** (self.attempt - 1))
+        raw: float = min(self.cap, self.base * 2.0 ** (self.attempt - 1))
         return raw * (0.5 + random.random() / 2)
 
     def reset(self) -> None:
@@ -123,7 +123,9 @@ class Notifier:
                 delay = backoff.next_delay()
                 # One line per backoff step: a flood of identical errors helps nobody.
                 logger.warning(
-                    "listener connection lost (%s); reconnecting in %.1fs", exc, delay,
+                    "listener connection lost (%s); reconnecting in %.1fs",
+                    exc,
+                    delay,
                     extra={"attempt": backoff.attempt},
                 )
                 await self._close()

@@ -104,8 +104,12 @@ class Task(Generic[P, R]):
         (an asyncpg Connection, or a SQLAlchemy Session/Connection/AsyncSession/AsyncConnection)."""
         options = self._binding.options.merged(
             JobOptions(
-                queue=queue, priority=priority, run_at=run_at, delay=delay,
-                max_attempts=max_attempts, unique_key=unique_key,
+                queue=queue,
+                priority=priority,
+                run_at=run_at,
+                delay=delay,
+                max_attempts=max_attempts,
+                unique_key=unique_key,
             )
         )
         binding = replace(

@@ -46,12 +46,17 @@ def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
     where = dsn_host(dsn)
     if isinstance(exc, PgQueueError):
         return exc
-    if isinstance(exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
+    if isinstance(
+        exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
+    ):
         return AuthenticationError(f"the database at {where} refused the credentials: {exc}")
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
         return DatabaseNotFoundError(f"the database at {where} does not exist: {exc}")
     if isinstance(
-        exc, asyncpg.UndefinedTableError | asyncpg.InvalidSchemaNameError | asyncpg.UndefinedFunctionError
+        exc,
+        asyncpg.UndefinedTableError
+        | asyncpg.InvalidSchemaNameError
+        | asyncpg.UndefinedFunctionError,
     ) and "pgqueue" in str(exc):
         return SchemaMissingError(
             f"the pgqueue schema is missing or out of date at {where}: run `pgqueue migrate` ({exc})"
@@ -117,8 +122,14 @@ class Repository:
             rows = await self.pool.fetch(query("job_claim"), list(queues), limit, worker_id)
         return [
             ClaimedJob(
-                id=r["id"], task=r["task"], queue=r["queue"], args=r["args"], kwargs=r["kwargs"],
-                priority=r["priority"], attempts=r["attempts"], max_attempts=r["max_attempts"],
+                id=r["id"],
+                task=r["task"],
+                queue=r["queue"],
+                args=r["args"],
+                kwargs=r["kwargs"],
+                priority=r["priority"],
+                attempts=r["attempts"],
+                max_attempts=r["max_attempts"],
                 enqueued_at=r["enqueued_at"],
             )
             for r in rows

@@ -64,12 +64,12 @@ def dsn_host(dsn: str | None) -> str:
         return f"{host}:{port}" if port else host
     if "://" in dsn:
         parts = urlsplit(dsn)
-        host = parts.hostname or os.environ.get("PGHOST", "the local socket")
+        url_host = parts.hostname or os.environ.get("PGHOST", "the local socket")
         try:
-            port = parts.port
+            url_port = parts.port
         except ValueError:
-            port = None
-        return f"{host}:{port}" if port else host
+            url_port = None
+        return f"{url_host}:{url_port}" if url_port else url_host
     kv = dict(p.split("=", 1) for p in dsn.split() if "=" in p)
     return kv.get("host", "the local socket") + (f":{kv['port']}" if "port" in kv else "")
 
@@ -104,8 +104,13 @@ class WorkerSettings:
             raise ConfigurationError("concurrency must be at least 1")
         if not self.queues or any(not q for q in self.queues):
             raise ConfigurationError("a worker needs at least one non-empty queue name")
-        for name in ("poll_interval", "completion_flush_interval", "schedule_interval",
-                     "heartbeat_interval", "heartbeat_ttl"):
+        for name in (
+            "poll_interval",
+            "completion_flush_interval",
+            "schedule_interval",
+            "heartbeat_interval",
+            "heartbeat_ttl",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name} must be positive")
         if self.shutdown_timeout < 0:

@@ -1,9 +1,9 @@
 """The worker: claim batches, run them under a concurrency limit, write outcomes in batches.
 
-    wait(NOTIFY | jittered poll) -> claim up to free slots (one statement)
-      -> run each job (event loop or thread pool) -> outcome buffered
-      -> flusher writes buffered outcomes every few ms (one statement)
-    side loops: promotion of due scheduled jobs/retries; listener health (notifier)
+wait(NOTIFY | jittered poll) -> claim up to free slots (one statement)
+  -> run each job (event loop or thread pool) -> outcome buffered
+  -> flusher writes buffered outcomes every few ms (one statement)
+side loops: promotion of due scheduled jobs/retries; listener health (notifier)
 """
 
 from __future__ import annotations
@@ -115,7 +115,9 @@ class Worker:
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="pgqueue-fetch")
         logger.info(
             "worker %s serving queues %s with concurrency %d",
-            self.id, ",".join(self.settings.queues), self.settings.concurrency,
+            self.id,
+            ",".join(self.settings.queues),
+            self.settings.concurrency,
             extra={"worker_id": self.id},
         )
 
@@ -175,7 +177,9 @@ class Worker:
                     database = await conn.fetchval("SELECT true") is True
             except PgQueueError:
                 database = False
-        listener = self._notifier.is_connected if self._notifier is not None else not self.settings.listen
+        listener = (
+            self._notifier.is_connected if self._notifier is not None else not self.settings.listen
+        )
         return {"database": database, "listener": listener}
 
     @property
@@ -241,7 +245,9 @@ class Worker:
                 job.id, job.attempts, error_info("shutdown", job.attempts, message="worker stopped")
             )
         except BaseException as exc:  # SystemExit/KeyboardInterrupt raised inside a task
-            result = outcomes.retrying(job.id, job.attempts, 0.0, error_info("exception", job.attempts, exc))
+            result = outcomes.retrying(
+                job.id, job.attempts, 0.0, error_info("exception", job.attempts, exc)
+            )
         self._record(result)
         self._running.pop(job.id, None)
         self._slot_freed.set()
@@ -277,7 +283,9 @@ class Worker:
                 delay = backoff.next_delay()
                 logger.warning(
                     "could not record %d outcomes (%s); retrying in %.1fs",
-                    len(self._outcomes), exc, delay,
+                    len(self._outcomes),
+                    exc,
+                    delay,
                 )
                 self._outcome_added.set()
                 await asyncio.sleep(delay)
@@ -312,7 +320,8 @@ class Worker:
                 if time.monotonic() > deadline:
                     logger.error(
                         "giving up on %d outcomes (%s); their jobs will be rescued",
-                        len(self._outcomes), exc,
+                        len(self._outcomes),
+                        exc,
                     )
                     return
                 await asyncio.sleep(backoff.next_delay())
@@ -343,8 +352,10 @@ async def run_until_signalled(worker: Worker) -> None:
         nonlocal signals_seen, stopper
         signals_seen += 1
         if signals_seen == 1:
-            logger.info("received %s: finishing running jobs (send again to stop at once)",
-                        signal.Signals(signum).name)
+            logger.info(
+                "received %s: finishing running jobs (send again to stop at once)",
+                signal.Signals(signum).name,
+            )
             stopper = asyncio.create_task(worker.stop())
         else:
             logger.warning("received %s again: stopping now", signal.Signals(signum).name)

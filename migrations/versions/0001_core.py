@@ -145,22 +145,37 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), primary_key=True),
         sa.Column("task", sa.Text(), nullable=False),
         sa.Column("queue", sa.Text(), nullable=False, server_default=sa.text("'default'")),
-        sa.Column("args", postgresql.JSONB(), nullable=False, server_default=sa.text("'[]'::jsonb")),
-        sa.Column("kwargs", postgresql.JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column(
+            "args", postgresql.JSONB(), nullable=False, server_default=sa.text("'[]'::jsonb")
+        ),
+        sa.Column(
+            "kwargs", postgresql.JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")
+        ),
         sa.Column("priority", sa.Integer(), nullable=False, server_default=sa.text("0")),
         sa.Column("state", sa.Text(), nullable=False, server_default=sa.text("'queued'")),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
         sa.Column("max_attempts", sa.Integer(), nullable=True),
-        sa.Column("run_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
-        sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.Column(
+            "run_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+        ),
+        sa.Column(
+            "enqueued_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("worker_id", postgresql.UUID(as_uuid=False), nullable=True),
         sa.Column("result", postgresql.JSONB(), nullable=True),
-        sa.Column("errors", postgresql.JSONB(), nullable=False, server_default=sa.text("'[]'::jsonb")),
+        sa.Column(
+            "errors", postgresql.JSONB(), nullable=False, server_default=sa.text("'[]'::jsonb")
+        ),
         sa.CheckConstraint(f"state IN ({STATES})", name="jobs_state_check"),
         sa.CheckConstraint("attempts >= 0", name="jobs_attempts_check"),
-        sa.CheckConstraint("max_attempts IS NULL OR max_attempts >= 1", name="jobs_max_attempts_check"),
+        sa.CheckConstraint(
+            "max_attempts IS NULL OR max_attempts >= 1", name="jobs_max_attempts_check"
+        ),
         sa.CheckConstraint(
             "state <> 'running' OR worker_id IS NOT NULL", name="jobs_running_has_worker_check"
         ),
@@ -193,7 +208,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION pgqueue.enqueue(text, jsonb, jsonb, text, integer, timestamptz, integer)")
+    op.execute(
+        "DROP FUNCTION pgqueue.enqueue(text, jsonb, jsonb, text, integer, timestamptz, integer)"
+    )
     op.execute("DROP FUNCTION pgqueue.enqueue_many(jsonb)")
     op.drop_table("jobs", schema="pgqueue")
     op.execute("DROP FUNCTION pgqueue.notify_jobs_inserted()")

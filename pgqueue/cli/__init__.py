@@ -1,0 +1,10 @@
+"""The `pgqueue` command. Each command is thin: flags -> settings -> one call -> print.
+
+Every option also reads PGQUEUE_<OPTION> from the environment (e.g. PGQUEUE_DSN). Command
+modules attach themselves to the group when imported here.
+"""
+
+from pgqueue.cli import core  # noqa: F401  (registers commands)
+from pgqueue.cli.group import main
+
+__all__ = ["main"]

@@ -1,0 +1,86 @@
+"""What every command shares: DSN resolution, running a coroutine with clear errors, loading
+MODULE:APP, logging setup."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from pgqueue.client import App
+from pgqueue.errors import ConfigurationError, PgQueueError
+from pgqueue.settings import resolve_dsn
+
+T = TypeVar("T")
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+
+def run_or_exit(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine, turning pgqueue errors into one clear line and a non-zero exit."""
+    try:
+        return asyncio.run(_as_coro(coro_factory))
+    except ConfigurationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except PgQueueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+async def _as_coro(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+def resolve_or_exit(dsn: str | None) -> str | None:
+    try:
+        return resolve_dsn(dsn)
+    except ConfigurationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def load_app(spec: str) -> App:
+    """Import `module:attribute` (attribute defaults to `app`) from the current directory too."""
+    module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.BadParameter(f"cannot import {module_name!r}: {exc}") from exc
+    app = getattr(module, attr or "app", None)
+    if not isinstance(app, App):
+        raise click.BadParameter(f"{spec!r} is not a pgqueue.App (found {type(app).__name__})")
+    return app
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """The CLI owns the process, so it (not the library) sets up logging."""
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        from pgqueue.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        from pgqueue.logs import TextFormatter
+
+        handler.setFormatter(TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+dsn_option = click.option(
+    "--dsn",
+    envvar="PGQUEUE_DSN",
+    show_envvar=True,
+    help="PostgreSQL DSN. Default: PGQUEUE_DSN, then DATABASE_URL, then libpq defaults.",
+)

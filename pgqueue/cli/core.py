@@ -1,0 +1,220 @@
+"""Core commands: migrate, worker, enqueue."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pgqueue import serialization
+from pgqueue.cli._common import (
+    EXIT_CONFIG,
+    configure_logging,
+    dsn_option,
+    load_app,
+    resolve_or_exit,
+    run_or_exit,
+)
+from pgqueue.cli.group import main
+from pgqueue.client import App
+from pgqueue.errors import ConfigurationError, PgQueueError
+from pgqueue.job import JobRequest
+from pgqueue.settings import WorkerSettings
+
+
+@main.command()
+@dsn_option
+@click.option(
+    "--sql",
+    "sql_only",
+    is_flag=True,
+    envvar="PGQUEUE_SQL",
+    help="Print the DDL instead of running it (for a DBA).",
+)
+@click.option(
+    "--revision",
+    default="head",
+    envvar="PGQUEUE_REVISION",
+    show_default=True,
+    help="Target revision.",
+)
+def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
+    """Create or upgrade pgqueue's schema (Alembic revisions, schema `pgqueue`)."""
+    from pgqueue import migrate as migrations
+
+    if sql_only:
+        click.echo(migrations.upgrade_sql(revision))
+        return
+    resolved = resolve_or_exit(dsn)
+
+    async def check() -> None:
+        from pgqueue.repository import connect
+
+        conn = await connect(resolved)
+        await conn.close()
+
+    run_or_exit(check)  # a clear error for a bad host/password/database before Alembic's traceback
+    migrations.upgrade(resolved, revision)
+    click.echo(f"pgqueue schema is at {revision}")
+
+
+@main.command()
+@click.argument("app_spec", metavar="MODULE:APP", envvar="PGQUEUE_APP")
+@dsn_option
+@click.option(
+    "--queue",
+    "-q",
+    "queues",
+    multiple=True,
+    envvar="PGQUEUE_QUEUE",
+    show_envvar=True,
+    help="Queue to serve (repeatable). Default: default.",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    envvar="PGQUEUE_CONCURRENCY",
+    show_envvar=True,
+    help="Jobs run at once. Default: 10.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    envvar="PGQUEUE_POLL_INTERVAL",
+    show_envvar=True,
+    help="Seconds between polls when no NOTIFY arrives. Default: 2.",
+)
+@click.option(
+    "--no-listen",
+    is_flag=True,
+    envvar="PGQUEUE_NO_LISTEN",
+    show_envvar=True,
+    help="Poll only, without LISTEN (e.g. behind PgBouncer in transaction mode).",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    envvar="PGQUEUE_SHUTDOWN_TIMEOUT",
+    show_envvar=True,
+    help="Seconds running jobs get to finish on SIGTERM. Default: 30.",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    envvar="PGQUEUE_LOG_LEVEL",
+    show_envvar=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.option(
+    "--log-format",
+    default="text",
+    envvar="PGQUEUE_LOG_FORMAT",
+    show_envvar=True,
+    type=click.Choice(["text", "json"]),
+)
+def worker(
+    app_spec: str,
+    dsn: str | None,
+    queues: tuple[str, ...],
+    concurrency: int | None,
+    poll_interval: float | None,
+    no_listen: bool,
+    shutdown_timeout: float | None,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Run a worker for the tasks of MODULE:APP."""
+    from pgqueue.worker import run_until_signalled
+
+    configure_logging(log_level, log_format)
+    app = load_app(app_spec)
+    if dsn:
+        app.dsn = resolve_or_exit(dsn)
+    try:
+        settings = WorkerSettings.from_env(
+            queues=queues or None,
+            concurrency=concurrency,
+            poll_interval=poll_interval,
+            shutdown_timeout=shutdown_timeout,
+            listen=False if no_listen else None,
+        )
+    except ConfigurationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+    async def serve() -> None:
+        try:
+            await run_until_signalled(app.worker(settings))
+        finally:
+            await app.close()
+
+    run_or_exit(serve)
+
+
+@main.command()
+@click.argument("task")
+@dsn_option
+@click.option(
+    "--args",
+    "args_json",
+    default="[]",
+    envvar="PGQUEUE_ARGS",
+    help="Positional arguments as a JSON array.",
+)
+@click.option(
+    "--kwargs",
+    "kwargs_json",
+    default="{}",
+    envvar="PGQUEUE_KWARGS",
+    help="Keyword arguments as a JSON object.",
+)
+@click.option("--queue", default="default", envvar="PGQUEUE_QUEUE", show_default=True)
+@click.option("--priority", type=int, default=0, envvar="PGQUEUE_PRIORITY", show_default=True)
+@click.option(
+    "--delay",
+    type=click.FloatRange(min=0),
+    default=None,
+    envvar="PGQUEUE_DELAY",
+    help="Seconds from now before the job may run.",
+)
+@click.option(
+    "--max-attempts", type=click.IntRange(min=1), default=None, envvar="PGQUEUE_MAX_ATTEMPTS"
+)
+def enqueue(
+    task: str,
+    dsn: str | None,
+    args_json: str,
+    kwargs_json: str,
+    queue: str,
+    priority: int,
+    delay: float | None,
+    max_attempts: int | None,
+) -> None:
+    """Enqueue a job for TASK (by name) and print its id."""
+    try:
+        args = serialization.loads(args_json)
+        kwargs = serialization.loads(kwargs_json)
+    except PgQueueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if not isinstance(args, list):
+        raise click.BadParameter("--args must be a JSON array, e.g. '[1, 2]'")
+    if not isinstance(kwargs, dict):
+        raise click.BadParameter("--kwargs must be a JSON object, e.g. '{\"x\": 1}'")
+    app = App(resolve_or_exit(dsn))
+    request = JobRequest(
+        task=task,
+        args=args,
+        kwargs=kwargs,
+        queue=queue,
+        priority=priority,
+        delay_seconds=delay,
+        max_attempts=max_attempts,
+    )
+
+    async def send() -> int:
+        async with app:
+            [done] = await app.enqueue_requests([request])
+            return done.id
+
+    click.echo(run_or_exit(send))

@@ -1,0 +1,80 @@
+"""Shared fixtures: a migrated template database built once per run, cloned for every test
+(CREATE DATABASE ... TEMPLATE) and dropped WITH (FORCE) afterwards.
+
+PGQUEUE_TEST_DSN points at the server (default: the local one as user postgres).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from pgqueue import App, migrate
+
+TEST_DSN = os.environ.get("PGQUEUE_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def dsn_for(database: str, base: str = TEST_DSN) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def admin_execute(*statements: str) -> None:
+    with psycopg.connect(TEST_DSN, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[arg-type]
+
+
+def create_database(template: str | None = None) -> str:
+    name = f"pgqueue_test_{uuid.uuid4().hex[:12]}"
+    suffix = f" TEMPLATE {template}" if template else ""
+    admin_execute(f"CREATE DATABASE {name}{suffix}")
+    return name
+
+
+def drop_database(name: str) -> None:
+    admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def template_db() -> Iterator[str]:
+    name = create_database()
+    try:
+        migrate.upgrade(dsn_for(name))
+        yield name
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+def empty_db() -> Iterator[str]:
+    """A fresh database with nothing in it (for migration tests); dropped afterwards."""
+    name = create_database()
+    try:
+        yield dsn_for(name)
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+def dsn(template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for this test; dropped afterwards."""
+    name = create_database(template=template_db)
+    try:
+        yield dsn_for(name)
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+async def app(dsn: str) -> AsyncIterator[App]:
+    application = App(dsn)
+    try:
+        yield application
+    finally:
+        await application.close()

@@ -1,0 +1,75 @@
+"""Test helpers: wait on conditions with a deadline (never fixed sleeps), run workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from pgqueue import App, Worker
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    timeout: float = 15.0,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> None:
+    """Poll `condition` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def running_worker(app: App, **settings: Any) -> AsyncIterator[Worker]:
+    settings.setdefault("poll_interval", 0.2)
+    settings.setdefault("schedule_interval", 0.1)
+    worker = app.worker(**settings)
+    await worker.start()
+    if worker.listener_connected is not None:
+        await asyncio.wait_for(worker.listener_connected.wait(), 10)
+    try:
+        yield worker
+    finally:
+        await worker.stop(timeout=10)
+
+
+async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def fetch(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def count_states(dsn: str) -> dict[str, int]:
+    rows = await fetch(dsn, "SELECT state, count(*) AS n FROM pgqueue.jobs GROUP BY state")
+    return {r["state"]: r["n"] for r in rows}
+
+
+async def all_finished(dsn: str, expected: int) -> bool:
+    n = await fetchval(
+        dsn,
+        "SELECT count(*) FROM pgqueue.jobs WHERE state IN ('succeeded', 'dead', 'cancelled')",
+    )
+    return bool(n == expected)

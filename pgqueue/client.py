@@ -59,6 +59,7 @@ class App:
         pool_max_size: int = 10,
         default_max_attempts: int = 3,
         connect_timeout: float = 10.0,
+        command_timeout: float | None = 30.0,
     ) -> None:
         if default_max_attempts < 1:
             raise ConfigurationError("default_max_attempts must be at least 1")
@@ -66,6 +67,7 @@ class App:
         self.pool_min_size = pool_min_size
         self.pool_max_size = pool_max_size
         self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
         self.default_max_attempts = default_max_attempts
         self.registry = TaskRegistry()
         self._repository: Repository | None = None
@@ -142,6 +144,7 @@ class App:
                     min_size=self.pool_min_size,
                     max_size=self.pool_max_size,
                     timeout=self.connect_timeout,
+                    command_timeout=self.command_timeout,
                 )
                 self._repository = Repository(pool, self.dsn)
 
@@ -306,6 +309,15 @@ class App:
         if info is None:
             raise JobNotFoundError(f"no job with id {job_id}")
         return info
+
+    async def cancel(self, job_id: int) -> str:
+        """Cancel a job. Returns "cancelled" (it had not started), "cancelling" (it is running:
+        its worker is told and cancels it), or the state it had already finished in. A cancel
+        racing a completion ends in exactly one of the two states."""
+        outcome = await (await self._repo()).cancel(job_id)
+        if outcome == "not_found":
+            raise JobNotFoundError(f"no job with id {job_id}")
+        return outcome
 
     async def result(
         self, job_id: int, timeout: float | None = None, *, poll_interval: float = 5.0

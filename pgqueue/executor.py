@@ -70,6 +70,26 @@ class JobRunner:
                 ),
             )
         max_attempts = job.max_attempts or task.config.max_attempts or self.default_max_attempts
+        if attempt > max_attempts:
+            # Only a rescue can get here: the job's worker died during its last allowed attempt
+            # and the rescuer could not resolve a NULL max_attempts to this task's default.
+            log.error(
+                "attempts used up (%d/%d) after a lost worker: dead-lettered",
+                attempt - 1,
+                max_attempts,
+            )
+            return outcome.dead(
+                job.id,
+                attempt,
+                error_info(
+                    "worker_lost",
+                    attempt,
+                    message=(
+                        f"attempts used up ({attempt - 1}/{max_attempts}): the worker running the "
+                        "last attempt was lost; not run again"
+                    ),
+                ),
+            )
         try:
             args, kwargs = _decode_payload(job, task)
         except _BadPayloadError as exc:

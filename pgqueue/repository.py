@@ -84,11 +84,22 @@ async def connect(dsn: str | None, *, timeout: float = 10.0) -> asyncpg.Connecti
 
 
 async def create_pool(
-    dsn: str | None, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0
+    dsn: str | None,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 10.0,
+    command_timeout: float | None = 30.0,
 ) -> asyncpg.Pool:
+    """The pool for pgqueue's own short queries. `command_timeout` bounds each one, so a network
+    that stalls without closing the socket surfaces as an error (and a reconnect), not a hang."""
     with translated(dsn):
         return await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, timeout=timeout, command_timeout=None
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            command_timeout=command_timeout,
         )
 
 
@@ -102,6 +113,22 @@ class OutcomeRow:
     result_json: str | None
     error_json: str | None
     retry_in: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """What a worker reports about itself in pgqueue.workers."""
+
+    id: str
+    hostname: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    version: str
+    heartbeat_ttl: float
+    processed: int
+    failed: int
+    active: int
 
 
 class Repository:
@@ -154,6 +181,56 @@ class Repository:
         with translated(self.dsn):
             rows = await self.pool.fetch(query("job_promote_due"), limit)
         return {r["queue"]: int(r["jobs"]) for r in rows}
+
+    async def heartbeat(self, worker: WorkerRow) -> str:
+        """Register the worker or record its heartbeat; returns the state its row is in."""
+        with translated(self.dsn):
+            state = await self.pool.fetchval(
+                query("worker_heartbeat"),
+                worker.id,
+                worker.hostname,
+                worker.pid,
+                list(worker.queues),
+                worker.concurrency,
+                worker.version,
+                worker.heartbeat_ttl,
+                worker.processed,
+                worker.failed,
+                worker.active,
+            )
+        return str(state)
+
+    async def set_worker_state(self, worker: WorkerRow, state: str) -> None:
+        with translated(self.dsn):
+            await self.pool.execute(
+                query("worker_set_state"),
+                worker.id,
+                state,
+                worker.processed,
+                worker.failed,
+                worker.active,
+            )
+
+    async def reap_workers(self, retention_seconds: float) -> tuple[int, int]:
+        """Mark silent workers lost and prune old rows; returns (lost, pruned)."""
+        with translated(self.dsn):
+            row = await self.pool.fetchrow(query("worker_reap"), retention_seconds)
+        return (int(row["lost"]), int(row["pruned"])) if row else (0, 0)
+
+    async def rescue_jobs(self, limit: int = 1000) -> dict[int, str]:
+        """Requeue or dead-letter jobs held by dead workers; returns job id -> new state."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_rescue"), limit)
+        return {r["id"]: r["state"] for r in rows}
+
+    async def cancel_requested(self, worker_id: str) -> list[int]:
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_cancel_requested"), worker_id)
+        return [r["id"] for r in rows]
+
+    async def cancel(self, job_id: int) -> str:
+        with translated(self.dsn):
+            return str(await self.pool.fetchval(query("job_cancel"), job_id))
 
     async def get_job(self, job_id: int) -> JobInfo | None:
         with translated(self.dsn):

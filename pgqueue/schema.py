@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, INTERVAL, JSONB, UUID
 
 SCHEMA = "pgqueue"
 VERSION_TABLE = "alembic_version"
@@ -54,6 +54,7 @@ jobs = Table(
     Column("worker_id", UUID(as_uuid=False), nullable=True),
     Column("result", JSONB, nullable=True),
     Column("errors", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("cancel_requested_at", DateTime(timezone=True), nullable=True),
     CheckConstraint(f"state IN ({_states_sql})", name="state"),
     CheckConstraint("attempts >= 0", name="attempts"),
     CheckConstraint("max_attempts IS NULL OR max_attempts >= 1", name="max_attempts"),
@@ -80,4 +81,27 @@ jobs = Table(
         "worker_id",
         postgresql_where=text("state = 'running'"),
     ),
+)
+
+# One row per worker process start (a fresh uuid each time: hostnames and pids get reused).
+# Rescue asks "is there a live row for this job's worker?", never "is there a dead one?", so a
+# pruned row can only make a lost job easier to rescue, never harder.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("hostname", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("queues", ARRAY(Text), nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default=text("'running'")),
+    Column("heartbeat_ttl", INTERVAL, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("last_heartbeat", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),
+    Column("processed", BigInteger, nullable=False, server_default=text("0")),
+    Column("failed", BigInteger, nullable=False, server_default=text("0")),
+    Column("active", Integer, nullable=False, server_default=text("0")),
+    CheckConstraint("state IN ('running', 'stopping', 'stopped', 'lost')", name="state"),
 )

@@ -96,6 +96,7 @@ class WorkerSettings:
     heartbeat_interval: float = 10.0
     heartbeat_ttl: float = 30.0
     shutdown_timeout: float = 30.0
+    worker_retention: float = 86400.0
     listen: bool = True
     sync_threads: int | None = None
 

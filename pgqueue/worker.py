@@ -11,21 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import signal
+import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from pgqueue import outcome as outcomes
 from pgqueue.errors import DatabaseError, PgQueueError
-from pgqueue.executor import SHUTDOWN, JobControl, JobRunner
+from pgqueue.executor import CANCEL_REQUESTED, SHUTDOWN, JobControl, JobRunner
 from pgqueue.job import ClaimedJob
 from pgqueue.notifier import Backoff, Notifier
 from pgqueue.outcome import Outcome, error_info
-from pgqueue.repository import OutcomeRow, Repository
+from pgqueue.repository import OutcomeRow, Repository, WorkerRow
 from pgqueue.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -34,6 +37,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("pgqueue.worker")
 
 JOBS_CHANNEL = "pgqueue_jobs"
+CANCEL_CHANNEL = "pgqueue_cancel"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("pgqueue")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +113,22 @@ class Worker:
             thread_pool=self._thread_pool,
             default_max_attempts=self.app.default_max_attempts,
         )
+        # Registered before the first claim: a job claimed by an unregistered worker looks lost.
+        await self._repo.heartbeat(self._worker_row())
         self._started_at = time.monotonic()
         if self.settings.listen:
             self._notifier = Notifier(
-                self.app.dsn, (JOBS_CHANNEL,), self._on_notification, on_connect=self._wake.set
+                self.app.dsn,
+                (JOBS_CHANNEL, CANCEL_CHANNEL),
+                self._on_notification,
+                on_connect=self._wake.set,
             )
             self._notifier.start()
         self._loops = [
             asyncio.create_task(self._flush_loop(), name="pgqueue-flush"),
             asyncio.create_task(self._promote_loop(), name="pgqueue-promote"),
+            asyncio.create_task(self._heartbeat_loop(), name="pgqueue-heartbeat"),
+            asyncio.create_task(self._rescue_loop(), name="pgqueue-rescue"),
         ]
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="pgqueue-fetch")
         logger.info(
@@ -140,6 +158,7 @@ class Worker:
             return
         self._stopping = True
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        await self._set_state("stopping")
         assert self._wake is not None and self._slot_freed is not None
         self._wake.set()
         self._slot_freed.set()
@@ -161,6 +180,7 @@ class Worker:
             await self._notifier.stop()
         if self._thread_pool is not None:
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
+        await self._set_state("stopped")
         logger.info("worker %s stopped", self.id, extra={"worker_id": self.id})
         self._stopped.set()
 
@@ -191,6 +211,8 @@ class Worker:
     def _on_notification(self, channel: str, payload: str) -> None:
         if channel == JOBS_CHANNEL and payload in self.settings.queues and self._wake is not None:
             self._wake.set()
+        elif channel == CANCEL_CHANNEL and payload.isdigit():
+            self.cancel_job(int(payload))
 
     async def _fetch_loop(self) -> None:
         assert self._wake is not None and self._slot_freed is not None and self._repo is not None
@@ -251,6 +273,24 @@ class Worker:
         self._record(result)
         self._running.pop(job.id, None)
         self._slot_freed.set()
+
+    def cancel_job(self, job_id: int) -> bool:
+        """Cancel a job this worker is running (on a cancel request); False if it isn't here."""
+        running = self._running.get(job_id)
+        if running is None or running.task.done():
+            return False
+        logger.info(
+            "cancelling running job on request",
+            extra={
+                "job_id": job_id,
+                "task": running.job.task,
+                "queue": running.job.queue,
+                "attempt": running.job.attempts,
+            },
+        )
+        running.control.cancel_reason = CANCEL_REQUESTED
+        running.task.cancel()
+        return True
 
     def _cancel_running(self, reason: str) -> None:
         for running in self._running.values():
@@ -327,6 +367,75 @@ class Worker:
                 await asyncio.sleep(backoff.next_delay())
 
     # -- side loops --------------------------------------------------------------------------
+
+    def _worker_row(self) -> WorkerRow:
+        stats = self.stats()
+        return WorkerRow(
+            id=self.id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.settings.queues,
+            concurrency=self.settings.concurrency,
+            version=_version(),
+            heartbeat_ttl=self.settings.heartbeat_ttl,
+            processed=stats.processed,
+            failed=stats.failed,
+            active=stats.active,
+        )
+
+    async def _set_state(self, state: str) -> None:
+        assert self._repo is not None
+        try:
+            await self._repo.set_worker_state(self._worker_row(), state)
+        except DatabaseError as exc:
+            # The row ages out and is marked lost by others; the jobs were handled already.
+            logger.warning("could not mark worker %s %s: %s", self.id, state, exc)
+
+    async def _heartbeat_loop(self) -> None:
+        """Beat every heartbeat_interval; also the backstop for missed cancel notifications."""
+        assert self._repo is not None
+        backoff = Backoff()
+        while True:
+            delay = self.settings.heartbeat_interval
+            try:
+                previous = await self._repo.heartbeat(self._worker_row())
+                if previous == "lost":
+                    logger.warning(
+                        "worker %s was marked lost (heartbeats did not reach the database); "
+                        "its running jobs may have been rescued and run elsewhere",
+                        self.id,
+                    )
+                for job_id in await self._repo.cancel_requested(self.id):
+                    self.cancel_job(job_id)
+                backoff.reset()
+            except DatabaseError as exc:
+                delay = min(delay, backoff.next_delay())
+                logger.warning("heartbeat failed (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+
+    async def _rescue_loop(self) -> None:
+        """Any live worker rescues jobs of dead ones; SKIP LOCKED keeps two rescuers apart."""
+        assert self._repo is not None
+        backoff = Backoff()
+        interval = min(self.settings.heartbeat_interval, 5.0)
+        while True:
+            delay = interval * (0.5 + random.random())
+            try:
+                lost, _pruned = await self._repo.reap_workers(self.settings.worker_retention)
+                rescued = await self._repo.rescue_jobs()
+                if lost or rescued:
+                    logger.warning(
+                        "marked %d silent workers lost; rescued %d jobs (%d requeued, %d dead)",
+                        lost,
+                        len(rescued),
+                        sum(1 for s in rescued.values() if s == "queued"),
+                        sum(1 for s in rescued.values() if s == "dead"),
+                    )
+                backoff.reset()
+            except DatabaseError as exc:
+                delay = backoff.next_delay()
+                logger.warning("rescue check failed (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
 
     async def _promote_loop(self) -> None:
         assert self._repo is not None

@@ -100,6 +100,29 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     help="Seconds running jobs get to finish on SIGTERM. Default: 30.",
 )
 @click.option(
+    "--heartbeat-interval",
+    type=click.FloatRange(min=0.05),
+    envvar="PGQUEUE_HEARTBEAT_INTERVAL",
+    show_envvar=True,
+    help="Seconds between heartbeats. Default: 10.",
+)
+@click.option(
+    "--heartbeat-ttl",
+    type=click.FloatRange(min=0.1),
+    envvar="PGQUEUE_HEARTBEAT_TTL",
+    show_envvar=True,
+    help="A worker silent this long is dead; its jobs are rescued. Default: 30.",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    envvar="PGQUEUE_PROCESSES",
+    show_envvar=True,
+    show_default=True,
+    help="Worker processes to run under a supervisor that restarts crashed ones.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     envvar="PGQUEUE_LOG_LEVEL",
@@ -121,6 +144,9 @@ def worker(
     poll_interval: float | None,
     no_listen: bool,
     shutdown_timeout: float | None,
+    heartbeat_interval: float | None,
+    heartbeat_ttl: float | None,
+    processes: int,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -128,6 +154,10 @@ def worker(
     from pgqueue.worker import run_until_signalled
 
     configure_logging(log_level, log_format)
+    if processes > 1:
+        from pgqueue.supervisor import Supervisor, child_command
+
+        sys.exit(Supervisor(child_command(sys.argv[1:]), processes).run())
     app = load_app(app_spec)
     if dsn:
         app.dsn = resolve_or_exit(dsn)
@@ -138,6 +168,8 @@ def worker(
             poll_interval=poll_interval,
             shutdown_timeout=shutdown_timeout,
             listen=False if no_listen else None,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_ttl=heartbeat_ttl,
         )
     except ConfigurationError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -98,9 +98,7 @@ async def test_sqlalchemy_sync_connection_batch(app: App, dsn: str, commit: bool
     engine = create_engine(sqlalchemy_url(dsn, "psycopg"))
     try:
         with engine.connect() as conn:
-            ids = app.enqueue_many_sync(
-                [record.job(7, label="a"), record.job(8)], connection=conn
-            )
+            ids = app.enqueue_many_sync([record.job(7, label="a"), record.job(8)], connection=conn)
             assert ids == sorted(ids) and len(ids) == 2
             if commit:
                 conn.commit()
@@ -159,7 +157,9 @@ async def test_every_path_wakes_a_listening_worker(app: App, dsn: str) -> None:
         with Session(engine) as session, session.begin():
             record.using(queue="q3", connection=session).enqueue_sync(1)
         engine.dispose()
-        await fetchval(dsn, "INSERT INTO pgqueue.jobs (task, queue) VALUES ('record', 'q4') RETURNING id")
+        await fetchval(
+            dsn, "INSERT INTO pgqueue.jobs (task, queue) VALUES ('record', 'q4') RETURNING id"
+        )
         # A batch of 50 jobs over two queues sends one notification per queue, not one per row.
         await app.enqueue_many([record.using(queue=f"b{i % 2}").job(i) for i in range(50)])
         await wait_for(lambda: len(seen) >= 6, message="six notifications")
@@ -203,7 +203,10 @@ async def test_enqueue_unknown_name_is_refused_unless_allowed(app: App, dsn: str
         await app.enqueue("nope", [1])
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 0
     job_id = await app.enqueue("other.service.task", [1], allow_unknown=True)
-    assert await fetchval(dsn, "SELECT task FROM pgqueue.jobs WHERE id = $1", job_id) == "other.service.task"
+    assert (
+        await fetchval(dsn, "SELECT task FROM pgqueue.jobs WHERE id = $1", job_id)
+        == "other.service.task"
+    )
 
 
 async def test_unserializable_arguments_raise_before_writing(app: App, dsn: str) -> None:
@@ -236,7 +239,7 @@ async def test_batch_enqueue_is_one_transaction_in_order(app: App, dsn: str) -> 
         await fetchval(
             dsn,
             "SELECT count(*) FROM pgqueue.enqueue_many("
-            "'[{\"task\": \"record\"}, {\"task\": \"record\", \"queue\": \"\"}]')",
+            '\'[{"task": "record"}, {"task": "record", "queue": ""}]\')',
         )
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 1000
 

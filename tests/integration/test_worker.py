@@ -88,13 +88,17 @@ async def test_delayed_job_does_not_start_early(app: App, dsn: str) -> None:
         job_id = await later.using(delay=1.0).enqueue()
         await asyncio.sleep(0)  # let the worker poll at least once
         await wait_for(
-            lambda: fetchval(dsn, "SELECT state = 'scheduled' FROM pgqueue.jobs WHERE id=$1", job_id),
+            lambda: fetchval(
+                dsn, "SELECT state = 'scheduled' FROM pgqueue.jobs WHERE id=$1", job_id
+            ),
             message="scheduled state",
         )
         lateness = await app.result(job_id, timeout=10)
     # Database time decides: the job started at or after its run_at.
     assert lateness >= 0
-    row = await fetch(dsn, "SELECT started_at >= run_at AS ok, run_at - enqueued_at AS d FROM pgqueue.jobs")
+    row = await fetch(
+        dsn, "SELECT started_at >= run_at AS ok, run_at - enqueued_at AS d FROM pgqueue.jobs"
+    )
     assert row[0]["ok"] is True
 
 
@@ -128,7 +132,9 @@ async def test_explicit_retry_delay(app: App, dsn: str) -> None:
     async with running_worker(app):
         job_id = await ask.enqueue()
         await wait_for(
-            lambda: fetchval(dsn, "SELECT state = 'retrying' FROM pgqueue.jobs WHERE id=$1", job_id),
+            lambda: fetchval(
+                dsn, "SELECT state = 'retrying' FROM pgqueue.jobs WHERE id=$1", job_id
+            ),
             message="retrying",
         )
     wait = await fetchval(
@@ -201,11 +207,25 @@ async def test_bad_jobs_are_dead_lettered_and_the_worker_goes_on(app: App, dsn: 
         assert info.state == JobState.DEAD, name
         assert info.attempts == 1, name  # no retries for input that can never work
         reasons[name] = (info.errors[-1]["kind"], info.errors[-1]["message"])
-    assert reasons["unknown"] == ("unknown_task", "no task named 'no.such.task' is registered in this worker")
-    assert reasons["arity"][0] == "payload" and "too many positional arguments" in reasons["arity"][1]
-    assert reasons["kwarg"][0] == "payload" and "missing a required argument: 'x'" in reasons["kwarg"][1]
-    assert reasons["args_object"][0] == "payload" and "args must be a JSON array" in reasons["args_object"][1]
-    assert reasons["kwargs_array"][0] == "payload" and "kwargs must be a JSON object" in reasons["kwargs_array"][1]
+    assert reasons["unknown"] == (
+        "unknown_task",
+        "no task named 'no.such.task' is registered in this worker",
+    )
+    assert (
+        reasons["arity"][0] == "payload" and "too many positional arguments" in reasons["arity"][1]
+    )
+    assert (
+        reasons["kwarg"][0] == "payload"
+        and "missing a required argument: 'x'" in reasons["kwarg"][1]
+    )
+    assert (
+        reasons["args_object"][0] == "payload"
+        and "args must be a JSON array" in reasons["args_object"][1]
+    )
+    assert (
+        reasons["kwargs_array"][0] == "payload"
+        and "kwargs must be a JSON object" in reasons["kwargs_array"][1]
+    )
     assert reasons["result"][0] == "result" and "not JSON serializable" in reasons["result"][1]
     assert await count_states(dsn) == {"dead": 6, "succeeded": 5}
 

@@ -1,0 +1,56 @@
+-- Rescues up to $1 jobs held by workers that are no longer alive: back to the queue with the
+-- attempt counted, or dead-lettered when the job's max_attempts is used up (a NULL max_attempts is
+-- resolved by the worker that claims the job next). A worker is alive only if its row says so and
+-- it beat within its own ttl (measured as in worker_reap.sql): a pruned row, or a reused hostname
+-- or pid, can never protect a lost job, and a live worker's job is never touched however long it
+-- runs. SKIP LOCKED and the state guard make concurrent rescuers harmless.
+WITH lost AS (
+    SELECT j.id
+    FROM pgqueue.jobs AS j
+    WHERE j.state = 'running'
+      AND NOT EXISTS (
+          SELECT 1
+          FROM pgqueue.workers AS w
+          WHERE w.id = j.worker_id
+            AND w.state IN ('running', 'stopping')
+            AND greatest(w.last_heartbeat, pg_postmaster_start_time()) >= now() - w.heartbeat_ttl
+      )
+    ORDER BY j.id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+),
+rescued AS (
+    UPDATE pgqueue.jobs AS j
+    SET state = CASE
+            WHEN j.max_attempts IS NOT NULL AND j.attempts >= j.max_attempts THEN 'dead'
+            ELSE 'queued'
+        END,
+        finished_at = CASE
+            WHEN j.max_attempts IS NOT NULL AND j.attempts >= j.max_attempts THEN now()
+        END,
+        worker_id = NULL,
+        errors = j.errors || jsonb_build_array(jsonb_build_object(
+            'at', now(),
+            'attempt', j.attempts,
+            'kind', 'worker_lost',
+            'type', 'WorkerLost',
+            'message', 'worker lost: ' || coalesce(j.worker_id::text, 'unknown')
+                       || ' stopped heartbeating while running this job',
+            'traceback', NULL
+        ))
+    FROM lost
+    WHERE j.id = lost.id AND j.state = 'running'
+    RETURNING j.id, j.state, j.queue
+),
+woken AS (
+    SELECT pg_notify('pgqueue_jobs', q.queue)
+    FROM (SELECT DISTINCT r.queue FROM rescued AS r WHERE r.state = 'queued') AS q
+),
+finished AS (
+    SELECT pg_notify('pgqueue_done', string_agg(r.id::text, ','))
+    FROM rescued AS r
+    WHERE r.state = 'dead'
+    HAVING count(*) > 0
+)
+SELECT r.id, r.state, (SELECT count(*) FROM woken) + (SELECT count(*) FROM finished) AS notified
+FROM rescued AS r

@@ -1,0 +1,215 @@
+"""Heartbeats, rescue of jobs from dead workers, cancellation and worker bookkeeping, in process.
+(Fault tests with real processes, restarts and proxies live in test_faults.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from pgqueue import App, JobFailedError, JobNotFoundError, JobState, current_job
+from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
+
+FAST = {"heartbeat_interval": 0.2, "heartbeat_ttl": 1.0}
+
+
+async def orphan_jobs(
+    dsn: str,
+    n: int,
+    *,
+    attempts: int = 1,
+    max_attempts: int | None = None,
+    worker_row: str | None = "stale",
+) -> list[int]:
+    """Jobs left running by a worker that died: its row is stale, or gone (pruned)."""
+    dead = str(uuid.uuid4())
+    if worker_row == "stale":
+        await fetchval(
+            dsn,
+            "INSERT INTO pgqueue.workers (id, hostname, pid, queues, concurrency, version, "
+            "heartbeat_ttl, last_heartbeat) VALUES ($1, 'gone-host', 1, '{default}', 1, 'x', "
+            "interval '1 second', now() - interval '1 hour')",
+            dead,
+        )
+    rows = await fetch(
+        dsn,
+        "INSERT INTO pgqueue.jobs (task, state, attempts, max_attempts, worker_id, started_at) "
+        "SELECT 'job', 'running', $1, $2, $3::uuid, now() FROM generate_series(1, $4) RETURNING id",
+        attempts,
+        max_attempts,
+        dead,
+        n,
+    )
+    return [r["id"] for r in rows]
+
+
+def define_job(app: App, runs: list[int] | None = None) -> None:
+    @app.task(name="job")
+    async def job() -> int:
+        if runs is not None:
+            runs.append(current_job().job_id)
+        return current_job().attempt
+
+
+@pytest.mark.parametrize("worker_row", ["stale", "pruned"])
+async def test_jobs_of_a_dead_worker_are_rescued_and_run(
+    app: App, dsn: str, worker_row: str
+) -> None:
+    runs: list[int] = []
+    define_job(app, runs)
+    ids = await orphan_jobs(dsn, 3, max_attempts=3, worker_row=worker_row)
+    async with running_worker(app, **FAST):
+        results = [await app.result(i, timeout=15) for i in ids]
+    assert results == [2, 2, 2]  # the crashed attempt is counted
+    assert sorted(runs) == sorted(ids)  # each ran exactly once here
+    for job_id in ids:
+        info = await app.get_job(job_id)
+        assert [e["kind"] for e in info.errors] == ["worker_lost"]
+        assert "stopped heartbeating" in info.errors[0]["message"]
+    if worker_row == "stale":
+        assert (
+            await fetchval(dsn, "SELECT state FROM pgqueue.workers WHERE hostname = 'gone-host'")
+            == "lost"
+        )
+
+
+async def test_lost_job_out_of_attempts_is_dead_lettered(app: App, dsn: str) -> None:
+    define_job(app)
+    [explicit] = await orphan_jobs(dsn, 1, attempts=2, max_attempts=2)
+    # NULL max_attempts: the rescuer requeues and the claiming worker resolves the default (3).
+    [default] = await orphan_jobs(dsn, 1, attempts=3, max_attempts=None)
+    async with running_worker(app, **FAST):
+        for job_id in (explicit, default):
+            with pytest.raises(JobFailedError, match="ended dead") as failure:
+                await app.result(job_id, timeout=15)
+            assert failure.value.state == "dead"
+    assert (await app.get_job(explicit)).errors[-1]["kind"] == "worker_lost"
+    default_info = await app.get_job(default)
+    assert default_info.attempts == 4
+    assert [e["kind"] for e in default_info.errors] == ["worker_lost", "worker_lost"]
+    assert "attempts used up (3/3)" in default_info.errors[-1]["message"]
+
+
+async def test_a_live_workers_long_job_is_never_rescued(app: App, dsn: str) -> None:
+    @app.task(name="long")
+    async def long() -> str:
+        await asyncio.sleep(3)  # three times the heartbeat ttl
+        return "done"
+
+    async with running_worker(app, **FAST), running_worker(app, **FAST):
+        job_id = await long.enqueue()
+        assert await app.result(job_id, timeout=20) == "done"
+    info = await app.get_job(job_id)
+    assert info.attempts == 1 and info.errors == []
+
+
+async def test_concurrent_rescuers_rescue_each_job_once(app: App, dsn: str) -> None:
+    define_job(app)
+    ids = await orphan_jobs(dsn, 40, max_attempts=5)
+    async with (
+        running_worker(app, **FAST),
+        running_worker(app, **FAST),
+        running_worker(app, **FAST),
+    ):
+        for job_id in ids:
+            await app.result(job_id, timeout=20)
+    rows = await fetch(
+        dsn,
+        "SELECT id, attempts, jsonb_array_length(errors) AS errors FROM pgqueue.jobs ORDER BY id",
+    )
+    assert [(r["attempts"], r["errors"]) for r in rows] == [(2, 1)] * 40
+
+
+async def test_worker_row_lifecycle_stats_and_healthcheck(app: App, dsn: str) -> None:
+    define_job(app)
+    async with running_worker(app, concurrency=3, queues=("default", "other"), **FAST) as worker:
+        row = (await fetch(dsn, "SELECT * FROM pgqueue.workers WHERE id = $1::uuid", worker.id))[0]
+        assert (row["state"], row["queues"], row["concurrency"]) == (
+            "running",
+            ["default", "other"],
+            3,
+        )
+        assert row["pid"] > 0 and row["hostname"]
+        await app.result(await app.enqueue("job"), timeout=10)
+        assert worker.stats().processed == 1 and worker.stats().failed == 0
+        assert await worker.healthcheck() == {"database": True, "listener": True}
+        await wait_for(
+            lambda: fetchval(
+                dsn, "SELECT processed = 1 FROM pgqueue.workers WHERE id = $1::uuid", worker.id
+            ),
+            message="heartbeat carrying the counters",
+        )
+    assert (
+        await fetchval(dsn, "SELECT state FROM pgqueue.workers WHERE id = $1::uuid", worker.id)
+        == "stopped"
+    )
+
+
+async def test_cancel_a_queued_job(app: App, dsn: str) -> None:
+    define_job(app)
+    job_id = await app.enqueue("job")
+    assert await app.cancel(job_id) == "cancelled"
+    assert await app.cancel(job_id) == "cancelled"  # idempotent: already in its final state
+    with pytest.raises(JobFailedError, match="ended cancelled"):
+        await app.result(job_id, timeout=5)
+    async with running_worker(app, **FAST):
+        other = await app.enqueue("job")
+        await app.result(other, timeout=10)
+    assert (await app.get_job(job_id)).state == JobState.CANCELLED
+    with pytest.raises(JobNotFoundError):
+        await app.cancel(999_999)
+
+
+@pytest.mark.parametrize("listen", [True, False], ids=["notify", "heartbeat-backstop"])
+async def test_cancel_a_running_job(app: App, dsn: str, listen: bool) -> None:
+    started = asyncio.Event()
+
+    @app.task(name="forever")
+    async def forever() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    async with running_worker(app, listen=listen, **FAST):
+        job_id = await forever.enqueue()
+        await asyncio.wait_for(started.wait(), 10)
+        assert await app.cancel(job_id) == "cancelling"
+        with pytest.raises(JobFailedError) as failure:
+            await app.result(job_id, timeout=10, poll_interval=0.2)
+    assert failure.value.state == "cancelled"
+    info = await app.get_job(job_id)
+    assert info.errors[-1]["kind"] == "cancelled" and info.result is None
+    assert await count_states(dsn) == {"cancelled": 1}
+
+
+async def test_cancel_racing_completion_ends_in_one_consistent_state(app: App, dsn: str) -> None:
+    @app.task(name="quick")
+    async def quick(n: int) -> int:
+        await asyncio.sleep(0.001 * (n % 5))
+        return n
+
+    async with running_worker(app, concurrency=10, **FAST):
+        ids = await app.enqueue_many([quick.job(n) for n in range(60)])
+        outcomes = await asyncio.gather(*(app.cancel(i) for i in ids[::2]))
+        assert set(outcomes) <= {"cancelled", "cancelling", "succeeded"}
+        for job_id in ids:
+            try:
+                await app.result(job_id, timeout=15, poll_interval=0.2)
+            except JobFailedError:
+                pass
+    rows = await fetch(
+        dsn,
+        "SELECT state, result IS NOT NULL AS has_result, finished_at IS NOT NULL AS done FROM pgqueue.jobs",
+    )
+    assert all(r["done"] for r in rows)
+    assert all(r["has_result"] == (r["state"] == "succeeded") for r in rows)
+    states = await count_states(dsn)
+    assert set(states) <= {"succeeded", "cancelled"} and sum(states.values()) == 60
+    assert states.get("succeeded", 0) >= 30  # the jobs never cancelled all succeeded
+
+
+async def test_cancel_from_sql(app: App, dsn: str) -> None:
+    define_job(app)
+    job_id = await app.enqueue("job", delay=3600)
+    assert await fetchval(dsn, "SELECT pgqueue.cancel($1)", job_id) == "cancelled"
+    assert await fetchval(dsn, "SELECT pgqueue.cancel(424242)") == "not_found"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pgqueue import App, JobFailedError, JobState, ResultTimeoutError, Retry, current_job, constant
+from pgqueue import App, JobFailedError, JobState, ResultTimeoutError, Retry, constant, current_job
 from tests.helpers import all_finished, count_states, fetch, fetchval, running_worker, wait_for
 
 
@@ -251,7 +251,7 @@ async def test_result_timeout(app: App) -> None:
         return None
 
     job_id = await never.enqueue()  # no worker running
-    with pytest.raises(ResultTimeoutError, match="did not finish within 0.2s"):
+    with pytest.raises(ResultTimeoutError, match=r"did not finish within 0\.2s"):
         await app.result(job_id, timeout=0.2)
 
 

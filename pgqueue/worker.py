@@ -257,6 +257,29 @@ class Worker:
         control = JobControl()
         task = asyncio.create_task(self._execute(job, control), name=f"pgqueue-job-{job.id}")
         self._running[job.id] = _Running(task, control, job)
+        task.add_done_callback(lambda t: self._job_task_done(job, control, t))
+
+    def _job_task_done(
+        self, job: ClaimedJob, control: JobControl, task: asyncio.Task[None]
+    ) -> None:
+        """Backstop for a job task that ended without recording an outcome: a cancel that lands
+        before the task first runs is raised before any of its code (and its try blocks) runs."""
+        running = self._running.get(job.id)
+        if running is None or running.task is not task:
+            return
+        attempt = job.attempts
+        if control.cancel_reason == CANCEL_REQUESTED:
+            result = outcomes.cancelled(
+                job.id, attempt, error_info("cancelled", attempt, message="cancelled on request")
+            )
+        else:
+            result = outcomes.requeued(
+                job.id, attempt, error_info("shutdown", attempt, message="worker stopped")
+            )
+        self._record(result)
+        self._running.pop(job.id, None)
+        if self._slot_freed is not None:
+            self._slot_freed.set()
 
     async def _execute(self, job: ClaimedJob, control: JobControl) -> None:
         assert self._runner is not None and self._slot_freed is not None

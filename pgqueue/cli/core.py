@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import threading
 
 import click
 
@@ -182,6 +185,18 @@ def worker(
             await app.close()
 
     run_or_exit(serve)
+    abandoned = [
+        t for t in threading.enumerate() if t.name.startswith("pgqueue-sync") and t.is_alive()
+    ]
+    if abandoned:
+        # Sync tasks still running past the shutdown timeout: their jobs are back in the queue
+        # already, and Python would otherwise wait for the threads at exit.
+        logging.getLogger("pgqueue.worker").warning(
+            "exiting with %d sync task thread(s) still running; their jobs were requeued",
+            len(abandoned),
+        )
+        logging.shutdown()
+        os._exit(0)
 
 
 @main.command()

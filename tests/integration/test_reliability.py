@@ -212,3 +212,24 @@ async def test_cancel_from_sql(app: App, dsn: str) -> None:
     job_id = await app.enqueue("job", delay=3600)
     assert await fetchval(dsn, "SELECT pgqueue.cancel($1)", job_id) == "cancelled"
     assert await fetchval(dsn, "SELECT pgqueue.cancel(424242)") == "not_found"
+
+
+async def test_cancel_before_the_job_task_first_runs_still_records_an_outcome(
+    app: App, dsn: str
+) -> None:
+    """A cancel that lands between the claim and the job task's first step (the task never runs
+    a line of its own) must still end the job, never leave it running under a live worker."""
+    define_job(app)
+    job_id = await app.enqueue("job")
+    worker = app.worker(queues=("elsewhere",), **FAST)  # claims nothing on its own
+    await worker.start()
+    try:
+        [job] = await app.repository.claim(["default"], 1, worker.id)
+        worker._spawn(job)
+        assert worker.cancel_job(job_id)  # same loop iteration: the task has not started
+        with pytest.raises(JobFailedError, match="ended cancelled"):
+            await app.result(job_id, timeout=10, poll_interval=0.2)
+        assert worker.stats().active == 0
+    finally:
+        await worker.stop(timeout=5)
+    assert await count_states(dsn) == {"cancelled": 1}

@@ -2,7 +2,8 @@
 
 pgqueue keeps its version table inside its own schema (pgqueue.alembic_version), so these
 revisions never touch an application's own Alembic history. Connections go through asyncpg,
-the driver pgqueue already depends on.
+the driver pgqueue already depends on. (To run these revisions from an application's own env.py,
+call `pgqueue.migrate.upgrade(None, connection=connection)`: it does not come through here.)
 """
 
 from __future__ import annotations
@@ -14,35 +15,20 @@ from alembic import context
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from pgqueue.schema import SCHEMA, VERSION_TABLE, metadata
+from pgqueue.migrate import context_options
+from pgqueue.schema import SCHEMA
 from pgqueue.settings import resolve_dsn
 
 config = context.config
 
 
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    # Only pgqueue's own schema is ours to compare; the version table is Alembic's.
-    if type_ == "table":
-        return bool(obj.schema == SCHEMA and name != VERSION_TABLE)
-    return True
-
-
-def _configure(**kwargs: Any) -> None:
-    context.configure(
-        target_metadata=metadata,
-        version_table=VERSION_TABLE,
-        version_table_schema=SCHEMA,
-        include_schemas=True,
-        include_object=include_object,
-        transaction_per_migration=False,
-        **kwargs,
-    )
-
-
 def run_offline() -> None:
-    _configure(url="postgresql://", literal_binds=True, dialect_opts={"paramstyle": "named"})
+    context.configure(
+        url="postgresql://",
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        **context_options(),
+    )
     with context.begin_transaction():
         context.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         context.run_migrations()
@@ -50,16 +36,12 @@ def run_offline() -> None:
 
 def _run_sync(connection: Connection) -> None:
     connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-    _configure(connection=connection)
+    context.configure(connection=connection, **context_options())
     with context.begin_transaction():
         context.run_migrations()
 
 
 async def run_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run_sync(connection)
-        return
     import asyncpg
 
     dsn = config.attributes.get("dsn") or resolve_dsn()

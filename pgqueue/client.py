@@ -114,7 +114,7 @@ class App:
         def register(func: Callable[..., Any]) -> Task[Any, Any]:
             ensure_function(func)
             config = TaskConfig(
-                name=name or default_task_name(func),
+                name=default_task_name(func) if name is None else name,
                 queue=queue,
                 priority=priority,
                 max_attempts=max_attempts,

@@ -11,9 +11,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from pgqueue.errors import ConfigurationError
+from pgqueue.schema import SCHEMA, VERSION_TABLE, metadata
 
 
 def migrations_path() -> Path:
@@ -24,19 +27,60 @@ def migrations_path() -> Path:
     raise ConfigurationError("pgqueue's migrations are missing from this installation")
 
 
-def alembic_config(dsn: str | None = None, connection: Any = None) -> Config:
-    """An Alembic Config for pgqueue's revisions. Pass `connection` (a SQLAlchemy Connection) to
-    run them inside an application's own Alembic env.py or transaction."""
+def alembic_config(dsn: str | None = None) -> Config:
+    """An Alembic Config for pgqueue's revisions (env.py connects with `dsn`)."""
     config = Config()
     config.set_main_option("script_location", str(migrations_path()))
     config.attributes["dsn"] = dsn
-    if connection is not None:
-        config.attributes["connection"] = connection
     return config
 
 
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Only pgqueue's own schema is pgqueue's to compare; the version table is Alembic's."""
+    if type_ == "table":
+        return bool(obj.schema == SCHEMA and name != VERSION_TABLE)
+    return True
+
+
+def context_options() -> dict[str, Any]:
+    """What every pgqueue migration context is configured with (env.py and embedded runs)."""
+    return {
+        "target_metadata": metadata,
+        "version_table": VERSION_TABLE,
+        "version_table_schema": SCHEMA,
+        "include_schemas": True,
+        "include_object": include_object,
+        "transaction_per_migration": False,
+    }
+
+
+def _run_on_connection(connection: Any, revision: str, *, downgrade: bool) -> None:
+    """Run pgqueue's revisions on a caller's SQLAlchemy Connection without touching Alembic's
+    global `context`, so it works from inside an application's own env.py (sync or async)."""
+    config = alembic_config()
+    script = ScriptDirectory.from_config(config)
+
+    def steps(rev: Any, _context: Any) -> Any:
+        if downgrade:
+            return script._downgrade_revs(revision, rev)
+        return script._upgrade_revs(revision, rev)
+
+    env = EnvironmentContext(config, script, fn=steps, destination_rev=revision)
+    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+    env.configure(connection=connection, **context_options())
+    with env.begin_transaction():
+        env.run_migrations()
+
+
 def upgrade(dsn: str | None, revision: str = "head", connection: Any = None) -> None:
-    command.upgrade(alembic_config(dsn, connection), revision)
+    """Upgrade pgqueue's schema. With `connection` (a SQLAlchemy Connection) the revisions run on
+    it, inside its transaction: the way to call them from an application's own env.py."""
+    if connection is not None:
+        _run_on_connection(connection, revision, downgrade=False)
+        return
+    command.upgrade(alembic_config(dsn), revision)
 
 
 async def upgrade_async(dsn: str | None, revision: str = "head") -> None:
@@ -45,7 +89,10 @@ async def upgrade_async(dsn: str | None, revision: str = "head") -> None:
 
 
 def downgrade(dsn: str | None, revision: str, connection: Any = None) -> None:
-    command.downgrade(alembic_config(dsn, connection), revision)
+    if connection is not None:
+        _run_on_connection(connection, revision, downgrade=True)
+        return
+    command.downgrade(alembic_config(dsn), revision)
 
 
 def upgrade_sql(revision: str = "head") -> str:

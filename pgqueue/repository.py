@@ -16,6 +16,7 @@ import asyncpg
 from pgqueue import serialization
 from pgqueue.errors import (
     AuthenticationError,
+    ConfigurationError,
     DatabaseError,
     DatabaseNotFoundError,
     DatabaseUnavailableError,
@@ -46,6 +47,8 @@ def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
     where = dsn_host(dsn)
     if isinstance(exc, PgQueueError):
         return exc
+    if isinstance(exc, asyncpg.ClientConfigurationError):
+        return ConfigurationError(f"bad connection settings for {where}: {exc}")
     if isinstance(
         exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
     ):
@@ -73,7 +76,7 @@ def translated(dsn: str | None) -> Any:
         yield
     except PgQueueError:
         raise
-    except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+    except (asyncpg.PostgresError, asyncpg.ClientConfigurationError, *_UNAVAILABLE) as exc:
         raise translate_error(exc, dsn) from exc
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter: delay = U(0.5, 1.0) * min(max, base * factor**(n-1)).
+    """Exponential backoff with jitter: delay = min(max_delay, base * factor**(n-1)), reduced by a
+    random fraction of up to `jitter` (default: anywhere from 50% to 100% of it).
 
     Jitter spreads retries of a burst of failures so they don't hit a recovering
     dependency at the same instant.

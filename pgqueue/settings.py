@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from pgqueue.errors import ConfigurationError
 from pgqueue.job import DEFAULT_QUEUE
@@ -20,9 +22,8 @@ def normalize_dsn(dsn: str) -> str:
     if not dsn:
         raise ConfigurationError("the DSN is empty")
     if "://" not in dsn:
-        # libpq keyword form ("host=... dbname=...") is passed through untouched.
         if "=" in dsn:
-            return dsn
+            return _keywords_to_url(dsn)
         raise ConfigurationError(
             f"malformed DSN {redact_dsn(dsn)!r}: expected postgresql://user@host:port/dbname"
         )
@@ -39,6 +40,33 @@ def normalize_dsn(dsn: str) -> str:
     return f"postgresql://{rest}"
 
 
+def _keywords_to_url(dsn: str) -> str:
+    """libpq's keyword form ("host=h port=5432 dbname=app") as a URL: asyncpg only takes URLs."""
+    try:
+        pairs = [part.split("=", 1) for part in shlex.split(dsn)]
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed DSN {redact_dsn(dsn)!r}: {exc}") from exc
+    if any(len(pair) != 2 or not pair[0] for pair in pairs):
+        raise ConfigurationError(f"malformed DSN {redact_dsn(dsn)!r}: expected key=value pairs")
+    values = {key.strip(): value for key, value in pairs}
+    user = quote(values.pop("user", ""), safe="")
+    password = values.pop("password", None)
+    host = values.pop("host", "")
+    port = values.pop("port", "")
+    dbname = quote(values.pop("dbname", ""), safe="")
+    auth = (
+        f"{user}:{quote(password, safe='')}@"
+        if password is not None
+        else (f"{user}@" if user else "")
+    )
+    if host.startswith("/"):  # a socket directory goes in the query, where asyncpg reads it
+        values["host"] = host
+        host = ""
+    netloc = f"{auth}{host}" + (f":{port}" if port else "")
+    query = f"?{urlencode(values)}" if values else ""
+    return f"postgresql://{netloc}/{dbname}{query}"
+
+
 def redact_dsn(dsn: str | None) -> str:
     """The DSN with any password replaced, safe for logs and error messages."""
     if not dsn:
@@ -48,11 +76,18 @@ def redact_dsn(dsn: str | None) -> str:
             "password=***" if part.startswith("password=") else part for part in dsn.split()
         )
     scheme, rest = dsn.split("://", 1)
+    rest, _, query = rest.partition("?")
     if "@" in rest:
         creds, host = rest.rsplit("@", 1)
         if ":" in creds:
             creds = creds.split(":", 1)[0] + ":***"
         rest = f"{creds}@{host}"
+    if query:
+        query = "&".join(
+            "password=***" if part.lower().startswith("password=") else part
+            for part in query.split("&")
+        )
+        rest = f"{rest}?{query}"
     return f"{scheme}://{rest}"
 
 
@@ -103,6 +138,8 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
+        if self.sync_threads is not None and self.sync_threads < 1:
+            raise ConfigurationError("sync_threads must be at least 1 (or unset: concurrency)")
         if not self.queues or any(not q for q in self.queues):
             raise ConfigurationError("a worker needs at least one non-empty queue name")
         for name in (
@@ -112,9 +149,10 @@ class WorkerSettings:
             "heartbeat_interval",
             "heartbeat_ttl",
         ):
-            if getattr(self, name) <= 0:
-                raise ConfigurationError(f"{name} must be positive")
-        if self.shutdown_timeout < 0:
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigurationError(f"{name} must be positive (got {value})")
+        if not math.isfinite(self.shutdown_timeout) or self.shutdown_timeout < 0:
             raise ConfigurationError("shutdown_timeout must not be negative")
         if self.heartbeat_ttl <= self.heartbeat_interval:
             raise ConfigurationError("heartbeat_ttl must be longer than heartbeat_interval")
@@ -142,7 +180,12 @@ def _parse(name: str, raw: str, type_name: str) -> Any:
         if "tuple" in type_name:
             return tuple(q.strip() for q in raw.split(",") if q.strip())
         if "bool" in type_name:
-            return raw.strip().lower() in ("1", "true", "yes", "on")
+            word = raw.strip().lower()
+            if word in ("1", "true", "yes", "on"):
+                return True
+            if word in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false, yes/no, on/off or 1/0")
         if "int" in type_name and "float" not in type_name:
             return int(raw)
         return float(raw)

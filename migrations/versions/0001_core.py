@@ -171,13 +171,14 @@ def upgrade() -> None:
         sa.Column(
             "errors", postgresql.JSONB(), nullable=False, server_default=sa.text("'[]'::jsonb")
         ),
-        sa.CheckConstraint(f"state IN ({STATES})", name="jobs_state_check"),
-        sa.CheckConstraint("attempts >= 0", name="jobs_attempts_check"),
+        sa.CheckConstraint(f"state IN ({STATES})", name=op.f("jobs_state_check")),
+        sa.CheckConstraint("attempts >= 0", name=op.f("jobs_attempts_check")),
         sa.CheckConstraint(
-            "max_attempts IS NULL OR max_attempts >= 1", name="jobs_max_attempts_check"
+            "max_attempts IS NULL OR max_attempts >= 1", name=op.f("jobs_max_attempts_check")
         ),
         sa.CheckConstraint(
-            "state <> 'running' OR worker_id IS NOT NULL", name="jobs_running_has_worker_check"
+            "state <> 'running' OR worker_id IS NOT NULL",
+            name=op.f("jobs_running_has_worker_check"),
         ),
         sa.PrimaryKeyConstraint("id", name="jobs_pkey"),
         schema="pgqueue",

@@ -60,14 +60,24 @@ def upgrade() -> None:
         sa.Column("version", sa.Text(), nullable=False),
         sa.Column("state", sa.Text(), nullable=False, server_default=sa.text("'running'")),
         sa.Column("heartbeat_ttl", sa.Interval(), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
-        sa.Column("last_heartbeat", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.Column(
+            "started_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
+        sa.Column(
+            "last_heartbeat",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
         sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("processed", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
         sa.Column("failed", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
         sa.Column("active", sa.Integer(), nullable=False, server_default=sa.text("0")),
         sa.CheckConstraint(
-            "state IN ('running', 'stopping', 'stopped', 'lost')", name="workers_state_check"
+            "state IN ('running', 'stopping', 'stopped', 'lost')", name=op.f("workers_state_check")
         ),
         sa.PrimaryKeyConstraint("id", name="workers_pkey"),
         schema="pgqueue",

@@ -56,6 +56,9 @@ def load_app(spec: str) -> App:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise click.BadParameter(f"cannot import {module_name!r}: {exc}") from exc
+    except ConfigurationError as exc:  # e.g. App() at import time with a malformed DSN
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     app = getattr(module, attr or "app", None)
     if not isinstance(app, App):
         raise click.BadParameter(f"{spec!r} is not a pgqueue.App (found {type(app).__name__})")

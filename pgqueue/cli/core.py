@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import threading
+from typing import Any
 
 import click
 
@@ -239,15 +240,8 @@ def enqueue(
     max_attempts: int | None,
 ) -> None:
     """Enqueue a job for TASK (by name) and print its id."""
-    try:
-        args = serialization.loads(args_json)
-        kwargs = serialization.loads(kwargs_json)
-    except PgQueueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    if not isinstance(args, list):
-        raise click.BadParameter("--args must be a JSON array, e.g. '[1, 2]'")
-    if not isinstance(kwargs, dict):
-        raise click.BadParameter("--kwargs must be a JSON object, e.g. '{\"x\": 1}'")
+    args = _json_option(args_json, "--args", list, "a JSON array, e.g. '[1, 2]'")
+    kwargs = _json_option(kwargs_json, "--kwargs", dict, "a JSON object, e.g. '{\"x\": 1}'")
     app = App(resolve_or_exit(dsn))
     request = JobRequest(
         task=task,
@@ -265,3 +259,15 @@ def enqueue(
             return done.id
 
     click.echo(run_or_exit(send))
+
+
+def _json_option(text: str, name: str, kind: type, example: str) -> Any:
+    try:
+        value = serialization.loads(text)
+    except PgQueueError as exc:
+        raise click.BadParameter(
+            f"not valid JSON ({exc.__cause__})", param_hint=f"'{name}'"
+        ) from exc
+    if not isinstance(value, kind):
+        raise click.BadParameter(f"{name} must be {example}")
+    return value

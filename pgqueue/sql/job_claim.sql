@@ -21,7 +21,7 @@ SET state = 'running',
     attempts = j.attempts + 1,
     started_at = now(),
     worker_id = $3::uuid
-FROM candidates
-WHERE j.id = candidates.id
+-- = ANY(ARRAY(...)) keeps a primary-key lookup in generic plans too (a join may not).
+WHERE j.id = ANY(ARRAY(SELECT candidates.id FROM candidates))
 RETURNING j.id, j.task, j.queue, j.args::text AS args, j.kwargs::text AS kwargs,
           j.priority, j.attempts, j.max_attempts, j.enqueued_at

@@ -12,8 +12,8 @@ WITH due AS (
 promoted AS (
     UPDATE pgqueue.jobs AS j
     SET state = 'queued'
-    FROM due
-    WHERE j.id = due.id
+    -- = ANY(ARRAY(...)) keeps a primary-key lookup in generic plans too (a join may not).
+    WHERE j.id = ANY(ARRAY(SELECT due.id FROM due))
     RETURNING j.queue
 )
 SELECT q.queue, q.jobs, pg_notify('pgqueue_jobs', q.queue)

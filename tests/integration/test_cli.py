@@ -161,11 +161,6 @@ def test_dsn_flag_beats_the_environment(dsn: str) -> None:
             "--args",
             "nope",
             "--args",
-            marks=pytest.mark.xfail(
-                reason="BUG cli/core.py enqueue: invalid JSON in --args is reported as "
-                "'Invalid value: stored JSON does not decode: ...' without naming the option",
-                strict=True,
-            ),
             id="args-not-json",
         ),
         ("--args", '{"a": 1}', "--args must be a JSON array"),
@@ -175,11 +170,6 @@ def test_dsn_flag_beats_the_environment(dsn: str) -> None:
             "--kwargs",
             "{oops",
             "--kwargs",
-            marks=pytest.mark.xfail(
-                reason="BUG cli/core.py enqueue: invalid JSON in --kwargs is reported as "
-                "'stored JSON does not decode' without naming the option",
-                strict=True,
-            ),
             id="kwargs-not-json",
         ),
         ("--kwargs", "[1, 2]", "--kwargs must be a JSON object"),
@@ -259,12 +249,6 @@ COMMANDS = {
         "migrate",
         pytest.param(
             "worker",
-            marks=pytest.mark.xfail(
-                reason="BUG cli/_common.py load_app: the app module builds App() at import, "
-                "which raises ConfigurationError for a malformed PGQUEUE_DSN; load_app only "
-                "catches ImportError, so the worker dies with a traceback and exit code 1",
-                strict=True,
-            ),
         ),
     ],
 )
@@ -300,11 +284,6 @@ def test_wrong_database_name_says_it_does_not_exist(command: str) -> None:
         pytest.param(f"mysql://postgres:{SECRET}@127.0.0.1/x", id="bad-scheme"),
         pytest.param(
             f"postgresql://postgres@127.0.0.1:99999/x?password={SECRET}",
-            marks=pytest.mark.xfail(
-                reason="BUG settings.redact_dsn: ?password= in the query string is printed "
-                "in the 'malformed DSN' error",
-                strict=True,
-            ),
             id="query-password",
         ),
     ],
@@ -318,12 +297,6 @@ def test_errors_never_print_the_password(dsn: str, command: str) -> None:
     assert SECRET not in done.stderr + done.stdout
 
 
-@pytest.mark.xfail(
-    reason="BUG settings.normalize_dsn passes libpq keyword DSNs ('host=... dbname=...') "
-    "through, but asyncpg only accepts URLs: the command fails with 'cannot reach the database "
-    "... invalid DSN: scheme is expected to be either postgresql or postgres'",
-    strict=True,
-)
 def test_libpq_keyword_dsn_works(dsn: str) -> None:
     database = dsn.rsplit("/", 1)[1]
     keyword = f"host=127.0.0.1 port=5432 user=postgres dbname={database}"
@@ -332,12 +305,6 @@ def test_libpq_keyword_dsn_works(dsn: str) -> None:
     assert job_count(dsn) == 1
 
 
-@pytest.mark.xfail(
-    reason="BUG repository.translate_error: asyncpg's ClientConfigurationError (an "
-    "InterfaceError) counts as 'cannot reach the database' (exit 1) instead of a configuration "
-    "error (exit 2)",
-    strict=True,
-)
 def test_invalid_connection_option_is_a_configuration_error(dsn: str) -> None:
     stderr = assert_one_clean_error(pgqueue("enqueue", "t", dsn=f"{dsn}?sslmode=bogus"), 2)
     assert "sslmode" in stderr

@@ -281,13 +281,6 @@ def test_constraint_definitions_match_metadata(dsn: str, expected_schema: str) -
     assert definitions(SCHEMA) == definitions(expected_schema)
 
 
-@pytest.mark.xfail(
-    reason="BUG migrations/versions/*: CheckConstraint(name='jobs_state_check') is run through "
-    "metadata's naming convention ('ck': '%(table_name)s_%(constraint_name)s_check') by Alembic, "
-    "so the database gets jobs_jobs_state_check_check while schema.py means jobs_state_check; "
-    "use op.f('jobs_state_check') (or name='state') in the revisions",
-    strict=True,
-)
 def test_constraint_names_match_metadata(dsn: str, expected_schema: str) -> None:
     def names(schema: str) -> list[tuple[str, str]]:
         rows = inventory(dsn, schema)["constraints"]
@@ -532,32 +525,14 @@ command.upgrade(config, "head")
         pytest.param(
             "sync",
             "after",
-            marks=pytest.mark.xfail(
-                reason="BUG pgqueue/migrate.py upgrade(connection=...): it runs a nested "
-                "alembic command.upgrade whose EnvironmentContext replaces and then deletes the "
-                "application's alembic.context proxy, so the app's `alembic upgrade` dies with "
-                "KeyError: 'config' (see report)",
-                strict=True,
-            ),
         ),
         pytest.param(
             "sync",
             "before",
-            marks=pytest.mark.xfail(
-                reason="BUG pgqueue/migrate.py: nested command.upgrade removes the app's "
-                "alembic.context proxy ('NoneType' object has no attribute 'configure')",
-                strict=True,
-            ),
         ),
         pytest.param(
             "async",
             "after",
-            marks=pytest.mark.xfail(
-                reason="BUG migrations/env.py: always calls asyncio.run(), which fails inside "
-                "an async env.py's run_sync ('asyncio.run() cannot be called from a running "
-                "event loop'), even when a connection is given",
-                strict=True,
-            ),
         ),
     ],
 )

@@ -176,13 +176,6 @@ async def test_custom_plan_is_what_a_fresh_prepared_statement_gets(
         "force_custom_plan",
         pytest.param(
             "force_generic_plan",
-            marks=pytest.mark.xfail(
-                reason="BUG pgqueue/sql/job_promote_due.sql: with a generic plan the UPDATE "
-                "joins `due` to jobs by a Merge Join over a full jobs_pkey index scan (reads "
-                "every row up to the highest due id, ~200k here); `WHERE j.id = ANY(ARRAY("
-                "SELECT id FROM due))` keeps it on pkey lookups",
-                strict=True,
-            ),
         ),
     ],
 )

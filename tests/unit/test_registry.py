@@ -114,10 +114,12 @@ def test_bad_task_options_raise(app: App, kwargs: dict[str, object], message: st
     assert len(app.registry) == 0
 
 
-def test_an_empty_name_falls_back_to_the_default_name(app: App) -> None:
+def test_an_empty_name_is_refused(app: App) -> None:
     def fn() -> None: ...
 
-    assert app.task(name="")(fn).name == f"{__name__}.{fn.__qualname__}"
+    with pytest.raises(TaskRegistrationError, match="must not be empty"):
+        app.task(name="")(fn)
+    assert len(app.registry) == 0
 
 
 def test_non_functions_are_refused(app: App) -> None:

@@ -114,34 +114,22 @@ def test_undecodable_text_raises_serialization_error(text: str) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        pytest.param(
-            float("nan"),
-            marks=pytest.mark.xfail(
-                reason="BUG serialization.dumps: orjson writes NaN as null, so a task "
-                "silently receives None instead of the value enqueued",
-                strict=True,
-            ),
-            id="nan",
-        ),
-        pytest.param(
-            [1.0, math.inf],
-            marks=pytest.mark.xfail(
-                reason="BUG serialization.dumps: orjson writes Infinity as null",
-                strict=True,
-            ),
-            id="inf",
-        ),
-        pytest.param(
-            uuid.UUID("12345678-1234-5678-1234-567812345678"),
-            marks=pytest.mark.xfail(
-                reason="BUG serialization.dumps: orjson silently turns a UUID into a string "
-                "(the task gets str, not UUID), unlike datetimes which are refused",
-                strict=True,
-            ),
-            id="uuid",
-        ),
+        pytest.param(float("nan"), id="nan"),
+        pytest.param([1.0, math.inf], id="inf"),
+        pytest.param({"a": [None, -math.inf]}, id="nested-inf-beside-null"),
     ],
 )
 def test_values_that_would_not_round_trip_are_refused(value: Any) -> None:
-    with pytest.raises(SerializationError):
+    with pytest.raises(SerializationError, match="NaN and Infinity"):
         serialization.dumps(value)
+
+
+def test_documented_conversions_uuid_to_string() -> None:
+    value = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    assert serialization.loads(serialization.dumps([value])) == [str(value)]
+
+
+def test_nul_characters_are_refused_before_reaching_postgres() -> None:
+    with pytest.raises(SerializationError, match="NUL"):
+        serialization.dumps(["a\x00b"])
+    assert serialization.loads(serialization.dumps(["a\\u0000b"])) == ["a\\u0000b"]

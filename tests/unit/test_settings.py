@@ -131,11 +131,6 @@ def test_redact_dsn_hides_passwords(dsn: str | None, expected: str) -> None:
     assert redact_dsn(dsn) == expected
 
 
-@pytest.mark.xfail(
-    reason="BUG settings.redact_dsn: a password given as a query parameter "
-    "(postgresql://u@h/db?password=...) is not redacted",
-    strict=True,
-)
 def test_redact_dsn_hides_a_password_in_the_query_string() -> None:
     redacted = redact_dsn("postgresql://u@h:5432/db?sslmode=require&password=hunter2")
     assert "hunter2" not in redacted
@@ -243,35 +238,18 @@ def test_bad_values_raise_configuration_error(env: dict[str, str], fragment: str
     [
         pytest.param(
             {"PGQUEUE_LISTEN": "maybe"},
-            marks=pytest.mark.xfail(
-                reason="BUG settings._parse: any unrecognized boolean text silently means False",
-                strict=True,
-            ),
             id="listen-maybe",
         ),
         pytest.param(
             {"PGQUEUE_SYNC_THREADS": "-1"},
-            marks=pytest.mark.xfail(
-                reason="BUG WorkerSettings.__post_init__ does not validate sync_threads "
-                "(-1 fails later in ThreadPoolExecutor, 0 silently means concurrency)",
-                strict=True,
-            ),
             id="sync-threads-negative",
         ),
         pytest.param(
             {"PGQUEUE_SYNC_THREADS": "0"},
-            marks=pytest.mark.xfail(
-                reason="BUG WorkerSettings.__post_init__ does not validate sync_threads",
-                strict=True,
-            ),
             id="sync-threads-zero",
         ),
         pytest.param(
             {"PGQUEUE_POLL_INTERVAL": "nan"},
-            marks=pytest.mark.xfail(
-                reason="BUG WorkerSettings.__post_init__: NaN passes the `<= 0` checks",
-                strict=True,
-            ),
             id="poll-interval-nan",
         ),
     ],

@@ -39,6 +39,9 @@ _UNAVAILABLE = (
     asyncpg.TooManyConnectionsError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # A query on a pooled connection the server has just terminated, before the driver saw
+    # it close ("cannot switch to state ..."): not an Exception subclass of the above.
+    asyncpg.InternalClientError,
 )
 
 

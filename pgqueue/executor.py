@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,23 @@ class JobControl:
 
 class _BadPayloadError(Exception):
     pass
+
+
+class _DeadlineError(Exception):
+    """The task's own timeout expired (as opposed to a TimeoutError the task raised itself)."""
+
+
+async def _within(awaitable: Awaitable[Any], timeout: float | None) -> Any:
+    if timeout is None:
+        return await awaitable
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            return await awaitable
+    except TimeoutError as exc:
+        if deadline.expired():
+            raise _DeadlineError(f"timed out after {timeout}s") from exc
+        raise
 
 
 class JobRunner:
@@ -94,7 +111,7 @@ class JobRunner:
             args, kwargs = _decode_payload(job, task)
         except _BadPayloadError as exc:
             log.error("bad payload: %s: dead-lettered", exc)
-            return outcome.dead(job.id, attempt, error_info("payload", attempt, exc))
+            return outcome.dead(job.id, attempt, error_info("payload", attempt, message=str(exc)))
 
         ctx = JobContext(job.id, job.task, job.queue, attempt, max_attempts, self.progress_sink)
         log.debug("started")
@@ -116,14 +133,16 @@ class JobRunner:
                     error_info("cancelled", attempt, exc, "cancelled on request while running"),
                 )
             raise
-        except TimeoutError as exc:
-            message = f"timed out after {task.config.timeout}s"
-            return self._failed(job, task, attempt, max_attempts, "timeout", exc, message, log)
+        except _DeadlineError as exc:
+            cause = exc.__cause__ or exc  # stored as the TimeoutError the deadline raised
+            return self._failed(job, task, attempt, max_attempts, "timeout", cause, str(exc), log)
         except Retry as exc:
             return self._failed(
                 job, task, attempt, max_attempts, "retry", exc, None, log, delay=exc.delay
             )
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:
+            # SystemExit/KeyboardInterrupt from task code are failures of that job, not of the
+            # worker: caught here, before asyncio would re-raise them out of the event loop.
             return self._failed(job, task, attempt, max_attempts, "exception", exc, None, log)
 
         try:
@@ -141,7 +160,7 @@ class JobRunner:
         if task.is_async:
             token = set_current(ctx)
             try:
-                return await asyncio.wait_for(task.fn(*args, **kwargs), timeout)
+                return await _within(task.fn(*args, **kwargs), timeout)
             finally:
                 reset_current(token)
         # A thread cannot be killed: at the deadline the attempt is recorded as timed out and
@@ -149,9 +168,21 @@ class JobRunner:
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         context.run(set_current, ctx)
-        call: Callable[[], Any] = lambda: context.run(task.fn, *args, **kwargs)  # noqa: E731
+        started = asyncio.Event()
+
+        def call() -> Any:
+            loop.call_soon_threadsafe(started.set)
+            return context.run(task.fn, *args, **kwargs)
+
         future = loop.run_in_executor(self.thread_pool, call)
-        return await asyncio.wait_for(future, timeout)
+        if timeout is not None:
+            # The clock starts when a thread picks the job up, not while it waits for one.
+            waiter = asyncio.ensure_future(started.wait())
+            try:
+                await asyncio.wait({waiter, future}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+        return await _within(future, timeout)
 
     def _failed(
         self,

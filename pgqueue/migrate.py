@@ -68,9 +68,11 @@ def _run_on_connection(connection: Any, revision: str, *, downgrade: bool) -> No
         return script._upgrade_revs(revision, rev)
 
     env = EnvironmentContext(config, script, fn=steps, destination_rev=revision)
-    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
     env.configure(connection=connection, **context_options())
+    # Inside Alembic's transaction block, so a connection with no transaction yet gets one
+    # that Alembic commits, and a caller's open transaction is simply joined.
     with env.begin_transaction():
+        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
         env.run_migrations()
 
 

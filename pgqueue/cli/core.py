@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import click
+from alembic.util.exc import CommandError
 
 from pgqueue import serialization
 from pgqueue.cli._common import (
@@ -58,7 +59,11 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
         await conn.close()
 
     run_or_exit(check)  # a clear error for a bad host/password/database before Alembic's traceback
-    migrations.upgrade(resolved, revision)
+    try:
+        migrations.upgrade(resolved, revision)
+    except CommandError as exc:  # e.g. an unknown --revision
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     click.echo(f"pgqueue schema is at {revision}")
 
 

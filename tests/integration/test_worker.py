@@ -348,3 +348,59 @@ async def test_stop_timeout_puts_unfinished_jobs_back_in_the_queue(app: App, dsn
     assert info.attempts == 0
     assert info.errors[-1]["kind"] == "shutdown"
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE state = 'running'") == 0
+
+
+async def test_a_timeout_error_raised_by_the_task_is_an_ordinary_failure(app: App) -> None:
+    @app.task(name="raises_timeout", max_attempts=1)
+    async def raises_timeout() -> None:
+        raise TimeoutError("upstream API timed out")
+
+    async with running_worker(app):
+        job_id = await raises_timeout.enqueue()
+        with pytest.raises(JobFailedError):
+            await app.result(job_id, timeout=10)
+    [error] = (await app.get_job(job_id)).errors
+    assert (error["kind"], error["type"], error["message"]) == (
+        "exception",
+        "TimeoutError",
+        "upstream API timed out",
+    )
+
+
+async def test_sync_timeout_clock_starts_when_a_thread_picks_the_job_up(app: App) -> None:
+    """A hung sync task keeps its thread; a job queued behind it must not time out waiting."""
+    release = threading.Event()
+
+    @app.task(name="hang", timeout=0.2, max_attempts=1)
+    def hang() -> None:
+        release.wait(10)
+
+    @app.task(name="after", timeout=0.5)
+    def after() -> str:
+        return "ran"
+
+    try:
+        async with running_worker(app, concurrency=2, sync_threads=1):
+            hung = await hang.enqueue()
+            with pytest.raises(JobFailedError, match="timed out"):
+                await app.result(hung, timeout=10)
+            queued = await after.enqueue()
+            await asyncio.sleep(0.6)  # deliberately longer than after's own timeout
+            release.set()
+            assert await app.result(queued, timeout=10) == "ran"
+    finally:
+        release.set()
+
+
+async def test_system_exit_in_a_task_is_a_failure_of_that_job(app: App) -> None:
+    @app.task(name="exits", max_attempts=2, retry=constant(0))
+    async def exits() -> None:
+        raise SystemExit(3)
+
+    async with running_worker(app) as worker:
+        job_id = await exits.enqueue()
+        with pytest.raises(JobFailedError):
+            await app.result(job_id, timeout=10)
+        assert worker.stats().processed == 2
+    info = await app.get_job(job_id)
+    assert info.attempts == 2 and [e["type"] for e in info.errors] == ["SystemExit", "SystemExit"]

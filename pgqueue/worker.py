@@ -24,6 +24,7 @@ from pgqueue.errors import DatabaseError, PgQueueError
 from pgqueue.executor import SHUTDOWN, JobControl, JobRunner
 from pgqueue.job import ClaimedJob
 from pgqueue.notifier import Backoff, Notifier
+from pgqueue.ops import WorkerOps
 from pgqueue.outcome import Outcome, error_info
 from pgqueue.repository import OutcomeRow, Repository
 from pgqueue.settings import WorkerSettings
@@ -82,6 +83,8 @@ class Worker:
         self._outcome_added: asyncio.Event | None = None
         self._flushed: asyncio.Event | None = None
         self.claimed_count = 0
+        # Operations (progress, maintenance leader, metrics): pgqueue/ops.py.
+        self.ops = WorkerOps(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -93,6 +96,7 @@ class Worker:
         self._outcome_added, self._flushed = asyncio.Event(), asyncio.Event()
         await self.app.open()
         self._repo = self.app.repository
+        self.ops.prepare()
         self._thread_pool = ThreadPoolExecutor(
             max_workers=self.settings.sync_threads or self.settings.concurrency,
             thread_name_prefix="pgqueue-sync",
@@ -101,6 +105,7 @@ class Worker:
             self.app.registry,
             thread_pool=self._thread_pool,
             default_max_attempts=self.app.default_max_attempts,
+            progress_sink=self.ops.progress_sink,
         )
         self._started_at = time.monotonic()
         if self.settings.listen:
@@ -112,6 +117,7 @@ class Worker:
             asyncio.create_task(self._flush_loop(), name="pgqueue-flush"),
             asyncio.create_task(self._promote_loop(), name="pgqueue-promote"),
         ]
+        self._loops.extend(self.ops.start())
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="pgqueue-fetch")
         logger.info(
             "worker %s serving queues %s with concurrency %d",
@@ -157,6 +163,7 @@ class Worker:
         for loop_task in self._loops:
             loop_task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.ops.stop()
         if self._notifier is not None:
             await self._notifier.stop()
         if self._thread_pool is not None:
@@ -238,6 +245,7 @@ class Worker:
 
     async def _execute(self, job: ClaimedJob, control: JobControl) -> None:
         assert self._runner is not None and self._slot_freed is not None
+        started = time.monotonic()
         try:
             result = await self._runner.run(job, control)
         except asyncio.CancelledError:
@@ -249,6 +257,7 @@ class Worker:
                 job.id, job.attempts, 0.0, error_info("exception", job.attempts, exc)
             )
         self._record(result)
+        self.ops.job_finished(job, result, time.monotonic() - started)
         self._running.pop(job.id, None)
         self._slot_freed.set()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -15,6 +16,7 @@ from pgqueue.cli._common import (
     resolve_or_exit,
     run_or_exit,
 )
+from pgqueue.cli._ops_options import apply_ops_options, ops_worker_options
 from pgqueue.cli.group import main
 from pgqueue.client import App
 from pgqueue.errors import ConfigurationError, PgQueueError
@@ -113,6 +115,7 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     show_envvar=True,
     type=click.Choice(["text", "json"]),
 )
+@ops_worker_options
 def worker(
     app_spec: str,
     dsn: str | None,
@@ -123,6 +126,7 @@ def worker(
     shutdown_timeout: float | None,
     log_level: str,
     log_format: str,
+    **ops: Any,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP."""
     from pgqueue.worker import run_until_signalled
@@ -139,6 +143,7 @@ def worker(
             shutdown_timeout=shutdown_timeout,
             listen=False if no_listen else None,
         )
+        settings = apply_ops_options(settings, ops)
     except ConfigurationError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)

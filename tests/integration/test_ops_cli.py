@@ -79,8 +79,14 @@ async def insert_job(conn: asyncpg.Connection, **values: Any) -> int:
     return job_id
 
 
-ERROR = {"at": T1, "attempt": 3, "kind": "exception", "type": "ValueError", "message": "bad",
-         "traceback": "Traceback ...\nValueError: bad\n"}
+ERROR = {
+    "at": T1,
+    "attempt": 3,
+    "kind": "exception",
+    "type": "ValueError",
+    "message": "bad",
+    "traceback": "Traceback ...\nValueError: bad\n",
+}
 
 
 async def setup_state(dsn: str) -> dict[str, int]:
@@ -91,15 +97,28 @@ async def setup_state(dsn: str) -> dict[str, int]:
             "ready": await insert_job(conn, queue="a", task="send"),
             "ready2": await insert_job(conn, queue="a", task="send", run_at=t1),
             "later": await insert_job(
-                conn, queue="b", task="report", state="scheduled",
+                conn,
+                queue="b",
+                task="report",
+                state="scheduled",
                 run_at=datetime(2999, 1, 1, tzinfo=UTC),
             ),
-            "running": await insert_job(conn, queue="b", task="report", state="running",
-                                        attempts=1, started_at=t0),
+            "running": await insert_job(
+                conn, queue="b", task="report", state="running", attempts=1, started_at=t0
+            ),
             "dead": await insert_job(
-                conn, queue="b", task="report", state="dead", attempts=3, max_attempts=3,
-                started_at=t0, finished_at=t1, errors=[ERROR], args=[1, "x"],
-                kwargs={"k": True}, unique_key="report:1",
+                conn,
+                queue="b",
+                task="report",
+                state="dead",
+                attempts=3,
+                max_attempts=3,
+                started_at=t0,
+                finished_at=t1,
+                errors=[ERROR],
+                args=[1, "x"],
+                kwargs={"k": True},
+                unique_key="report:1",
             ),
         }
     finally:
@@ -117,10 +136,29 @@ async def test_status_json_and_health_checks(dsn: str) -> None:
     assert lag > 365 * 86400  # the oldest ready job is from 2020
     assert status == {
         "queues": [
-            {"queue": "a", "ready": 2, "scheduled": 0, "running": 0, "retrying": 0, "dead": 0,
-             "succeeded_5m": 0, "failed_5m": 0, "oldest_ready_at": T0},
-            {"queue": "b", "ready": 0, "scheduled": 1, "running": 1, "retrying": 0, "dead": 1,
-             "succeeded_5m": 0, "failed_5m": 0, "oldest_ready_at": None, "lag_seconds": 0.0},
+            {
+                "queue": "a",
+                "ready": 2,
+                "scheduled": 0,
+                "running": 0,
+                "retrying": 0,
+                "dead": 0,
+                "succeeded_5m": 0,
+                "failed_5m": 0,
+                "oldest_ready_at": T0,
+            },
+            {
+                "queue": "b",
+                "ready": 0,
+                "scheduled": 1,
+                "running": 1,
+                "retrying": 0,
+                "dead": 1,
+                "succeeded_5m": 0,
+                "failed_5m": 0,
+                "oldest_ready_at": None,
+                "lag_seconds": 0.0,
+            },
         ],
         "workers": [] if await has_workers_table(dsn) else None,
         "healthy": True,
@@ -150,20 +188,46 @@ async def test_jobs_list_and_show(dsn: str) -> None:
     ids = await setup_state(dsn)
     listed = await cli_json(dsn, "jobs", "list", "--state", "dead")
     assert listed == [
-        {"id": ids["dead"], "task": "report", "queue": "b", "state": "dead", "priority": 0,
-         "attempts": 3, "max_attempts": 3, "run_at": T0, "enqueued_at": T0, "started_at": T0,
-         "finished_at": T1, "unique_key": "report:1", "error_type": "ValueError",
-         "error_message": "bad"},
+        {
+            "id": ids["dead"],
+            "task": "report",
+            "queue": "b",
+            "state": "dead",
+            "priority": 0,
+            "attempts": 3,
+            "max_attempts": 3,
+            "run_at": T0,
+            "enqueued_at": T0,
+            "started_at": T0,
+            "finished_at": T1,
+            "unique_key": "report:1",
+            "error_type": "ValueError",
+            "error_message": "bad",
+        },
     ]
     both = await cli_json(dsn, "jobs", "list", "-q", "a", "--limit", "5")
     assert [j["id"] for j in both] == [ids["ready2"], ids["ready"]]
     assert await cli_json(dsn, "jobs", "list", "--task", "nope") == []
     shown = await cli_json(dsn, "jobs", "show", str(ids["dead"]))
     assert shown == {
-        "id": ids["dead"], "task": "report", "queue": "b", "state": "dead", "priority": 0,
-        "args": [1, "x"], "kwargs": {"k": True}, "attempts": 3, "max_attempts": 3,
-        "run_at": T0, "enqueued_at": T0, "started_at": T0, "finished_at": T1, "result": None,
-        "errors": [ERROR], "worker_id": None, "unique_key": "report:1", "progress": None,
+        "id": ids["dead"],
+        "task": "report",
+        "queue": "b",
+        "state": "dead",
+        "priority": 0,
+        "args": [1, "x"],
+        "kwargs": {"k": True},
+        "attempts": 3,
+        "max_attempts": 3,
+        "run_at": T0,
+        "enqueued_at": T0,
+        "started_at": T0,
+        "finished_at": T1,
+        "result": None,
+        "errors": [ERROR],
+        "worker_id": None,
+        "unique_key": "report:1",
+        "progress": None,
     }
     rc, out, _ = await cli(dsn, "jobs", "show", str(ids["dead"]))
     assert rc == 0 and "ValueError: bad" in out and "Traceback ..." in out
@@ -176,8 +240,14 @@ async def test_jobs_list_and_show(dsn: str) -> None:
 async def test_jobs_cancel_and_retry(dsn: str) -> None:
     ids = await setup_state(dsn)
     cancelled = await cli_json(
-        dsn, "jobs", "cancel", str(ids["ready"]), str(ids["later"]), str(ids["running"]),
-        "999999", code=4,
+        dsn,
+        "jobs",
+        "cancel",
+        str(ids["ready"]),
+        str(ids["later"]),
+        str(ids["running"]),
+        "999999",
+        code=4,
     )
     assert cancelled == {
         "cancelled": [ids["ready"], ids["later"]],
@@ -201,20 +271,39 @@ async def test_dead_letter_queue(dsn: str) -> None:
     try:
         t1, t2 = datetime.fromisoformat(T1), datetime.fromisoformat(T2)
         more = [
-            await insert_job(conn, queue="c", task="sync", state="dead", attempts=1,
-                             finished_at=t2, errors=[ERROR])
+            await insert_job(
+                conn,
+                queue="c",
+                task="sync",
+                state="dead",
+                attempts=1,
+                finished_at=t2,
+                errors=[ERROR],
+            )
             for _ in range(3)
         ]
-        other = await insert_job(conn, queue="d", task="mail", state="dead", attempts=1,
-                                 finished_at=t1, errors=[])
+        other = await insert_job(
+            conn, queue="d", task="mail", state="dead", attempts=1, finished_at=t1, errors=[]
+        )
     finally:
         await conn.close()
     letters = await cli_json(dsn, "dlq", "list", "--queue", "b")
     assert letters == [
-        {"id": ids["dead"], "queue": "b", "task": "report", "args": [1, "x"],
-         "kwargs": {"k": True}, "attempts": 3, "max_attempts": 3, "unique_key": "report:1",
-         "enqueued_at": T0, "died_at": T1, "error_type": "ValueError", "error_message": "bad",
-         "last_error": ERROR},
+        {
+            "id": ids["dead"],
+            "queue": "b",
+            "task": "report",
+            "args": [1, "x"],
+            "kwargs": {"k": True},
+            "attempts": 3,
+            "max_attempts": 3,
+            "unique_key": "report:1",
+            "enqueued_at": T0,
+            "died_at": T1,
+            "error_type": "ValueError",
+            "error_message": "bad",
+            "last_error": ERROR,
+        },
     ]
     everything = await cli_json(dsn, "dlq", "list")
     assert [d["id"] for d in everything] == [*reversed(more), other, ids["dead"]]
@@ -228,7 +317,8 @@ async def test_dead_letter_queue(dsn: str) -> None:
     assert await cli_json(dsn, "dlq", "requeue", str(ids["dead"]), code=4) == {"requeued": 0}
     assert await cli_json(dsn, "dlq", "requeue", "--task", "sync") == {"requeued": 3}
     row = await fetchval(
-        dsn, "SELECT row(state, attempts, finished_at IS NULL)::text FROM pgqueue.jobs WHERE id = $1",
+        dsn,
+        "SELECT row(state, attempts, finished_at IS NULL)::text FROM pgqueue.jobs WHERE id = $1",
         ids["dead"],
     )
     assert row == "(queued,0,t)"
@@ -255,11 +345,17 @@ async def test_prune(dsn: str) -> None:
     finally:
         await conn.close()
     dry = await cli_json(dsn, "prune", "--older-than", "1d", "--dry-run")
-    assert dry == {"deleted": {"succeeded": 3, "cancelled": 1}, "older_than_seconds": 86400.0,
-                   "dry_run": True}
+    assert dry == {
+        "deleted": {"succeeded": 3, "cancelled": 1},
+        "older_than_seconds": 86400.0,
+        "dry_run": True,
+    }
     done = await cli_json(dsn, "prune", "--older-than", "1d", "--batch-size", "2")
-    assert done == {"deleted": {"succeeded": 3, "cancelled": 1}, "older_than_seconds": 86400.0,
-                    "dry_run": False}
+    assert done == {
+        "deleted": {"succeeded": 3, "cancelled": 1},
+        "older_than_seconds": 86400.0,
+        "dry_run": False,
+    }
     rc, out, _ = await cli(dsn, "prune", "--older-than", "1h", "--state", "dead")
     assert (rc, out) == (0, "deleted 1 dead jobs finished more than 1h00m ago\n")
     assert await count_states(dsn) == {"succeeded": 1}
@@ -277,9 +373,16 @@ async def test_periodic_list(dsn: str) -> None:
     )
     next_year = datetime.now(UTC).year + 1
     assert await cli_json(dsn, "periodic", "list") == [
-        {"name": "new-year", "task": "greet", "cron": "0 0 1 1 *", "timezone": "UTC",
-         "registered_at": T0, "updated_at": T0, "last_tick": T1,
-         "next_run": f"{next_year}-01-01T00:00:00+00:00"},
+        {
+            "name": "new-year",
+            "task": "greet",
+            "cron": "0 0 1 1 *",
+            "timezone": "UTC",
+            "registered_at": T0,
+            "updated_at": T0,
+            "last_tick": T1,
+            "next_run": f"{next_year}-01-01T00:00:00+00:00",
+        },
     ]
     rc, out, _ = await cli(dsn, "periodic", "list")
     assert rc == 0 and "new-year" in out and f"{next_year}-01-01 00:00:00" in out
@@ -300,8 +403,15 @@ async def test_watch_prints_progress_live(dsn: str) -> None:
         job_id = await app.enqueue("steps")
         async with running_worker(app):
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "pgqueue", "watch", str(job_id), "--json",
-                cwd=ROOT, env=env(dsn), stdout=asyncio.subprocess.PIPE,
+                sys.executable,
+                "-m",
+                "pgqueue",
+                "watch",
+                str(job_id),
+                "--json",
+                cwd=ROOT,
+                env=env(dsn),
+                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
             assert proc.stdout is not None
@@ -317,8 +427,13 @@ async def test_watch_prints_progress_live(dsn: str) -> None:
     assert events == [
         {"event": "progress", "job_id": job_id, "seq": 1, "value": 0.25, "message": "first"},
         {"event": "progress", "job_id": job_id, "seq": 2, "value": 1.0, "message": "last"},
-        {"event": "finished", "job_id": job_id, "state": "succeeded", "result": "all done",
-         "error": None},
+        {
+            "event": "finished",
+            "job_id": job_id,
+            "state": "succeeded",
+            "result": "all done",
+            "error": None,
+        },
     ]
     assert proc.returncode == 0, err
     # A finished job prints its last progress and outcome at once.
@@ -332,8 +447,9 @@ async def test_watch_prints_progress_live(dsn: str) -> None:
 async def test_watch_exit_code_for_a_dead_job(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        job_id = await insert_job(conn, state="dead", finished_at=datetime.fromisoformat(T1),
-                                  errors=[ERROR])
+        job_id = await insert_job(
+            conn, state="dead", finished_at=datetime.fromisoformat(T1), errors=[ERROR]
+        )
     finally:
         await conn.close()
     rc, out, _ = await cli(dsn, "watch", str(job_id))
@@ -344,11 +460,29 @@ async def test_worker_json_logs_and_operations_flags(dsn: str) -> None:
     """`pgqueue worker --log-format json`: every job line carries job_id, task, queue and
     attempt (the task's own lines too); --metrics-port serves metrics."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pgqueue", "worker", "tests.integration.ops_app:app",
-        "--log-format", "json", "--metrics-port", "0", "--metrics-host", "127.0.0.1",
-        "--retention-succeeded", "1h", "--retention-dead", "keep", "--prune-interval", "1s",
-        "--poll-interval", "0.2",
-        cwd=ROOT, env=env(dsn), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "pgqueue",
+        "worker",
+        "tests.integration.ops_app:app",
+        "--log-format",
+        "json",
+        "--metrics-port",
+        "0",
+        "--metrics-host",
+        "127.0.0.1",
+        "--retention-succeeded",
+        "1h",
+        "--retention-dead",
+        "keep",
+        "--prune-interval",
+        "1s",
+        "--poll-interval",
+        "0.2",
+        cwd=ROOT,
+        env=env(dsn),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     lines: list[dict[str, Any]] = []
 
@@ -359,7 +493,7 @@ async def test_worker_json_logs_and_operations_flags(dsn: str) -> None:
 
     reader = asyncio.create_task(read())
     try:
-        await wait_for(lambda: any("metrics on" in l["message"] for l in lines), timeout=30)
+        await wait_for(lambda: any("metrics on" in line["message"] for line in lines), timeout=30)
         conn = await asyncpg.connect(dsn)
         try:
             ok = await conn.fetchval("SELECT pgqueue.enqueue('chatty', '[21]')")
@@ -369,23 +503,36 @@ async def test_worker_json_logs_and_operations_flags(dsn: str) -> None:
         await wait_for(
             lambda: _finished(dsn, 2), timeout=30, message="the worker process to run both jobs"
         )
-        url = next(l["message"] for l in lines if "metrics on" in l["message"]).split()[-1]
-        with urllib.request.urlopen(url, timeout=5) as response:
-            metrics = response.read().decode()
-        assert 'pgqueue_job_executions_total{outcome="dead",queue="default",task="broken"} 1.0' in metrics
+        url = next(line["message"] for line in lines if "metrics on" in line["message"]).split()[-1]
+        metrics = await asyncio.to_thread(_get, url)
+        assert (
+            'pgqueue_job_executions_total{outcome="dead",queue="default",task="broken"} 1.0'
+            in metrics
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 30)
         await reader
     assert proc.returncode == 0
-    chatty = [l for l in lines if l.get("job_id") == ok]
+    chatty = [line for line in lines if line.get("job_id") == ok]
     assert chatty and all(
-        (l["task"], l["queue"], l["attempt"]) == ("chatty", "default", 1) for l in chatty
+        (line["task"], line["queue"], line["attempt"]) == ("chatty", "default", 1)
+        for line in chatty
     )
-    assert any(l["logger"] == "ops_app" and l["message"] == "working on 21" for l in chatty)
-    failed = [l for l in lines if l.get("job_id") == bad and l["level"] == "ERROR"]
-    assert [(l["task"], l["queue"], l["attempt"]) for l in failed] == [("broken", "default", 1)]
+    assert any(
+        line["logger"] == "ops_app" and line["message"] == "working on 21" for line in chatty
+    )
+    failed = [line for line in lines if line.get("job_id") == bad and line["level"] == "ERROR"]
+    assert [(line["task"], line["queue"], line["attempt"]) for line in failed] == [
+        ("broken", "default", 1)
+    ]
     assert "broken on purpose" in failed[0]["message"]
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: bytes = response.read()
+    return body.decode()
 
 
 async def _finished(dsn: str, n: int) -> bool:

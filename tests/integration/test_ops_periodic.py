@@ -77,7 +77,9 @@ async def test_one_job_per_tick_with_three_workers(dsn: str) -> None:
     try:
         await settle(workers)
         assert await tick_times(dsn) == []
-        registered = await fetch(dsn, "SELECT name, task, cron, registered_at FROM pgqueue.schedules")
+        registered = await fetch(
+            dsn, "SELECT name, task, cron, registered_at FROM pgqueue.schedules"
+        )
         assert [(r["name"], r["task"], r["cron"], r["registered_at"]) for r in registered] == [
             ("every-minute", "tick", "* * * * *", at("10:00:30"))
         ]

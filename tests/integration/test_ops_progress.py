@@ -10,7 +10,7 @@ import pytest
 
 from pgqueue import App, JobNotFoundError, JobState, current_job
 from pgqueue.progress import FinishedEvent, JobEvent, ProgressEvent, ProgressReporter
-from tests.helpers import fetchval, running_worker
+from tests.helpers import fetchval, running_worker, wait_for
 
 
 def make_app(dsn: str, gate: asyncio.Event) -> App:
@@ -81,11 +81,12 @@ async def test_several_watchers_see_the_same_events(dsn: str) -> None:
         job_id = await app.registry.require("crunch").enqueue(2)
         watchers = [asyncio.create_task(collect(a, job_id)) for a in (app, app, other)]
         async with running_worker(app):
-            await asyncio.sleep(0)  # let the watchers subscribe
-            while not all(
-                a._watcher is not None and job_id in a._watcher._queues for a in (app, other)
-            ):
-                await asyncio.sleep(0.01)
+            await wait_for(
+                lambda: all(
+                    a._watcher is not None and job_id in a._watcher._queues for a in (app, other)
+                ),
+                message="the watchers to subscribe",
+            )
             gate.set()
             results = await asyncio.wait_for(asyncio.gather(*watchers), 20)
     finally:

@@ -157,7 +157,9 @@ async def test_requeue_dead_respects_unique_keys(dsn: str, app: App) -> None:
     await fetchval(dsn, "SELECT pgqueue.enqueue('t', unique_key => 'busy')")
     await app.open()
     assert await Admin(app.repository).requeue_dead(DeadLetterFilter()) == 1
-    rows = await fetch(dsn, "SELECT id, state FROM pgqueue.jobs WHERE id = ANY($1)", [*older, *newer, *held])
+    rows = await fetch(
+        dsn, "SELECT id, state FROM pgqueue.jobs WHERE id = ANY($1)", [*older, *newer, *held]
+    )
     assert {r["id"]: r["state"] for r in rows} == {
         older[0]: "dead",
         newer[0]: "queued",
@@ -196,7 +198,9 @@ async def test_cancel_and_retry(dsn: str, app: App) -> None:
     assert states[queued] == ("cancelled", "cancelled by an operator")
     assert states[running][0] == "running"
     assert await admin.retry([queued, dead, running, 999]) == [queued, dead]
-    after = await fetch(dsn, "SELECT id, state, attempts FROM pgqueue.jobs WHERE id = ANY($1)", [queued, dead])
+    after = await fetch(
+        dsn, "SELECT id, state, attempts FROM pgqueue.jobs WHERE id = ANY($1)", [queued, dead]
+    )
     assert {(r["id"], r["state"], r["attempts"]) for r in after} == {
         (queued, "queued", 0),
         (dead, "queued", 0),

@@ -158,9 +158,7 @@ async def test_concurrent_batches_sharing_keys_in_any_order(dsn: str) -> None:
     async def batch() -> list[tuple[str, int]]:
         order = keys[:]
         rng.shuffle(order)
-        done = await app.enqueue_requests(
-            [task.using(unique_key=k).job(int(k[1:])) for k in order]
-        )
+        done = await app.enqueue_requests([task.using(unique_key=k).job(int(k[1:])) for k in order])
         return [(k, d.id) for k, d in zip(order, done, strict=True)]
 
     try:
@@ -198,7 +196,7 @@ async def test_sql_function_and_sqlalchemy_paths(dsn: str) -> None:
 async def test_bad_unique_key_rejects_the_batch(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        with pytest.raises(asyncpg.InvalidParameterValueError, match='job #2 has an empty'):
+        with pytest.raises(asyncpg.InvalidParameterValueError, match="job #2 has an empty"):
             await conn.fetch(
                 "SELECT * FROM pgqueue.enqueue_many($1::jsonb)",
                 '[{"task": "t", "unique_key": "x"}, {"task": "t", "unique_key": ""}]',
@@ -221,7 +219,9 @@ async def test_scheduled_and_retrying_jobs_hold_their_key(dsn: str) -> None:
         dup = await task.using(unique_key="s").enqueue_unique(2)
         await fetchval(dsn, "UPDATE pgqueue.jobs SET state = 'retrying' RETURNING id")
         dup2 = await task.using(unique_key="s").enqueue_unique(3)
-        await fetchval(dsn, "UPDATE pgqueue.jobs SET state = 'dead', finished_at = now() RETURNING id")
+        await fetchval(
+            dsn, "UPDATE pgqueue.jobs SET state = 'dead', finished_at = now() RETURNING id"
+        )
         fresh = await task.using(unique_key="s").enqueue_unique(4)
     finally:
         await app.close()

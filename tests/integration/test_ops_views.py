@@ -88,8 +88,7 @@ async def test_task_throughput(dsn: str, app: App) -> None:
     rows = await Monitor(app.repository).throughput()
     # Bucket boundaries depend on the second the test runs in; compare without the minute.
     summary = sorted(
-        (r.queue, r.task, r.finished, r.succeeded, r.failed, r.cancelled, r.retries)
-        for r in rows
+        (r.queue, r.task, r.finished, r.succeeded, r.failed, r.cancelled, r.retries) for r in rows
     )
     merged: dict[tuple[str, str], list[int]] = {}
     for queue, task, *counts in summary:
@@ -102,9 +101,7 @@ async def test_task_throughput(dsn: str, app: App) -> None:
         ("b", "t3"): [2, 1, 0, 1, 0],
     }
     failing = [r for r in rows if r.task == "t2"]
-    assert failing == [
-        TaskThroughput(failing[0].minute, "a", "t2", 1, 0, 1, 0, 2, 1.0)
-    ]
+    assert failing == [TaskThroughput(failing[0].minute, "a", "t2", 1, 0, 1, 0, 2, 1.0)]
     assert all(r.minute.second == 0 for r in rows)
 
 
@@ -135,9 +132,7 @@ async def test_dead_letters(dsn: str, app: App) -> None:
     assert letters[0].died_at > letters[1].died_at  # latest first
     assert letters[0].last_error == {"attempt": 3, "type": "ValueError", "message": "boom t2"}
     assert await Monitor(app.repository).dead_letters(queue="b") == []
-    rows = await fetch(
-        dsn, "SELECT error_type, count(*) AS n FROM pgqueue.dead_letters GROUP BY 1"
-    )
+    rows = await fetch(dsn, "SELECT error_type, count(*) AS n FROM pgqueue.dead_letters GROUP BY 1")
     assert [(r["error_type"], r["n"]) for r in rows] == [("ValueError", 2)]
 
 
@@ -211,8 +206,17 @@ async def test_worker_stats(dsn: str, app: App) -> None:
     workers = await Monitor(app.repository).workers()
     assert workers is not None
     got = [
-        (w.hostname, w.pid, w.queues, w.state, w.alive, w.processed, w.failed, w.active,
-         w.running_jobs)
+        (
+            w.hostname,
+            w.pid,
+            w.queues,
+            w.state,
+            w.alive,
+            w.processed,
+            w.failed,
+            w.active,
+            w.running_jobs,
+        )
         for w in workers
     ]
     assert got == [

@@ -51,7 +51,11 @@ def test_catch_up_zero_drops_every_missed_tick() -> None:
 def test_catch_up_three() -> None:
     s = every_5_min(catch_up=3, grace=0)
     ticks, skipped = s.due_ticks(at("2030-01-01T10:00:00"), at("2030-01-01T11:01:00"))
-    assert ticks == [at("2030-01-01T10:50:00"), at("2030-01-01T10:55:00"), at("2030-01-01T11:00:00")]
+    assert ticks == [
+        at("2030-01-01T10:50:00"),
+        at("2030-01-01T10:55:00"),
+        at("2030-01-01T11:00:00"),
+    ]
     assert skipped == 9
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from pgqueue.enqueue import enqueue_asyncpg
-from pgqueue.errors import DatabaseError
+from pgqueue.errors import DatabaseError, DatabaseUnavailableError, PgQueueError
 from pgqueue.job import JobRequest
 from pgqueue.notifier import Backoff
 from pgqueue.periodic import PeriodicSchedule
@@ -92,7 +92,19 @@ class Scheduler:
         """Enqueue every due tick of every schedule as of `now`; returns jobs enqueued."""
         enqueued = 0
         for schedule in self.schedules:
-            enqueued += await self._run_schedule(schedule, now)
+            try:
+                enqueued += await self._run_schedule(schedule, now)
+            except DatabaseUnavailableError:
+                raise
+            except PgQueueError as exc:
+                # One broken schedule (say, arguments its task no longer takes) must not stop
+                # the others; its tick stays unclaimed and is tried again next pass.
+                logger.error(
+                    "schedule %s: could not enqueue its tick: %s",
+                    schedule.name,
+                    exc,
+                    extra={"schedule": schedule.name, "task": schedule.task},
+                )
         self.enqueued += enqueued
         return enqueued
 
@@ -213,6 +225,10 @@ class Maintenance:
             except DatabaseError as exc:
                 delay = backoff.next_delay()
                 logger.warning("maintenance pass failed (%s); retrying in %.1fs", exc, delay)
+            except Exception:
+                # A bug must not silently end maintenance for the whole cluster: log, go on.
+                delay = backoff.next_delay()
+                logger.exception("maintenance pass failed; retrying in %.1fs", delay)
             await asyncio.sleep(delay)
 
     async def _prune_loop(self) -> None:
@@ -238,4 +254,7 @@ class Maintenance:
             except DatabaseError as exc:
                 delay = backoff.next_delay()
                 logger.warning("retention pass failed (%s); retrying in %.1fs", exc, delay)
+            except Exception:
+                delay = backoff.next_delay()
+                logger.exception("retention pass failed; retrying in %.1fs", delay)
             await asyncio.sleep(delay)

@@ -102,4 +102,7 @@ class WorkerOps:
             except DatabaseError as exc:
                 delay = backoff.next_delay()
                 logger.warning("reading queue metrics failed (%s)", exc)
+            except Exception:
+                delay = backoff.next_delay()
+                logger.exception("reading queue metrics failed")
             await asyncio.sleep(delay)

@@ -8,7 +8,6 @@ Cron has five fields (minute hour day month weekday) or six with *seconds first*
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,7 +114,3 @@ class PeriodicSchedule:
         while count < cap and it.get_next(datetime) <= upto:
             count += 1
         return count
-
-
-def schedule_names(schedules: Sequence[PeriodicSchedule]) -> list[str]:
-    return [s.name for s in schedules]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgqueue import serialization
-from pgqueue.errors import JobNotFoundError, SerializationError
+from pgqueue.errors import DatabaseError, JobNotFoundError, SerializationError
 from pgqueue.job import JobInfo, JobState
 from pgqueue.notifier import Notifier
 from pgqueue.repository import Repository, translated
@@ -78,10 +78,17 @@ class ProgressReporter:
 
     async def __call__(self, job_id: int, value: float | None, message: str | None) -> None:
         value, message = check_progress(value, message)
-        with translated(self.repository.dsn):
-            row = await self.repository.pool.fetchrow(
-                query("job_progress"), job_id, value, message, self.worker_id
+        try:
+            with translated(self.repository.dsn):
+                row = await self.repository.pool.fetchrow(
+                    query("job_progress"), job_id, value, message, self.worker_id
+                )
+        except DatabaseError as exc:
+            # Progress is for watchers: losing a report must not fail the job itself.
+            logger.warning(
+                "progress of job %d not recorded: %s", job_id, exc, extra={"job_id": job_id}
             )
+            return
         if row is None:
             # Rescued, cancelled or finished meanwhile: the report belongs to nobody now.
             logger.debug(

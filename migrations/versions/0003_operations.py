@@ -491,11 +491,20 @@ def _revision_module(revision_id: str) -> object:
 
 
 def upgrade() -> None:
-    op.add_column("jobs", sa.Column("unique_key", sa.Text(), nullable=True), schema="pgqueue")
+    # IF NOT EXISTS: on a large live table a DBA may add the columns and build the indexes
+    # CONCURRENTLY beforehand (docs/operations.md, "Migrating a large existing table").
     op.add_column(
-        "jobs", sa.Column("progress", postgresql.JSONB(), nullable=True), schema="pgqueue"
+        "jobs",
+        sa.Column("unique_key", sa.Text(), nullable=True),
+        schema="pgqueue",
+        if_not_exists=True,
     )
-    # IF NOT EXISTS: on a large live table a DBA may build these CONCURRENTLY beforehand.
+    op.add_column(
+        "jobs",
+        sa.Column("progress", postgresql.JSONB(), nullable=True),
+        schema="pgqueue",
+        if_not_exists=True,
+    )
     op.create_index(
         "jobs_unique_key_idx",
         "jobs",

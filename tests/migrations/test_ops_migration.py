@@ -160,3 +160,23 @@ def test_no_drift_between_migrations_and_schema(empty_db: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_columns_and_indexes_built_beforehand_by_a_dba(empty_db: str) -> None:
+    """docs/operations.md: on a large table the DBA adds the columns and builds the indexes
+    CONCURRENTLY first; the migration then skips them."""
+    migrate.upgrade(empty_db, "0001_core")
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        for statement in (
+            "ALTER TABLE pgqueue.jobs ADD COLUMN IF NOT EXISTS unique_key text",
+            "ALTER TABLE pgqueue.jobs ADD COLUMN IF NOT EXISTS progress jsonb",
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS jobs_unique_key_idx "
+            "ON pgqueue.jobs (unique_key) WHERE unique_key IS NOT NULL "
+            "AND state IN ('scheduled', 'queued', 'running', 'retrying')",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_finished_idx "
+            "ON pgqueue.jobs (state, finished_at) "
+            "WHERE state IN ('succeeded', 'dead', 'cancelled')",
+        ):
+            conn.execute(statement)  # type: ignore[arg-type]
+    migrate.upgrade(empty_db)
+    assert migrate.heads() == ["0003_operations"]

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
 from pgqueue import migrate
@@ -39,6 +40,13 @@ SNAPSHOT = {
 }
 
 
+def previous() -> str:
+    """The revision 0003 sits on (0001_core now, 0002_workers once re-chained)."""
+    script = ScriptDirectory.from_config(migrate.alembic_config()).get_revision("0003_operations")
+    assert script is not None and isinstance(script.down_revision, str)
+    return script.down_revision
+
+
 def snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(dsn) as conn:
         return {
@@ -47,10 +55,10 @@ def snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-def test_downgrade_restores_0001_exactly(empty_db: str) -> None:
+def test_downgrade_restores_the_previous_schema_exactly(empty_db: str) -> None:
     reference = create_database()
     try:
-        migrate.upgrade(dsn_for(reference), "0001_core")
+        migrate.upgrade(dsn_for(reference), previous())
         expected = snapshot(dsn_for(reference))
     finally:
         drop_database(reference)
@@ -62,7 +70,7 @@ def test_downgrade_restores_0001_exactly(empty_db: str) -> None:
     }
     assert ("enqueue_input", "jobs jsonb") in [f[:2] for f in upgraded["functions"]]
 
-    migrate.downgrade(empty_db, "0001_core")
+    migrate.downgrade(empty_db, previous())
     assert snapshot(empty_db) == expected
 
     migrate.upgrade(empty_db)

@@ -184,6 +184,7 @@ async def watch(
 ) -> AsyncIterator[JobEvent]:
     """The job's progress events in order, ending with its outcome (FinishedEvent)."""
     queue = await watcher.subscribe(job_id)
+    _drop_wakeups(queue)  # the first look at the job below covers them
     last_seq = 0
     try:
         while True:
@@ -203,9 +204,29 @@ async def watch(
                 except TimeoutError:
                     break  # poll the job
                 if item is None:
+                    # Look at the job again, but first pass on the reports already queued:
+                    # the row only has the latest one.
+                    for event in _drain(queue):
+                        if event.seq > last_seq:
+                            last_seq = event.seq
+                            yield event
                     break
                 if item.seq > last_seq:
                     last_seq = item.seq
                     yield item
     finally:
         watcher.unsubscribe(job_id, queue)
+
+
+def _drain(queue: asyncio.Queue[ProgressEvent | None]) -> list[ProgressEvent]:
+    events = []
+    while not queue.empty():
+        item = queue.get_nowait()
+        if item is not None:
+            events.append(item)
+    return events
+
+
+def _drop_wakeups(queue: asyncio.Queue[ProgressEvent | None]) -> None:
+    for event in _drain(queue):
+        queue.put_nowait(event)

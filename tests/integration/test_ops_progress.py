@@ -77,24 +77,31 @@ async def test_several_watchers_see_the_same_events(dsn: str) -> None:
     gate = asyncio.Event()
     app = make_app(dsn, gate)
     other = App(dsn)
+    seen: list[list[JobEvent]] = [[], [], []]
+
+    async def follow(a: App, into: list[JobEvent]) -> None:
+        async for event in a.watch(job_id, poll_interval=30):
+            into.append(event)
+
     try:
         job_id = await app.registry.require("crunch").enqueue(2)
-        watchers = [asyncio.create_task(collect(a, job_id)) for a in (app, app, other)]
+        watchers = [
+            asyncio.create_task(follow(a, into))
+            for a, into in zip((app, app, other), seen, strict=True)
+        ]
         async with running_worker(app):
-            await wait_for(
-                lambda: all(
-                    a._watcher is not None and job_id in a._watcher._queues for a in (app, other)
-                ),
-                message="the watchers to subscribe",
-            )
+            # Once every watcher has the first report, the rest can only reach them live.
+            await wait_for(lambda: all(seen), message="every watcher's first event")
             gate.set()
-            results = await asyncio.wait_for(asyncio.gather(*watchers), 20)
+            await asyncio.wait_for(asyncio.gather(*watchers), 20)
     finally:
         await app.close()
         await other.close()
-    seqs = [[e.seq for e in r if isinstance(e, ProgressEvent)] for r in results]
+    seqs = [[e.seq for e in events if isinstance(e, ProgressEvent)] for events in seen]
     assert seqs == [[1, 2, 3]] * 3
-    assert all(isinstance(r[-1], FinishedEvent) for r in results)
+    assert all(
+        events[-1] == FinishedEvent(job_id, JobState.SUCCEEDED, "crunched") for events in seen
+    )
 
 
 async def test_sync_task_reports_through_progress_sync(dsn: str) -> None:

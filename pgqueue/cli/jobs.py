@@ -44,10 +44,11 @@ def _print_job(info: JobInfo) -> None:
     t = table(None, ["FIELD", "VALUE"], [[k, cell(v)] for k, v in fields])
     out.print(t)
     for error in info.errors:
+        when_at = f" at {error['at']}" if error.get("at") else ""
         out.print(
-            f"\n[bold]attempt {error.get('attempt', '?')}[/bold] ({error.get('at', '')}): "
+            f"\nattempt {error.get('attempt', '?')}{when_at}: "
             f"{error.get('type')}: {error.get('message')}",
-            markup=True,
+            markup=False,
             highlight=False,
         )
         if error.get("traceback"):

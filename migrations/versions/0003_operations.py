@@ -439,9 +439,8 @@ COMMENT ON VIEW pgqueue.dead_letters IS
 # -- needs pgqueue.workers (0002) -------------------------------------------------------------
 # Created only when that table exists (see upgrade()). After the lead re-chains this revision
 # onto 0002_workers the table always exists and the guard is a formality.
-WORKER_ALIVE_WITHIN = "30 seconds"  # the default heartbeat_ttl of WorkerSettings
 WORKER_VIEWS = (
-    rf"""
+    r"""
 CREATE VIEW pgqueue.worker_stats AS
 SELECT w.id,
        w.hostname,
@@ -452,7 +451,8 @@ SELECT w.id,
        w.started_at,
        w.last_heartbeat,
        extract(epoch FROM now() - w.last_heartbeat)::float8 AS heartbeat_age_seconds,
-       (w.state <> 'stopped' AND w.last_heartbeat > now() - interval '{WORKER_ALIVE_WITHIN}')
+       -- Each worker registers its own heartbeat_ttl: alive while a heartbeat is that fresh.
+       (w.state IN ('running', 'stopping') AND w.last_heartbeat > now() - w.heartbeat_ttl)
            AS alive,
        w.processed,
        w.failed,
@@ -464,7 +464,8 @@ FROM pgqueue.workers AS w
 """,
     """
 COMMENT ON VIEW pgqueue.worker_stats IS
-    'Per worker: host, pid, queues, heartbeat age, alive (heartbeat within 30 s and not stopped), '
+    'Per worker: host, pid, queues, heartbeat age, alive (running or stopping, and a heartbeat '
+    'within its heartbeat_ttl), '
     'processed / failed / active as the worker reports them, and the running jobs it holds.'
 """,
 )

@@ -144,14 +144,15 @@ def migration_module() -> ModuleType:
     return module
 
 
+# pgqueue.workers as revision 0002_workers creates it (until the merge brings it).
 STAND_IN_WORKERS = """
 CREATE TABLE pgqueue.workers (
-    id uuid PRIMARY KEY, hostname text NOT NULL, pid integer NOT NULL,
-    queues text[] NOT NULL, concurrency integer NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    last_heartbeat timestamptz NOT NULL DEFAULT now(), state text NOT NULL,
+    id uuid PRIMARY KEY, hostname text NOT NULL, pid integer NOT NULL, queues text[] NOT NULL,
+    concurrency integer NOT NULL, version text NOT NULL, state text NOT NULL DEFAULT 'running',
+    heartbeat_ttl interval NOT NULL, started_at timestamptz NOT NULL DEFAULT now(),
+    last_heartbeat timestamptz NOT NULL DEFAULT now(), stopped_at timestamptz,
     processed bigint NOT NULL DEFAULT 0, failed bigint NOT NULL DEFAULT 0,
-    active integer NOT NULL DEFAULT 0, version text
+    active integer NOT NULL DEFAULT 0
 )
 """
 
@@ -174,25 +175,30 @@ async def test_worker_stats(dsn: str, app: App) -> None:
     await ensure_worker_view(dsn)
     conn = await asyncpg.connect(dsn)
     try:
-        live, stale, stopped = (
+        live, stale, stopped, slow = (
             "00000000-0000-0000-0000-00000000000a",
             "00000000-0000-0000-0000-00000000000b",
             "00000000-0000-0000-0000-00000000000c",
+            "00000000-0000-0000-0000-00000000000d",
         )
         await conn.execute(
             """
             INSERT INTO pgqueue.workers (id, hostname, pid, queues, concurrency, started_at,
-                                         last_heartbeat, state, processed, failed, active, version)
+                                         last_heartbeat, state, processed, failed, active, version,
+                                         heartbeat_ttl)
             VALUES ($1, 'h1', 11, '{a,b}', 10, now() - interval '1 hour',
-                    now() - interval '2 seconds', 'running', 100, 3, 2, '0.1.0'),
+                    now() - interval '2 seconds', 'running', 100, 3, 2, '0.1.0', '30 seconds'),
                    ($2, 'h2', 22, '{a}', 5, now() - interval '2 hours',
-                    now() - interval '5 minutes', 'running', 50, 0, 1, '0.1.0'),
+                    now() - interval '5 minutes', 'running', 50, 0, 1, '0.1.0', '30 seconds'),
                    ($3, 'h3', 33, '{c}', 1, now() - interval '3 hours',
-                    now() - interval '1 second', 'stopped', 7, 7, 0, '0.1.0')
+                    now() - interval '1 second', 'stopped', 7, 7, 0, '0.1.0', '30 seconds'),
+                   ($4, 'h4', 44, '{c}', 1, now() - interval '3 hours',
+                    now() - interval '50 seconds', 'running', 0, 0, 0, '0.1.0', '1 minute')
             """,
             live,
             stale,
             stopped,
+            slow,
         )
         await conn.execute(
             "INSERT INTO pgqueue.jobs (task, state, worker_id, attempts) VALUES "
@@ -220,7 +226,9 @@ async def test_worker_stats(dsn: str, app: App) -> None:
         for w in workers
     ]
     assert got == [
+        # Live ones first. h4 beat 50 s ago but registered a 1 minute heartbeat_ttl.
         ("h1", 11, ["a", "b"], "running", True, 100, 3, 2, 2),
+        ("h4", 44, ["c"], "running", True, 0, 0, 0, 0),
         ("h2", 22, ["a"], "running", False, 50, 0, 1, 1),
         ("h3", 33, ["c"], "stopped", False, 7, 7, 0, 0),
     ]

@@ -104,13 +104,15 @@ def test_head_has_the_operations_schema(empty_db: str) -> None:
     ]
 
 
+# pgqueue.workers as revision 0002_workers creates it (until the merge brings it).
 STAND_IN_WORKERS = """
 CREATE TABLE pgqueue.workers (
     id uuid PRIMARY KEY, hostname text NOT NULL, pid integer NOT NULL, queues text[] NOT NULL,
-    concurrency integer NOT NULL, started_at timestamptz NOT NULL DEFAULT now(),
-    last_heartbeat timestamptz NOT NULL DEFAULT now(), state text NOT NULL,
+    concurrency integer NOT NULL, version text NOT NULL, state text NOT NULL DEFAULT 'running',
+    heartbeat_ttl interval NOT NULL, started_at timestamptz NOT NULL DEFAULT now(),
+    last_heartbeat timestamptz NOT NULL DEFAULT now(), stopped_at timestamptz,
     processed bigint NOT NULL DEFAULT 0, failed bigint NOT NULL DEFAULT 0,
-    active integer NOT NULL DEFAULT 0, version text
+    active integer NOT NULL DEFAULT 0
 )
 """
 

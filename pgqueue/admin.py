@@ -44,7 +44,9 @@ class Admin:
     async def cancel(self, job_ids: Sequence[int], message: str = CANCEL_MESSAGE) -> list[int]:
         """Cancel the given jobs that are not running yet; returns the ids cancelled."""
         with translated(self.repository.dsn):
-            rows = await self.repository.pool.fetch(query("job_cancel_waiting"), list(job_ids), message)
+            rows = await self.repository.pool.fetch(
+                query("job_cancel_waiting"), list(job_ids), message
+            )
         return [r["id"] for r in rows]
 
     async def retry(self, job_ids: Sequence[int]) -> list[int]:

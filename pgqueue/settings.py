@@ -178,7 +178,10 @@ def _parse(name: str, raw: str, type_name: str) -> Any:
             return raw.strip().lower() in ("1", "true", "yes", "on")
         if "int" in type_name and "float" not in type_name:
             return int(raw)
-        return parse_duration(raw)
+        try:
+            return float(raw)  # range checks are __post_init__'s, with their own messages
+        except ValueError:
+            return parse_duration(raw)  # 30s, 15m, 12h, 7d
     except ValueError as exc:
         raise ConfigurationError(f"PGQUEUE_{name.upper()}={raw!r} is not valid: {exc}") from exc
 

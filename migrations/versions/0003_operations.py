@@ -10,10 +10,13 @@ reads it (pgqueue.worker_stats) is in WORKER_VIEWS below and is created only whe
 exists, so the revision works both before and after it is re-chained onto 0002_workers.
 """
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0003_operations"
@@ -485,10 +488,16 @@ AUTOVACUUM = {
 }
 
 
-def _revision_module(revision_id: str) -> object:
-    script = context.script.get_revision(revision_id)
-    assert script is not None and script.module is not None
-    return script.module
+def _core_module() -> ModuleType:
+    """Revision 0001's module, loaded from its file beside this one: the downgrade restores its
+    function definitions word for word. (Not through alembic.context, which is not set up when
+    the revisions run on an application's own connection.)"""
+    path = Path(__file__).with_name("0001_core.py")
+    spec = importlib.util.spec_from_file_location("pgqueue_migration_0001_core", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def upgrade() -> None:
@@ -586,19 +595,15 @@ def _dollar_quote(text: str) -> str:
 
 
 def downgrade() -> None:
-    core = _revision_module("0001_core")
+    core = _core_module()
     op.execute("DROP VIEW IF EXISTS pgqueue.worker_stats")
     for view in ("dead_letters", "task_runtimes", "task_throughput", "queue_stats"):
         op.execute(f"DROP VIEW pgqueue.{view}")
     op.execute(f"DROP FUNCTION {NEW_ENQUEUE_SIGNATURE}")
     # 0001's own text, so the downgrade restores exactly what it created.
-    op.execute(
-        core.ENQUEUE_MANY.replace(  # type: ignore[attr-defined]
-            "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1
-        )
-    )
-    op.execute(core.ENQUEUE)  # type: ignore[attr-defined]
-    op.execute(core.ENQUEUE_COMMENT)  # type: ignore[attr-defined]
+    op.execute(core.ENQUEUE_MANY.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    op.execute(core.ENQUEUE)
+    op.execute(core.ENQUEUE_COMMENT)
     op.execute("DROP FUNCTION pgqueue.enqueue_input(jsonb)")
     op.execute(f"ALTER TABLE pgqueue.jobs RESET ({', '.join(AUTOVACUUM)})")
     op.drop_table("schedules", schema="pgqueue")

@@ -6,8 +6,9 @@ Revises: 0001_core (re-chained onto 0002_workers when merged)
 Create Date: 2026-11-23
 
 Merge note: this revision must not depend on pgqueue.workers (added by 0002). The one view that
-reads it (pgqueue.worker_stats) is in WORKER_VIEWS below and is created only when the table
-exists, so the revision works both before and after it is re-chained onto 0002_workers.
+reads it (pgqueue.worker_stats, using 0002's columns including heartbeat_ttl) is in WORKER_VIEWS
+below and is created only when the table exists, so the revision works both before and after it
+is re-chained onto 0002_workers.
 """
 
 import importlib.util

@@ -21,6 +21,7 @@ from pgqueue.errors import (
     UnknownTaskError,
 )
 from pgqueue.job import JobInfo, JobRequest, JobState, Priority
+from pgqueue.progress import FinishedEvent, ProgressEvent
 from pgqueue.registry import Task
 from pgqueue.retry import RetryPolicy, constant
 from pgqueue.settings import WorkerSettings
@@ -36,6 +37,7 @@ __all__ = [
     "DatabaseNotFoundError",
     "DatabaseUnavailableError",
     "Enqueued",
+    "FinishedEvent",
     "JobContext",
     "JobFailedError",
     "JobInfo",
@@ -44,6 +46,7 @@ __all__ = [
     "JobState",
     "PgQueueError",
     "Priority",
+    "ProgressEvent",
     "ResultTimeoutError",
     "Retry",
     "RetryPolicy",

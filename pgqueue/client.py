@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
@@ -20,10 +20,14 @@ from pgqueue.errors import (
     JobFailedError,
     JobNotFoundError,
     ResultTimeoutError,
+    TaskRegistrationError,
     UnknownTaskError,
 )
 from pgqueue.job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
 from pgqueue.notifier import Notifier
+from pgqueue.periodic import DEFAULT_GRACE, PeriodicSchedule
+from pgqueue.progress import JobEvent, JobWatcher
+from pgqueue.progress import watch as watch_job
 from pgqueue.registry import (
     Task,
     TaskConfig,
@@ -74,6 +78,9 @@ class App:
         self._open_lock: asyncio.Lock | None = None
         self._results: Notifier | None = None
         self._result_waiters: dict[int, list[asyncio.Event]] = {}
+        # Operations: periodic schedules (@app.periodic) and progress watchers (app.watch).
+        self.schedules: dict[str, PeriodicSchedule] = {}
+        self._watcher: JobWatcher | None = None
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -149,6 +156,9 @@ class App:
                 self._repository = Repository(pool, self.dsn)
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            watcher, self._watcher = self._watcher, None
+            await watcher.stop()
         if self._results is not None:
             await self._results.stop()
             self._results = None
@@ -384,6 +394,68 @@ class App:
         """A Worker for this app (see WorkerSettings for the options)."""
         return Worker(self, settings, **overrides)
 
+    # -- operations: periodic tasks, progress ------------------------------------------------
+
+    def periodic(
+        self,
+        *,
+        cron: str,
+        name: str | None = None,
+        timezone: str = "UTC",
+        catch_up: int = 1,
+        grace: float = DEFAULT_GRACE,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> _PeriodicDecorator:
+        """Run a task at every tick of `cron` (5 fields, or 6 with seconds first) in `timezone`:
+        exactly one job per tick however many workers run. Stack it on `@app.task` or put it on
+        a plain function (registered as a task with default options). `name` defaults to the
+        task's name; `catch_up` is how many ticks missed for longer than `grace` seconds still
+        run after an outage (the latest ones). See docs/periodic.md."""
+
+        def register(target: Callable[..., Any] | Task[Any, Any]) -> Task[Any, Any]:
+            task: Task[Any, Any] = target if isinstance(target, Task) else self.task(target)
+            call_kwargs = dict(kwargs or {})
+            try:
+                task.signature.bind(*args, **call_kwargs)
+            except TypeError as exc:
+                raise TaskRegistrationError(
+                    f"periodic {name or task.name}: args do not fit {task.name}: {exc}"
+                ) from None
+            schedule = PeriodicSchedule(
+                name=name or task.name,
+                task=task.name,
+                cron=cron,
+                timezone=timezone,
+                catch_up=catch_up,
+                grace=grace,
+                args=tuple(args),
+                kwargs=call_kwargs,
+                queue=queue,
+                priority=priority,
+            )
+            if schedule.name in self.schedules:
+                raise TaskRegistrationError(
+                    f"a periodic schedule named {schedule.name!r} exists; pass name=..."
+                )
+            self.schedules[schedule.name] = schedule
+            return task
+
+        return _PeriodicDecorator(register)
+
+    async def watch(self, job_id: int, *, poll_interval: float = 5.0) -> AsyncIterator[JobEvent]:
+        """The job's progress reports (ProgressEvent) as they happen, in order, then its
+        outcome (FinishedEvent) as the last event. Raises JobNotFoundError for an unknown id."""
+        repository = await self._repo()
+        if self._watcher is None:
+            self._watcher = JobWatcher(self.dsn)
+        async for event in watch_job(
+            repository, self._watcher, job_id, poll_interval=poll_interval
+        ):
+            yield event
+
 
 class _TaskDecorator:
     """What `@app.task(...)` returns: a decorator that keeps the function's ParamSpec."""
@@ -398,4 +470,23 @@ class _TaskDecorator:
     def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
 
     def __call__(self, fn: Callable[..., Any], /) -> Any:
+        return self._register(fn)
+
+
+class _PeriodicDecorator:
+    """What `@app.periodic(...)` returns: takes a Task or a function, returns the Task."""
+
+    def __init__(self, register: Callable[[Any], Task[Any, Any]]) -> None:
+        self._register = register
+
+    @overload
+    def __call__(self, fn: Task[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    def __call__(self, fn: Any, /) -> Any:
         return self._register(fn)

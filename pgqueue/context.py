@@ -7,6 +7,8 @@ context into the thread.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +27,13 @@ class JobContext:
     attempt: int
     max_attempts: int
     _progress_sink: ProgressSink | None = field(default=None, repr=False)
+    # The worker's event loop, for progress_sync() from a sync task's thread.
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._loop is None:
+            with contextlib.suppress(RuntimeError):
+                self._loop = asyncio.get_running_loop()
 
     @property
     def is_last_attempt(self) -> bool:
@@ -34,6 +43,29 @@ class JobContext:
         """Record progress (a number, a message or both) on the job and notify watchers."""
         if self._progress_sink is not None:
             await self._progress_sink(self.job_id, value, message)
+
+    def progress_sync(
+        self, value: float | None = None, message: str | None = None, *, timeout: float = 30.0
+    ) -> None:
+        """`progress()` for sync (`def`) tasks, which run in the worker's thread pool: the
+        report is written on the worker's event loop and this call waits until it is stored."""
+        sink = self._progress_sink
+        if sink is None:
+            return
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError("progress_sync() needs the worker's event loop, which is gone")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise RuntimeError("in an async task use `await current_job().progress(...)`")
+
+        async def report() -> None:
+            await sink(self.job_id, value, message)
+
+        asyncio.run_coroutine_threadsafe(report(), loop).result(timeout)
 
     def log_extra(self) -> dict[str, Any]:
         return {

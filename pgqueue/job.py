@@ -59,6 +59,8 @@ class JobOptions:
             raise ValueError("max_attempts must be at least 1")
         if self.queue is not None and not self.queue:
             raise ValueError("queue name must not be empty")
+        if self.unique_key is not None and not self.unique_key:
+            raise ValueError("unique_key must not be empty")
 
     @property
     def delay_seconds(self) -> float | None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from pgqueue.context import current_job
+
 _CONTEXT = ("job_id", "task", "queue", "attempt", "worker_id")
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
@@ -40,3 +42,19 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(payload, default=str).decode()
+
+
+class JobContextFilter(logging.Filter):
+    """Adds job_id, task, queue and attempt of the running job to records that lack them, so a
+    task's own log lines (any logger) carry the job they belong to. The CLI installs it on its
+    handler; applications with their own logging setup can add it to theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "job_id"):
+            try:
+                job = current_job()
+            except LookupError:
+                return True
+            for key, value in job.log_extra().items():
+                setattr(record, key, value)
+        return True

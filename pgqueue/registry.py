@@ -155,6 +155,33 @@ class Task(Generic[P, R]):
         )
         return done.id
 
+    async def enqueue_unique(self, *args: P.args, **kwargs: P.kwargs) -> Enqueued:
+        """Enqueue one job under the key given with `.using(unique_key=...)`: at most one
+        queued-or-running job per key. Returns Enqueued(id, duplicate); when a job with the key
+        is already queued or running, no job is added, and its id comes back with
+        duplicate=True."""
+        request = self._unique_request(*args, **kwargs)
+        [done] = await self._enqueuer.enqueue_requests(
+            [request], connection=self._binding.connection
+        )
+        return done
+
+    def enqueue_unique_sync(self, *args: P.args, **kwargs: P.kwargs) -> Enqueued:
+        """`enqueue_unique` through a SQLAlchemy Session or Connection given with
+        `.using(connection=...)`, in that session's transaction."""
+        request = self._unique_request(*args, **kwargs)
+        [done] = self._enqueuer.enqueue_requests_sync(
+            [request], connection=self._binding.connection
+        )
+        return done
+
+    def _unique_request(self, *args: Any, **kwargs: Any) -> JobRequest:
+        if self._binding.options.unique_key is None:
+            raise ValueError(
+                f"enqueue_unique needs a key: {self.name}.using(unique_key=...).enqueue_unique()"
+            )
+        return self.job(*args, **kwargs)
+
 
 class TaskRegistry:
     """Task name -> Task. Two tasks under one name is an error as soon as the second is defined."""

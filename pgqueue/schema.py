@@ -55,6 +55,9 @@ jobs = Table(
     Column("result", JSONB, nullable=True),
     Column("errors", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("cancel_requested_at", DateTime(timezone=True), nullable=True),
+    # 0003_operations: unique jobs and progress reports.
+    Column("unique_key", Text, nullable=True),
+    Column("progress", JSONB, nullable=True),
     CheckConstraint(f"state IN ({_states_sql})", name="state"),
     CheckConstraint("attempts >= 0", name="attempts"),
     CheckConstraint("max_attempts IS NULL OR max_attempts >= 1", name="max_attempts"),
@@ -81,6 +84,50 @@ jobs = Table(
         "worker_id",
         postgresql_where=text("state = 'running'"),
     ),
+    # 0003_operations: at most one queued-or-running job per unique key (enqueue_many's
+    # ON CONFLICT names this predicate word for word).
+    Index(
+        "jobs_unique_key_idx",
+        "unique_key",
+        unique=True,
+        postgresql_where=text(
+            "unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running', 'retrying')"
+        ),
+    ),
+    # 0003_operations: retention deletes and the monitoring views' recent windows are range
+    # scans of this one; history is never read in full.
+    Index(
+        "jobs_finished_idx",
+        "state",
+        "finished_at",
+        postgresql_where=text("state IN ('succeeded', 'dead', 'cancelled')"),
+    ),
+)
+
+# -- 0003_operations ---------------------------------------------------------------------------
+
+# Named leases with an expiry in database time: the maintenance leader holds "maintenance".
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per periodic schedule; last_tick only moves forward, which makes each tick's job
+# exactly-once however many workers race for it.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("task", Text, nullable=False),
+    Column("cron", Text, nullable=False),
+    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("last_tick", DateTime(timezone=True), nullable=True),
 )
 
 # One row per worker process start (a fresh uuid each time: hostnames and pids get reused).

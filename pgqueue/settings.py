@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from pgqueue.durations import parse_duration
 from pgqueue.errors import ConfigurationError
 from pgqueue.job import DEFAULT_QUEUE
 
@@ -134,6 +135,21 @@ class WorkerSettings:
     worker_retention: float = 86400.0
     listen: bool = True
     sync_threads: int | None = None
+    # -- operations (docs/operations.md): maintenance leader, retention, metrics --------------
+    # Take part in the election of the one maintenance worker (retention pruning, cron ticks).
+    maintenance: bool = True
+    maintenance_lease_ttl: float = 30.0
+    # Seconds finished jobs are kept; None keeps them. Dead letters stay until requeued or purged
+    # unless retention_dead is set.
+    retention_succeeded: float | None = 86400.0
+    retention_cancelled: float | None = 7 * 86400.0
+    retention_dead: float | None = None
+    prune_interval: float = 60.0
+    prune_batch_size: int = 1000
+    # Prometheus endpoint (needs prometheus-client); None: no endpoint. 0 picks a free port.
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"
+    metrics_interval: float = 15.0
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -156,6 +172,20 @@ class WorkerSettings:
             raise ConfigurationError("shutdown_timeout must not be negative")
         if self.heartbeat_ttl <= self.heartbeat_interval:
             raise ConfigurationError("heartbeat_ttl must be longer than heartbeat_interval")
+        self._check_operations()
+
+    def _check_operations(self) -> None:
+        for name in ("maintenance_lease_ttl", "prune_interval", "metrics_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be positive")
+        for name in ("retention_succeeded", "retention_cancelled", "retention_dead"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigurationError(f"{name} must be positive (or None to keep jobs)")
+        if self.prune_batch_size < 1:
+            raise ConfigurationError("prune_batch_size must be at least 1")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigurationError("metrics_port must be between 0 and 65535")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> WorkerSettings:
@@ -176,7 +206,11 @@ class WorkerSettings:
 
 
 def _parse(name: str, raw: str, type_name: str) -> Any:
+    if "None" in type_name and raw.strip().lower() in ("none", "off", "forever", "keep"):
+        return None
     try:
+        if type_name == "str":
+            return raw
         if "tuple" in type_name:
             return tuple(q.strip() for q in raw.split(",") if q.strip())
         if "bool" in type_name:
@@ -188,7 +222,10 @@ def _parse(name: str, raw: str, type_name: str) -> Any:
             raise ValueError("expected true/false, yes/no, on/off or 1/0")
         if "int" in type_name and "float" not in type_name:
             return int(raw)
-        return float(raw)
+        try:
+            return float(raw)  # range checks are __post_init__'s, with their own messages
+        except ValueError:
+            return parse_duration(raw)  # 30s, 15m, 12h, 7d
     except ValueError as exc:
         raise ConfigurationError(f"PGQUEUE_{name.upper()}={raw!r} is not valid: {exc}") from exc
 

@@ -27,6 +27,7 @@ from pgqueue.errors import DatabaseError, PgQueueError
 from pgqueue.executor import CANCEL_REQUESTED, SHUTDOWN, JobControl, JobRunner
 from pgqueue.job import ClaimedJob
 from pgqueue.notifier import Backoff, Notifier
+from pgqueue.ops import WorkerOps
 from pgqueue.outcome import Outcome, error_info
 from pgqueue.repository import OutcomeRow, Repository, WorkerRow
 from pgqueue.settings import WorkerSettings
@@ -93,6 +94,8 @@ class Worker:
         self._outcome_added: asyncio.Event | None = None
         self._flushed: asyncio.Event | None = None
         self.claimed_count = 0
+        # Operations (progress, maintenance leader, metrics): pgqueue/ops.py.
+        self.ops = WorkerOps(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class Worker:
         self._outcome_added, self._flushed = asyncio.Event(), asyncio.Event()
         await self.app.open()
         self._repo = self.app.repository
+        self.ops.prepare()
         self._thread_pool = ThreadPoolExecutor(
             max_workers=self.settings.sync_threads or self.settings.concurrency,
             thread_name_prefix="pgqueue-sync",
@@ -112,6 +116,7 @@ class Worker:
             self.app.registry,
             thread_pool=self._thread_pool,
             default_max_attempts=self.app.default_max_attempts,
+            progress_sink=self.ops.progress_sink,
         )
         # Registered before the first claim: a job claimed by an unregistered worker looks lost.
         await self._repo.heartbeat(self._worker_row())
@@ -130,6 +135,7 @@ class Worker:
             asyncio.create_task(self._heartbeat_loop(), name="pgqueue-heartbeat"),
             asyncio.create_task(self._rescue_loop(), name="pgqueue-rescue"),
         ]
+        self._loops.extend(self.ops.start())
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="pgqueue-fetch")
         logger.info(
             "worker %s serving queues %s with concurrency %d",
@@ -176,6 +182,7 @@ class Worker:
         for loop_task in self._loops:
             loop_task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.ops.stop()
         if self._notifier is not None:
             await self._notifier.stop()
         if self._thread_pool is not None:
@@ -283,6 +290,7 @@ class Worker:
 
     async def _execute(self, job: ClaimedJob, control: JobControl) -> None:
         assert self._runner is not None and self._slot_freed is not None
+        started = time.monotonic()
         try:
             result = await self._runner.run(job, control)
         except asyncio.CancelledError:
@@ -294,6 +302,7 @@ class Worker:
                 job.id, job.attempts, 0.0, error_info("exception", job.attempts, exc)
             )
         self._record(result)
+        self.ops.job_finished(job, result, time.monotonic() - started)
         self._running.pop(job.id, None)
         self._slot_freed.set()
 

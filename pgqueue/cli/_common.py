@@ -19,8 +19,12 @@ from pgqueue.settings import resolve_dsn
 
 T = TypeVar("T")
 
-EXIT_ERROR = 1
-EXIT_CONFIG = 2
+# Exit codes (docs/operations.md): 0 success.
+EXIT_ERROR = 1  # a database or unexpected error; also click's "Aborted!"
+EXIT_CONFIG = 2  # bad flags or settings (click usage errors too)
+EXIT_UNHEALTHY = 3  # a `status --fail-if-...` health check failed
+EXIT_NOT_FOUND = 4  # no such job, or a job given by id could not be acted on
+EXIT_JOB_FAILED = 5  # `watch`: the job ended dead-lettered or cancelled
 
 
 def run_or_exit(coro_factory: Callable[[], Awaitable[T]]) -> T:
@@ -67,7 +71,10 @@ def load_app(spec: str) -> App:
 
 def configure_logging(level: str, fmt: str = "text") -> None:
     """The CLI owns the process, so it (not the library) sets up logging."""
+    from pgqueue.logs import JobContextFilter
+
     handler = logging.StreamHandler()
+    handler.addFilter(JobContextFilter())
     if fmt == "json":
         from pgqueue.logs import JsonFormatter
 

@@ -20,6 +20,7 @@ from pgqueue.cli._common import (
     resolve_or_exit,
     run_or_exit,
 )
+from pgqueue.cli._ops_options import apply_ops_options, ops_worker_options
 from pgqueue.cli.group import main
 from pgqueue.client import App
 from pgqueue.errors import ConfigurationError, PgQueueError
@@ -145,6 +146,7 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     show_envvar=True,
     type=click.Choice(["text", "json"]),
 )
+@ops_worker_options
 def worker(
     app_spec: str,
     dsn: str | None,
@@ -158,6 +160,7 @@ def worker(
     processes: int,
     log_level: str,
     log_format: str,
+    **ops: Any,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP."""
     from pgqueue.worker import run_until_signalled
@@ -180,6 +183,7 @@ def worker(
             heartbeat_interval=heartbeat_interval,
             heartbeat_ttl=heartbeat_ttl,
         )
+        settings = apply_ops_options(settings, ops)
     except ConfigurationError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)

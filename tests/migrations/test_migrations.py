@@ -79,7 +79,7 @@ def inventory(dsn: str, schema: str = SCHEMA) -> dict[str, list[tuple[Any, ...]]
             FROM pg_attribute AS a
             JOIN pg_class AS c ON c.oid = a.attrelid
             LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace AS n WHERE n.nspname = %(schema)s) AND c.relkind IN ('r', 'p', 'v', 'm')
+            WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace AS n WHERE n.nspname = %(schema)s) AND c.relkind IN ('r', 'p')
               AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY 1, 2""",
         "indexes": """

@@ -1,0 +1,116 @@
+"""The operations flags of `pgqueue worker` (metrics, maintenance, retention), kept apart from
+core.py: one decorator adds them, `apply_ops_options` folds them into the WorkerSettings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from pgqueue.durations import parse_duration
+from pgqueue.settings import WorkerSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+KEEP = ("keep", "forever", "none", "off")
+
+
+class _Retention(click.ParamType[Any]):
+    name = "duration|keep"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float) or value == "keep":
+            return value
+        if str(value).strip().lower() in KEEP:
+            return "keep"
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+RETENTION = _Retention()
+
+_OPTIONS = [
+    click.option(
+        "--metrics-port",
+        type=click.IntRange(0, 65535),
+        default=None,
+        envvar="PGQUEUE_METRICS_PORT",
+        show_envvar=True,
+        help="Serve Prometheus metrics on this port (needs prometheus-client).",
+    ),
+    click.option(
+        "--metrics-host",
+        default=None,
+        envvar="PGQUEUE_METRICS_HOST",
+        show_envvar=True,
+        help="Address for the metrics endpoint. Default: 0.0.0.0.",
+    ),
+    click.option(
+        "--no-maintenance",
+        is_flag=True,
+        default=False,
+        envvar="PGQUEUE_NO_MAINTENANCE",
+        show_envvar=True,
+        help="Never become the maintenance leader (retention, periodic ticks).",
+    ),
+    click.option(
+        "--retention-succeeded",
+        type=RETENTION,
+        default=None,
+        envvar="PGQUEUE_RETENTION_SUCCEEDED",
+        show_envvar=True,
+        help="Keep succeeded jobs this long (e.g. 1d), or 'keep'. Default: 1d.",
+    ),
+    click.option(
+        "--retention-cancelled",
+        type=RETENTION,
+        default=None,
+        envvar="PGQUEUE_RETENTION_CANCELLED",
+        show_envvar=True,
+        help="Keep cancelled jobs this long, or 'keep'. Default: 7d.",
+    ),
+    click.option(
+        "--retention-dead",
+        type=RETENTION,
+        default=None,
+        envvar="PGQUEUE_RETENTION_DEAD",
+        show_envvar=True,
+        help="Delete dead letters after this long. Default: keep until requeued or purged.",
+    ),
+    click.option(
+        "--prune-interval",
+        type=RETENTION,
+        default=None,
+        envvar="PGQUEUE_PRUNE_INTERVAL",
+        show_envvar=True,
+        help="Seconds between retention passes. Default: 60.",
+    ),
+]
+
+
+def ops_worker_options(command: F) -> F:
+    for option in reversed(_OPTIONS):
+        command = option(command)
+    return command
+
+
+def apply_ops_options(settings: WorkerSettings, options: dict[str, Any]) -> WorkerSettings:
+    """The settings with every operations flag that was given applied (raises
+    ConfigurationError for values the settings reject)."""
+    changes: dict[str, Any] = {}
+    if options.get("metrics_port") is not None:
+        changes["metrics_port"] = options["metrics_port"]
+    if options.get("metrics_host"):
+        changes["metrics_host"] = options["metrics_host"]
+    if options.get("no_maintenance"):
+        changes["maintenance"] = False
+    for name in ("retention_succeeded", "retention_cancelled", "retention_dead", "prune_interval"):
+        value = options.get(name)
+        if value is not None:
+            changes[name] = None if value == "keep" else value
+    if changes.get("prune_interval", 0) is None:
+        raise click.BadParameter("--prune-interval needs a duration")
+    return settings.with_(**changes) if changes else settings

@@ -1,0 +1,342 @@
+"""`pgqueue jobs list|show|cancel|retry` and `pgqueue dlq list|show|requeue|purge`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from pgqueue import serialization
+from pgqueue.admin import Admin, DeadLetterFilter
+from pgqueue.cli._common import EXIT_NOT_FOUND, dsn_option
+from pgqueue.cli._render import cell, console, echo_json, short, table, when
+from pgqueue.cli.group import main
+from pgqueue.cli.ops import DURATION, with_app
+from pgqueue.client import App
+from pgqueue.job import JobInfo, JobState
+from pgqueue.monitoring import Monitor
+
+STATES = [s.value for s in JobState]
+
+
+def _print_job(info: JobInfo) -> None:
+    out = console()
+    fields: list[tuple[str, Any]] = [
+        ("id", info.id),
+        ("task", info.task),
+        ("queue", info.queue),
+        ("state", info.state.value),
+        ("priority", info.priority),
+        ("attempts", f"{info.attempts} of {info.max_attempts or 'task default'}"),
+        ("unique key", info.unique_key),
+        ("args", serialization.dumps(info.args)),
+        ("kwargs", serialization.dumps(info.kwargs)),
+        ("enqueued at", when(info.enqueued_at)),
+        ("run at", when(info.run_at)),
+        ("started at", when(info.started_at)),
+        ("finished at", when(info.finished_at)),
+        ("worker", info.worker_id),
+        ("progress", None if info.progress is None else serialization.dumps(info.progress)),
+        ("result", None if info.result is None else serialization.dumps(info.result)),
+    ]
+    t = table(None, ["FIELD", "VALUE"], [[k, cell(v)] for k, v in fields])
+    out.print(t)
+    for error in info.errors:
+        when_at = f" at {error['at']}" if error.get("at") else ""
+        out.print(
+            f"\nattempt {error.get('attempt', '?')}{when_at}: "
+            f"{error.get('type')}: {error.get('message')}",
+            markup=False,
+            highlight=False,
+        )
+        if error.get("traceback"):
+            out.print(error["traceback"].rstrip(), markup=False, highlight=False)
+
+
+async def _job_or_none(app: App, job_id: int) -> JobInfo | None:
+    return await Monitor(app.repository).job(job_id)
+
+
+def _show(dsn: str | None, job_id: int, as_json: bool, dead_only: bool) -> None:
+    info = with_app(dsn, lambda app: _job_or_none(app, job_id))
+    if info is None:
+        click.echo(f"error: no job with id {job_id}", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    if dead_only and info.state != JobState.DEAD:
+        click.echo(f"error: job {job_id} is not dead-lettered (state: {info.state})", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    if as_json:
+        echo_json(info)
+    else:
+        _print_job(info)
+
+
+async def _states_of(app: App, ids: list[int]) -> dict[int, str]:
+    states = await app.repository.job_states(ids)
+    return {i: s.value for i, s in states.items()}
+
+
+def _report(
+    verb: str, done: list[int], asked: list[int], states: dict[int, str], as_json: bool
+) -> None:
+    missed = [i for i in asked if i not in set(done)]
+    if as_json:
+        echo_json(
+            {
+                verb: done,
+                f"not_{verb}": [{"id": i, "state": states.get(i)} for i in missed],
+            }
+        )
+    else:
+        if done:
+            click.echo(f"{verb} {len(done)}: {', '.join(map(str, done))}")
+        for i in missed:
+            state = states.get(i)
+            reason = "no such job" if state is None else f"state is {state}"
+            click.echo(f"job {i} not {verb}: {reason}", err=True)
+    if missed:
+        sys.exit(EXIT_NOT_FOUND)
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+@main.group()
+def jobs() -> None:
+    """Find, inspect, cancel and retry jobs."""
+
+
+@jobs.command("list")
+@dsn_option
+@click.option("--queue", "-q", default=None)
+@click.option("--task", "-t", default=None)
+@click.option("--state", "-s", "states", multiple=True, type=click.Choice(STATES))
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+def jobs_list(
+    dsn: str | None,
+    queue: str | None,
+    task: str | None,
+    states: tuple[str, ...],
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Jobs, newest first, filtered by queue, task and state."""
+    found = with_app(
+        dsn,
+        lambda app: Monitor(app.repository).jobs(
+            queue=queue, task=task, states=list(states) or None, limit=limit
+        ),
+    )
+    if as_json:
+        echo_json(found)
+        return
+    console().print(
+        table(
+            None,
+            ["ID", "QUEUE", "TASK", "STATE", "ATTEMPTS", "RUN AT", "FINISHED", "LAST ERROR"],
+            [
+                [
+                    j.id,
+                    j.queue,
+                    j.task,
+                    j.state,
+                    j.attempts,
+                    j.run_at,
+                    j.finished_at,
+                    short(j.error_message and f"{j.error_type}: {j.error_message}"),
+                ]
+                for j in found
+            ],
+        )
+        if found
+        else "no jobs match"
+    )
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@dsn_option
+@click.option("--json", "as_json", is_flag=True)
+def jobs_show(job_id: int, dsn: str | None, as_json: bool) -> None:
+    """Everything stored about a job, with every attempt's error and traceback."""
+    _show(dsn, job_id, as_json, dead_only=False)
+
+
+@jobs.command("cancel")
+@click.argument("job_ids", type=int, nargs=-1, required=True)
+@dsn_option
+@click.option("--json", "as_json", is_flag=True)
+def jobs_cancel(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None:
+    """Cancel jobs that have not started (queued, scheduled, waiting to retry).
+
+    Exit code 4 if some could not be cancelled (unknown, running or finished)."""
+    asked = list(job_ids)
+
+    async def run(app: App) -> tuple[list[int], dict[int, str]]:
+        done = await Admin(app.repository).cancel(asked)
+        return done, await _states_of(app, asked)
+
+    done, states = with_app(dsn, run)
+    _report("cancelled", done, asked, states, as_json)
+
+
+@jobs.command("retry")
+@click.argument("job_ids", type=int, nargs=-1, required=True)
+@dsn_option
+@click.option("--json", "as_json", is_flag=True)
+def jobs_retry(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None:
+    """Run dead, cancelled or waiting-to-retry jobs again now (dead and cancelled ones get fresh
+    attempts). Exit code 4 if some could not be retried."""
+    asked = list(job_ids)
+
+    async def run(app: App) -> tuple[list[int], dict[int, str]]:
+        done = await Admin(app.repository).retry(asked)
+        return done, await _states_of(app, asked)
+
+    done, states = with_app(dsn, run)
+    _report("retried", done, asked, states, as_json)
+
+
+# -- dead letters ------------------------------------------------------------------------------
+
+
+@main.group()
+def dlq() -> None:
+    """The dead-letter queue: jobs whose attempts ran out (state `dead`)."""
+
+
+@dlq.command("list")
+@dsn_option
+@click.option("--queue", "-q", default=None)
+@click.option("--task", "-t", default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+def dlq_list(
+    dsn: str | None, queue: str | None, task: str | None, limit: int, as_json: bool
+) -> None:
+    """Dead letters with their last error, latest first."""
+    found = with_app(
+        dsn,
+        lambda app: Monitor(app.repository).dead_letters(queue=queue, task=task, limit=limit),
+    )
+    if as_json:
+        echo_json(found)
+        return
+    console().print(
+        table(
+            None,
+            ["ID", "QUEUE", "TASK", "ATTEMPTS", "DIED", "ERROR"],
+            [
+                [
+                    d.id,
+                    d.queue,
+                    d.task,
+                    d.attempts,
+                    d.died_at,
+                    short(f"{d.error_type}: {d.error_message}"),
+                ]
+                for d in found
+            ],
+        )
+        if found
+        else "no dead letters"
+    )
+
+
+@dlq.command("show")
+@click.argument("job_id", type=int)
+@dsn_option
+@click.option("--json", "as_json", is_flag=True)
+def dlq_show(job_id: int, dsn: str | None, as_json: bool) -> None:
+    """One dead letter with every attempt's error and traceback."""
+    _show(dsn, job_id, as_json, dead_only=True)
+
+
+def _filter(
+    job_ids: tuple[int, ...], queue: str | None, task: str | None, everything: bool
+) -> DeadLetterFilter:
+    which = DeadLetterFilter(ids=list(job_ids) or None, queue=queue, task=task)
+    if which.is_everything and not everything:
+        raise click.UsageError("name job ids, --queue or --task, or pass --all")
+    if everything and not which.is_everything:
+        raise click.UsageError("--all cannot be combined with ids, --queue or --task")
+    return which
+
+
+@dlq.command("requeue")
+@click.argument("job_ids", type=int, nargs=-1)
+@dsn_option
+@click.option("--queue", "-q", default=None, help="Requeue the dead letters of this queue.")
+@click.option("--task", "-t", default=None, help="Requeue the dead letters of this task.")
+@click.option("--all", "everything", is_flag=True, help="Requeue every dead letter.")
+@click.option("--json", "as_json", is_flag=True)
+def dlq_requeue(
+    job_ids: tuple[int, ...],
+    dsn: str | None,
+    queue: str | None,
+    task: str | None,
+    everything: bool,
+    as_json: bool,
+) -> None:
+    """Put dead letters back in their queue with fresh attempts (after a fix): one or more by
+    id, by --queue/--task, or --all. Exit code 4 if a given id was not requeued."""
+    which = _filter(job_ids, queue, task, everything)
+    n = with_app(dsn, lambda app: Admin(app.repository).requeue_dead(which))
+    if as_json:
+        echo_json({"requeued": n})
+    else:
+        click.echo(f"requeued {n} dead letters")
+    if job_ids and n < len(set(job_ids)):
+        sys.exit(EXIT_NOT_FOUND)
+
+
+@dlq.command("purge")
+@click.argument("job_ids", type=int, nargs=-1)
+@dsn_option
+@click.option("--queue", "-q", default=None)
+@click.option("--task", "-t", default=None)
+@click.option(
+    "--older-than",
+    type=DURATION,
+    default=None,
+    metavar="DURATION",
+    help="Only dead letters that died longer ago than this.",
+)
+@click.option("--all", "everything", is_flag=True, help="Every dead letter.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True)
+def dlq_purge(
+    job_ids: tuple[int, ...],
+    dsn: str | None,
+    queue: str | None,
+    task: str | None,
+    older_than: float | None,
+    everything: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Delete dead letters for good: by id, --queue/--task/--older-than, or --all. Asks for
+    confirmation unless --yes (declining exits 1, "Aborted!")."""
+    if older_than is not None and not job_ids and queue is None and task is None:
+        which = DeadLetterFilter()
+    else:
+        which = _filter(job_ids, queue, task, everything)
+
+    async def count(app: App) -> tuple[DeadLetterFilter, int]:
+        admin = Admin(app.repository)
+        now = await admin.now()
+        before = now - timedelta(seconds=older_than or 0.0)
+        scoped = DeadLetterFilter(which.ids, which.queue, which.task, died_before=before)
+        return scoped, await admin.count_dead(scoped)
+
+    scoped, n = with_app(dsn, count)
+    if n and not yes:
+        click.confirm(f"Delete {n} dead letters for good?", abort=True, err=True)
+    deleted = with_app(dsn, lambda app: Admin(app.repository).purge_dead(scoped)) if n else 0
+    if as_json:
+        echo_json({"purged": deleted})
+    else:
+        click.echo(f"purged {deleted} dead letters")

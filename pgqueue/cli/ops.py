@@ -1,0 +1,350 @@
+"""Operator commands: status (health checks), prune, watch."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from pgqueue.cli._common import (
+    EXIT_JOB_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_UNHEALTHY,
+    dsn_option,
+    resolve_or_exit,
+    run_or_exit,
+)
+from pgqueue.cli._render import age, cell, console, echo_json, table
+from pgqueue.cli.group import main
+from pgqueue.client import App
+from pgqueue.durations import format_duration, parse_duration
+from pgqueue.errors import JobNotFoundError
+from pgqueue.job import JobState
+from pgqueue.monitoring import Monitor, Status
+from pgqueue.progress import FinishedEvent, JobEvent, ProgressEvent
+
+T = TypeVar("T")
+
+
+def with_app(dsn: str | None, action: Callable[[App], Awaitable[T]]) -> T:
+    """Open an App on the DSN, run `action`, close it; errors become one line and an exit code."""
+    app = App(resolve_or_exit(dsn), pool_max_size=2)
+
+    async def run() -> T:
+        async with app:
+            return await action(app)
+
+    return run_or_exit(run)
+
+
+class Duration(click.ParamType[float]):
+    """Seconds or a duration like 30s, 15m, 2h, 7d, 1w."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = Duration()
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+def _health_problems(
+    status: Status, fail_if_lag: float | None, fail_if_dead: int | None, fail_if_no_workers: bool
+) -> list[str]:
+    problems = []
+    if fail_if_lag is not None:
+        for q in status.queues:
+            if q.lag_seconds > fail_if_lag:
+                problems.append(
+                    f"queue {q.queue}: lag {q.lag_seconds:.1f}s is over {fail_if_lag:g}s"
+                )
+    if fail_if_dead is not None and status.dead > fail_if_dead:
+        problems.append(f"{status.dead} dead-lettered jobs (more than {fail_if_dead})")
+    if fail_if_no_workers and not any(w.alive for w in status.workers or []):
+        problems.append("no live workers")
+    return problems
+
+
+def _print_status(status: Status) -> None:
+    out = console()
+    queues = table(
+        "Queues",
+        ["QUEUE", "READY", "SCHEDULED", "RUNNING", "RETRYING", "DEAD", "OK/5M", "FAILED/5M", "LAG"],
+        [
+            [
+                q.queue,
+                q.ready,
+                q.scheduled,
+                q.running,
+                q.retrying,
+                q.dead,
+                q.succeeded_5m,
+                q.failed_5m,
+                age(q.lag_seconds) if q.ready else "-",
+            ]
+            for q in status.queues
+        ],
+    )
+    out.print(queues if status.queues else "Queues: no jobs")
+    if status.workers is None:
+        out.print("Workers: not tracked by this database's schema (pgqueue.workers is missing)")
+        return
+    workers = table(
+        "Workers",
+        [
+            "WORKER",
+            "HOST",
+            "PID",
+            "QUEUES",
+            "STATE",
+            "HEARTBEAT",
+            "ALIVE",
+            "PROCESSED",
+            "FAILED",
+            "ACTIVE",
+        ],
+        [
+            [
+                w.id[:8],
+                w.hostname,
+                w.pid,
+                w.queues,
+                w.state,
+                age(w.heartbeat_age_seconds),
+                w.alive,
+                w.processed,
+                w.failed,
+                w.active,
+            ]
+            for w in status.workers
+        ],
+    )
+    out.print(workers if status.workers else "Workers: none registered")
+
+
+@main.command()
+@dsn_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per refresh.")
+@click.option("--queue", "-q", "queues", multiple=True, help="Only these queues (repeatable).")
+@click.option(
+    "--watch",
+    "interval",
+    type=DURATION,
+    default=None,
+    metavar="SECONDS",
+    help="Refresh every SECONDS until interrupted.",
+)
+@click.option(
+    "--count", type=click.IntRange(min=1), default=None, help="With --watch: stop after N."
+)
+@click.option(
+    "--fail-if-lag",
+    type=DURATION,
+    default=None,
+    metavar="SECONDS",
+    help="Exit 3 if a queue's oldest ready job waits longer.",
+)
+@click.option(
+    "--fail-if-dead",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Exit 3 if more than N jobs are dead-lettered.",
+)
+@click.option("--fail-if-no-workers", is_flag=True, help="Exit 3 if no worker is alive.")
+def status(
+    dsn: str | None,
+    as_json: bool,
+    queues: tuple[str, ...],
+    interval: float | None,
+    count: int | None,
+    fail_if_lag: float | None,
+    fail_if_dead: int | None,
+    fail_if_no_workers: bool,
+) -> None:
+    """Queues (ready, scheduled, running, retrying, dead, recent outcomes, lag) and workers.
+
+    Exit codes: 0 healthy, 1 error, 3 a --fail-if check failed."""
+
+    async def show(app: App) -> list[str]:
+        monitor = Monitor(app.repository)
+        shown = 0
+        while True:
+            current = await monitor.status(queues or None)
+            problems = _health_problems(current, fail_if_lag, fail_if_dead, fail_if_no_workers)
+            if as_json:
+                echo_json(
+                    {
+                        "queues": current.queues,
+                        "workers": current.workers,
+                        "healthy": not problems,
+                        "problems": problems,
+                    }
+                )
+            else:
+                if interval is not None and console().is_terminal:
+                    console().clear()
+                _print_status(current)
+            shown += 1
+            if interval is None or (count is not None and shown >= count):
+                return problems
+            await asyncio.sleep(interval)
+
+    try:
+        problems = with_app(dsn, show)
+    except KeyboardInterrupt:
+        return
+    if problems:
+        for problem in problems:
+            click.echo(f"unhealthy: {problem}", err=True)
+        sys.exit(EXIT_UNHEALTHY)
+
+
+# -- prune -------------------------------------------------------------------------------------
+
+PRUNABLE = [JobState.SUCCEEDED.value, JobState.CANCELLED.value, JobState.DEAD.value]
+
+
+@main.command()
+@dsn_option
+@click.option(
+    "--older-than",
+    "older_than",
+    type=DURATION,
+    required=True,
+    metavar="DURATION",
+    help="Delete jobs that finished longer ago than this (e.g. 7d, 12h, 3600).",
+)
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(PRUNABLE),
+    help="Finished states to delete (repeatable). Default: succeeded and cancelled; dead "
+    "letters only when named.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def prune(
+    dsn: str | None,
+    older_than: float,
+    states: tuple[str, ...],
+    batch_size: int,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete finished jobs older than DURATION, in batches of short transactions."""
+    from pgqueue.retention import count_prunable
+    from pgqueue.retention import prune as prune_state
+
+    chosen = list(states) or [JobState.SUCCEEDED.value, JobState.CANCELLED.value]
+
+    async def run(app: App) -> dict[str, int]:
+        done: dict[str, int] = {}
+        for state in chosen:
+            if dry_run:
+                done[state] = await count_prunable(app.repository, state, older_than)
+            else:
+                done[state] = await prune_state(
+                    app.repository, state, older_than, batch_size=batch_size
+                )
+        return done
+
+    counts = with_app(dsn, run)
+    if as_json:
+        echo_json({"deleted": counts, "older_than_seconds": older_than, "dry_run": dry_run})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    parts = ", ".join(f"{n} {state}" for state, n in counts.items())
+    click.echo(f"{verb} {parts} jobs finished more than {format_duration(older_than)} ago")
+
+
+# -- watch -------------------------------------------------------------------------------------
+
+
+def _event_json(event: JobEvent) -> dict[str, Any]:
+    if isinstance(event, ProgressEvent):
+        return {
+            "event": "progress",
+            "job_id": event.job_id,
+            "seq": event.seq,
+            "value": event.value,
+            "message": event.message,
+            "at": event.at,
+        }
+    return {
+        "event": "finished",
+        "job_id": event.job_id,
+        "state": event.state.value,
+        "result": event.result,
+        "error": event.error,
+    }
+
+
+def _event_line(event: JobEvent) -> str:
+    if isinstance(event, ProgressEvent):
+        value = "-" if event.value is None else f"{event.value:g}"
+        message = f" {event.message}" if event.message else ""
+        return f"job {event.job_id} progress #{event.seq}: {value}{message}"
+    if event.state == JobState.SUCCEEDED:
+        return f"job {event.job_id} succeeded: {cell(event.result)}"
+    error = event.error or {}
+    return (
+        f"job {event.job_id} {event.state.value}: "
+        f"{error.get('type', 'unknown')}: {error.get('message', '')}"
+    )
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@dsn_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
+@click.option(
+    "--poll-interval",
+    type=DURATION,
+    default=5.0,
+    show_default=True,
+    help="Look at the job this often even without notifications.",
+)
+def watch(job_id: int, dsn: str | None, as_json: bool, poll_interval: float) -> None:
+    """Print a job's progress live, then its outcome.
+
+    Exit codes: 0 succeeded, 4 no such job, 5 dead-lettered or cancelled."""
+
+    async def follow(app: App) -> FinishedEvent | None:
+        try:
+            async for event in app.watch(job_id, poll_interval=poll_interval):
+                if as_json:
+                    echo_json(_event_json(event))
+                else:
+                    click.echo(_event_line(event))
+                if isinstance(event, FinishedEvent):
+                    return event
+        except JobNotFoundError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return None
+        return None
+
+    try:
+        final = with_app(dsn, follow)
+    except KeyboardInterrupt:
+        return
+    if final is None:
+        sys.exit(EXIT_NOT_FOUND)
+    if final.state != JobState.SUCCEEDED:
+        sys.exit(EXIT_JOB_FAILED)

@@ -1,0 +1,36 @@
+"""`pgqueue periodic list`: the periodic schedules workers registered, with their next run."""
+
+from __future__ import annotations
+
+import click
+
+from pgqueue.cli._common import dsn_option
+from pgqueue.cli._render import console, echo_json, table
+from pgqueue.cli.group import main
+from pgqueue.cli.ops import with_app
+from pgqueue.monitoring import Monitor
+
+
+@main.group()
+def periodic() -> None:
+    """Periodic (cron) tasks."""
+
+
+@periodic.command("list")
+@dsn_option
+@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+def periodic_list(dsn: str | None, as_json: bool) -> None:
+    """Every schedule the workers registered: cron, timezone, last tick, next run."""
+    rows = with_app(dsn, lambda app: Monitor(app.repository).schedules())
+    if as_json:
+        echo_json(rows)
+        return
+    console().print(
+        table(
+            None,
+            ["NAME", "TASK", "CRON", "TIMEZONE", "LAST TICK", "NEXT RUN"],
+            [[s.name, s.task, s.cron, s.timezone, s.last_tick, s.next_run] for s in rows],
+        )
+        if rows
+        else "no periodic schedules registered (workers register them when they start)"
+    )

@@ -1,0 +1,260 @@
+"""Maintenance: the work one worker does for all of them, retention pruning and periodic ticks.
+
+Every worker with `maintenance` on competes for the lease named "maintenance" (a row in
+pgqueue.leases with an expiry in database time); the holder renews it, and when it stops or
+dies another worker takes over once the lease expires. The lease saves work, it is not what
+makes things correct: a tick is claimed by moving the schedule's last_tick forward in the
+transaction that enqueues its job, and pruning deletes with SKIP LOCKED, so even two workers
+that both believe they lead (a stalled one waking up) enqueue each tick once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from pgqueue.enqueue import enqueue_asyncpg
+from pgqueue.errors import DatabaseError, DatabaseUnavailableError, PgQueueError
+from pgqueue.job import JobRequest
+from pgqueue.notifier import Backoff
+from pgqueue.periodic import PeriodicSchedule
+from pgqueue.repository import Repository, translated
+from pgqueue.retention import RetentionPolicy, prune_expired
+from pgqueue.settings import WorkerSettings
+from pgqueue.sql import query
+
+logger = logging.getLogger("pgqueue.maintenance")
+
+MAINTENANCE_LEASE = "maintenance"
+
+Clock = Callable[[], datetime]
+RequestFactory = Callable[[PeriodicSchedule, datetime], JobRequest]
+
+
+class Lease:
+    """A named lease in pgqueue.leases, held by `holder` until an expiry in database time."""
+
+    def __init__(self, repository: Repository, name: str, holder: str, ttl: float) -> None:
+        self.repository = repository
+        self.name = name
+        self.holder = holder
+        self.ttl = ttl
+        self._valid_until: float | None = None  # local monotonic bound, conservative
+
+    @property
+    def held(self) -> bool:
+        return self._valid_until is not None and time.monotonic() < self._valid_until
+
+    async def acquire(self) -> bool:
+        """Take or renew the lease; True while we hold it."""
+        asked_at = time.monotonic()
+        with translated(self.repository.dsn):
+            row = await self.repository.pool.fetchrow(
+                query("lease_acquire"), self.name, self.holder, self.ttl
+            )
+        # Measured from before the request: the database's expiry can only be later than this.
+        self._valid_until = asked_at + self.ttl if row is not None else None
+        return row is not None
+
+    async def release(self) -> None:
+        self._valid_until = None
+        with translated(self.repository.dsn):
+            await self.repository.pool.execute(query("lease_release"), self.name, self.holder)
+
+
+class Scheduler:
+    """Enqueues the due ticks of periodic schedules, each exactly once."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        schedules: Sequence[PeriodicSchedule],
+        make_request: RequestFactory,
+    ) -> None:
+        self.repository = repository
+        self.schedules = list(schedules)
+        self.make_request = make_request
+        self.enqueued = 0
+
+    async def register(self, now: datetime) -> None:
+        """Record the schedules this worker knows (new ones count ticks from `now`)."""
+        for s in self.schedules:
+            with translated(self.repository.dsn):
+                await self.repository.pool.fetchrow(
+                    query("schedule_register"), s.name, s.task, s.cron, s.timezone, now
+                )
+
+    async def run_due(self, now: datetime) -> int:
+        """Enqueue every due tick of every schedule as of `now`; returns jobs enqueued."""
+        enqueued = 0
+        for schedule in self.schedules:
+            try:
+                enqueued += await self._run_schedule(schedule, now)
+            except DatabaseUnavailableError:
+                raise
+            except PgQueueError as exc:
+                # One broken schedule (say, arguments its task no longer takes) must not stop
+                # the others; its tick stays unclaimed and is tried again next pass.
+                logger.error(
+                    "schedule %s: could not enqueue its tick: %s",
+                    schedule.name,
+                    exc,
+                    extra={"schedule": schedule.name, "task": schedule.task},
+                )
+        self.enqueued += enqueued
+        return enqueued
+
+    async def _run_schedule(self, schedule: PeriodicSchedule, now: datetime) -> int:
+        with translated(self.repository.dsn):
+            row = await self.repository.pool.fetchrow(query("schedule_get"), schedule.name)
+        if row is None:  # registered by nobody yet (the table was emptied): register now
+            await self.register(now)
+            return 0
+        after = row["last_tick"] or row["registered_at"]
+        ticks, skipped = schedule.due_ticks(after, now)
+        if skipped:
+            logger.warning(
+                "schedule %s: skipped %d missed ticks (catch_up=%d)",
+                schedule.name,
+                skipped,
+                schedule.catch_up,
+                extra={"schedule": schedule.name, "task": schedule.task},
+            )
+        enqueued = 0
+        for tick in ticks:
+            if await self.enqueue_tick(schedule, tick):
+                enqueued += 1
+        return enqueued
+
+    async def enqueue_tick(self, schedule: PeriodicSchedule, tick: datetime) -> bool:
+        """Claim `tick` and enqueue its job in one transaction; False if it was claimed before."""
+        request = self.make_request(schedule, tick)
+        with translated(self.repository.dsn):
+            async with self.repository.pool.acquire() as conn, conn.transaction():
+                claimed = await conn.fetchval(query("schedule_advance"), schedule.name, tick)
+                if claimed is None:
+                    return False
+                [done] = await enqueue_asyncpg(conn, [request])
+        logger.info(
+            "schedule %s: enqueued job %d for tick %s",
+            schedule.name,
+            done.id,
+            tick.isoformat(),
+            extra={"job_id": done.id, "task": request.task, "queue": request.queue},
+        )
+        return True
+
+
+class Maintenance:
+    """The maintenance loop of one worker: compete for the lease; while holding it, enqueue
+    periodic ticks every `schedule_interval` and prune finished jobs every `prune_interval`."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        holder: str,
+        settings: WorkerSettings,
+        schedules: Sequence[PeriodicSchedule],
+        make_request: RequestFactory,
+        clock: Clock | None = None,
+    ) -> None:
+        self.repository = repository
+        self.settings = settings
+        self.clock = clock
+        self.lease = Lease(repository, MAINTENANCE_LEASE, holder, settings.maintenance_lease_ttl)
+        self.scheduler = Scheduler(repository, schedules, make_request)
+        self.retention = RetentionPolicy.from_settings(settings)
+        self.passes = 0  # completed leader passes (tests wait on it)
+        self.prune_passes = 0
+        self._leader_changed = asyncio.Event()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.lease.held
+
+    async def now(self) -> datetime:
+        if self.clock is not None:
+            return self.clock()
+        with translated(self.repository.dsn):
+            value: datetime = await self.repository.pool.fetchval(query("db_now"))
+        return value
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [
+            asyncio.create_task(self._lead_loop(), name="pgqueue-maintenance"),
+            asyncio.create_task(self._prune_loop(), name="pgqueue-retention"),
+        ]
+
+    async def stop(self) -> None:
+        """Give the lease up so another worker takes over at once (best effort)."""
+        if self.lease.held:
+            with contextlib.suppress(DatabaseError, TimeoutError):
+                await asyncio.wait_for(self.lease.release(), 5.0)
+
+    async def _lead_loop(self) -> None:
+        backoff = Backoff()
+        registered = False
+        ttl = self.settings.maintenance_lease_ttl
+        renewed_at = 0.0
+        while True:
+            try:
+                if not registered and self.scheduler.schedules:
+                    await self.scheduler.register(await self.now())
+                registered = True
+                was_leader = self.is_leader
+                due = not was_leader or time.monotonic() - renewed_at >= ttl / 3
+                if due and await self.lease.acquire():
+                    renewed_at = time.monotonic()
+                if self.is_leader != was_leader:
+                    logger.info(
+                        "maintenance leadership %s",
+                        "taken" if self.is_leader else "lost",
+                        extra={"holder": self.lease.holder},
+                    )
+                    self._leader_changed.set()
+                if self.is_leader:
+                    if self.scheduler.schedules:
+                        await self.scheduler.run_due(await self.now())
+                    self.passes += 1
+                backoff.reset()
+                delay = self.settings.schedule_interval if self.is_leader else ttl / 3
+            except DatabaseError as exc:
+                delay = backoff.next_delay()
+                logger.warning("maintenance pass failed (%s); retrying in %.1fs", exc, delay)
+            except Exception:
+                # A bug must not silently end maintenance for the whole cluster: log, go on.
+                delay = backoff.next_delay()
+                logger.exception("maintenance pass failed; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)
+
+    async def _prune_loop(self) -> None:
+        backoff = Backoff()
+        while True:
+            self._leader_changed.clear()
+            if not self.is_leader:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._leader_changed.wait(), self.settings.prune_interval
+                    )
+                continue
+            try:
+                await prune_expired(
+                    self.repository,
+                    self.retention,
+                    batch_size=self.settings.prune_batch_size,
+                    keep_going=lambda: self.is_leader,
+                )
+                self.prune_passes += 1
+                backoff.reset()
+                delay = self.settings.prune_interval
+            except DatabaseError as exc:
+                delay = backoff.next_delay()
+                logger.warning("retention pass failed (%s); retrying in %.1fs", exc, delay)
+            except Exception:
+                delay = backoff.next_delay()
+                logger.exception("retention pass failed; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)

@@ -1,0 +1,112 @@
+"""Prometheus metrics for a worker (optional: needs prometheus-client, `pip install
+pgqueue[metrics]`).
+
+Each worker has its own CollectorRegistry, never the global one, so several workers (and tests)
+live in one process. Job metrics are counted where outcomes are recorded; queue depth and lag
+are read from pgqueue.queue_stats every `metrics_interval`, the same numbers `pgqueue status`
+shows (every worker exports them: aggregate with max() in PromQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pgqueue.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pgqueue.monitoring import QueueStats
+
+logger = logging.getLogger("pgqueue.metrics")
+
+# Seconds: from a millisecond task to a long batch job.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+DEPTH_STATES = ("ready", "scheduled", "running", "retrying", "dead")
+
+
+def _prometheus() -> Any:
+    try:
+        import prometheus_client
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ConfigurationError(
+            "metrics need prometheus-client: pip install 'pgqueue[metrics]'"
+        ) from exc
+    return prometheus_client
+
+
+class WorkerMetrics:
+    """The metrics of one worker, in a registry of its own."""
+
+    def __init__(self, active: Callable[[], int]) -> None:
+        prom = _prometheus()
+        self.registry = prom.CollectorRegistry()
+        self.executions = prom.Counter(
+            "pgqueue_job_executions",
+            "Job attempts finished by this worker, by task, queue and outcome "
+            "(succeeded, retrying, dead, cancelled, requeued).",
+            ["task", "queue", "outcome"],
+            registry=self.registry,
+        )
+        self.duration = prom.Histogram(
+            "pgqueue_job_duration_seconds",
+            "Run time of job attempts by task and queue.",
+            ["task", "queue"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.active = prom.Gauge(
+            "pgqueue_jobs_active", "Jobs this worker is running now.", registry=self.registry
+        )
+        self.active.set_function(lambda: float(active()))
+        self.queue_jobs = prom.Gauge(
+            "pgqueue_queue_jobs",
+            "Jobs per queue and state (ready, scheduled, running, retrying, dead), "
+            "from pgqueue.queue_stats.",
+            ["queue", "state"],
+            registry=self.registry,
+        )
+        self.queue_lag = prom.Gauge(
+            "pgqueue_queue_lag_seconds",
+            "Age of the oldest ready job per queue, from pgqueue.queue_stats.",
+            ["queue"],
+            registry=self.registry,
+        )
+        self._server: Any = None
+        self._thread: Any = None
+
+    def observe(self, task: str, queue: str, outcome: str, seconds: float) -> None:
+        self.executions.labels(task, queue, outcome).inc()
+        self.duration.labels(task, queue).observe(seconds)
+
+    def set_queues(self, stats: Sequence[QueueStats]) -> None:
+        # Cleared first so a queue that emptied out of the view stops being exported.
+        self.queue_jobs.clear()
+        self.queue_lag.clear()
+        for q in stats:
+            for state in DEPTH_STATES:
+                self.queue_jobs.labels(q.queue, state).set(getattr(q, state))
+            self.queue_lag.labels(q.queue).set(q.lag_seconds)
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> int:
+        """Start the /metrics endpoint in a thread; returns the port (useful with port 0)."""
+        prom = _prometheus()
+        try:
+            self._server, self._thread = prom.start_http_server(port, host, registry=self.registry)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot serve metrics on {host}:{port}: {exc}") from exc
+        bound: int = self._server.server_port
+        logger.info("metrics on http://%s:%d/metrics", host, bound)
+        return bound
+
+    async def close(self) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
+
+    def exposition(self) -> str:
+        """The text Prometheus would scrape (for tests and debugging)."""
+        text: bytes = _prometheus().generate_latest(self.registry)
+        return text.decode()

@@ -1,0 +1,22 @@
+-- Cancels jobs that are not running yet (queued, scheduled, waiting to retry): they become
+-- `cancelled` and finished, with the reason as their last error; result waiters are woken.
+-- Running jobs are left alone here (the worker running them must stop them).
+WITH cancelled AS (
+    UPDATE pgqueue.jobs AS j
+    SET state = 'cancelled',
+        finished_at = now(),
+        errors = j.errors || jsonb_build_array(jsonb_build_object(
+            'at', now(), 'attempt', j.attempts, 'kind', 'cancelled', 'type', 'cancelled',
+            'message', $2::text, 'traceback', NULL
+        ))
+    WHERE j.id = ANY ($1::bigint[]) AND j.state IN ('queued', 'scheduled', 'retrying')
+    RETURNING j.id
+),
+woken AS (
+    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))
+    FROM (SELECT c.id, (row_number() OVER ()) / 300 AS chunk FROM cancelled AS c) AS c
+    GROUP BY c.chunk
+)
+SELECT c.id, (SELECT count(*) FROM woken) AS notified
+FROM cancelled AS c
+ORDER BY c.id

@@ -1,0 +1,20 @@
+-- Retention: deletes up to $3 jobs in finished state $1 that finished more than $2 seconds ago
+-- (database time), oldest first. The maintenance leader and `pgqueue prune` call it in a loop of
+-- short transactions; SKIP LOCKED never waits on a row someone is touching. A range scan of
+-- jobs_finished_idx, so the cost is the rows deleted, not the table size.
+WITH doomed AS (
+    SELECT j.id
+    FROM pgqueue.jobs AS j
+    WHERE j.state = $1::text
+      AND j.finished_at < now() - make_interval(secs => $2::float8)
+    ORDER BY j.finished_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+),
+deleted AS (
+    DELETE FROM pgqueue.jobs AS j
+    USING doomed AS d
+    WHERE j.id = d.id
+    RETURNING j.id
+)
+SELECT count(*) AS deleted FROM deleted

@@ -1,0 +1,192 @@
+"""Revision 0003_operations: upgrade and downgrade round trip back to exactly 0001's schema
+(functions included), the worker view guarded on the workers table, no drift from schema.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+
+from pgqueue import migrate
+from pgqueue.schema import SCHEMA, VERSION_TABLE, metadata
+from tests.conftest import create_database, drop_database, dsn_for
+
+SNAPSHOT = {
+    "columns": """
+        SELECT table_name, column_name, data_type, is_nullable, column_default
+        FROM information_schema.columns WHERE table_schema = 'pgqueue'
+        ORDER BY table_name, column_name""",
+    "indexes": """
+        SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'pgqueue'
+        ORDER BY indexname""",
+    "functions": """
+        SELECT p.proname, pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid),
+               obj_description(p.oid, 'pg_proc')
+        FROM pg_proc AS p WHERE p.pronamespace = 'pgqueue'::regnamespace
+        ORDER BY 1, 2""",
+    "views": """
+        SELECT table_name FROM information_schema.views WHERE table_schema = 'pgqueue'
+        ORDER BY 1""",
+    "reloptions": """
+        SELECT relname, reloptions FROM pg_class
+        WHERE relnamespace = 'pgqueue'::regnamespace AND relkind = 'r' ORDER BY 1""",
+    "triggers": """
+        SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
+        WHERE tgrelid = 'pgqueue.jobs'::regclass AND NOT tgisinternal ORDER BY 1""",
+}
+
+
+def previous() -> str:
+    """The revision 0003 sits on (0001_core now, 0002_workers once re-chained)."""
+    script = ScriptDirectory.from_config(migrate.alembic_config()).get_revision("0003_operations")
+    assert script is not None and isinstance(script.down_revision, str)
+    return script.down_revision
+
+
+def snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
+    with psycopg.connect(dsn) as conn:
+        return {
+            name: [tuple(row) for row in conn.execute(sql).fetchall()]  # type: ignore[arg-type]
+            for name, sql in SNAPSHOT.items()
+        }
+
+
+def test_downgrade_restores_the_previous_schema_exactly(empty_db: str) -> None:
+    reference = create_database()
+    try:
+        migrate.upgrade(dsn_for(reference), previous())
+        expected = snapshot(dsn_for(reference))
+    finally:
+        drop_database(reference)
+
+    migrate.upgrade(empty_db)
+    upgraded = snapshot(empty_db)
+    assert {"queue_stats", "task_throughput", "task_runtimes", "dead_letters"} <= {
+        v[0] for v in upgraded["views"]
+    }
+    assert ("enqueue_input", "jobs jsonb") in [f[:2] for f in upgraded["functions"]]
+
+    migrate.downgrade(empty_db, previous())
+    assert snapshot(empty_db) == expected
+
+    migrate.upgrade(empty_db)
+    assert snapshot(empty_db) == upgraded
+
+
+def test_head_has_the_operations_schema(empty_db: str) -> None:
+    migrate.upgrade(empty_db)
+    assert migrate.heads() == ["0003_operations"]
+    snap = snapshot(empty_db)
+    indexes = dict(snap["indexes"])
+    assert indexes["jobs_unique_key_idx"].startswith(
+        "CREATE UNIQUE INDEX jobs_unique_key_idx ON pgqueue.jobs USING btree (unique_key) WHERE"
+    )
+    assert indexes["jobs_finished_idx"].endswith(
+        "USING btree (state, finished_at) WHERE (state = ANY "
+        "(ARRAY['succeeded'::text, 'dead'::text, 'cancelled'::text]))"
+    )
+    reloptions = dict(snap["reloptions"])
+    assert reloptions["jobs"] == [
+        "autovacuum_vacuum_scale_factor=0.01",
+        "autovacuum_vacuum_threshold=1000",
+        "autovacuum_analyze_scale_factor=0.02",
+        "autovacuum_analyze_threshold=1000",
+        "autovacuum_vacuum_cost_limit=2000",
+    ]
+    enqueue = [f for f in snap["functions"] if f[0] == "enqueue"]
+    assert [f[1] for f in enqueue] == [
+        "task text, args jsonb, kwargs jsonb, queue text, priority integer, "
+        "run_at timestamp with time zone, max_attempts integer, unique_key text"
+    ]
+
+
+# pgqueue.workers as revision 0002_workers creates it (until the merge brings it).
+STAND_IN_WORKERS = """
+CREATE TABLE pgqueue.workers (
+    id uuid PRIMARY KEY, hostname text NOT NULL, pid integer NOT NULL, queues text[] NOT NULL,
+    concurrency integer NOT NULL, version text NOT NULL, state text NOT NULL DEFAULT 'running',
+    heartbeat_ttl interval NOT NULL, started_at timestamptz NOT NULL DEFAULT now(),
+    last_heartbeat timestamptz NOT NULL DEFAULT now(), stopped_at timestamptz,
+    processed bigint NOT NULL DEFAULT 0, failed bigint NOT NULL DEFAULT 0,
+    active integer NOT NULL DEFAULT 0
+)
+"""
+
+
+def test_worker_view_only_where_the_workers_table_exists(empty_db: str) -> None:
+    migrate.upgrade(empty_db)
+    with psycopg.connect(empty_db) as conn:
+        present = conn.execute("SELECT to_regclass('pgqueue.workers') IS NOT NULL").fetchone()
+        has_view = conn.execute("SELECT to_regclass('pgqueue.worker_stats') IS NOT NULL").fetchone()
+    assert present is not None and has_view is not None
+    assert has_view[0] == present[0]
+    if present[0]:
+        return  # after the merge onto 0002 the table always exists; nothing more to check
+    migrate.downgrade(empty_db, "0001_core")
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute(STAND_IN_WORKERS)  # type: ignore[arg-type]
+    migrate.upgrade(empty_db)
+    with psycopg.connect(empty_db) as conn:
+        row = conn.execute("SELECT count(*) FROM pgqueue.worker_stats").fetchone()
+        assert row == (0,)
+    migrate.downgrade(empty_db, "0001_core")
+    with psycopg.connect(empty_db) as conn:
+        row = conn.execute("SELECT to_regclass('pgqueue.worker_stats')").fetchone()
+        assert row == (None,)
+
+
+def test_offline_sql_guards_the_worker_view() -> None:
+    sql = migrate.upgrade_sql()
+    assert "CREATE VIEW pgqueue.queue_stats" in sql
+    assert "IF to_regclass('pgqueue.workers') IS NOT NULL THEN" in sql
+    assert "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL" in sql
+
+
+def test_no_drift_between_migrations_and_schema(empty_db: str) -> None:
+    migrate.upgrade(empty_db)
+    engine = create_engine(empty_db.replace("postgresql://", "postgresql+psycopg://"))
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+        if type_ == "table":
+            return bool(obj.schema == SCHEMA and name != VERSION_TABLE)
+        return True
+
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "include_schemas": True,
+                    "include_object": include,
+                    "version_table_schema": SCHEMA,
+                    "version_table": VERSION_TABLE,
+                },
+            )
+            diff = compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_columns_and_indexes_built_beforehand_by_a_dba(empty_db: str) -> None:
+    """docs/operations.md: on a large table the DBA adds the columns and builds the indexes
+    CONCURRENTLY first; the migration then skips them."""
+    migrate.upgrade(empty_db, "0001_core")
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        for statement in (
+            "ALTER TABLE pgqueue.jobs ADD COLUMN IF NOT EXISTS unique_key text",
+            "ALTER TABLE pgqueue.jobs ADD COLUMN IF NOT EXISTS progress jsonb",
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS jobs_unique_key_idx "
+            "ON pgqueue.jobs (unique_key) WHERE unique_key IS NOT NULL "
+            "AND state IN ('scheduled', 'queued', 'running', 'retrying')",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_finished_idx "
+            "ON pgqueue.jobs (state, finished_at) "
+            "WHERE state IN ('succeeded', 'dead', 'cancelled')",
+        ):
+            conn.execute(statement)  # type: ignore[arg-type]
+    migrate.upgrade(empty_db)
+    assert migrate.heads() == ["0003_operations"]

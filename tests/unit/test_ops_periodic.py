@@ -1,0 +1,92 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pgqueue.errors import TaskRegistrationError
+from pgqueue.periodic import PeriodicSchedule
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def every_5_min(**kw: object) -> PeriodicSchedule:
+    return PeriodicSchedule(name="s", task="t", cron="*/5 * * * *", **kw)  # type: ignore[arg-type]
+
+
+def test_latest_tick_includes_an_exact_tick() -> None:
+    s = every_5_min()
+    assert s.latest_tick(at("2030-01-01T10:05:00")) == at("2030-01-01T10:05:00")
+    assert s.latest_tick(at("2030-01-01T10:04:59.999")) == at("2030-01-01T10:00:00")
+    assert s.next_tick(at("2030-01-01T10:05:00")) == at("2030-01-01T10:10:00")
+
+
+def test_nothing_due_before_the_first_tick() -> None:
+    ticks, skipped = every_5_min().due_ticks(at("2030-01-01T10:01:00"), at("2030-01-01T10:04:59"))
+    assert (ticks, skipped) == ([], 0)
+
+
+def test_a_late_tick_within_grace_is_due_once() -> None:
+    s = every_5_min()
+    ticks, skipped = s.due_ticks(at("2030-01-01T10:01:00"), at("2030-01-01T10:05:40"))
+    assert (ticks, skipped) == ([at("2030-01-01T10:05:00")], 0)
+    # After it was enqueued (last tick 10:05) nothing more is due in that period.
+    assert s.due_ticks(at("2030-01-01T10:05:00"), at("2030-01-01T10:09:59")) == ([], 0)
+
+
+def test_outage_runs_only_the_latest_missed_ticks() -> None:
+    s = every_5_min(catch_up=1)
+    # Down from 10:05 to 12:00:30: 10:10 .. 12:00 are due, 12:00 is within grace.
+    ticks, skipped = s.due_ticks(at("2030-01-01T10:05:00"), at("2030-01-01T12:00:30"))
+    assert ticks == [at("2030-01-01T11:55:00"), at("2030-01-01T12:00:00")]
+    assert skipped == 21  # 10:10 .. 11:50
+
+
+def test_catch_up_zero_drops_every_missed_tick() -> None:
+    s = every_5_min(catch_up=0)
+    ticks, skipped = s.due_ticks(at("2030-01-01T10:05:00"), at("2030-01-01T10:17:00"))
+    assert (ticks, skipped) == ([], 2)
+
+
+def test_catch_up_three() -> None:
+    s = every_5_min(catch_up=3, grace=0)
+    ticks, skipped = s.due_ticks(at("2030-01-01T10:00:00"), at("2030-01-01T11:01:00"))
+    assert ticks == [
+        at("2030-01-01T10:50:00"),
+        at("2030-01-01T10:55:00"),
+        at("2030-01-01T11:00:00"),
+    ]
+    assert skipped == 9
+
+
+def test_seconds_field_comes_first() -> None:
+    s = PeriodicSchedule(name="s", task="t", cron="*/10 * * * * *")
+    ticks, _ = s.due_ticks(at("2030-01-01T10:00:00"), at("2030-01-01T10:00:35"))
+    assert ticks == [at(f"2030-01-01T10:00:{n}0") for n in (1, 2, 3)]
+
+
+def test_timezone_and_daylight_saving() -> None:
+    s = PeriodicSchedule(name="s", task="t", cron="0 9 * * *", timezone="Europe/Paris")
+    # 09:00 in Paris is 08:00 UTC in winter and 07:00 UTC in summer.
+    assert s.next_tick(at("2030-01-15T00:00:00")) == at("2030-01-15T08:00:00")
+    assert s.next_tick(at("2030-07-15T00:00:00")) == at("2030-07-15T07:00:00")
+    ticks, _ = s.due_ticks(at("2030-07-14T07:00:00"), at("2030-07-15T07:00:10"))
+    assert ticks == [at("2030-07-15T07:00:00")]
+    assert ticks[0].utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"cron": "not cron"}, "invalid cron"),
+        ({"cron": "* * *"}, "invalid cron"),
+        ({"cron": "61 * * * *"}, "invalid cron"),
+        ({"cron": "* * * * *", "timezone": "Mars/Olympus"}, "unknown timezone"),
+        ({"cron": "* * * * *", "catch_up": -1}, "catch_up"),
+        ({"cron": "* * * * *", "name": ""}, "name"),
+    ],
+)
+def test_bad_schedules_are_refused(kw: dict[str, object], match: str) -> None:
+    values: dict[str, object] = {"name": "s", "task": "t", **kw}
+    with pytest.raises(TaskRegistrationError, match=match):
+        PeriodicSchedule(**values)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ immediate one. A child that dies unexpectedly is restarted; if children keep dyi
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 from types import FrameType
 
 logger = logging.getLogger("pgqueue.supervisor")
+
+PROCESS_INDEX_ENV = "PGQUEUE_PROCESS_INDEX"
 
 
 class Supervisor:
@@ -40,8 +43,10 @@ class Supervisor:
         self._restarts: deque[float] = deque()
         self._gave_up = False
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        child = subprocess.Popen(self.child_argv, start_new_session=True)
+    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
+        # The index lets per-process resources differ (e.g. metrics port = --metrics-port + index).
+        env = {**os.environ, PROCESS_INDEX_ENV: str(index)}
+        child = subprocess.Popen(self.child_argv, start_new_session=True, env=env)
         logger.info("started worker process %d", child.pid)
         return child
 
@@ -57,7 +62,7 @@ class Supervisor:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        self.children = [self._spawn() for _ in range(self.processes)]
+        self.children = [self._spawn(i) for i in range(self.processes)]
         while True:
             stopping = bool(self._signals) or self._gave_up
             if not stopping:
@@ -76,7 +81,7 @@ class Supervisor:
                             other.send_signal(signal.SIGTERM)
                         break
                     logger.warning("worker process %d exited with %s: restarting", child.pid, code)
-                    self.children[index] = self._spawn()
+                    self.children[index] = self._spawn(index)
             elif not self._alive():
                 break
             time.sleep(self.poll_interval)

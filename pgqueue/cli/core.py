@@ -187,6 +187,10 @@ def worker(
     except ConfigurationError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
+    index = os.environ.get("PGQUEUE_PROCESS_INDEX")
+    if settings.metrics_port and index and index.isdigit():
+        # Under --processes N, child i serves metrics on --metrics-port + i.
+        settings = settings.with_(metrics_port=settings.metrics_port + int(index))
 
     async def serve() -> None:
         try:

@@ -79,19 +79,33 @@ async def _states_of(app: App, ids: list[int]) -> dict[int, str]:
 
 
 def _report(
-    verb: str, done: list[int], asked: list[int], states: dict[int, str], as_json: bool
+    verb: str,
+    done: list[int],
+    asked: list[int],
+    states: dict[int, str],
+    as_json: bool,
+    pending: dict[str, list[int]] | None = None,
 ) -> None:
-    missed = [i for i in asked if i not in set(done)]
+    """Print what was done; `pending` lists ids acted on that finish later (e.g. cancelling)."""
+    pending = pending or {}
+    handled = set(done).union(*pending.values())
+    missed = [i for i in asked if i not in handled]
     if as_json:
         echo_json(
             {
                 verb: done,
+                **pending,
                 f"not_{verb}": [{"id": i, "state": states.get(i)} for i in missed],
             }
         )
     else:
         if done:
             click.echo(f"{verb} {len(done)}: {', '.join(map(str, done))}")
+        for label, ids in pending.items():
+            if ids:
+                click.echo(
+                    f"{label} {len(ids)}: {', '.join(map(str, ids))} (their workers were told)"
+                )
         for i in missed:
             state = states.get(i)
             reason = "no such job" if state is None else f"state is {state}"
@@ -170,17 +184,21 @@ def jobs_show(job_id: int, dsn: str | None, as_json: bool) -> None:
 @dsn_option
 @click.option("--json", "as_json", is_flag=True)
 def jobs_cancel(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None:
-    """Cancel jobs that have not started (queued, scheduled, waiting to retry).
+    """Cancel jobs: at once if they have not started (queued, scheduled, waiting to retry);
+    running ones are flagged and their workers told, as `pgqueue cancel` does ("cancelling").
 
-    Exit code 4 if some could not be cancelled (unknown, running or finished)."""
+    Exit code 4 if some could not be cancelled (unknown or already finished)."""
     asked = list(job_ids)
 
-    async def run(app: App) -> tuple[list[int], dict[int, str]]:
+    async def run(app: App) -> tuple[list[int], list[int], dict[int, str]]:
         done = await Admin(app.repository).cancel(asked)
-        return done, await _states_of(app, asked)
+        states = await _states_of(app, asked)
+        running = [i for i in asked if states.get(i) == "running"]
+        cancelling = [i for i in running if await app.cancel(i) == "cancelling"]
+        return done, cancelling, states
 
-    done, states = with_app(dsn, run)
-    _report("cancelled", done, asked, states, as_json)
+    done, cancelling, states = with_app(dsn, run)
+    _report("cancelled", done, asked, states, as_json, pending={"cancelling": cancelling})
 
 
 @jobs.command("retry")

@@ -251,18 +251,21 @@ async def test_jobs_cancel_and_retry(dsn: str) -> None:
     )
     assert cancelled == {
         "cancelled": [ids["ready"], ids["later"]],
-        "not_cancelled": [
-            {"id": ids["running"], "state": "running"},
-            {"id": 999999, "state": None},
-        ],
+        "cancelling": [ids["running"]],  # flagged; its worker is told and cancels it
+        "not_cancelled": [{"id": 999999, "state": None}],
     }
+    assert await fetchval(
+        dsn,
+        "SELECT cancel_requested_at IS NOT NULL FROM pgqueue.jobs WHERE id = $1",
+        ids["running"],
+    )
     retried = await cli_json(dsn, "jobs", "retry", str(ids["ready"]), str(ids["dead"]))
     assert retried == {"retried": [ids["ready"], ids["dead"]], "not_retried": []}
     assert await count_states(dsn) == {"queued": 3, "cancelled": 1, "running": 1}
-    rc, out, err = await cli(dsn, "jobs", "cancel", str(ids["ready"]), str(ids["running"]))
+    rc, out, err = await cli(dsn, "jobs", "cancel", str(ids["ready"]), str(ids["later"]))
     assert rc == 4
     assert out == f"cancelled 1: {ids['ready']}\n"
-    assert err == f"job {ids['running']} not cancelled: state is running\n"
+    assert err == f"job {ids['later']} not cancelled: state is cancelled\n"
 
 
 async def test_dead_letter_queue(dsn: str) -> None:

@@ -3,7 +3,9 @@
 wait(NOTIFY | jittered poll) -> claim up to free slots (one statement)
   -> run each job (event loop or thread pool) -> outcome buffered
   -> flusher writes buffered outcomes every few ms (one statement)
-side loops: promotion of due scheduled jobs/retries; listener health (notifier)
+side loops: promotion of due scheduled jobs/retries; heartbeat (+ cancel requests); rescue of
+jobs whose worker stopped beating; listener health (notifier); operations (pgqueue/ops.py:
+progress, the maintenance leader's retention and cron ticks, metrics)
 """
 
 from __future__ import annotations
@@ -297,14 +299,17 @@ class Worker:
             result = outcomes.requeued(
                 job.id, job.attempts, error_info("shutdown", job.attempts, message="worker stopped")
             )
-        except BaseException as exc:  # SystemExit/KeyboardInterrupt raised inside a task
+        except Exception as exc:  # a bug in the runner itself: the job must still end
+            logger.exception("job runner failed", extra={"job_id": job.id, "task": job.task})
             result = outcomes.retrying(
                 job.id, job.attempts, 0.0, error_info("exception", job.attempts, exc)
             )
-        self._record(result)
-        self.ops.job_finished(job, result, time.monotonic() - started)
-        self._running.pop(job.id, None)
-        self._slot_freed.set()
+        try:
+            self._record(result)
+            self.ops.job_finished(job, result, time.monotonic() - started)
+        finally:
+            self._running.pop(job.id, None)
+            self._slot_freed.set()
 
     def cancel_job(self, job_id: int) -> bool:
         """Cancel a job this worker is running (on a cancel request); False if it isn't here."""

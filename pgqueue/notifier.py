@@ -15,7 +15,6 @@ from typing import Any
 
 import asyncpg
 
-from pgqueue.errors import PgQueueError
 from pgqueue.repository import connect
 
 logger = logging.getLogger("pgqueue.notifier")
@@ -26,7 +25,7 @@ Callback = Callable[[str, str], None]
 class Backoff:
     """Exponential backoff with jitter, reset on success."""
 
-    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
+    def __init__(self, base: float = 0.5, cap: float = 10.0) -> None:
         self.base, self.cap, self.attempt = base, cap, 0
 
     def next_delay(self) -> float:
@@ -119,7 +118,7 @@ class Notifier:
                 await self._watch(conn)
             except asyncio.CancelledError:
                 raise
-            except (PgQueueError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # any failure (driver, network, a bug) means: reconnect
                 delay = backoff.next_delay()
                 # One line per backoff step: a flood of identical errors helps nobody.
                 logger.warning(

@@ -33,6 +33,12 @@ class Outcome:
         return None if self.error is None else serialization.dumps(self.error, what="error")
 
 
+def _storable(text: str) -> str:
+    """Text jsonb can hold: a NUL or a lone surrogate (from any exception's message) escaped,
+    as an unstorable error must never block the outcome that carries it."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_info(
     kind: str, attempt: int, exc: BaseException | None = None, message: str | None = None
 ) -> dict[str, Any]:
@@ -40,8 +46,8 @@ def error_info(
     info: dict[str, Any] = {"attempt": attempt, "kind": kind}
     if exc is not None:
         info["type"] = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
-        info["message"] = message if message is not None else str(exc)
-        info["traceback"] = "".join(tb.format_exception(exc))
+        info["message"] = _storable(message if message is not None else str(exc))
+        info["traceback"] = _storable("".join(tb.format_exception(exc)))
     else:
         info["type"] = kind
         info["message"] = message or kind

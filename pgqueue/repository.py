@@ -229,6 +229,12 @@ class Repository:
             rows = await self.pool.fetch(query("job_rescue"), limit)
         return {r["id"]: r["state"] for r in rows}
 
+    async def release_unclaimed(self, worker_id: str, known: Sequence[int]) -> list[int]:
+        """Requeue jobs claimed for `worker_id` that it does not know it has (a lost answer)."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_release_unclaimed"), worker_id, list(known))
+        return [r["id"] for r in rows]
+
     async def cancel_requested(self, worker_id: str) -> list[int]:
         with translated(self.dsn):
             rows = await self.pool.fetch(query("job_cancel_requested"), worker_id)

@@ -48,6 +48,9 @@ class Supervisor:
         env = {**os.environ, PROCESS_INDEX_ENV: str(index)}
         child = subprocess.Popen(self.child_argv, start_new_session=True, env=env)
         logger.info("started worker process %d", child.pid)
+        if self._signals:
+            # A signal that arrived while this child was being started was not forwarded to it.
+            child.send_signal(self._signals[-1])
         return child
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:

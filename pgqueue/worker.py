@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
@@ -95,6 +96,8 @@ class Worker:
         self._slot_freed: asyncio.Event | None = None
         self._outcome_added: asyncio.Event | None = None
         self._flushed: asyncio.Event | None = None
+        self._db_answered: asyncio.Event | None = None
+        self._last_beat_ok = time.monotonic()
         self.claimed_count = 0
         # Operations (progress, maintenance leader, metrics): pgqueue/ops.py.
         self.ops = WorkerOps(self)
@@ -107,6 +110,7 @@ class Worker:
             raise RuntimeError("worker already started")
         self._wake, self._slot_freed = asyncio.Event(), asyncio.Event()
         self._outcome_added, self._flushed = asyncio.Event(), asyncio.Event()
+        self._db_answered = asyncio.Event()
         await self.app.open()
         self._repo = self.app.repository
         self.ops.prepare()
@@ -128,14 +132,14 @@ class Worker:
                 self.app.dsn,
                 (JOBS_CHANNEL, CANCEL_CHANNEL),
                 self._on_notification,
-                on_connect=self._wake.set,
+                on_connect=self._on_listener_connected,
             )
             self._notifier.start()
         self._loops = [
-            asyncio.create_task(self._flush_loop(), name="pgqueue-flush"),
-            asyncio.create_task(self._promote_loop(), name="pgqueue-promote"),
-            asyncio.create_task(self._heartbeat_loop(), name="pgqueue-heartbeat"),
-            asyncio.create_task(self._rescue_loop(), name="pgqueue-rescue"),
+            asyncio.create_task(self._kept_alive(self._flush_loop), name="pgqueue-flush"),
+            asyncio.create_task(self._kept_alive(self._promote_loop), name="pgqueue-promote"),
+            asyncio.create_task(self._kept_alive(self._heartbeat_loop), name="pgqueue-heartbeat"),
+            asyncio.create_task(self._kept_alive(self._rescue_loop), name="pgqueue-rescue"),
         ]
         self._loops.extend(self.ops.start())
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="pgqueue-fetch")
@@ -193,6 +197,23 @@ class Worker:
         logger.info("worker %s stopped", self.id, extra={"worker_id": self.id})
         self._stopped.set()
 
+    async def _kept_alive(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run a side loop forever: an unexpected error is logged with its traceback and the
+        loop restarted after a backoff, never left to end silently (a worker whose flush loop
+        ended would claim jobs and never record them)."""
+        backoff = Backoff()
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = backoff.next_delay()
+                logger.exception(
+                    "%s failed unexpectedly; restarting it in %.1fs", loop.__name__, delay
+                )
+                await asyncio.sleep(delay)
+
     def stats(self) -> WorkerStats:
         uptime = 0.0 if self._started_at is None else time.monotonic() - self._started_at
         return WorkerStats(self._processed, self._failed, len(self._running), uptime)
@@ -217,6 +238,11 @@ class Worker:
 
     # -- claiming ----------------------------------------------------------------------------
 
+    def _on_listener_connected(self) -> None:
+        assert self._wake is not None
+        self._wake.set()  # notifications sent while away are lost: claim now
+        self._database_answered()
+
     def _on_notification(self, channel: str, payload: str) -> None:
         if channel == JOBS_CHANNEL and payload in self.settings.queues and self._wake is not None:
             self._wake.set()
@@ -227,6 +253,7 @@ class Worker:
         assert self._wake is not None and self._slot_freed is not None and self._repo is not None
         backoff = Backoff()
         concurrency = self.settings.concurrency
+        claim_uncertain = False
         while not self._stopping:
             free = concurrency - len(self._running)
             if free <= 0:
@@ -236,18 +263,46 @@ class Worker:
             # Cleared before the claim so a NOTIFY arriving during it is not lost.
             self._wake.clear()
             try:
+                if claim_uncertain:
+                    await self._release_unclaimed()
+                    claim_uncertain = False
                 jobs = await self._repo.claim(self.settings.queues, free, self.id)
             except DatabaseError as exc:
+                # The claim may have committed with its answer lost: check before the next one.
+                claim_uncertain = True
                 delay = backoff.next_delay()
                 logger.warning("claim failed (%s); retrying in %.1fs", exc, delay)
                 await self._sleep_unless_stopping(delay)
                 continue
             backoff.reset()
+            self._database_answered()
             self.claimed_count += len(jobs)
             for job in jobs:
                 self._spawn(job)
             if len(jobs) < free:
                 await self._wait_for_work()
+
+    def _database_answered(self) -> None:
+        """Something reached the database: loops backing off from an outage retry now."""
+        if self._db_answered is not None:
+            self._db_answered.set()
+
+    async def _until_database_answers(self, delay: float) -> None:
+        assert self._db_answered is not None
+        self._db_answered.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._db_answered.wait(), delay)
+
+    async def _release_unclaimed(self) -> None:
+        assert self._repo is not None
+        known = {*self._running, *(o.job_id for o in self._outcomes)}
+        released = await self._repo.release_unclaimed(self.id, sorted(known))
+        if released:
+            logger.warning(
+                "put %d jobs back in the queue: their claim committed but its answer was lost",
+                len(released),
+                extra={"worker_id": self.id},
+            )
 
     async def _wait_for_work(self) -> None:
         assert self._wake is not None
@@ -365,7 +420,7 @@ class Worker:
                     delay,
                 )
                 self._outcome_added.set()
-                await asyncio.sleep(delay)
+                await self._until_database_answers(delay)
                 continue
             backoff.reset()
             if self._outcomes:
@@ -436,6 +491,8 @@ class Worker:
             delay = self.settings.heartbeat_interval
             try:
                 previous = await self._repo.heartbeat(self._worker_row())
+                self._last_beat_ok = time.monotonic()
+                self._database_answered()
                 if previous == "lost":
                     logger.warning(
                         "worker %s was marked lost (heartbeats did not reach the database); "
@@ -457,6 +514,11 @@ class Worker:
         interval = min(self.settings.heartbeat_interval, 5.0)
         while True:
             delay = interval * (0.5 + random.random())
+            if time.monotonic() - self._last_beat_ok > self.settings.heartbeat_ttl:
+                # Our own heartbeats have not reached the database for a ttl (a partition):
+                # judging others now could mark ourselves lost and requeue our own running jobs.
+                await asyncio.sleep(delay)
+                continue
             try:
                 lost, _pruned = await self._repo.reap_workers(self.settings.worker_retention)
                 rescued = await self._repo.rescue_jobs()

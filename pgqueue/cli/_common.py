@@ -86,6 +86,9 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # During an outage asyncpg's pool logs a full traceback per connection it fails to restore;
+    # pgqueue already logs one line per backoff step for the same event.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
 dsn_option = click.option(

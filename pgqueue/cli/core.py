@@ -124,6 +124,13 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     help="A worker silent this long is dead; its jobs are rescued. Default: 30.",
 )
 @click.option(
+    "--command-timeout",
+    type=click.FloatRange(min=0),
+    envvar="PGQUEUE_COMMAND_TIMEOUT",
+    show_envvar=True,
+    help="Seconds before one of pgqueue's own queries is abandoned (a stalled network); 0: never. Default: 30.",
+)
+@click.option(
     "--processes",
     type=click.IntRange(min=1),
     default=1,
@@ -157,6 +164,7 @@ def worker(
     shutdown_timeout: float | None,
     heartbeat_interval: float | None,
     heartbeat_ttl: float | None,
+    command_timeout: float | None,
     processes: int,
     log_level: str,
     log_format: str,
@@ -166,11 +174,13 @@ def worker(
     from pgqueue.worker import run_until_signalled
 
     configure_logging(log_level, log_format)
+    app = load_app(app_spec)  # before any child starts: a bad MODULE:APP fails once, clearly
     if processes > 1:
         from pgqueue.supervisor import Supervisor, child_command
 
         sys.exit(Supervisor(child_command(sys.argv[1:]), processes).run())
-    app = load_app(app_spec)
+    if command_timeout is not None:
+        app.command_timeout = command_timeout or None
     if dsn:
         app.dsn = resolve_or_exit(dsn)
     try:

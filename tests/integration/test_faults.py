@@ -450,16 +450,6 @@ async def test_network_stall(
     assert_ran_once(runs, [*before, *held, *during, *after])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a claim the server committed but whose answer the worker never received (network "
-        "cut or command_timeout at that moment) leaves its jobs running under a live worker "
-        "until that worker stops; the rescuer never touches a live worker's jobs. Fix: after a "
-        "failed claim, release running jobs of this worker that it is not running before the "
-        "next claim (see the report / docs/reliability.md)."
-    ),
-)
 async def test_claim_whose_answer_is_lost_is_not_stuck(
     dsn: str, proxy: Proxy, runs: Path, tmp_path: Path
 ) -> None:
@@ -558,19 +548,31 @@ async def test_supervisor_restarts_a_killed_child_and_stops_gracefully(
     assert await count_states(dsn) == {"succeeded": 20}
 
 
-async def test_supervisor_gives_up_on_a_child_that_always_crashes(dsn: str, tmp_path: Path) -> None:
-    args = ["--processes", "2"]
-    started_at = time.monotonic()
+async def test_supervisor_refuses_a_bad_app_before_starting_children(
+    dsn: str, tmp_path: Path
+) -> None:
     async with worker_process(
-        dsn, args, tmp_path / "sup.log", app_spec="tests.fault_app:no_such_app"
+        dsn, ["--processes", "2"], tmp_path / "sup.log", app_spec="tests.fault_app:no_such_app"
     ) as sup:
+        code = await sup.wait_exit(30)
+        output = sup.output()
+    assert code == 2, output  # a usage error, found once, before any child is started
+    assert "is not a pgqueue.App" in output and "started worker process" not in output
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.workers") == 0
+
+
+async def test_supervisor_gives_up_on_a_child_that_always_crashes(dsn: str, tmp_path: Path) -> None:
+    """Children that import fine but die at once (here: an unknown database) are restarted a
+    bounded number of times, then the supervisor gives up with a non-zero exit."""
+    missing = dsn.rsplit("/", 1)[0] + "/pgqueue_no_such_database"
+    started_at = time.monotonic()
+    async with worker_process(missing, ["--processes", "2"], tmp_path / "sup.log") as sup:
         code = await sup.wait_exit(60)
         output = sup.output()
     took = time.monotonic() - started_at
     assert code == 1, output
-    assert "giving up" in output and "is not a pgqueue.App" in output
+    assert "giving up" in output and "does not exist" in output
     assert took < 30, f"gave up after {took:.1f}s"
-    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.workers") == 0
 
 
 async def test_pg_terminate_backend_right_before_an_outcome_never_stalls_the_worker(
@@ -596,16 +598,6 @@ async def test_pg_terminate_backend_right_before_an_outcome_never_stalls_the_wor
 # -- an outcome the database cannot store ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: an exception message with a NUL or a lone surrogate makes Outcome.error_json raise "
-        "SerializationError inside Worker._flush_once; the flush loop only catches DatabaseError, "
-        "so it ends silently and the worker never records another outcome (every job it claims "
-        "stays running), and Worker.stop() raises. Fix: make error_info() store such text "
-        "escaped (outcome.py), and keep every worker loop alive on unexpected errors."
-    ),
-)
 @pytest.mark.parametrize("char", ["nul", "lone-surrogate"])
 async def test_an_unstorable_error_message_does_not_stop_outcomes(
     dsn: str, runs: Path, tmp_path: Path, char: str

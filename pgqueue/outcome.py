@@ -39,6 +39,13 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def _describe(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ itself fails must still be recorded
+        return f"<{type(exc).__name__}: str() failed>"
+
+
 def error_info(
     kind: str, attempt: int, exc: BaseException | None = None, message: str | None = None
 ) -> dict[str, Any]:
@@ -46,7 +53,7 @@ def error_info(
     info: dict[str, Any] = {"attempt": attempt, "kind": kind}
     if exc is not None:
         info["type"] = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
-        info["message"] = _storable(message if message is not None else str(exc))
+        info["message"] = _storable(message if message is not None else _describe(exc))
         info["traceback"] = _storable("".join(tb.format_exception(exc)))
     else:
         info["type"] = kind

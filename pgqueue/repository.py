@@ -168,8 +168,9 @@ class Repository:
             for r in rows
         ]
 
-    async def record_outcomes(self, outcomes: Sequence[OutcomeRow]) -> int:
-        """Write many outcomes in one statement; returns how many rows changed."""
+    async def record_outcomes(self, outcomes: Sequence[OutcomeRow], worker_id: str) -> int:
+        """Write many outcomes of `worker_id`'s attempts in one statement; returns how many rows
+        changed (an outcome whose job was rescued, cancelled or requeued meanwhile changes none)."""
         with translated(self.dsn):
             row = await self.pool.fetchrow(
                 query("job_complete_many"),
@@ -179,6 +180,7 @@ class Repository:
                 [o.result_json for o in outcomes],
                 [o.error_json for o in outcomes],
                 [o.retry_in for o in outcomes],
+                worker_id,
             )
         return int(row["recorded"]) if row else 0
 

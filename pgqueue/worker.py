@@ -42,6 +42,8 @@ logger = logging.getLogger("pgqueue.worker")
 
 JOBS_CHANNEL = "pgqueue_jobs"
 CANCEL_CHANNEL = "pgqueue_cancel"
+# How long a cancelled job task may take to end at shutdown before it is abandoned.
+CANCEL_GRACE = 5.0
 
 
 def _version() -> str:
@@ -80,6 +82,7 @@ class Worker:
         self.id = str(uuid.uuid4())
         self._running: dict[int, _Running] = {}
         self._outcomes: list[Outcome] = []
+        self._flush_lock = asyncio.Lock()
         self._processed = 0
         self._failed = 0
         self._started_at: float | None = None
@@ -170,6 +173,13 @@ class Worker:
             return
         self._stopping = True
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        try:
+            await self._shut_down(timeout)
+        finally:
+            # Whatever went wrong above, run() and a second stop() must not wait forever.
+            self._stopped.set()
+
+    async def _shut_down(self, timeout: float) -> None:
         await self._set_state("stopping")
         assert self._wake is not None and self._slot_freed is not None
         self._wake.set()
@@ -183,7 +193,10 @@ class Worker:
             await asyncio.wait(running, timeout=timeout)
         self._cancel_running(SHUTDOWN)
         if self._running:
-            await asyncio.wait([r.task for r in self._running.values()])
+            _, stuck = await asyncio.wait(
+                [r.task for r in self._running.values()], timeout=CANCEL_GRACE
+            )
+            self._abandon(set(stuck))
         await self._drain_outcomes()
         for loop_task in self._loops:
             loop_task.cancel()
@@ -195,7 +208,31 @@ class Worker:
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
         await self._set_state("stopped")
         logger.info("worker %s stopped", self.id, extra={"worker_id": self.id})
-        self._stopped.set()
+
+    def _abandon(self, stuck: set[asyncio.Task[None]]) -> None:
+        """Requeue jobs whose task ignored cancellation (it swallowed CancelledError or hangs in
+        a finally): shutdown must end. Their late outcome, if any, is refused by the guard."""
+        for job_id, running in list(self._running.items()):
+            if running.task in stuck:
+                logger.error(
+                    "job did not stop within %.0fs of being cancelled: requeued, abandoned",
+                    CANCEL_GRACE,
+                    extra={
+                        "job_id": job_id,
+                        "task": running.job.task,
+                        "queue": running.job.queue,
+                        "attempt": running.job.attempts,
+                    },
+                )
+                self._running.pop(job_id, None)
+                attempt = running.job.attempts
+                self._record(
+                    outcomes.requeued(
+                        job_id,
+                        attempt,
+                        error_info("shutdown", attempt, message="did not stop when cancelled"),
+                    )
+                )
 
     async def _kept_alive(self, loop: Callable[[], Awaitable[None]]) -> None:
         """Run a side loop forever: an unexpected error is logged with its traceback and the
@@ -354,11 +391,9 @@ class Worker:
             result = outcomes.requeued(
                 job.id, job.attempts, error_info("shutdown", job.attempts, message="worker stopped")
             )
-        except Exception as exc:  # a bug in the runner itself: the job must still end
+        except Exception as exc:  # a bug in pgqueue's runner: dead-letter, never loop on it
             logger.exception("job runner failed", extra={"job_id": job.id, "task": job.task})
-            result = outcomes.retrying(
-                job.id, job.attempts, 0.0, error_info("exception", job.attempts, exc)
-            )
+            result = outcomes.dead(job.id, job.attempts, error_info("internal", job.attempts, exc))
         try:
             self._record(result)
             self.ops.job_finished(job, result, time.monotonic() - started)
@@ -428,17 +463,20 @@ class Worker:
 
     async def _flush_once(self) -> None:
         assert self._repo is not None
-        batch = self._outcomes[: self.settings.completion_batch_size]
-        if not batch:
-            return
-        rows = [
-            OutcomeRow(o.job_id, o.attempt, o.state, o.result_json, o.error_json, o.retry_in)
-            for o in batch
-        ]
-        await self._repo.record_outcomes(rows)
-        # Only forget outcomes once they are written: a failed write is retried, and the
-        # state = 'running' AND attempts guard makes a repeated write a no-op.
-        del self._outcomes[: len(batch)]
+        # One flush at a time (the flush loop and the shutdown drain): outcomes are only ever
+        # appended at the end and removed from the front under this lock.
+        async with self._flush_lock:
+            batch = self._outcomes[: self.settings.completion_batch_size]
+            if not batch:
+                return
+            rows = [
+                OutcomeRow(o.job_id, o.attempt, o.state, o.result_json, o.error_json, o.retry_in)
+                for o in batch
+            ]
+            await self._repo.record_outcomes(rows, self.id)
+            # Only forget outcomes once they are written: a failed write is retried, and the
+            # state/attempt/worker guard makes a repeated write a no-op.
+            del self._outcomes[: len(batch)]
 
     async def _drain_outcomes(self) -> None:
         """Write every buffered outcome before exit, retrying while the database is away."""

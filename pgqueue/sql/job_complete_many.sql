@@ -1,7 +1,10 @@
--- Records the outcomes of many finished attempts in one statement (the worker buffers them for a
--- few milliseconds). Each row is guarded by state = 'running' and the attempt number that ran, so
--- an outcome that arrives after a rescue or a cancel changes nothing. States: succeeded, retrying
--- (queued at once when retry_in <= 0), dead, cancelled, requeued (shutdown: back to the queue).
+-- Records the outcomes of many finished attempts of worker $7 in one statement (the worker buffers
+-- them for a few milliseconds). Each row is guarded by state = 'running', the attempt number that
+-- ran and the worker that ran it, so an outcome that arrives after a rescue, a cancel or a requeue
+-- (even one that reran the job under the same attempt number) changes nothing.
+-- States: succeeded, retrying (queued at once when retry_in <= 0), dead, cancelled, requeued
+-- (shutdown: back to the queue). A job whose cancellation was requested is not sent round again:
+-- a retry or requeue of it ends cancelled instead.
 -- Wakes workers for jobs that go straight back to the queue, and result waiters for finished jobs
 -- (ids in chunks that fit a NOTIFY payload).
 WITH outcome AS (
@@ -12,25 +15,37 @@ WITH outcome AS (
 updated AS (
     UPDATE pgqueue.jobs AS j
     SET state = CASE
+            WHEN o.state IN ('retrying', 'requeued') AND j.cancel_requested_at IS NOT NULL
+                THEN 'cancelled'
             WHEN o.state = 'requeued' THEN 'queued'
             WHEN o.state = 'retrying' AND o.retry_in <= 0 THEN 'queued'
             ELSE o.state
         END,
         -- A shutdown interrupted the attempt: it does not count against max_attempts.
-        attempts = CASE WHEN o.state = 'requeued' THEN j.attempts - 1 ELSE j.attempts END,
+        attempts = CASE
+            WHEN o.state = 'requeued' AND j.cancel_requested_at IS NULL THEN j.attempts - 1
+            ELSE j.attempts
+        END,
         result = o.result::jsonb,
         errors = CASE
             WHEN o.error IS NULL THEN j.errors
             ELSE j.errors || jsonb_build_array(jsonb_build_object('at', now()) || o.error::jsonb)
         END,
         run_at = CASE
-            WHEN o.state = 'retrying' THEN now() + make_interval(secs => greatest(o.retry_in, 0))
+            WHEN o.state = 'retrying' AND j.cancel_requested_at IS NULL
+                THEN now() + make_interval(secs => greatest(o.retry_in, 0))
             ELSE j.run_at
         END,
-        finished_at = CASE WHEN o.state IN ('succeeded', 'dead', 'cancelled') THEN now() END,
+        finished_at = CASE
+            WHEN o.state IN ('succeeded', 'dead', 'cancelled') OR j.cancel_requested_at IS NOT NULL
+                THEN now()
+        END,
         worker_id = NULL
     FROM outcome AS o
-    WHERE j.id = o.id AND j.attempts = o.attempt AND j.state = 'running'
+    WHERE j.id = o.id
+      AND j.attempts = o.attempt
+      AND j.state = 'running'
+      AND j.worker_id = $7::uuid
     RETURNING j.id, j.state, j.queue
 ),
 woken AS (

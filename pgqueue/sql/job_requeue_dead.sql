@@ -33,7 +33,8 @@ requeued AS (
         started_at = NULL,
         finished_at = NULL,
         result = NULL,
-        progress = NULL
+        progress = NULL,
+        cancel_requested_at = NULL
     FROM chosen AS c
     WHERE j.id = c.id
     RETURNING j.id, j.queue

@@ -1,5 +1,6 @@
 -- Rescues up to $1 jobs held by workers that are no longer alive: back to the queue with the
--- attempt counted, or dead-lettered when the job's max_attempts is used up (a NULL max_attempts is
+-- attempt counted, cancelled if a cancel was requested, or dead-lettered when the job's
+-- max_attempts is used up (a NULL max_attempts is
 -- resolved by the worker that claims the job next). A worker is alive only if its row says so and
 -- it beat within its own ttl (measured as in worker_reap.sql): a pruned row, or a reused hostname
 -- or pid, can never protect a lost job, and a live worker's job is never touched however long it
@@ -22,10 +23,12 @@ WITH lost AS (
 rescued AS (
     UPDATE pgqueue.jobs AS j
     SET state = CASE
+            WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
             WHEN j.max_attempts IS NOT NULL AND j.attempts >= j.max_attempts THEN 'dead'
             ELSE 'queued'
         END,
         finished_at = CASE
+            WHEN j.cancel_requested_at IS NOT NULL THEN now()
             WHEN j.max_attempts IS NOT NULL AND j.attempts >= j.max_attempts THEN now()
         END,
         worker_id = NULL,
@@ -47,10 +50,13 @@ woken AS (
     FROM (SELECT DISTINCT r.queue FROM rescued AS r WHERE r.state = 'queued') AS q
 ),
 finished AS (
-    SELECT pg_notify('pgqueue_done', string_agg(r.id::text, ','))
-    FROM rescued AS r
-    WHERE r.state = 'dead'
-    HAVING count(*) > 0
+    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))
+    FROM (
+        SELECT r.id, (row_number() OVER ()) / 300 AS chunk
+        FROM rescued AS r
+        WHERE r.state IN ('dead', 'cancelled')
+    ) AS c
+    GROUP BY c.chunk
 )
 SELECT r.id, r.state, (SELECT count(*) FROM woken) + (SELECT count(*) FROM finished) AS notified
 FROM rescued AS r

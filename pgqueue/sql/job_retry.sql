@@ -27,7 +27,8 @@ retried AS (
         started_at = NULL,
         finished_at = NULL,
         result = NULL,
-        progress = NULL
+        progress = NULL,
+        cancel_requested_at = NULL
     FROM candidates AS c
     WHERE j.id = c.id
     RETURNING j.id, j.queue

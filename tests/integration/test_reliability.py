@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import uuid
+from typing import Any
 
 import pytest
 
 from pgqueue import App, JobFailedError, JobNotFoundError, JobState, current_job
+from pgqueue.admin import Admin
+from pgqueue.repository import OutcomeRow
 from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
 
 FAST = {"heartbeat_interval": 0.2, "heartbeat_ttl": 1.0}
@@ -233,3 +237,86 @@ async def test_cancel_before_the_job_task_first_runs_still_records_an_outcome(
     finally:
         await worker.stop(timeout=5)
     assert await count_states(dsn) == {"cancelled": 1}
+
+
+async def test_shutdown_drain_and_flush_loop_never_lose_outcomes(app: App, dsn: str) -> None:
+    """With more outcomes buffered than one batch and a slow database, the flush loop and the
+    shutdown drain must not write the same batch twice and drop another."""
+
+    @app.task(name="slow")
+    async def slow(i: int) -> None:
+        await asyncio.sleep(60)
+
+    await app.enqueue_many([slow.job(i) for i in range(100)])
+    worker = app.worker(concurrency=100, completion_batch_size=10, poll_interval=0.2, **FAST)
+    await worker.start()
+    write = worker.app.repository.record_outcomes
+
+    async def with_latency(rows: Any, worker_id: str) -> int:
+        await asyncio.sleep(random.random() * 0.05)  # a slow network, not a fake database
+        return await write(rows, worker_id)
+
+    worker.app.repository.record_outcomes = with_latency  # type: ignore[method-assign]
+    try:
+        await wait_for(lambda: worker.stats().active == 100, message="100 running")
+    finally:
+        await worker.stop(timeout=0)
+    assert await count_states(dsn) == {"queued": 100}
+    assert await fetchval(dsn, "SELECT sum(attempts) FROM pgqueue.jobs") == 0
+
+
+async def test_a_late_outcome_from_an_earlier_claim_changes_nothing(app: App, dsn: str) -> None:
+    """Worker A's outcome arrives after the job was requeued and claimed again by B under the
+    same attempt number: the worker guard refuses it."""
+    define_job(app)
+    job_id = await app.enqueue("job")
+    await app.open()
+    worker_a, worker_b = str(uuid.uuid4()), str(uuid.uuid4())
+    [claimed] = await app.repository.claim(["default"], 1, worker_a)
+    # Lost contact; the job was dead-lettered, requeued by an operator and claimed by B.
+    await fetchval(
+        dsn, "UPDATE pgqueue.jobs SET worker_id = $1::uuid WHERE id = $2", worker_b, job_id
+    )
+    stale = OutcomeRow(job_id, claimed.attempts, "succeeded", '"from A"', None, None)
+    assert await app.repository.record_outcomes([stale], worker_a) == 0
+    assert await fetchval(dsn, "SELECT state FROM pgqueue.jobs WHERE id = $1", job_id) == "running"
+    fresh = OutcomeRow(job_id, claimed.attempts, "succeeded", '"from B"', None, None)
+    assert await app.repository.record_outcomes([fresh], worker_b) == 1
+    assert await app.result(job_id, timeout=5) == "from B"
+
+
+async def test_a_cancelled_then_retried_job_runs(app: App, dsn: str) -> None:
+    define_job(app)
+    job_id = await app.enqueue("job", delay=3600)
+    assert await app.cancel(job_id) == "cancelled"
+    admin = Admin(app.repository)
+    assert await admin.retry([job_id]) == [job_id]
+    async with running_worker(app, **FAST):
+        assert await app.result(job_id, timeout=10) == 1
+    assert (await app.get_job(job_id)).state == JobState.SUCCEEDED
+
+
+async def test_a_job_failing_after_its_cancel_was_requested_is_not_retried(
+    app: App, dsn: str
+) -> None:
+    @app.task(name="fails_after_cancel", max_attempts=5)
+    async def fails_after_cancel() -> None:
+        # The cancel lands while the attempt is failing: the job must end, not go round again.
+        await fetchval(dsn, "SELECT pgqueue.cancel($1)", current_job().job_id)
+        raise RuntimeError("failing anyway")
+
+    async with running_worker(app, listen=False, **FAST):
+        job_id = await fails_after_cancel.enqueue()
+        with pytest.raises(JobFailedError, match="ended cancelled"):
+            await app.result(job_id, timeout=10, poll_interval=0.2)
+    assert (await app.get_job(job_id)).attempts == 1
+
+
+async def test_rescue_dead_letters_a_thousand_jobs_in_one_pass(app: App, dsn: str) -> None:
+    """The rescue's completion NOTIFY is chunked: a big pass must not exceed the payload limit."""
+    await fetchval(dsn, "SELECT setval(pg_get_serial_sequence('pgqueue.jobs', 'id'), 100000000)")
+    ids = await orphan_jobs(dsn, 1000, attempts=1, max_attempts=1)
+    await app.open()
+    rescued = await app.repository.rescue_jobs(limit=1000)
+    assert sorted(rescued) == sorted(ids) and set(rescued.values()) == {"dead"}
+    assert await count_states(dsn) == {"dead": 1000}

@@ -222,26 +222,8 @@ class App:
                     f"(known: {', '.join(self.registry.names()) or 'none'}); "
                     "pass allow_unknown=True to enqueue for a task defined elsewhere"
                 )
-            return JobRequest(
-                task=task_name,
-                args=list(args),
-                kwargs=dict(kwargs or {}),
-                queue=options.queue or DEFAULT_QUEUE,
-                priority=options.priority or 0,
-                run_at=options.run_at,
-                delay_seconds=options.delay_seconds,
-                max_attempts=options.max_attempts,
-                unique_key=options.unique_key,
-            )
-        bound = task.using(
-            queue=queue,
-            priority=priority,
-            run_at=run_at,
-            delay=delay,
-            max_attempts=max_attempts,
-            unique_key=unique_key,
-        )
-        return bound.job(*args, **(kwargs or {}))
+            return options.request(task_name, list(args), dict(kwargs or {}))
+        return task.with_options(options).job(*args, **(kwargs or {}))
 
     async def enqueue(
         self,

@@ -70,6 +70,29 @@ class JobOptions:
             return self.delay.total_seconds()
         return float(self.delay)
 
+    def request(
+        self,
+        task: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        *,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        max_attempts: int | None = None,
+    ) -> JobRequest:
+        """A job for `task` with these options, falling back to the given (task) defaults."""
+        return JobRequest(
+            task=task,
+            args=args,
+            kwargs=kwargs,
+            queue=self.queue or queue,
+            priority=self.priority if self.priority is not None else priority,
+            run_at=self.run_at,
+            delay_seconds=self.delay_seconds,
+            max_attempts=self.max_attempts or max_attempts,
+            unique_key=self.unique_key,
+        )
+
     def merged(self, other: JobOptions) -> JobOptions:
         """These options with every field `other` sets taking precedence."""
         run_at, delay = self.run_at, self.delay

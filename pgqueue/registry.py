@@ -119,23 +119,24 @@ class Task(Generic[P, R]):
         )
         return Task(self.fn, self.config, self._enqueuer, binding)
 
+    def with_options(self, options: JobOptions) -> Task[P, R]:
+        """This task with `options` applied over the ones already bound (see `using`)."""
+        binding = replace(self._binding, options=self._binding.options.merged(options))
+        return Task(self.fn, self.config, self._enqueuer, binding)
+
     def job(self, *args: P.args, **kwargs: P.kwargs) -> JobRequest:
         """A job for `app.enqueue_many`, with this task's arguments checked now."""
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"arguments do not fit task {self.name}: {exc}") from None
-        options = self._binding.options
-        return JobRequest(
-            task=self.name,
-            args=args,
-            kwargs=kwargs,
-            queue=options.queue or self.config.queue,
-            priority=options.priority if options.priority is not None else self.config.priority,
-            run_at=options.run_at,
-            delay_seconds=options.delay_seconds,
-            max_attempts=options.max_attempts or self.config.max_attempts,
-            unique_key=options.unique_key,
+        return self._binding.options.request(
+            self.name,
+            args,
+            kwargs,
+            queue=self.config.queue,
+            priority=self.config.priority,
+            max_attempts=self.config.max_attempts,
         )
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:

@@ -24,7 +24,7 @@ from pgqueue.cli._ops_options import apply_ops_options, ops_worker_options
 from pgqueue.cli.group import main
 from pgqueue.client import App
 from pgqueue.errors import ConfigurationError, PgQueueError
-from pgqueue.job import JobRequest
+from pgqueue.job import JobOptions
 from pgqueue.settings import WorkerSettings
 
 
@@ -266,15 +266,11 @@ def enqueue(
     args = _json_option(args_json, "--args", list, "a JSON array, e.g. '[1, 2]'")
     kwargs = _json_option(kwargs_json, "--kwargs", dict, "a JSON object, e.g. '{\"x\": 1}'")
     app = App(resolve_or_exit(dsn))
-    request = JobRequest(
-        task=task,
-        args=args,
-        kwargs=kwargs,
-        queue=queue,
-        priority=priority,
-        delay_seconds=delay,
-        max_attempts=max_attempts,
-    )
+    try:
+        options = JobOptions(queue=queue, priority=priority, delay=delay, max_attempts=max_attempts)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    request = options.request(task, args, kwargs)
 
     async def send() -> int:
         async with app:

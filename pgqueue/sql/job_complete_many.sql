@@ -4,8 +4,12 @@
 -- (queued at once when retry_in <= 0), dead, cancelled, requeued (shutdown: back to the queue).
 -- Wakes workers for jobs that go straight back to the queue, and result waiters for finished jobs
 -- (ids in chunks that fit a NOTIFY payload).
-WITH outcome AS (
-    SELECT *
+-- The outcomes are MATERIALIZED and carry the expected state as a column so the planner cannot
+-- see 'running' and drive the join from jobs_running_idx (statistics taken while nothing ran say
+-- it holds one row): that generic plan rescans the outcomes once per running job, seconds per
+-- flush. This way every plan looks each outcome up by primary key.
+WITH outcome AS MATERIALIZED (
+    SELECT o.*, 'running'::text AS expected
     FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::float8[])
         AS o(id, attempt, state, result, error, retry_in)
 ),
@@ -30,7 +34,7 @@ updated AS (
         finished_at = CASE WHEN o.state IN ('succeeded', 'dead', 'cancelled') THEN now() END,
         worker_id = NULL
     FROM outcome AS o
-    WHERE j.id = o.id AND j.attempts = o.attempt AND j.state = 'running'
+    WHERE j.id = o.id AND j.attempts = o.attempt AND j.state = o.expected
     RETURNING j.id, j.state, j.queue
 ),
 woken AS (

@@ -195,9 +195,8 @@ class Worker:
     async def _fetch_loop(self) -> None:
         assert self._wake is not None and self._slot_freed is not None and self._repo is not None
         backoff = Backoff()
-        concurrency = self.settings.concurrency
         while not self._stopping:
-            free = concurrency - len(self._running)
+            free = self._free_slots()
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
@@ -217,6 +216,13 @@ class Worker:
                 self._spawn(job)
             if len(jobs) < free:
                 await self._wait_for_work()
+
+    def _free_slots(self) -> int:
+        # A safety valve, not a throttle: while outcomes pile up unwritten (a slow or stuck flush),
+        # claim nothing more, so a worker never holds far more jobs in 'running' than it runs.
+        if len(self._outcomes) >= 5 * self.settings.completion_batch_size:
+            return 0
+        return self.settings.concurrency - len(self._running)
 
     async def _wait_for_work(self) -> None:
         assert self._wake is not None
@@ -307,6 +313,8 @@ class Worker:
         # Only forget outcomes once they are written: a failed write is retried, and the
         # state = 'running' AND attempts guard makes a repeated write a no-op.
         del self._outcomes[: len(batch)]
+        if self._slot_freed is not None:
+            self._slot_freed.set()
 
     async def _drain_outcomes(self) -> None:
         """Write every buffered outcome before exit, retrying while the database is away."""

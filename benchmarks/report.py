@@ -44,7 +44,7 @@ def header(info: dict[str, Any]) -> list[str]:
     load = ", ".join(f"{x:.2f}" for x in info["load_before"])
     return [
         f"machine: {os.cpu_count()} cores, load average before the run {load}; "
-        f"Python {platform.python_version()}, event loop {info['loop']}",
+        f"Python {platform.python_version()}, workers' event loop {info['loop']}",
         f"PostgreSQL {info['server']['postgres']}"
         f"{' (throwaway cluster, --own-cluster)' if info['server'].get('own_cluster') else ''}: "
         f"{settings}",

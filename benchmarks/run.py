@@ -350,6 +350,21 @@ def dead_bound(s: dict[str, Any]) -> float:
     return 50 + 0.2 * live + 2 * s["rate"] * 2 * 60
 
 
+def worker_loop(worker_args: list[str]) -> str:
+    """The event loop the worker processes run (`pgqueue worker --loop`, default auto)."""
+    choice = "auto"
+    for arg in worker_args:
+        if arg.startswith("--loop="):
+            choice = arg.split("=", 1)[1]
+    if choice == "auto":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            return "asyncio (auto)"
+        return "uvloop (auto)"
+    return choice
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(
@@ -384,7 +399,7 @@ async def run_all(
     info = {
         "server": {**await server_info(base), "own_cluster": args.own_cluster},
         "load_before": load,
-        "loop": "asyncio" if "--uvloop" not in args.worker_arg else "uvloop",
+        "loop": worker_loop(args.worker_arg),
         "commit": git_commit(),
         "args": f"--jobs {args.jobs} --concurrency {args.concurrency} --repeat {args.repeat} "
         f"--deep-rows {args.deep_rows} --soak-seconds {args.soak_seconds:.0f}, "

@@ -100,6 +100,15 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     help="Seconds running jobs get to finish on SIGTERM. Default: 30.",
 )
 @click.option(
+    "--loop",
+    default="auto",
+    envvar="PGQUEUE_LOOP",
+    show_envvar=True,
+    show_default=True,
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    help="Event loop: auto uses uvloop when installed (pip install 'pgqueue[uvloop]').",
+)
+@click.option(
     "--log-level",
     default="INFO",
     envvar="PGQUEUE_LOG_LEVEL",
@@ -121,6 +130,7 @@ def worker(
     poll_interval: float | None,
     no_listen: bool,
     shutdown_timeout: float | None,
+    loop: str,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -149,7 +159,7 @@ def worker(
         finally:
             await app.close()
 
-    run_or_exit(serve)
+    run_or_exit(serve, loop=loop)
 
 
 @main.command()

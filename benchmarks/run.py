@@ -44,7 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=100,
         help="also drain with this concurrency (0: skip)",
     )
-    parser.add_argument("--repeat", type=int, default=1, help="runs per drain/enqueue figure")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="interleaved rounds per drain/enqueue figure (median)"
+    )
     parser.add_argument("--latency-samples", type=int, default=1000)
     parser.add_argument("--latency-spacing", type=float, default=0.010, help="seconds")
     parser.add_argument(
@@ -75,8 +77,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def median_rate(repeat: int, fn: Callable[[], Awaitable[Rate]]) -> float:
-    return statistics.median([(await fn()).per_second for _ in range(repeat)])
+async def interleaved(
+    rounds: int, variants: dict[str, Callable[[], Awaitable[Rate]]]
+) -> dict[str, float]:
+    """Median jobs/s of each variant over `rounds` rounds, each round running every variant once
+    (so a noisy minute on a shared machine hits all of them, not one)."""
+    seen: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, run_once in variants.items():
+            seen[name].append((await run_once()).per_second)
+    return {name: statistics.median(values) for name, values in seen.items()}
 
 
 async def median_of(repeat: int, fn: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -128,32 +138,33 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
                 )
             )
         raw50 = one = None
+        drains: dict[str, Callable[[], Awaitable[Rate]]] = {}
+        small = min(jobs, 5000)
+        hc = args.high_concurrency
         if only & {"drain", "deep", "sync"}:
-            log("drain: raw batch-50 baseline ...")
-            raw50 = await median_rate(rep, lambda: workloads.drain_raw(dbs, jobs, 50))
-            results["drain_raw_b50"] = raw50
+            drains["raw_b50"] = lambda: workloads.drain_raw(dbs, jobs, 50)
+        if only & {"drain", "deep"}:
+            drains["one"] = lambda: workloads.drain_pgqueue(dbs, jobs, 1, c, extra_args=wargs)
         if "drain" in only:
-            assert raw50 is not None
-            small = min(jobs, 5000)
-            log("drain: raw batch-1 and one-statement baselines ...")
-            raw1 = await median_rate(rep, lambda: workloads.drain_raw(dbs, small, 1))
-            raw_one = await median_rate(
-                rep, lambda: workloads.drain_raw(dbs, jobs, 50, one_statement=True)
+            drains["raw_b1"] = lambda: workloads.drain_raw(dbs, small, 1)
+            drains["raw_one_statement_b50"] = lambda: workloads.drain_raw(
+                dbs, jobs, 50, one_statement=True
             )
-            log(f"drain: pgqueue, one worker process (concurrency {c}) ...")
-            one = await median_rate(
-                rep, lambda: workloads.drain_pgqueue(dbs, jobs, 1, c, extra_args=wargs)
+            drains["two"] = lambda: workloads.drain_pgqueue(dbs, jobs, 2, c, extra_args=wargs)
+            if hc:
+                drains["high"] = lambda: workloads.drain_pgqueue(dbs, jobs, 1, hc, extra_args=wargs)
+        if "sync" in only:
+            drains["sync"] = lambda: workloads.drain_pgqueue(
+                dbs, jobs, 1, c, task=workloads.NOOP_SYNC, extra_args=wargs
             )
-            log(f"drain: pgqueue, two worker processes (concurrency {c}) ...")
-            two = await median_rate(
-                rep, lambda: workloads.drain_pgqueue(dbs, jobs, 2, c, extra_args=wargs)
-            )
-            results["drain"] = {
-                "raw_b1": raw1,
-                "raw_one_statement_b50": raw_one,
-                "one": one,
-                "two": two,
-            }
+        if drains:
+            log(f"drains, {rep} interleaved round(s): {', '.join(drains)} ...")
+            drained = await interleaved(rep, drains)
+            results["drain"] = drained
+            raw50, one = drained["raw_b50"], drained.get("one")
+        if "drain" in only:
+            assert raw50 is not None and one is not None
+            raw1, raw_one, two = drained["raw_b1"], drained["raw_one_statement_b50"], drained["two"]
             rows += [
                 Row(
                     "   baseline: raw claim + done, batch 1",
@@ -189,13 +200,8 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
                     verdict(two > one),
                 ),
             ]
-            if args.high_concurrency:
-                hc = args.high_concurrency
-                log(f"drain: pgqueue, one worker process (concurrency {hc}) ...")
-                high = await median_rate(
-                    rep, lambda: workloads.drain_pgqueue(dbs, jobs, 1, hc, extra_args=wargs)
-                )
-                results["drain"]["high"] = high
+            if hc:
+                high = drained["high"]
                 rows.append(
                     Row(
                         f"3. drain, 1 worker process, concurrency {hc}",
@@ -249,15 +255,11 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             ]
         if "deep" in only:
             rows_each = args.deep_rows
+            # The same number of jobs as the shallow drain, so the two rates compare like for like.
             window = min(jobs, rows_each)
             log(f"deep backlog: 3 x {rows_each:,} rows, draining {window:,} ...")
             deep = await workloads.deep_backlog(dbs, rows_each, window, c, log=log)
-            if one is None:
-                log("deep backlog: shallow drain for comparison ...")
-                one = await median_rate(
-                    rep, lambda: workloads.drain_pgqueue(dbs, window, 1, c, extra_args=wargs)
-                )
-            assert raw50 is not None
+            assert raw50 is not None and one is not None
             results["deep"] = {**deep, "shallow": one}
             d = deep["pgqueue"]["per_second"]
             rows += [
@@ -319,14 +321,7 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             ]
         if "sync" in only:
             assert raw50 is not None
-            log(f"sync tasks: one worker process (concurrency {c}) ...")
-            sync = await median_rate(
-                rep,
-                lambda: workloads.drain_pgqueue(
-                    dbs, jobs, 1, c, task=workloads.NOOP_SYNC, extra_args=wargs
-                ),
-            )
-            results["sync"] = sync
+            sync = drained["sync"]
             rows.append(
                 Row(
                     f"7. drain, sync tasks (thread pool), concurrency {c}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import statistics
 import subprocess
@@ -28,6 +29,8 @@ from benchmarks.report import FAIL, INFO, Row, ms, rate, ratio, verdict
 from benchmarks.workers import ROOT
 
 WORKLOADS = ("enqueue", "batch", "drain", "latency", "deep", "soak", "sync")
+# Not in the default run: drains with 1..--max-processes worker processes, for docs/scaling.md.
+EXTRA = ("scaling",)
 T = TypeVar("T")
 
 
@@ -35,7 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs per workload")
     parser.add_argument(
-        "--only", default=",".join(WORKLOADS), help=f"comma-separated subset of {WORKLOADS}"
+        "--only",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated subset of {WORKLOADS + EXTRA}",
+    )
+    parser.add_argument(
+        "--max-processes", type=int, default=4, help="scaling: up to this many worker processes"
     )
     parser.add_argument("--concurrency", type=int, default=10, help="worker concurrency")
     parser.add_argument(
@@ -71,7 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra argument for `pgqueue worker` (repeatable)",
     )
     args = parser.parse_args(argv)
-    unknown = set(args.only.split(",")) - set(WORKLOADS)
+    unknown = set(args.only.split(",")) - set(WORKLOADS + EXTRA)
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     return args
@@ -153,6 +161,13 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             drains["two"] = lambda: workloads.drain_pgqueue(dbs, jobs, 2, c, extra_args=wargs)
             if hc:
                 drains["high"] = lambda: workloads.drain_pgqueue(dbs, jobs, 1, hc, extra_args=wargs)
+        if "scaling" in only:
+            drains["raw_b50"] = lambda: workloads.drain_raw(dbs, jobs, 50)
+            for procs in range(1, args.max_processes + 1):
+                for conc in sorted({c, hc} - {0}):
+                    drains[f"scale_{procs}x{conc}"] = functools.partial(
+                        workloads.drain_pgqueue, dbs, jobs, procs, conc, extra_args=wargs
+                    )
         if "sync" in only:
             drains["sync"] = lambda: workloads.drain_pgqueue(
                 dbs, jobs, 1, c, task=workloads.NOOP_SYNC, extra_args=wargs
@@ -212,6 +227,22 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
                         verdict(high >= 0.5 * raw50),
                     )
                 )
+        if "scaling" in only:
+            assert raw50 is not None
+            for name, value in drained.items():
+                if name.startswith("scale_"):
+                    procs, conc = name.removeprefix("scale_").split("x")
+                    single = drained[f"scale_1x{conc}"]
+                    rows.append(
+                        Row(
+                            f"scaling: {procs} worker process(es), concurrency {conc} each",
+                            rate(value),
+                            f"raw batch 50 {rate(raw50)}",
+                            ratio(value, raw50),
+                            f"{value / single:.2f}x of 1 process",
+                            INFO,
+                        )
+                    )
         if "latency" in only:
             n, gap = args.latency_samples, args.latency_spacing
             log(f"latency: raw LISTEN loop, {n} jobs {gap * 1000:.0f} ms apart ...")

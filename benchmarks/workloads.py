@@ -226,6 +226,17 @@ async def latency_raw(
 # -- deep backlog --------------------------------------------------------------------------
 
 
+async def _next_untouched(conn: asyncpg.Connection, lo: int, window: int) -> int:
+    """The first id after everything the last round's worker claimed: it keeps claiming past its
+    window until it is stopped, and a window it started on would be timed from that start."""
+    claimed = await conn.fetchval(
+        "SELECT max(id) FROM pgqueue.jobs WHERE id BETWEEN $1 AND $2 AND state <> 'queued'",
+        lo,
+        lo + 20 * window,
+    )
+    return int(claimed) + 1
+
+
 async def deep_backlog(
     dbs: Databases, rows: int, window: int, concurrency: int, rounds: int, log: Any = print
 ) -> dict[str, Any]:
@@ -245,14 +256,14 @@ async def deep_backlog(
             await vacuum_analyze(conn)
             log(f"  deep backlog: filled 3 x {rows:,} rows in {time.perf_counter() - started:.0f}s")
             size = await conn.fetchval("SELECT pg_total_relation_size('pgqueue.jobs')")
-            for n in range(rounds):
-                lo = first + n * window
+            lo = first
+            for _ in range(rounds):
                 rate = await _drain_with_workers(dsn, lo, lo + window - 1, 1, concurrency)
                 deep_rates.append(rate.per_second)
                 shallow_rates.append((await drain_pgqueue(dbs, window, 1, concurrency)).per_second)
                 # What autovacuum does to a long-lived backlog between windows.
                 await vacuum_analyze(conn)
-            lo = first + rounds * window
+                lo = await _next_untouched(conn, lo, window)
             raw = await baselines.drain(dsn, lo, lo + window - 1, 50, limit=window)
         finally:
             await conn.close()

@@ -231,11 +231,11 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             assert raw50 is not None
             for name, value in drained.items():
                 if name.startswith("scale_"):
-                    procs, conc = name.removeprefix("scale_").split("x")
-                    single = drained[f"scale_1x{conc}"]
+                    count, each = name.removeprefix("scale_").split("x")
+                    single = drained[f"scale_1x{each}"]
                     rows.append(
                         Row(
-                            f"scaling: {procs} worker process(es), concurrency {conc} each",
+                            f"scaling: {count} worker process(es), concurrency {each} each",
                             rate(value),
                             f"raw batch 50 {rate(raw50)}",
                             ratio(value, raw50),
@@ -372,8 +372,8 @@ def dead_bound(s: dict[str, Any]) -> float:
     """Dead tuples are bounded if they stay within what autovacuum's trigger allows for the
     table at its final size, plus what the soak writes in two naptimes (two dead versions per
     job: claimed, finished) while autovacuum is on its way."""
-    live = s["samples"][-1]["n_live_tup"] if s["samples"] else 0
-    return 50 + 0.2 * live + 2 * s["rate"] * 2 * 60
+    live = float(s["samples"][-1]["n_live_tup"]) if s["samples"] else 0.0
+    return 50 + 0.2 * live + 2 * float(s["rate"]) * 2 * 60
 
 
 def worker_loop(worker_args: list[str]) -> str:

@@ -106,7 +106,15 @@ async def create_pool(
             max_size=max_size,
             timeout=timeout,
             command_timeout=command_timeout,
+            reset=_keep_session,
         )
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL):
+    a second round trip after every pooled call. asyncpg still rolls back an open transaction.
+    Nothing of pgqueue's keeps session state on a pooled connection: LISTEN and anything
+    session-scoped (SET, session advisory locks) use a connection of their own (`connect`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -289,10 +289,9 @@ class Worker:
     async def _fetch_loop(self) -> None:
         assert self._wake is not None and self._slot_freed is not None and self._repo is not None
         backoff = Backoff()
-        concurrency = self.settings.concurrency
         claim_uncertain = False
         while not self._stopping:
-            free = concurrency - len(self._running)
+            free = self._free_slots()
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
@@ -340,6 +339,13 @@ class Worker:
                 len(released),
                 extra={"worker_id": self.id},
             )
+
+    def _free_slots(self) -> int:
+        # A safety valve, not a throttle: while outcomes pile up unwritten (a slow or stuck flush),
+        # claim nothing more, so a worker never holds far more jobs in 'running' than it runs.
+        if len(self._outcomes) >= 5 * self.settings.completion_batch_size:
+            return 0
+        return self.settings.concurrency - len(self._running)
 
     async def _wait_for_work(self) -> None:
         assert self._wake is not None
@@ -477,6 +483,8 @@ class Worker:
             # Only forget outcomes once they are written: a failed write is retried, and the
             # state/attempt/worker guard makes a repeated write a no-op.
             del self._outcomes[: len(batch)]
+        if self._slot_freed is not None:
+            self._slot_freed.set()  # the fetch loop may be holding back while outcomes piled up
 
     async def _drain_outcomes(self) -> None:
         """Write every buffered outcome before exit, retrying while the database is away."""

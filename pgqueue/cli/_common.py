@@ -27,16 +27,36 @@ EXIT_NOT_FOUND = 4  # no such job, or a job given by id could not be acted on
 EXIT_JOB_FAILED = 5  # `watch`: the job ended dead-lettered or cancelled
 
 
-def run_or_exit(coro_factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine, turning pgqueue errors into one clear line and a non-zero exit."""
+def run_or_exit(coro_factory: Callable[[], Awaitable[T]], *, loop: str = "asyncio") -> T:
+    """Run a coroutine, turning pgqueue errors into one clear line and a non-zero exit.
+
+    `loop`: "asyncio", "uvloop", or "auto" (uvloop when it is installed: pip install
+    pgqueue[uvloop])."""
     try:
-        return asyncio.run(_as_coro(coro_factory))
+        with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+            return runner.run(_as_coro(coro_factory))
     except ConfigurationError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     except PgQueueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop factory for --loop; None means asyncio's own."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise ConfigurationError(
+                "--loop uvloop needs uvloop: pip install 'pgqueue[uvloop]'"
+            ) from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 async def _as_coro(factory: Callable[[], Awaitable[T]]) -> T:

@@ -140,6 +140,15 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     help="Worker processes to run under a supervisor that restarts crashed ones.",
 )
 @click.option(
+    "--loop",
+    default="auto",
+    envvar="PGQUEUE_LOOP",
+    show_envvar=True,
+    show_default=True,
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    help="Event loop: auto uses uvloop when installed (pip install 'pgqueue[uvloop]').",
+)
+@click.option(
     "--log-level",
     default="INFO",
     envvar="PGQUEUE_LOG_LEVEL",
@@ -166,6 +175,7 @@ def worker(
     heartbeat_ttl: float | None,
     command_timeout: float | None,
     processes: int,
+    loop: str,
     log_level: str,
     log_format: str,
     **ops: Any,
@@ -208,7 +218,7 @@ def worker(
         finally:
             await app.close()
 
-    run_or_exit(serve)
+    run_or_exit(serve, loop=loop)
     abandoned = [
         t for t in threading.enumerate() if t.name.startswith("pgqueue-sync") and t.is_alive()
     ]

@@ -7,8 +7,12 @@
 -- a retry or requeue of it ends cancelled instead.
 -- Wakes workers for jobs that go straight back to the queue, and result waiters for finished jobs
 -- (ids in chunks that fit a NOTIFY payload).
-WITH outcome AS (
-    SELECT *
+-- The outcomes are MATERIALIZED and carry the expected state (and worker) as columns so the planner cannot
+-- see 'running' and drive the join from jobs_running_idx (statistics taken while nothing ran say
+-- it holds one row): that generic plan rescans the outcomes once per running job, seconds per
+-- flush. This way every plan looks each outcome up by primary key.
+WITH outcome AS MATERIALIZED (
+    SELECT o.*, 'running'::text AS expected, $7::uuid AS worker
     FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::float8[])
         AS o(id, attempt, state, result, error, retry_in)
 ),
@@ -44,8 +48,8 @@ updated AS (
     FROM outcome AS o
     WHERE j.id = o.id
       AND j.attempts = o.attempt
-      AND j.state = 'running'
-      AND j.worker_id = $7::uuid
+      AND j.state = o.expected
+      AND j.worker_id = o.worker
     RETURNING j.id, j.state, j.queue
 ),
 woken AS (

@@ -1,0 +1,279 @@
+"""The workloads of the suite, pgqueue and raw baseline side by side. Each returns plain dicts
+(numbers in jobs/s or ms) that run.py turns into table rows."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from benchmarks import baselines
+from benchmarks.db import Databases
+from benchmarks.measure import (
+    FILL_FINISHED,
+    FILL_SCHEDULED,
+    Rate,
+    as_dict,
+    drain_window,
+    fill_in_chunks,
+    fill_ready,
+    percentiles,
+    vacuum_analyze,
+    wait_drained,
+)
+from benchmarks.workers import ROOT, WorkerProcesses, worker_processes
+from pgqueue import App, JobRequest
+
+NOOP = "benchmarks.app.noop"
+NOOP_SYNC = "benchmarks.app.noop_sync"
+PROBE = "benchmarks.app.probe"
+
+
+# -- enqueue -------------------------------------------------------------------------------
+
+
+async def enqueue_single(dbs: Databases, jobs: int) -> dict[str, Any]:
+    """Workload 1: one job per transaction, pgqueue (app.enqueue) vs raw INSERT + NOTIFY."""
+    async with dbs.fresh() as dsn:
+        raw = await baselines.enqueue_single(dsn, jobs)
+        async with App(dsn, pool_max_size=1) as app:
+            await app.enqueue(NOOP, allow_unknown=True)  # connect and prepare outside the clock
+            start = time.perf_counter()
+            for _ in range(jobs):
+                await app.enqueue(NOOP, allow_unknown=True)
+            ours = Rate(jobs, time.perf_counter() - start)
+    return {"pgqueue": as_dict(ours), "raw": as_dict(raw)}
+
+
+async def enqueue_batch(dbs: Databases, jobs: int, batch: int = 1000) -> dict[str, Any]:
+    """Workload 2: batches of `batch` per transaction, enqueue_many vs raw COPY + NOTIFY."""
+    async with dbs.fresh() as dsn:
+        raw = await baselines.enqueue_copy(dsn, jobs, batch)
+        requests = [JobRequest(task=NOOP, args=[], kwargs={}) for _ in range(batch)]
+        async with App(dsn, pool_max_size=1) as app:
+            await app.enqueue_many(requests[:1])
+            start = time.perf_counter()
+            for offset in range(0, jobs, batch):
+                await app.enqueue_many(requests[: min(batch, jobs - offset)])
+            ours = Rate(jobs, time.perf_counter() - start)
+    return {"pgqueue": as_dict(ours), "raw": as_dict(raw), "batch": batch}
+
+
+# -- drain ---------------------------------------------------------------------------------
+
+
+async def _drain_with_workers(
+    dsn: str,
+    first: int,
+    last: int,
+    processes: int,
+    concurrency: int,
+    extra_args: tuple[str, ...] = (),
+) -> Rate:
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with worker_processes(
+            dsn, processes, concurrency, gate=True, extra_args=extra_args
+        ) as workers:
+            await _wait_drained_checked(conn, first, last, workers)
+        return await drain_window(conn, first, last)
+    finally:
+        await conn.close()
+
+
+async def _wait_drained_checked(
+    conn: asyncpg.Connection, first: int, last: int, workers: WorkerProcesses
+) -> None:
+    waiting = asyncio.create_task(wait_drained(conn, first, last))
+    try:
+        while not waiting.done():
+            workers.check()
+            await asyncio.wait([waiting], timeout=1.0)
+        waiting.result()
+    finally:
+        waiting.cancel()
+
+
+async def _prefilled(dbs: Databases, jobs: int, task: str = NOOP) -> Any:
+    """A fresh database with `jobs` ready jobs, vacuumed and analysed."""
+    cm = dbs.fresh()
+    dsn = await cm.__aenter__()
+    conn = await asyncpg.connect(dsn)
+    try:
+        first, last = await fill_ready(conn, jobs, task)
+        await vacuum_analyze(conn)
+    finally:
+        await conn.close()
+    return cm, dsn, first, last
+
+
+async def drain_raw(dbs: Databases, jobs: int, batch: int, one_statement: bool = False) -> Rate:
+    cm, dsn, first, last = await _prefilled(dbs, jobs)
+    try:
+        return await baselines.drain(dsn, first, last, batch, one_statement=one_statement)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def drain_pgqueue(
+    dbs: Databases,
+    jobs: int,
+    processes: int,
+    concurrency: int,
+    task: str = NOOP,
+    extra_args: tuple[str, ...] = (),
+) -> Rate:
+    cm, dsn, first, last = await _prefilled(dbs, jobs, task)
+    try:
+        return await _drain_with_workers(dsn, first, last, processes, concurrency, extra_args)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+# -- latency -------------------------------------------------------------------------------
+
+
+async def _paced(count: int, spacing: float, send: Any) -> None:
+    """Call `send(time.time())` `count` times, `spacing` seconds apart."""
+    start = time.perf_counter()
+    for n in range(count):
+        delay = start + n * spacing - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await send(time.time())
+
+
+async def latency_pgqueue(
+    dbs: Databases, samples: int, spacing: float, concurrency: int, warmup: int = 50
+) -> dict[str, float]:
+    """Workload 4: enqueue -> task start on an idle worker process, jobs `spacing` s apart."""
+    async with (
+        dbs.fresh() as dsn,
+        App(dsn, pool_max_size=2) as app,
+        worker_processes(dsn, 1, concurrency) as workers,
+    ):
+
+        async def send(now: float) -> None:
+            await app.enqueue(PROBE, [now], allow_unknown=True)
+
+        first = await app.enqueue(PROBE, [time.time()], allow_unknown=True)
+        await app.result(first, timeout=60)  # the worker is up and listening
+        await _paced(warmup, spacing, send)
+        await asyncio.sleep(0.5)
+        start_id = await app.enqueue(PROBE, [time.time()], allow_unknown=True)
+        await _paced(samples - 1, spacing, send)
+        conn = await asyncpg.connect(dsn)
+        try:
+            last = start_id + samples - 1
+            await _wait_drained_checked(conn, start_id, last, workers)
+            rows = await conn.fetch(
+                "SELECT result::text FROM pgqueue.jobs WHERE id BETWEEN $1 AND $2",
+                start_id,
+                last,
+            )
+        finally:
+            await conn.close()
+    return percentiles([orjson.loads(r[0]) for r in rows])
+
+
+async def latency_raw(
+    dbs: Databases, samples: int, spacing: float, warmup: int = 50
+) -> dict[str, float]:
+    """The baseline: a minimal asyncpg process that LISTENs and claims on NOTIFY."""
+    async with dbs.fresh() as dsn:
+        with tempfile.TemporaryDirectory(prefix="pgqueue-bench-") as tmp:
+            outfile = Path(tmp) / "latencies.json"
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "benchmarks.baselines",
+                "listen",
+                dsn,
+                str(warmup + samples + 1),
+                str(outfile),
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            try:
+                assert proc.stdout is not None
+                await asyncio.wait_for(proc.stdout.readline(), 60)  # "ready": listening
+                conn = await asyncpg.connect(dsn)
+                insert = await conn.prepare(baselines.INSERT_NOTIFY)
+
+                async def send(now: float) -> None:
+                    await insert.fetch(PROBE, orjson.dumps([now]).decode(), "{}", "default")
+
+                await _paced(warmup + 1, spacing, send)
+                await asyncio.sleep(0.5)
+                await _paced(samples, spacing, send)
+                await conn.close()
+                await asyncio.wait_for(proc.wait(), 60)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            latencies = orjson.loads(outfile.read_bytes())[warmup + 1 :]
+    return percentiles(latencies)
+
+
+# -- deep backlog --------------------------------------------------------------------------
+
+
+async def _next_untouched(conn: asyncpg.Connection, lo: int, window: int) -> int:
+    """The first id after everything the last round's worker claimed: it keeps claiming past its
+    window until it is stopped, and a window it started on would be timed from that start."""
+    claimed = await conn.fetchval(
+        "SELECT max(id) FROM pgqueue.jobs WHERE id BETWEEN $1 AND $2 AND state <> 'queued'",
+        lo,
+        lo + 20 * window,
+    )
+    return int(claimed) + 1
+
+
+async def deep_backlog(
+    dbs: Databases, rows: int, window: int, concurrency: int, rounds: int, log: Any = print
+) -> dict[str, Any]:
+    """Workload 5: drain rate with `rows` ready jobs, `rows` scheduled for next week and `rows`
+    finished in history. Each round drains the next `window` ready jobs of the deep database
+    and, interleaved, a fresh shallow queue of `window` jobs (medians of both), so machine noise
+    hits both sides alike. Then the raw batch-50 loop on the next window, for reference."""
+    deep_rates: list[float] = []
+    shallow_rates: list[float] = []
+    async with dbs.fresh() as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            started = time.perf_counter()
+            await fill_in_chunks(conn, FILL_FINISHED, rows)
+            await fill_in_chunks(conn, FILL_SCHEDULED, rows)
+            first, _ = await fill_ready(conn, rows)
+            await vacuum_analyze(conn)
+            log(f"  deep backlog: filled 3 x {rows:,} rows in {time.perf_counter() - started:.0f}s")
+            size = await conn.fetchval("SELECT pg_total_relation_size('pgqueue.jobs')")
+            lo = first
+            for _ in range(rounds):
+                rate = await _drain_with_workers(dsn, lo, lo + window - 1, 1, concurrency)
+                deep_rates.append(rate.per_second)
+                shallow_rates.append((await drain_pgqueue(dbs, window, 1, concurrency)).per_second)
+                # What autovacuum does to a long-lived backlog between windows.
+                await vacuum_analyze(conn)
+                lo = await _next_untouched(conn, lo, window)
+            raw = await baselines.drain(dsn, lo, lo + window - 1, 50, limit=window)
+        finally:
+            await conn.close()
+    return {
+        "pgqueue": statistics.median(deep_rates),
+        "shallow": statistics.median(shallow_rates),
+        "deep_rounds": deep_rates,
+        "shallow_rounds": shallow_rates,
+        "raw_b50": as_dict(raw),
+        "rows": rows,
+        "window": window,
+        "table_bytes": size,
+    }

@@ -377,8 +377,8 @@ def dead_bound(s: dict[str, Any]) -> float:
 
 
 def worker_loop(worker_args: list[str]) -> str:
-    """The event loop the worker processes run (`pgqueue worker --loop`, default auto)."""
-    choice = "auto"
+    """The event loop the worker processes run (`pgqueue worker --loop`, default asyncio)."""
+    choice = "asyncio"
     for arg in worker_args:
         if arg.startswith("--loop="):
             choice = arg.split("=", 1)[1]

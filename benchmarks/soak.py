@@ -194,7 +194,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     axes[0].plot(t, [b["rate"] for b in buckets], label="completed jobs/s")
     axes[0].axhline(result["rate"], color="grey", linestyle="--", label="enqueue rate")
     axes[0].set_ylabel("jobs/s")
-    axes[0].set_ylim(bottom=0)
+    top = max([b["rate"] for b in buckets] + [result["rate"]])
+    axes[0].set_ylim(0, top * 1.3)
     axes[1].plot(t, [b["p50_ms"] for b in buckets], label="p50")
     axes[1].plot(t, [b["p99_ms"] for b in buckets], label="p99")
     axes[1].set_ylabel("enqueue -> start (ms)")
@@ -210,8 +211,19 @@ def plot(result: dict[str, Any], path: Path) -> None:
     axes[3].set_xlabel("seconds")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left")
+        ax.legend(loc="lower right" if ax is axes[0] else "upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+if __name__ == "__main__":
+    # Re-draw the plot from a saved run: python -m benchmarks.soak RESULTS.json OUT.png
+    import sys
+
+    import orjson
+
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m benchmarks.soak RESULTS.json OUT.png")
+    plot(orjson.loads(Path(sys.argv[1]).read_bytes())["results"]["soak"], Path(sys.argv[2]))

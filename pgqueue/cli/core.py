@@ -141,12 +141,12 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
 )
 @click.option(
     "--loop",
-    default="auto",
+    default="asyncio",
     envvar="PGQUEUE_LOOP",
     show_envvar=True,
     show_default=True,
-    type=click.Choice(["auto", "asyncio", "uvloop"]),
-    help="Event loop: auto uses uvloop when installed (pip install 'pgqueue[uvloop]').",
+    type=click.Choice(["asyncio", "uvloop", "auto"]),
+    help="Event loop: uvloop needs pip install 'pgqueue[uvloop]'; auto uses it when installed.",
 )
 @click.option(
     "--log-level",

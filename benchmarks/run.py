@@ -371,6 +371,8 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
 def dead_verdict(s: dict[str, Any], seconds: float) -> str:
     """Bounded means autovacuum ran and kept dead tuples within its own trigger point; a soak
     shorter than two autovacuum naptimes (60 s each by default) cannot show that."""
+    if s.get("autovacuum") == "off":
+        return f"{INFO}: autovacuum off here (--own-cluster)"
     if seconds < 120:
         return f"{INFO}: < 120 s"
     return verdict(s["autovacuums"] > 0 and s["dead_max_second_half"] <= dead_bound(s))

@@ -60,17 +60,21 @@ async def soak(
     ):
         first = await app.enqueue(PROBE, [time.time()], allow_unknown=True)
         await app.result(first, timeout=60)
+        # The sampler has a connection of its own: one connection runs one query at a time.
+        conn = await asyncpg.connect(dsn)
         sampler_conn = await asyncpg.connect(dsn)
         started = time.time()
         stop = asyncio.Event()
         sampler = asyncio.create_task(_sample(sampler_conn, samples, bucket, stop))
         enqueued = await _produce(app, seconds, rate)
         # Let the worker finish what is queued, then one last sample.
-        await _until_empty(sampler_conn, timeout=120)
+        await _until_empty(conn, timeout=120)
         stop.set()
         await sampler
-        rows = await sampler_conn.fetch(BUCKETS, started, bucket, PROBE)
+        rows = await conn.fetch(BUCKETS, started, bucket, PROBE)
+        autovacuum = await conn.fetchval("SHOW autovacuum")
         await sampler_conn.close()
+        await conn.close()
     buckets = [
         {
             "t": (r["bucket"] + 0.5) * bucket,
@@ -88,6 +92,7 @@ async def soak(
         "rate": rate,
         "enqueued": enqueued,
         "bucket": bucket,
+        "autovacuum": autovacuum,
         "buckets": buckets,
         "samples": samples,
         **_summary(buckets, samples, seconds, bucket),

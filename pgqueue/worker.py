@@ -98,10 +98,8 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._slot_freed: asyncio.Event | None = None
         self._outcome_added: asyncio.Event | None = None
-        self._flushed: asyncio.Event | None = None
         self._db_answered: asyncio.Event | None = None
         self._last_beat_ok = time.monotonic()
-        self.claimed_count = 0
         # Operations (progress, maintenance leader, metrics): pgqueue/ops.py.
         self.ops = WorkerOps(self)
 
@@ -112,7 +110,7 @@ class Worker:
         if self._started_at is not None:
             raise RuntimeError("worker already started")
         self._wake, self._slot_freed = asyncio.Event(), asyncio.Event()
-        self._outcome_added, self._flushed = asyncio.Event(), asyncio.Event()
+        self._outcome_added = asyncio.Event()
         self._db_answered = asyncio.Event()
         await self.app.open()
         self._repo = self.app.repository
@@ -312,7 +310,6 @@ class Worker:
                 continue
             backoff.reset()
             self._database_answered()
-            self.claimed_count += len(jobs)
             for job in jobs:
                 self._spawn(job)
             if len(jobs) < free:

@@ -86,7 +86,6 @@ async def test_delayed_job_does_not_start_early(app: App, dsn: str) -> None:
 
     async with running_worker(app):
         job_id = await later.using(delay=1.0).enqueue()
-        await asyncio.sleep(0)  # let the worker poll at least once
         await wait_for(
             lambda: fetchval(
                 dsn, "SELECT state = 'scheduled' FROM pgqueue.jobs WHERE id=$1", job_id

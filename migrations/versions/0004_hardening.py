@@ -17,7 +17,7 @@ transaction with the ADD (pgqueue migrate runs all pending revisions in one), th
 scans under the ADD's ACCESS EXCLUSIVE lock, so on a large table a DBA adds and validates the
 constraints beforehand, outside a transaction, where VALIDATE takes only SHARE UPDATE EXCLUSIVE
 (reads and writes go on); this revision then skips the ADD and its VALIDATE finds nothing to do
-(docs/migrations.md, "0004_hardening on a large table"). Rows that break a limit make the
+(docs/migrations.md, "0004_hardening"). Rows that break a limit make the
 revision fail with a message that counts them and names the first, and change nothing.
 """
 

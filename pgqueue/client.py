@@ -24,9 +24,9 @@ from pgqueue.errors import (
     UnknownTaskError,
 )
 from pgqueue.job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
-from pgqueue.notifier import Notifier
+from pgqueue.notifier import Notifier, job_ids
 from pgqueue.periodic import DEFAULT_GRACE, PeriodicSchedule
-from pgqueue.progress import JobEvent, JobWatcher
+from pgqueue.progress import MIN_READ_INTERVAL, JobEvent, JobWatcher
 from pgqueue.progress import watch as watch_job
 from pgqueue.registry import (
     Task,
@@ -327,6 +327,7 @@ class App:
             await self._ensure_result_listener()
             while True:
                 event.clear()
+                read_at = time.monotonic()
                 info = await self.get_job(job_id)
                 if info.state == JobState.SUCCEEDED:
                     return info.result
@@ -342,6 +343,8 @@ class App:
                     wait = min(wait, remaining)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), wait)
+                # However many notifications arrive (forged ones too): one read per interval.
+                await asyncio.sleep(max(0.0, read_at + MIN_READ_INTERVAL - time.monotonic()))
         finally:
             waiters = self._result_waiters.get(job_id, [])
             if event in waiters:
@@ -360,10 +363,11 @@ class App:
         await self._results.wait_connected(timeout=2.0)
 
     def _on_done(self, _channel: str, payload: str) -> None:
-        for part in payload.split(","):
-            if part.isdigit():
-                for event in self._result_waiters.get(int(part), ()):
-                    event.set()
+        # Only a hint to read the job again (anyone who can connect may send one): a forged
+        # notification costs a waiter one read of the row, which says the job is not done.
+        for job_id in job_ids(payload):
+            for event in self._result_waiters.get(job_id, ()):
+                event.set()
 
     def _wake_all_waiters(self) -> None:
         for events in self._result_waiters.values():

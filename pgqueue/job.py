@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pgqueue.names import queue_name_problem, task_name_problem, unique_key_problem
+
 DEFAULT_QUEUE = "default"
 
 
@@ -61,6 +63,7 @@ class JobOptions:
             raise ValueError("queue name must not be empty")
         if self.unique_key is not None and not self.unique_key:
             raise ValueError("unique_key must not be empty")
+        _check_names(queue=self.queue, unique_key=self.unique_key)
 
     @property
     def delay_seconds(self) -> float | None:
@@ -124,6 +127,16 @@ class JobRequest:
     max_attempts: int | None = None
     unique_key: str | None = None
 
+    def __post_init__(self) -> None:
+        # Every enqueue path builds one of these, so no name gets past without the limits.
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError("a task name must not be empty")
+        if not isinstance(self.queue, str) or not self.queue:
+            raise ValueError("queue name must not be empty")
+        if self.unique_key is not None and not self.unique_key:
+            raise ValueError("unique_key must not be empty")
+        _check_names(task=self.task, queue=self.queue, unique_key=self.unique_key)
+
     def as_json_object(self) -> dict[str, Any]:
         """The job as pgqueue.enqueue_many expects it; times stay with the database."""
         job: dict[str, Any] = {
@@ -142,6 +155,20 @@ class JobRequest:
         if self.unique_key is not None:
             job["unique_key"] = self.unique_key
         return job
+
+
+def _check_names(
+    *, task: str | None = None, queue: str | None = None, unique_key: str | None = None
+) -> None:
+    """ValueError naming the field and its limit (pgqueue.names) for the first bad one given."""
+    for value, problem_of in (
+        (task, task_name_problem),
+        (queue, queue_name_problem),
+        (unique_key, unique_key_problem),
+    ):
+        problem = None if value is None else problem_of(value)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -20,6 +20,42 @@ from pgqueue.repository import connect
 logger = logging.getLogger("pgqueue.notifier")
 
 Callback = Callable[[str, str], None]
+
+# A job id in a payload: bigint, so at most 19 ASCII digits (int() of a longer string may raise).
+_MAX_ID_DIGITS = 19
+
+
+def job_ids(payload: str) -> list[int]:
+    """The job ids in a notification payload ("17" or "17,18,19"); anything else is ignored.
+    Payloads come from anyone who can connect, so this never raises."""
+    return [
+        int(part)
+        for part in payload.split(",")
+        if part.isascii() and part.isdigit() and len(part) <= _MAX_ID_DIGITS
+    ]
+
+
+class Coalesced:
+    """Runs `action` when poked, at most once per `interval` seconds: pokes that arrive while it
+    runs or waits fold into one more run. For work a notification asks for, since anyone who can
+    connect may send notifications: a flood of them costs one run per interval."""
+
+    def __init__(self, action: Callable[[], Awaitable[None]], interval: float) -> None:
+        self.action = action
+        self.interval = interval
+        self._poked = asyncio.Event()
+
+    def poke(self) -> None:
+        self._poked.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._poked.wait()
+            self._poked.clear()
+            started = loop.time()
+            await self.action()
+            await asyncio.sleep(max(0.0, started + self.interval - loop.time()))
 
 
 class Backoff:

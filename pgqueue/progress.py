@@ -1,24 +1,26 @@
 """Progress: a running task reports a number and a message; they are stored on the job
-(jobs.progress) and pushed with NOTIFY on `pgqueue_progress`. Watchers (`app.watch(job_id)`,
-`pgqueue watch`) get the reports in order, then the outcome.
+(jobs.progress, with the last RECENT reports) and a NOTIFY on `pgqueue_progress` says which job
+changed. Watchers (`app.watch(job_id)`, `pgqueue watch`) read the reports from the table, in
+order, then the outcome.
 
-Reports are numbered per job (seq), so a watcher that also polls (after a reconnect, or when
-notifications were lost) drops what it has already seen and never goes backwards.
+A notification is only a hint to read the row again: any role that can connect may LISTEN and
+NOTIFY on pgqueue's channels, so none carries a message and none is believed. Reports are
+numbered per job (seq): a watcher yields each seq once, in order, and never goes backwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from pgqueue import serialization
-from pgqueue.errors import DatabaseError, JobNotFoundError, SerializationError
+from pgqueue.errors import DatabaseError, JobNotFoundError
 from pgqueue.job import JobInfo, JobState
-from pgqueue.notifier import Notifier
+from pgqueue.notifier import Notifier, job_ids
 from pgqueue.repository import Repository, translated
 from pgqueue.sql import query
 
@@ -26,8 +28,15 @@ logger = logging.getLogger("pgqueue.progress")
 
 PROGRESS_CHANNEL = "pgqueue_progress"
 DONE_CHANNEL = "pgqueue_done"
-# A NOTIFY payload must stay under 8000 bytes; messages are cut well below that.
+# Messages are cut to this many characters: they are for a person watching, and the row keeps
+# the last RECENT of them.
 MAX_MESSAGE = 1000
+# How many reports the row keeps (job_progress.sql): what a watcher can catch up on when several
+# reports land between two of its reads.
+RECENT = 20
+# A watcher reads the row at most this often however many notifications arrive (forged ones
+# included): a flood costs one read per interval, never one per notification.
+MIN_READ_INTERVAL = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +106,7 @@ class ProgressReporter:
 
 
 def progress_event(job_id: int, progress: Any) -> ProgressEvent | None:
-    """The event for a stored or notified progress object, None if there is none."""
+    """The event for one stored progress report, None if it is not one."""
     if not isinstance(progress, dict) or not isinstance(progress.get("seq"), int):
         return None
     value = progress.get("value")
@@ -112,23 +121,35 @@ def progress_event(job_id: int, progress: Any) -> ProgressEvent | None:
     )
 
 
+def progress_events(job_id: int, progress: Any) -> list[ProgressEvent]:
+    """Every report the row keeps (its `recent` ones, else the latest alone), in seq order."""
+    if not isinstance(progress, dict):
+        return []
+    recent = progress.get("recent")
+    reports = recent if isinstance(recent, list) and recent else [progress]
+    events = [e for e in (progress_event(job_id, r) for r in reports) if e is not None]
+    return sorted(events, key=lambda e: e.seq)
+
+
 def finished_event(info: JobInfo) -> FinishedEvent:
     return FinishedEvent(info.id, info.state, info.result, info.last_error)
 
 
 class JobWatcher:
-    """One LISTEN connection (progress and done channels) shared by every watch of an App."""
+    """One LISTEN connection (progress and done channels) shared by every watch of an App.
+
+    A subscription is an Event meaning "read the job again": set by a notification naming the
+    job (on either channel) and after every (re)connect, when notifications may have been lost.
+    Payloads are never parsed for anything but a job id, and nothing in them reaches a user."""
 
     def __init__(self, dsn: str | None) -> None:
         self.dsn = dsn
-        self._queues: dict[int, list[asyncio.Queue[ProgressEvent | None]]] = {}
+        self._hints: dict[int, list[asyncio.Event]] = {}
         self._notifier: Notifier | None = None
 
-    async def subscribe(self, job_id: int) -> asyncio.Queue[ProgressEvent | None]:
-        """A queue of the job's progress events; None in it means "look at the job again"
-        (it finished, or the listener reconnected and may have missed something)."""
-        queue: asyncio.Queue[ProgressEvent | None] = asyncio.Queue()
-        self._queues.setdefault(job_id, []).append(queue)
+    async def subscribe(self, job_id: int) -> asyncio.Event:
+        hint = asyncio.Event()
+        self._hints.setdefault(job_id, []).append(hint)
         if self._notifier is None:
             self._notifier = Notifier(
                 self.dsn,
@@ -140,93 +161,62 @@ class JobWatcher:
         # Listening before the first look at the job, so nothing slips between them; if the
         # listener is slow, polling still gets every event.
         await self._notifier.wait_connected(timeout=2.0)
-        return queue
+        return hint
 
-    def unsubscribe(self, job_id: int, queue: asyncio.Queue[ProgressEvent | None]) -> None:
-        queues = self._queues.get(job_id, [])
-        if queue in queues:
-            queues.remove(queue)
-        if not queues:
-            self._queues.pop(job_id, None)
+    def unsubscribe(self, job_id: int, hint: asyncio.Event) -> None:
+        hints = self._hints.get(job_id, [])
+        if hint in hints:
+            hints.remove(hint)
+        if not hints:
+            self._hints.pop(job_id, None)
 
     async def stop(self) -> None:
         if self._notifier is not None:
             notifier, self._notifier = self._notifier, None
             await notifier.stop()
 
-    def _on_notification(self, channel: str, payload: str) -> None:
-        if channel == DONE_CHANNEL:
-            for part in payload.split(","):
-                if part.isdigit():
-                    for queue in self._queues.get(int(part), ()):
-                        queue.put_nowait(None)
-            return
-        try:
-            data = serialization.loads(payload)
-        except SerializationError:
-            return
-        job_id = data.get("job_id") if isinstance(data, dict) else None
-        if not isinstance(job_id, int) or job_id not in self._queues:
-            return
-        event = progress_event(job_id, data)
-        if event is not None:
-            for queue in self._queues[job_id]:
-                queue.put_nowait(event)
+    def _on_notification(self, _channel: str, payload: str) -> None:
+        # pgqueue_progress carries one id, pgqueue_done a comma-separated list of them.
+        for job_id in job_ids(payload):
+            for hint in self._hints.get(job_id, ()):
+                hint.set()
 
     def _on_connect(self) -> None:
-        for queues in self._queues.values():
-            for queue in queues:
-                queue.put_nowait(None)
+        for hints in self._hints.values():
+            for hint in hints:
+                hint.set()
 
 
 async def watch(
     repository: Repository, watcher: JobWatcher, job_id: int, *, poll_interval: float = 5.0
 ) -> AsyncIterator[JobEvent]:
-    """The job's progress events in order, ending with its outcome (FinishedEvent)."""
-    queue = await watcher.subscribe(job_id)
-    _drop_wakeups(queue)  # the first look at the job below covers them
-    last_seq = 0
+    """The job's progress events in order, ending with its outcome (FinishedEvent). Every event
+    comes from the row; a watcher that starts late begins at the latest report."""
+    hint = await watcher.subscribe(job_id)
+    last_seq: int | None = None
+    loop = asyncio.get_running_loop()
     try:
         while True:
+            # Cleared before the read: a report landing during it (or while the caller handles
+            # an event) sets the hint again, so it is read next.
+            hint.clear()
+            read_at = loop.time()
             info = await repository.get_job(job_id)
             if info is None:
                 raise JobNotFoundError(f"no job with id {job_id}")
-            event = progress_event(job_id, info.progress)
-            if event is not None and event.seq > last_seq:
-                last_seq = event.seq
-                yield event
+            events = progress_events(job_id, info.progress)
+            if last_seq is None:
+                events = events[-1:]
+                last_seq = 0
+            for event in events:
+                if event.seq > last_seq:
+                    last_seq = event.seq
+                    yield event
             if info.state.is_finished:
                 yield finished_event(info)
                 return
-            while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), poll_interval)
-                except TimeoutError:
-                    break  # poll the job
-                if item is None:
-                    # Look at the job again, but first pass on the reports already queued:
-                    # the row only has the latest one.
-                    for event in _drain(queue):
-                        if event.seq > last_seq:
-                            last_seq = event.seq
-                            yield event
-                    break
-                if item.seq > last_seq:
-                    last_seq = item.seq
-                    yield item
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(hint.wait(), poll_interval)
+            await asyncio.sleep(max(0.0, read_at + MIN_READ_INTERVAL - loop.time()))
     finally:
-        watcher.unsubscribe(job_id, queue)
-
-
-def _drain(queue: asyncio.Queue[ProgressEvent | None]) -> list[ProgressEvent]:
-    events = []
-    while not queue.empty():
-        item = queue.get_nowait()
-        if item is not None:
-            events.append(item)
-    return events
-
-
-def _drop_wakeups(queue: asyncio.Queue[ProgressEvent | None]) -> None:
-    for event in _drain(queue):
-        queue.put_nowait(event)
+        watcher.unsubscribe(job_id, hint)

@@ -15,6 +15,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 from pgqueue.enqueue import Enqueued
 from pgqueue.errors import TaskRegistrationError, UnknownTaskError
 from pgqueue.job import DEFAULT_QUEUE, JobOptions, JobRequest
+from pgqueue.names import queue_name_problem, task_name_problem
 from pgqueue.retry import DEFAULT_RETRY, RetryPolicy
 
 P = ParamSpec("P")
@@ -49,6 +50,12 @@ class TaskConfig:
             raise TaskRegistrationError("a task name must not be empty")
         if not self.queue:
             raise TaskRegistrationError(f"task {self.name}: queue must not be empty")
+        problem = task_name_problem(self.name)
+        if problem is not None:
+            raise TaskRegistrationError(f"cannot register the task: {problem}")
+        problem = queue_name_problem(self.queue)
+        if problem is not None:
+            raise TaskRegistrationError(f"task {self.name}: {problem}")
         if self.max_attempts is not None and self.max_attempts < 1:
             raise TaskRegistrationError(f"task {self.name}: max_attempts must be at least 1")
         if self.timeout is not None and self.timeout <= 0:

@@ -32,6 +32,18 @@ metadata = MetaData(
     },
 )
 
+# 0004_hardening: the limits of pgqueue/names.py, for a raw INSERT too. Control characters are
+# Unicode category Cc (U+0000 itself cannot be stored in text at all).
+_CONTROL = r"[\u0001-\u001f\u007f-\u009f]"
+_NAME_CHECKS = {
+    "task_name": f"task <> '' AND octet_length(task) <= 200 AND task !~ '{_CONTROL}'",
+    "queue_name": f"queue <> '' AND octet_length(queue) <= 200 AND queue !~ '{_CONTROL}'",
+    "unique_key": (
+        "unique_key IS NULL OR (unique_key <> '' AND octet_length(unique_key) <= 1000 "
+        f"AND unique_key !~ '{_CONTROL}')"
+    ),
+}
+
 STATES = ("scheduled", "queued", "running", "retrying", "succeeded", "dead", "cancelled")
 _states_sql = ", ".join(f"'{s}'" for s in STATES)
 
@@ -62,6 +74,7 @@ jobs = Table(
     CheckConstraint("attempts >= 0", name="attempts"),
     CheckConstraint("max_attempts IS NULL OR max_attempts >= 1", name="max_attempts"),
     CheckConstraint("state <> 'running' OR worker_id IS NOT NULL", name="running_has_worker"),
+    *(CheckConstraint(check, name=name) for name, check in _NAME_CHECKS.items()),
     # The claim reads this index in order and stops after LIMIT rows: only runnable rows are in it,
     # so history and far-future schedules never slow the claim down.
     Index(

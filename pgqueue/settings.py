@@ -13,6 +13,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from pgqueue.durations import parse_duration
 from pgqueue.errors import ConfigurationError
 from pgqueue.job import DEFAULT_QUEUE
+from pgqueue.names import queue_name_problem
 
 _SCHEMES = ("postgresql", "postgres")
 
@@ -158,6 +159,10 @@ class WorkerSettings:
             raise ConfigurationError("sync_threads must be at least 1 (or unset: concurrency)")
         if not self.queues or any(not q for q in self.queues):
             raise ConfigurationError("a worker needs at least one non-empty queue name")
+        for queue in self.queues:
+            problem = queue_name_problem(queue)
+            if problem is not None:
+                raise ConfigurationError(f"worker queues: {problem}")
         for name in (
             "poll_interval",
             "completion_flush_interval",

@@ -29,7 +29,7 @@ from pgqueue import outcome as outcomes
 from pgqueue.errors import DatabaseError, PgQueueError
 from pgqueue.executor import CANCEL_REQUESTED, SHUTDOWN, JobControl, JobRunner
 from pgqueue.job import ClaimedJob
-from pgqueue.notifier import Backoff, Notifier
+from pgqueue.notifier import Backoff, Coalesced, Notifier, job_ids
 from pgqueue.ops import WorkerOps
 from pgqueue.outcome import Outcome, error_info
 from pgqueue.repository import OutcomeRow, Repository, WorkerRow
@@ -44,6 +44,9 @@ JOBS_CHANNEL = "pgqueue_jobs"
 CANCEL_CHANNEL = "pgqueue_cancel"
 # How long a cancelled job task may take to end at shutdown before it is abandoned.
 CANCEL_GRACE = 5.0
+# A pgqueue_cancel notification makes the worker read its cancel requests from the table, at
+# most once per this many seconds (anyone who can connect may send such notifications).
+CANCEL_CHECK_INTERVAL = 0.25
 
 
 def _version() -> str:
@@ -100,6 +103,7 @@ class Worker:
         self._outcome_added: asyncio.Event | None = None
         self._db_answered: asyncio.Event | None = None
         self._last_beat_ok = time.monotonic()
+        self._cancel_check = Coalesced(self._check_cancel_requests, CANCEL_CHECK_INTERVAL)
         # Operations (progress, maintenance leader, metrics): pgqueue/ops.py.
         self.ops = WorkerOps(self)
 
@@ -141,6 +145,9 @@ class Worker:
             asyncio.create_task(self._kept_alive(self._promote_loop), name="pgqueue-promote"),
             asyncio.create_task(self._kept_alive(self._heartbeat_loop), name="pgqueue-heartbeat"),
             asyncio.create_task(self._kept_alive(self._rescue_loop), name="pgqueue-rescue"),
+            asyncio.create_task(
+                self._kept_alive(self._cancel_check_loop), name="pgqueue-cancel-check"
+            ),
         ]
         self._loops.extend(self.ops.start())
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="pgqueue-fetch")
@@ -281,8 +288,9 @@ class Worker:
     def _on_notification(self, channel: str, payload: str) -> None:
         if channel == JOBS_CHANNEL and payload in self.settings.queues and self._wake is not None:
             self._wake.set()
-        elif channel == CANCEL_CHANNEL and payload.isdigit():
-            self.cancel_job(int(payload))
+        elif channel == CANCEL_CHANNEL and any(i in self._running for i in job_ids(payload)):
+            # A hint, never an order: only the table says which jobs to cancel.
+            self._cancel_check.poke()
 
     async def _fetch_loop(self) -> None:
         assert self._wake is not None and self._slot_freed is not None and self._repo is not None
@@ -549,6 +557,20 @@ class Worker:
                 delay = min(delay, backoff.next_delay())
                 logger.warning("heartbeat failed (%s); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
+
+    async def _cancel_check_loop(self) -> None:
+        await self._cancel_check.run()
+
+    async def _check_cancel_requests(self) -> None:
+        """Cancel the running jobs whose cancel request is recorded (cancel_requested_at)."""
+        assert self._repo is not None
+        try:
+            requested = await self._repo.cancel_requested(self.id)
+        except DatabaseError as exc:
+            logger.warning("reading cancel requests failed (%s); the heartbeat reads them too", exc)
+            return
+        for job_id in requested:
+            self.cancel_job(job_id)
 
     async def _rescue_loop(self) -> None:
         """Any live worker rescues jobs of dead ones; SKIP LOCKED keeps two rescuers apart."""

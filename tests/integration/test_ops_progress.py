@@ -9,7 +9,14 @@ import json
 import pytest
 
 from pgqueue import App, JobNotFoundError, JobState, current_job
-from pgqueue.progress import FinishedEvent, JobEvent, ProgressEvent, ProgressReporter
+from pgqueue.progress import (
+    RECENT,
+    FinishedEvent,
+    JobEvent,
+    ProgressEvent,
+    ProgressReporter,
+    progress_events,
+)
 from tests.helpers import fetchval, running_worker, wait_for
 
 
@@ -162,3 +169,23 @@ async def test_reports_from_a_worker_that_lost_the_job_are_dropped(dsn: str, app
     await mine(job_id, 0.7, "mine")
     stored = json.loads(await fetchval(dsn, "SELECT progress::text FROM pgqueue.jobs"))
     assert (stored["value"], stored["message"], stored["seq"]) == (0.7, "mine", 1)
+
+
+async def test_the_row_keeps_the_last_twenty_reports_for_watchers(dsn: str, app: App) -> None:
+    """Watchers read reports from the row (the notification carries only the id), so the row
+    keeps the latest RECENT of them, in order: quick reports between two reads are not lost."""
+    job_id = await app.enqueue("t", allow_unknown=True)
+    worker_id = "00000000-0000-0000-0000-000000000003"
+    await fetchval(
+        dsn, "UPDATE pgqueue.jobs SET state = 'running', worker_id = $1::uuid", worker_id
+    )
+    await app.open()
+    reporter = ProgressReporter(app.repository, worker_id)
+    for n in range(1, 26):
+        await reporter(job_id, n / 25, f"report {n}")
+    stored = json.loads(await fetchval(dsn, "SELECT progress::text FROM pgqueue.jobs"))
+    assert RECENT == 20
+    assert [r["seq"] for r in stored["recent"]] == list(range(6, 26))
+    assert stored["recent"][-1] == {k: stored[k] for k in ("value", "message", "seq", "at")}
+    events = progress_events(job_id, stored)
+    assert [(e.seq, e.message) for e in events] == [(n, f"report {n}") for n in range(6, 26)]

@@ -79,7 +79,7 @@ def test_downgrade_restores_the_previous_schema_exactly(empty_db: str) -> None:
 
 def test_head_has_the_operations_schema(empty_db: str) -> None:
     migrate.upgrade(empty_db)
-    assert migrate.heads() == ["0003_operations"]
+    assert migrate.heads() == ["0004_hardening"]
     snap = snapshot(empty_db)
     indexes = dict(snap["indexes"])
     assert indexes["jobs_unique_key_idx"].startswith(
@@ -189,4 +189,4 @@ def test_columns_and_indexes_built_beforehand_by_a_dba(empty_db: str) -> None:
         ):
             conn.execute(statement)  # type: ignore[arg-type]
     migrate.upgrade(empty_db)
-    assert migrate.heads() == ["0003_operations"]
+    assert migrate.heads() == ["0004_hardening"]

@@ -1,0 +1,60 @@
+"""The limits on the names a job carries: task name, queue name, unique key.
+
+The same limits hold on every path: here for Python (JobOptions, TaskConfig, JobRequest,
+WorkerSettings), in pgqueue.enqueue_many for SQL, and as CHECK constraints on pgqueue.jobs for a
+raw INSERT (migration 0004_hardening). Lengths are in bytes of UTF-8 because that is what the
+database stores and what a NOTIFY payload (at most 8000 bytes) counts: a queue name travels as
+the payload of `pgqueue_jobs`, so bounding it here bounds every notification that carries one.
+Control characters (Unicode category Cc: U+0000-U+001F, U+007F-U+009F) are refused so that
+names print on one line in logs, the CLI and metrics labels.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+TASK_NAME_MAX_BYTES = 200
+QUEUE_NAME_MAX_BYTES = 200
+UNIQUE_KEY_MAX_BYTES = 1000
+
+_PREVIEW = 40
+
+
+def name_problem(what: str, value: object, limit: int) -> str | None:
+    """Why `value` cannot be used as `what` (one line naming the field and the limit), or None.
+    Emptiness is the caller's to check: each has its own long-standing message for it."""
+    if not isinstance(value, str):
+        return f"{what} must be text, got {type(value).__name__}"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        return (
+            f"{what} {_preview(value)} is not valid Unicode text "
+            f"(a lone surrogate at position {exc.start}): it cannot be stored"
+        )
+    if size > limit:
+        return f"{what} {_preview(value)} is {size} bytes long: the limit is {limit} bytes (UTF-8)"
+    for position, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            return (
+                f"{what} {_preview(value)} has a control character (U+{ord(char):04X}) at "
+                f"position {position}: names must be printable, without control characters"
+            )
+    return None
+
+
+def task_name_problem(value: object) -> str | None:
+    return name_problem("task name", value, TASK_NAME_MAX_BYTES)
+
+
+def queue_name_problem(value: object) -> str | None:
+    return name_problem("queue name", value, QUEUE_NAME_MAX_BYTES)
+
+
+def unique_key_problem(value: object) -> str | None:
+    return name_problem("unique_key", value, UNIQUE_KEY_MAX_BYTES)
+
+
+def _preview(value: str) -> str:
+    """The start of a value for an error message: enough to recognise it, never kilobytes."""
+    return repr(value[:_PREVIEW]) + ("…" if len(value) > _PREVIEW else "")

@@ -18,6 +18,7 @@ from pgqueue.errors import Retry, SerializationError
 from pgqueue.job import ClaimedJob
 from pgqueue.outcome import Outcome, error_info
 from pgqueue.registry import Task, TaskRegistry
+from pgqueue.retry import retry_delay_problem
 
 logger = logging.getLogger("pgqueue.job")
 
@@ -63,11 +64,13 @@ class JobRunner:
         thread_pool: Executor | None,
         default_max_attempts: int,
         progress_sink: ProgressSink | None = None,
+        max_result_bytes: int | None = None,
     ) -> None:
         self.registry = registry
         self.thread_pool = thread_pool
         self.default_max_attempts = default_max_attempts
         self.progress_sink = progress_sink
+        self.max_result_bytes = max_result_bytes
 
     async def run(self, job: ClaimedJob, control: JobControl) -> Outcome:
         attempt = job.attempts
@@ -146,7 +149,13 @@ class JobRunner:
             return self._failed(job, task, attempt, max_attempts, "exception", exc, None, log)
 
         try:
-            result_json = serialization.dumps(result, what=f"result of {job.task}")
+            # Its length is checked on the bytes the encoding produced anyway: no second pass.
+            result_json = serialization.dumps(
+                result,
+                what=f"result of {job.task}",
+                max_bytes=self.max_result_bytes,
+                limit="max_result_bytes",
+            )
         except SerializationError as exc:
             log.error("%s: dead-lettered", exc)
             return outcome.dead(job.id, attempt, error_info("result", attempt, exc))
@@ -197,6 +206,13 @@ class JobRunner:
         delay: float | None = None,
     ) -> Outcome:
         error = error_info(kind, attempt, exc, message)
+        problem = None if delay is None else retry_delay_problem(delay)
+        if problem is not None:
+            # Validated here, before the outcome is buffered: a delay the database cannot store
+            # would make it refuse the whole batch of outcomes this one is written with.
+            message = f"Retry(delay={delay!r}) refused: {problem}"
+            log.error("%s: dead-lettered", message)
+            return outcome.dead(job.id, attempt, error_info("invalid_retry", attempt, exc, message))
         if attempt >= max_attempts:
             log.error(
                 "failed (%s: %s); attempts used up (%d/%d): dead-lettered",

@@ -70,7 +70,9 @@ def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
     if isinstance(exc, _UNAVAILABLE):
         detail = str(exc) or type(exc).__name__
         return DatabaseUnavailableError(f"cannot reach the database at {where}: {detail}")
-    return DatabaseError(f"database error at {where}: {exc}")
+    error = DatabaseError(f"database error at {where}: {exc}")
+    error.sqlstate = getattr(exc, "sqlstate", None)
+    return error
 
 
 @contextlib.contextmanager

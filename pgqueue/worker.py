@@ -32,6 +32,7 @@ from pgqueue.job import ClaimedJob
 from pgqueue.notifier import Backoff, Notifier
 from pgqueue.ops import WorkerOps
 from pgqueue.outcome import Outcome, error_info
+from pgqueue.outcome_writer import write_outcomes
 from pgqueue.repository import OutcomeRow, Repository, WorkerRow
 from pgqueue.settings import WorkerSettings
 
@@ -124,6 +125,7 @@ class Worker:
             thread_pool=self._thread_pool,
             default_max_attempts=self.app.default_max_attempts,
             progress_sink=self.ops.progress_sink,
+            max_result_bytes=self.settings.max_result_bytes,
         )
         # Registered before the first claim: a job claimed by an unregistered worker looks lost.
         await self._repo.heartbeat(self._worker_row())
@@ -476,7 +478,10 @@ class Worker:
                 OutcomeRow(o.job_id, o.attempt, o.state, o.result_json, o.error_json, o.retry_in)
                 for o in batch
             ]
-            await self._repo.record_outcomes(rows, self.id)
+            # An outcome the database refuses is recorded as a failure of its own job; the
+            # others are written (pgqueue/outcome_writer.py).
+            rejected = await write_outcomes(self._repo, rows, self.id)
+            self._failed += sum(1 for r in rejected if r.state == outcomes.SUCCEEDED)
             # Only forget outcomes once they are written: a failed write is retried, and the
             # state/attempt/worker guard makes a repeated write a no-op.
             del self._outcomes[: len(batch)]

@@ -63,7 +63,11 @@ class WorkerOps:
         if settings.metrics_port is not None:
             from pgqueue.metrics import WorkerMetrics
 
-            self.metrics = WorkerMetrics(active=lambda: self.worker.stats().active)
+            self.metrics = WorkerMetrics(
+                active=lambda: self.worker.stats().active,
+                known_task=app.registry.__contains__,
+                queues=settings.queues,
+            )
             self.metrics_port = self.metrics.serve(settings.metrics_port, settings.metrics_host)
             tasks.append(asyncio.create_task(self._queue_metrics_loop(), name="pgqueue-metrics"))
         return tasks

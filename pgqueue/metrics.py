@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgqueue.errors import ConfigurationError
@@ -28,6 +29,8 @@ logger = logging.getLogger("pgqueue.metrics")
 
 # Seconds: from a millisecond task to a long batch job.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+# Stalls are reported from 1 s (pgqueue/liveness.py) up to loop_stall_limit (300 s by default).
+STALL_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 DEPTH_STATES = ("ready", "scheduled", "running", "retrying", "dead")
 UNKNOWN_TASK = "<unknown>"
 OTHER_QUEUES = "<other>"
@@ -44,6 +47,15 @@ def _prometheus() -> Any:
     return prometheus_client
 
 
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What the health gauges read from the worker when scraped."""
+
+    abandoned_threads: int
+    claiming: bool
+    loop_blocked_seconds: float
+
+
 class WorkerMetrics:
     """The metrics of one worker, in a registry of its own."""
 
@@ -53,6 +65,7 @@ class WorkerMetrics:
         *,
         known_task: Callable[[str], bool] | None = None,
         queues: Sequence[str] = (),
+        health: Callable[[], Health] | None = None,
     ) -> None:
         # None: every task name is a label (for metrics built outside a worker).
         self._known_task = known_task
@@ -90,6 +103,35 @@ class WorkerMetrics:
             ["queue"],
             registry=self.registry,
         )
+        self.loop_stall = prom.Histogram(
+            "pgqueue_event_loop_stall_seconds",
+            "Stalls of this worker's event loop (an async task blocking it) of 1 s and more, "
+            "by length; the heartbeat goes on from its own thread.",
+            buckets=STALL_BUCKETS,
+            registry=self.registry,
+        )
+        if health is not None:
+            gauges = (
+                (
+                    "pgqueue_sync_threads_abandoned",
+                    "Sync task threads still running after their attempt timed out or was "
+                    "cancelled; at max_abandoned_threads the worker stops claiming.",
+                    lambda: float(health().abandoned_threads),
+                ),
+                (
+                    "pgqueue_worker_claiming",
+                    "1 while the worker claims jobs, 0 while it holds back (abandoned threads).",
+                    lambda: 1.0 if health().claiming else 0.0,
+                ),
+                (
+                    "pgqueue_event_loop_blocked_seconds",
+                    "How long the event loop has not answered right now (0 unless stalled).",
+                    lambda: health().loop_blocked_seconds,
+                ),
+            )
+            for name, documentation, read in gauges:
+                gauge = prom.Gauge(name, documentation, registry=self.registry)
+                gauge.set_function(read)
         self._server: Any = None
         self._thread: Any = None
 

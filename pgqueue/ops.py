@@ -67,6 +67,7 @@ class WorkerOps:
                 active=lambda: self.worker.stats().active,
                 known_task=app.registry.__contains__,
                 queues=settings.queues,
+                health=self.worker.health,
             )
             self.metrics_port = self.metrics.serve(settings.metrics_port, settings.metrics_host)
             tasks.append(asyncio.create_task(self._queue_metrics_loop(), name="pgqueue-metrics"))
@@ -81,6 +82,11 @@ class WorkerOps:
     def job_finished(self, job: ClaimedJob, outcome: Outcome, seconds: float) -> None:
         if self.metrics is not None:
             self.metrics.observe(job.task, job.queue, outcome.state, seconds)
+
+    def loop_stalled(self, seconds: float) -> None:
+        """The event loop was blocked this long (called on the heartbeat thread)."""
+        if self.metrics is not None:
+            self.metrics.loop_stall.observe(seconds)
 
     def _periodic_request(self, schedule: PeriodicSchedule, tick: datetime) -> JobRequest:
         # The tick is the job's run_at, so the job records which tick it ran for.

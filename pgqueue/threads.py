@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -25,6 +26,23 @@ class _Work:
     future: Future[Any]
     fn: Callable[..., Any]
     args: tuple[Any, ...]
+
+
+def _at_interpreter_exit(pool: SyncThreads) -> None:
+    """Idle threads must not keep a process from exiting when nobody shut the pool down: at
+    interpreter exit they get their stop signs, as ThreadPoolExecutor's do (through the same
+    hook, which runs before Python waits for its threads); threads at work are still waited for."""
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # pragma: no cover - every CPython since 3.9 has it
+        return
+    reference = weakref.ref(pool)
+
+    def stop_idle_threads() -> None:
+        alive = reference()
+        if alive is not None:
+            alive.shutdown(wait=False)
+
+    register(stop_idle_threads)
 
 
 class SyncThreads(Executor):
@@ -53,6 +71,7 @@ class SyncThreads(Executor):
         self._running: dict[Future[Any], threading.Thread] = {}
         self._started = 0
         self._shutdown = False
+        _at_interpreter_exit(self)
 
     @property
     def abandoned(self) -> int:

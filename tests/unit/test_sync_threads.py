@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -76,3 +78,13 @@ def test_a_finished_future_is_not_given_up_and_exceptions_reach_the_caller() -> 
         assert isinstance(failing.exception(5), SystemExit)
     finally:
         pool.shutdown(wait=True)
+
+
+def test_a_pool_nobody_shut_down_does_not_keep_the_process_from_exiting() -> None:
+    code = (
+        "from pgqueue.threads import SyncThreads\n"
+        "pool = SyncThreads(2)\n"
+        "assert pool.submit(lambda: 41 + 1).result(5) == 42\n"  # one idle thread left behind
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True)
+    assert done.returncode == 0, done.stderr

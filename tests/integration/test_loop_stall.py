@@ -28,7 +28,7 @@ from pgqueue.sql import query
 from tests.helpers import all_finished, fetch, running_worker, wait_for
 from tests.integration.test_ops_metrics import sample
 
-TTL = 1.0
+TTL = 2.0  # short, yet ten beats (0.2 s apart) would all have to fail under load
 FAST = {"heartbeat_interval": 0.2, "heartbeat_ttl": TTL}
 
 
@@ -69,7 +69,7 @@ def define(app: App, runs: Counter[tuple[int, int]], block: float) -> None:
     async def bystander() -> int:
         job = current_job()
         runs[(job.job_id, job.attempt)] += 1
-        await asyncio.sleep(2.5)  # running across the stall
+        await asyncio.sleep(TTL * 2 + 0.5)  # running across the stall
         return job.attempt
 
     @app.task(name="blocker")
@@ -114,7 +114,8 @@ async def test_a_loop_silent_past_loop_stall_limit_stops_the_heartbeats(
     app: App, dsn: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     runs: Counter[tuple[int, int]] = Counter()
-    define(app, runs, block=4.0)
+    # Silent for the limit (1 s), then a ttl without beats, then the rescue: well within 3 x ttl.
+    define(app, runs, block=3 * TTL)
     caplog.set_level(logging.WARNING, logger="pgqueue")
     with Rescuer(dsn).running() as rescuer:
         async with running_worker(app, loop_stall_limit=1.0, **FAST):

@@ -50,16 +50,7 @@ class WorkerOps:
         settings = self.worker.settings
         app = self.worker.app
         tasks: list[asyncio.Task[None]] = []
-        if settings.maintenance:
-            self.maintenance = Maintenance(
-                app.repository,
-                self.worker.id,
-                settings,
-                list(app.schedules.values()),
-                self._periodic_request,
-                self.clock,
-            )
-            tasks.extend(self.maintenance.tasks())
+        # Metrics first: serving can fail (a port in use), and then no task is left behind.
         if settings.metrics_port is not None:
             from pgqueue.metrics import WorkerMetrics
 
@@ -71,6 +62,16 @@ class WorkerOps:
             )
             self.metrics_port = self.metrics.serve(settings.metrics_port, settings.metrics_host)
             tasks.append(asyncio.create_task(self._queue_metrics_loop(), name="pgqueue-metrics"))
+        if settings.maintenance:
+            self.maintenance = Maintenance(
+                app.repository,
+                self.worker.id,
+                settings,
+                list(app.schedules.values()),
+                self._periodic_request,
+                self.clock,
+            )
+            tasks.extend(self.maintenance.tasks())
         return tasks
 
     async def stop(self) -> None:

@@ -129,8 +129,22 @@ class Worker:
         self._start_called = True
         try:
             await self._start()
+        except BaseException:
+            await self._undo_start()
+            raise
         finally:
             self._start_done.set()
+
+    async def _undo_start(self) -> None:
+        """start() failed half-way (a metrics port in use, say): leave nothing running."""
+        self._started_at = None
+        for loop_task in self._loops:
+            loop_task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._notifier is not None:
+            await self._notifier.stop()
+        if self._thread_pool is not None:
+            self._thread_pool.shutdown(wait=False, cancel_futures=True)
 
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -155,7 +169,6 @@ class Worker:
             max_result_bytes=self.settings.max_result_bytes,
         )
         self._started_at = time.monotonic()
-        self._start_liveness()
         if self.settings.listen:
             self._notifier = Notifier(
                 self.app.dsn,
@@ -173,6 +186,7 @@ class Worker:
             asyncio.create_task(self._kept_alive(self._rescue_loop), name="pgqueue-rescue"),
         ]
         self._loops.extend(self.ops.start())
+        self._start_liveness()  # last: nothing after it can fail
         if self._stop_requested:
             logger.info("worker %s: stop requested during start-up: claiming nothing", self.id)
             return

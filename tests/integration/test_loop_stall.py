@@ -130,3 +130,21 @@ async def test_a_loop_silent_past_loop_stall_limit_stops_the_heartbeats(
     messages = [r.getMessage() for r in caplog.records]
     assert any("heartbeats stopped" in m and "loop_stall_limit" in m for m in messages), messages
     assert any("was marked lost" in m for m in messages), messages
+
+
+async def test_a_start_that_fails_leaves_no_thread_or_loop_behind(app: App, dsn: str) -> None:
+    import socket
+
+    from pgqueue import ConfigurationError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        worker = app.worker(metrics_port=taken.getsockname()[1], metrics_host="127.0.0.1")
+        with pytest.raises(ConfigurationError, match="cannot serve metrics"):
+            await worker.start()
+    names = {t.name for t in threading.enumerate()}
+    assert not {n for n in names if n.startswith(("pgqueue-heartbeat", "pgqueue-sync"))}, names
+    pending = {t.get_name() for t in asyncio.all_tasks() if not t.done()}
+    assert not {n for n in pending if n.startswith("pgqueue-")}, pending
+    await worker.stop()  # nothing to stop: returns at once

@@ -43,7 +43,11 @@ class SerializationError(PgQueueError, TypeError):
 
 
 class DatabaseError(PgQueueError):
-    """The database reported an error pgqueue did not expect."""
+    """The database reported an error pgqueue did not expect.
+
+    `sqlstate` is PostgreSQL's error code when the database sent one (e.g. "22008")."""
+
+    sqlstate: str | None = None
 
 
 class DatabaseUnavailableError(DatabaseError):

@@ -8,7 +8,6 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +17,16 @@ from pgqueue.errors import Retry, SerializationError
 from pgqueue.job import ClaimedJob
 from pgqueue.outcome import Outcome, error_info
 from pgqueue.registry import Task, TaskRegistry
+from pgqueue.retry import retry_delay_problem
+from pgqueue.threads import SyncThreads
 
 logger = logging.getLogger("pgqueue.job")
 
 SHUTDOWN = "shutdown"
 CANCEL_REQUESTED = "cancel"
+# The database handed this worker a newer attempt of the same job (it had been declared lost
+# and the job rescued): the older attempt ends with no outcome of its own.
+SUPERSEDED = "superseded"
 
 
 @dataclass(slots=True)
@@ -60,14 +64,16 @@ class JobRunner:
         self,
         registry: TaskRegistry,
         *,
-        thread_pool: Executor | None,
+        thread_pool: SyncThreads | None,
         default_max_attempts: int,
         progress_sink: ProgressSink | None = None,
+        max_result_bytes: int | None = None,
     ) -> None:
         self.registry = registry
         self.thread_pool = thread_pool
         self.default_max_attempts = default_max_attempts
         self.progress_sink = progress_sink
+        self.max_result_bytes = max_result_bytes
 
     async def run(self, job: ClaimedJob, control: JobControl) -> Outcome:
         attempt = job.attempts
@@ -146,7 +152,13 @@ class JobRunner:
             return self._failed(job, task, attempt, max_attempts, "exception", exc, None, log)
 
         try:
-            result_json = serialization.dumps(result, what=f"result of {job.task}")
+            # Its length is checked on the bytes the encoding produced anyway: no second pass.
+            result_json = serialization.dumps(
+                result,
+                what=f"result of {job.task}",
+                max_bytes=self.max_result_bytes,
+                limit="max_result_bytes",
+            )
         except SerializationError as exc:
             log.error("%s: dead-lettered", exc)
             return outcome.dead(job.id, attempt, error_info("result", attempt, exc))
@@ -164,7 +176,8 @@ class JobRunner:
             finally:
                 reset_current(token)
         # A thread cannot be killed: at the deadline the attempt is recorded as timed out and
-        # the thread runs on to its end in the background, its result discarded (docs/tasks.md).
+        # the thread runs on to its end in the background, its result discarded (docs/tasks.md);
+        # the pool replaces that thread at once, so the next sync jobs do not wait for it.
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         context.run(set_current, ctx)
@@ -174,15 +187,24 @@ class JobRunner:
             loop.call_soon_threadsafe(started.set)
             return context.run(task.fn, *args, **kwargs)
 
-        future = loop.run_in_executor(self.thread_pool, call)
-        if timeout is not None:
-            # The clock starts when a thread picks the job up, not while it waits for one.
-            waiter = asyncio.ensure_future(started.wait())
-            try:
-                await asyncio.wait({waiter, future}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-        return await _within(future, timeout)
+        if self.thread_pool is None:
+            return await _within(loop.run_in_executor(None, call), timeout)
+        submitted = self.thread_pool.submit(call)
+        future = asyncio.wrap_future(submitted)
+        try:
+            if timeout is not None:
+                # The clock starts when a thread picks the job up: the timeout bounds the task's
+                # own run time, not the wait for a thread (kept short by replacing the threads
+                # of given-up attempts).
+                waiter = asyncio.ensure_future(started.wait())
+                try:
+                    await asyncio.wait({waiter, future}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+            return await _within(future, timeout)
+        finally:
+            if not submitted.done():  # timed out or cancelled: nothing waits for it any more
+                self.thread_pool.give_up(submitted)
 
     def _failed(
         self,
@@ -197,6 +219,13 @@ class JobRunner:
         delay: float | None = None,
     ) -> Outcome:
         error = error_info(kind, attempt, exc, message)
+        problem = None if delay is None else retry_delay_problem(delay)
+        if problem is not None:
+            # Validated here, before the outcome is buffered: a delay the database cannot store
+            # would make it refuse the whole batch of outcomes this one is written with.
+            message = f"Retry(delay={delay!r}) refused: {problem}"
+            log.error("%s: dead-lettered", message)
+            return outcome.dead(job.id, attempt, error_info("invalid_retry", attempt, exc, message))
         if attempt >= max_attempts:
             log.error(
                 "failed (%s: %s); attempts used up (%d/%d): dead-lettered",

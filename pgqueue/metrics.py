@@ -5,6 +5,11 @@ Each worker has its own CollectorRegistry, never the global one, so several work
 live in one process. Job metrics are counted where outcomes are recorded; queue depth and lag
 are read from pgqueue.queue_stats every `metrics_interval`, the same numbers `pgqueue status`
 shows (every worker exports them: aggregate with max() in PromQL).
+
+Label values are bounded, whatever producers write: a task label names a task registered in the
+worker's app, any other name is counted under UNKNOWN_TASK; queue labels name the queues the
+worker serves and at most MAX_OTHER_QUEUES others (the largest), the rest summed under
+OTHER_QUEUES. Every distinct label set is a time series held in memory for the worker's life.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgqueue.errors import ConfigurationError
@@ -23,7 +29,12 @@ logger = logging.getLogger("pgqueue.metrics")
 
 # Seconds: from a millisecond task to a long batch job.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+# Stalls are reported from 1 s (pgqueue/liveness.py) up to loop_stall_limit (300 s by default).
+STALL_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 DEPTH_STATES = ("ready", "scheduled", "running", "retrying", "dead")
+UNKNOWN_TASK = "<unknown>"
+OTHER_QUEUES = "<other>"
+MAX_OTHER_QUEUES = 20
 
 
 def _prometheus() -> Any:
@@ -36,10 +47,29 @@ def _prometheus() -> Any:
     return prometheus_client
 
 
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What the health gauges read from the worker when scraped."""
+
+    abandoned_threads: int
+    claiming: bool
+    loop_blocked_seconds: float
+
+
 class WorkerMetrics:
     """The metrics of one worker, in a registry of its own."""
 
-    def __init__(self, active: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        active: Callable[[], int],
+        *,
+        known_task: Callable[[str], bool] | None = None,
+        queues: Sequence[str] = (),
+        health: Callable[[], Health] | None = None,
+    ) -> None:
+        # None: every task name is a label (for metrics built outside a worker).
+        self._known_task = known_task
+        self._queues = frozenset(queues)
         prom = _prometheus()
         self.registry = prom.CollectorRegistry()
         self.executions = prom.Counter(
@@ -73,10 +103,43 @@ class WorkerMetrics:
             ["queue"],
             registry=self.registry,
         )
+        self.loop_stall = prom.Histogram(
+            "pgqueue_event_loop_stall_seconds",
+            "Stalls of this worker's event loop (an async task blocking it) of 1 s and more, "
+            "by length; the heartbeat goes on from its own thread.",
+            buckets=STALL_BUCKETS,
+            registry=self.registry,
+        )
+        if health is not None:
+            gauges = (
+                (
+                    "pgqueue_sync_threads_abandoned",
+                    "Sync task threads still running after their attempt timed out or was "
+                    "cancelled; at max_abandoned_threads the worker stops claiming.",
+                    lambda: float(health().abandoned_threads),
+                ),
+                (
+                    "pgqueue_worker_claiming",
+                    "1 while the worker claims jobs, 0 while it holds back (abandoned threads).",
+                    lambda: 1.0 if health().claiming else 0.0,
+                ),
+                (
+                    "pgqueue_event_loop_blocked_seconds",
+                    "How long the event loop has not answered right now (0 unless stalled).",
+                    lambda: health().loop_blocked_seconds,
+                ),
+            )
+            for name, documentation, read in gauges:
+                gauge = prom.Gauge(name, documentation, registry=self.registry)
+                gauge.set_function(read)
         self._server: Any = None
         self._thread: Any = None
 
     def observe(self, task: str, queue: str, outcome: str, seconds: float) -> None:
+        if self._known_task is not None and not self._known_task(task):
+            task = UNKNOWN_TASK
+        if self._queues and queue not in self._queues:
+            queue = OTHER_QUEUES
         self.executions.labels(task, queue, outcome).inc()
         self.duration.labels(task, queue).observe(seconds)
 
@@ -84,10 +147,26 @@ class WorkerMetrics:
         # Cleared first so a queue that emptied out of the view stops being exported.
         self.queue_jobs.clear()
         self.queue_lag.clear()
-        for q in stats:
+        named, rest = self._bounded(stats)
+        for q in named:
             for state in DEPTH_STATES:
                 self.queue_jobs.labels(q.queue, state).set(getattr(q, state))
             self.queue_lag.labels(q.queue).set(q.lag_seconds)
+        if rest:
+            for state in DEPTH_STATES:
+                self.queue_jobs.labels(OTHER_QUEUES, state).set(
+                    sum(getattr(q, state) for q in rest)
+                )
+            self.queue_lag.labels(OTHER_QUEUES).set(max(q.lag_seconds for q in rest))
+
+    def _bounded(self, stats: Sequence[QueueStats]) -> tuple[list[QueueStats], list[QueueStats]]:
+        """The queues exported by name (served ones, then the largest others), and the rest."""
+        served = [q for q in stats if q.queue in self._queues]
+        others = sorted(
+            (q for q in stats if q.queue not in self._queues),
+            key=lambda q: (-sum(getattr(q, state) for state in DEPTH_STATES), q.queue),
+        )
+        return served + others[:MAX_OTHER_QUEUES], others[MAX_OTHER_QUEUES:]
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
         """Start the /metrics endpoint in a thread; returns the port (useful with port 0)."""

@@ -58,6 +58,24 @@ class WorkerRow:
     active: int
     running_jobs: int
     version: str | None
+    # 0005_worker_health: as the worker last reported it (docs/reliability.md).
+    abandoned_threads: int = 0
+    claiming: bool = True
+    loop_stall_seconds: float = 0.0
+    loop_stalls: int = 0
+    healthy: bool = True
+
+    @property
+    def health(self) -> str:
+        """One phrase for people: "ok", or what is wrong."""
+        problems = []
+        if not self.alive:
+            problems.append("not alive")
+        if not self.claiming:
+            problems.append(f"not claiming: {self.abandoned_threads} abandoned sync threads")
+        if self.loop_stall_seconds:
+            problems.append(f"event loop blocked {self.loop_stall_seconds:.0f}s")
+        return "; ".join(problems) or "ok"
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,18 @@ class WorkerOps:
         settings = self.worker.settings
         app = self.worker.app
         tasks: list[asyncio.Task[None]] = []
+        # Metrics first: serving can fail (a port in use), and then no task is left behind.
+        if settings.metrics_port is not None:
+            from pgqueue.metrics import WorkerMetrics
+
+            self.metrics = WorkerMetrics(
+                active=lambda: self.worker.stats().active,
+                known_task=app.registry.__contains__,
+                queues=settings.queues,
+                health=self.worker.health,
+            )
+            self.metrics_port = self.metrics.serve(settings.metrics_port, settings.metrics_host)
+            tasks.append(asyncio.create_task(self._queue_metrics_loop(), name="pgqueue-metrics"))
         if settings.maintenance:
             self.maintenance = Maintenance(
                 app.repository,
@@ -60,12 +72,6 @@ class WorkerOps:
                 self.clock,
             )
             tasks.extend(self.maintenance.tasks())
-        if settings.metrics_port is not None:
-            from pgqueue.metrics import WorkerMetrics
-
-            self.metrics = WorkerMetrics(active=lambda: self.worker.stats().active)
-            self.metrics_port = self.metrics.serve(settings.metrics_port, settings.metrics_host)
-            tasks.append(asyncio.create_task(self._queue_metrics_loop(), name="pgqueue-metrics"))
         return tasks
 
     async def stop(self) -> None:
@@ -77,6 +83,11 @@ class WorkerOps:
     def job_finished(self, job: ClaimedJob, outcome: Outcome, seconds: float) -> None:
         if self.metrics is not None:
             self.metrics.observe(job.task, job.queue, outcome.state, seconds)
+
+    def loop_stalled(self, seconds: float) -> None:
+        """The event loop was blocked this long (called on the heartbeat thread)."""
+        if self.metrics is not None:
+            self.metrics.loop_stall.observe(seconds)
 
     def _periodic_request(self, schedule: PeriodicSchedule, tick: datetime) -> JobRequest:
         # The tick is the job's run_at, so the job records which tick it ran for.

@@ -70,7 +70,9 @@ def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
     if isinstance(exc, _UNAVAILABLE):
         detail = str(exc) or type(exc).__name__
         return DatabaseUnavailableError(f"cannot reach the database at {where}: {detail}")
-    return DatabaseError(f"database error at {where}: {exc}")
+    error = DatabaseError(f"database error at {where}: {exc}")
+    error.sqlstate = getattr(exc, "sqlstate", None)
+    return error
 
 
 @contextlib.contextmanager
@@ -143,6 +145,35 @@ class WorkerRow:
     processed: int
     failed: int
     active: int
+    # Health (docs/reliability.md): threads of given-up sync attempts still running, whether
+    # the worker claims, how long its event loop had not answered, stalls so far.
+    abandoned_threads: int = 0
+    claiming: bool = True
+    loop_stall_seconds: float = 0.0
+    loop_stalls: int = 0
+
+
+async def send_heartbeat(executor: Any, worker: WorkerRow) -> str:
+    """worker_heartbeat.sql on `executor` (the pool, or a connection of its own); returns the
+    state the worker's row was in before ('new', 'running', 'stopping', 'lost', ...)."""
+    state = await executor.fetchval(
+        query("worker_heartbeat"),
+        worker.id,
+        worker.hostname,
+        worker.pid,
+        list(worker.queues),
+        worker.concurrency,
+        worker.version,
+        worker.heartbeat_ttl,
+        worker.processed,
+        worker.failed,
+        worker.active,
+        worker.abandoned_threads,
+        worker.claiming,
+        worker.loop_stall_seconds,
+        worker.loop_stalls,
+    )
+    return str(state)
 
 
 class Repository:
@@ -199,22 +230,10 @@ class Repository:
         return {r["queue"]: int(r["jobs"]) for r in rows}
 
     async def heartbeat(self, worker: WorkerRow) -> str:
-        """Register the worker or record its heartbeat; returns the state its row is in."""
+        """Register the worker or record its heartbeat; returns the state its row was in before
+        ('new' if it had none; 'lost' if it had been declared lost)."""
         with translated(self.dsn):
-            state = await self.pool.fetchval(
-                query("worker_heartbeat"),
-                worker.id,
-                worker.hostname,
-                worker.pid,
-                list(worker.queues),
-                worker.concurrency,
-                worker.version,
-                worker.heartbeat_ttl,
-                worker.processed,
-                worker.failed,
-                worker.active,
-            )
-        return str(state)
+            return await send_heartbeat(self.pool, worker)
 
     async def set_worker_state(self, worker: WorkerRow, state: str) -> None:
         with translated(self.dsn):

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     Identity,
     Index,
     Integer,
@@ -163,5 +165,10 @@ workers = Table(
     Column("processed", BigInteger, nullable=False, server_default=text("0")),
     Column("failed", BigInteger, nullable=False, server_default=text("0")),
     Column("active", Integer, nullable=False, server_default=text("0")),
+    # 0005_worker_health: what the heartbeat reports of the worker's health.
+    Column("abandoned_threads", Integer, nullable=False, server_default=text("0")),
+    Column("claiming", Boolean, nullable=False, server_default=text("true")),
+    Column("loop_stall_seconds", Float, nullable=False, server_default=text("0")),
+    Column("loop_stalls", BigInteger, nullable=False, server_default=text("0")),
     CheckConstraint("state IN ('running', 'stopping', 'stopped', 'lost')", name="state"),
 )

@@ -21,12 +21,20 @@ _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def dumps(value: Any, *, what: str = "value") -> str:
-    """Encode to a JSON string, or raise SerializationError naming what failed."""
+def dumps(
+    value: Any, *, what: str = "value", max_bytes: int | None = None, limit: str = "max_bytes"
+) -> str:
+    """Encode to a JSON string, or raise SerializationError naming what failed (also when the
+    JSON is longer than `max_bytes`, the setting called `limit`: checked on the encoded bytes,
+    no second encoding)."""
     try:
         encoded = orjson.dumps(value, option=_OPTIONS)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         raise SerializationError(f"{what} is not JSON serializable: {exc}") from exc
+    if max_bytes is not None and len(encoded) > max_bytes:
+        raise SerializationError(
+            f"{what} is {len(encoded)} bytes of JSON, more than {limit} ({max_bytes})"
+        )
     # orjson writes NaN and Infinity as null; only then is the value walked to refuse them.
     if b"null" in encoded and _has_non_finite(value):
         raise SerializationError(f"{what} is not JSON serializable: NaN and Infinity are not JSON")

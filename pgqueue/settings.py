@@ -136,6 +136,15 @@ class WorkerSettings:
     worker_retention: float = 86400.0
     listen: bool = True
     sync_threads: int | None = None
+    # -- reliability (docs/reliability.md) -------------------------------------------------
+    # A result whose JSON is longer fails its job (kind `result`) instead of the outcome batch.
+    max_result_bytes: int = 10 * 1024 * 1024
+    # Sync task threads still running after their attempt was given up (timeout, cancel): at
+    # this many the worker stops claiming and reports itself unhealthy until some end.
+    max_abandoned_threads: int = 10
+    # The event loop not answering this long means the worker is wedged: the heartbeat thread
+    # stops beating, so the worker is declared lost and its jobs rescued.
+    loop_stall_limit: float = 300.0
     # -- operations (docs/operations.md): maintenance leader, retention, metrics --------------
     # Take part in the election of the one maintenance worker (retention pruning, cron ticks).
     maintenance: bool = True
@@ -177,7 +186,18 @@ class WorkerSettings:
             raise ConfigurationError("shutdown_timeout must not be negative")
         if self.heartbeat_ttl <= self.heartbeat_interval:
             raise ConfigurationError("heartbeat_ttl must be longer than heartbeat_interval")
+        self._check_reliability()
         self._check_operations()
+
+    def _check_reliability(self) -> None:
+        if self.max_result_bytes < 1:
+            raise ConfigurationError("max_result_bytes must be at least 1")
+        if self.max_abandoned_threads < 1:
+            raise ConfigurationError("max_abandoned_threads must be at least 1")
+        if not math.isfinite(self.loop_stall_limit) or self.loop_stall_limit <= 0:
+            raise ConfigurationError(
+                f"loop_stall_limit must be positive (got {self.loop_stall_limit})"
+            )
 
     def _check_operations(self) -> None:
         for name in ("maintenance_lease_ttl", "prune_interval", "metrics_interval"):

@@ -3,9 +3,11 @@
 wait(NOTIFY | jittered poll) -> claim up to free slots (one statement)
   -> run each job (event loop or thread pool) -> outcome buffered
   -> flusher writes buffered outcomes every few ms (one statement)
-side loops: promotion of due scheduled jobs/retries; heartbeat (+ cancel requests); rescue of
-jobs whose worker stopped beating; listener health (notifier); operations (pgqueue/ops.py:
-progress, the maintenance leader's retention and cron ticks, metrics)
+side loops: promotion of due scheduled jobs/retries; cancel requests (the backstop for missed
+notifications); rescue of jobs whose worker stopped beating; listener health (notifier);
+operations (pgqueue/ops.py: progress, the maintenance leader's retention and cron ticks, metrics)
+off the loop: the heartbeat, on a thread with its own connection (pgqueue/liveness.py), and sync
+tasks, in a pool that replaces threads held by given-up attempts (pgqueue/threads.py)
 """
 
 from __future__ import annotations
@@ -20,20 +22,23 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from pgqueue import outcome as outcomes
 from pgqueue.errors import DatabaseError, PgQueueError
-from pgqueue.executor import CANCEL_REQUESTED, SHUTDOWN, JobControl, JobRunner
+from pgqueue.executor import CANCEL_REQUESTED, SHUTDOWN, SUPERSEDED, JobControl, JobRunner
 from pgqueue.job import ClaimedJob
+from pgqueue.liveness import Heartbeat, LoopWatch
+from pgqueue.metrics import Health
 from pgqueue.notifier import Backoff, Coalesced, Notifier, job_ids
 from pgqueue.ops import WorkerOps
 from pgqueue.outcome import Outcome, error_info
+from pgqueue.outcome_writer import write_outcomes
 from pgqueue.repository import OutcomeRow, Repository, WorkerRow
 from pgqueue.settings import WorkerSettings
+from pgqueue.threads import SyncThreads
 
 if TYPE_CHECKING:
     from pgqueue.client import App
@@ -83,18 +88,29 @@ class Worker:
         base = settings or WorkerSettings.from_env()
         self.settings = base.with_(**{k: v for k, v in overrides.items() if v is not None})
         self.id = str(uuid.uuid4())
+        # The attempt of each job this worker runs; never two of one job (see _spawn).
         self._running: dict[int, _Running] = {}
+        # Older attempts the database has since given to this worker again, ending.
+        self._superseded: dict[asyncio.Task[None], _Running] = {}
         self._outcomes: list[Outcome] = []
         self._flush_lock = asyncio.Lock()
         self._processed = 0
         self._failed = 0
         self._started_at: float | None = None
+        self._start_called = False
+        self._start_done = asyncio.Event()
+        self._start_task: asyncio.Future[None] | None = None
+        self._start_aborted = False
+        self._stop_requested = False  # a stop asked at any moment, even during start()
         self._stopping = False
         self._stopped = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._fetcher: asyncio.Task[None] | None = None
         self._notifier: Notifier | None = None
-        self._thread_pool: ThreadPoolExecutor | None = None
+        self._thread_pool: SyncThreads | None = None
+        self._claiming = True
+        self._watch: LoopWatch | None = None
+        self._heartbeat: Heartbeat | None = None
         self._runner: JobRunner | None = None
         self._repo: Repository | None = None
         # Created lazily inside the running loop.
@@ -102,35 +118,60 @@ class Worker:
         self._slot_freed: asyncio.Event | None = None
         self._outcome_added: asyncio.Event | None = None
         self._db_answered: asyncio.Event | None = None
-        self._last_beat_ok = time.monotonic()
         self._cancel_check = Coalesced(self._check_cancel_requests, CANCEL_CHECK_INTERVAL)
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Operations (progress, maintenance leader, metrics): pgqueue/ops.py.
         self.ops = WorkerOps(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect and start serving in the background."""
-        if self._started_at is not None:
+        """Connect and start serving in the background. A stop() asked while this runs is
+        honoured once it returns: the worker then claims nothing and shuts down."""
+        if self._start_called:
             raise RuntimeError("worker already started")
+        self._start_called = True
+        try:
+            await self._start()
+        except BaseException:
+            await self._undo_start()
+            raise
+        finally:
+            self._start_done.set()
+
+    async def _undo_start(self) -> None:
+        """start() failed half-way (a metrics port in use, say): leave nothing running."""
+        self._started_at = None
+        for loop_task in self._loops:
+            loop_task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._notifier is not None:
+            await self._notifier.stop()
+        if self._thread_pool is not None:
+            self._thread_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._wake, self._slot_freed = asyncio.Event(), asyncio.Event()
         self._outcome_added = asyncio.Event()
         self._db_answered = asyncio.Event()
         await self.app.open()
         self._repo = self.app.repository
+        # Registered before the first claim: a job claimed by an unregistered worker looks lost.
+        await self._repo.heartbeat(self._worker_row())
+        # Nothing below awaits: start-up is either abandoned before this point or complete.
         self.ops.prepare()
-        self._thread_pool = ThreadPoolExecutor(
-            max_workers=self.settings.sync_threads or self.settings.concurrency,
-            thread_name_prefix="pgqueue-sync",
+        self._thread_pool = SyncThreads(
+            self.settings.sync_threads or self.settings.concurrency,
+            on_abandoned_exit=self._from_thread(self._thread_returned),
         )
         self._runner = JobRunner(
             self.app.registry,
             thread_pool=self._thread_pool,
             default_max_attempts=self.app.default_max_attempts,
             progress_sink=self.ops.progress_sink,
+            max_result_bytes=self.settings.max_result_bytes,
         )
-        # Registered before the first claim: a job claimed by an unregistered worker looks lost.
-        await self._repo.heartbeat(self._worker_row())
         self._started_at = time.monotonic()
         if self.settings.listen:
             self._notifier = Notifier(
@@ -143,13 +184,19 @@ class Worker:
         self._loops = [
             asyncio.create_task(self._kept_alive(self._flush_loop), name="pgqueue-flush"),
             asyncio.create_task(self._kept_alive(self._promote_loop), name="pgqueue-promote"),
-            asyncio.create_task(self._kept_alive(self._heartbeat_loop), name="pgqueue-heartbeat"),
+            asyncio.create_task(
+                self._kept_alive(self._cancel_requests_loop), name="pgqueue-cancel-requests"
+            ),
             asyncio.create_task(self._kept_alive(self._rescue_loop), name="pgqueue-rescue"),
             asyncio.create_task(
                 self._kept_alive(self._cancel_check_loop), name="pgqueue-cancel-check"
             ),
         ]
         self._loops.extend(self.ops.start())
+        self._start_liveness()  # last: nothing after it can fail
+        if self._stop_requested:
+            logger.info("worker %s: stop requested during start-up: claiming nothing", self.id)
+            return
         self._fetcher = asyncio.create_task(self._fetch_loop(), name="pgqueue-fetch")
         logger.info(
             "worker %s serving queues %s with concurrency %d",
@@ -159,9 +206,46 @@ class Worker:
             extra={"worker_id": self.id},
         )
 
+    def _start_liveness(self) -> None:
+        assert self._loop is not None
+        self._watch = LoopWatch(self._loop)
+        self._watch.start()
+        self._heartbeat = Heartbeat(
+            dsn=self.app.dsn,
+            watch=self._watch,
+            row=self._worker_row,
+            interval=self.settings.heartbeat_interval,
+            stall_limit=self.settings.loop_stall_limit,
+            connect_timeout=self.app.connect_timeout,
+            command_timeout=self.app.command_timeout,
+            on_beat=self._from_thread(self._beat_answered),
+            describe=self._describe_task,
+            on_stall=self.ops.loop_stalled,
+        )
+        self._heartbeat.start()
+
+    def _from_thread(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """`callback` as a function another thread may call: it runs on the worker's loop."""
+        loop = self._loop
+        assert loop is not None
+
+        def call(*args: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to tell
+                loop.call_soon_threadsafe(callback, *args)
+
+        return call
+
     async def run(self) -> None:
         """Serve until `stop()` is called (or the task running this is cancelled)."""
-        await self.start()
+        self._start_task = asyncio.ensure_future(self.start())
+        try:
+            await self._start_task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not self._start_aborted or (current is not None and current.cancelling()):
+                raise
+            await self._after_aborted_start()
+            return
         try:
             await self._stopped.wait()
         except asyncio.CancelledError:
@@ -170,9 +254,14 @@ class Worker:
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop claiming, let running jobs finish for up to `timeout` seconds (default: the
-        shutdown_timeout setting), put the rest back in the queue, flush every outcome."""
-        if self._started_at is None or self._stopped.is_set():
+        shutdown_timeout setting), put the rest back in the queue, flush every outcome.
+        Called while start() still runs, it waits for start() and then stops."""
+        if not self._start_called or self._stopped.is_set():
             return
+        self._stop_requested = True
+        await self._start_done.wait()
+        if self._started_at is None:
+            return  # start() failed or was abandoned: nothing runs
         if self._stopping:
             await self._stopped.wait()
             return
@@ -184,6 +273,27 @@ class Worker:
             # Whatever went wrong above, run() and a second stop() must not wait forever.
             self._stopped.set()
 
+    def _stop_now(self) -> None:
+        """Stop without waiting for anything that can take long: running jobs are interrupted
+        at once (and requeued), and a start-up still in progress (say, connecting) is
+        abandoned. A graceful stop must already be under way, or is started by the caller."""
+        self._stop_requested = True
+        self.settings = self.settings.with_(shutdown_timeout=0.0)
+        if not self._start_done.is_set():
+            if self._start_task is not None:
+                self._start_aborted = True
+                self._start_task.cancel()
+            return
+        self._cancel_running(SHUTDOWN)
+
+    async def _after_aborted_start(self) -> None:
+        """start() was abandoned: leave a registered row stopped, best effort and bounded."""
+        if self._repo is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._set_state("stopped"), 5.0)
+        self._stopped.set()
+        logger.info("worker %s stopped during start-up", self.id, extra={"worker_id": self.id})
+
     async def _shut_down(self, timeout: float) -> None:
         await self._set_state("stopping")
         assert self._wake is not None and self._slot_freed is not None
@@ -192,15 +302,13 @@ class Worker:
         if self._fetcher is not None:
             # Never cancel a claim in flight: its rows would be locked to us with nobody running them.
             await self._fetcher
-        running = [r.task for r in self._running.values()]
+        running = self._job_tasks()
         if running:
             logger.info("waiting up to %.1fs for %d running jobs", timeout, len(running))
             await asyncio.wait(running, timeout=timeout)
         self._cancel_running(SHUTDOWN)
-        if self._running:
-            _, stuck = await asyncio.wait(
-                [r.task for r in self._running.values()], timeout=CANCEL_GRACE
-            )
+        if self._job_tasks():
+            _, stuck = await asyncio.wait(self._job_tasks(), timeout=CANCEL_GRACE)
             self._abandon(set(stuck))
         await self._drain_outcomes()
         for loop_task in self._loops:
@@ -209,14 +317,28 @@ class Worker:
         await self.ops.stop()
         if self._notifier is not None:
             await self._notifier.stop()
+        await self._stop_liveness()
         if self._thread_pool is not None:
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
         await self._set_state("stopped")
         logger.info("worker %s stopped", self.id, extra={"worker_id": self.id})
 
+    def _job_tasks(self) -> list[asyncio.Task[None]]:
+        """Every job task not ended yet: current attempts and superseded ones."""
+        tasks = [r.task for r in self._running.values()] + list(self._superseded)
+        return [t for t in tasks if not t.done()]
+
+    async def _stop_liveness(self) -> None:
+        if self._heartbeat is not None:
+            await asyncio.to_thread(self._heartbeat.stop)
+        if self._watch is not None:
+            self._watch.stop()
+
     def _abandon(self, stuck: set[asyncio.Task[None]]) -> None:
         """Requeue jobs whose task ignored cancellation (it swallowed CancelledError or hangs in
         a finally): shutdown must end. Their late outcome, if any, is refused by the guard."""
+        for task in stuck & set(self._superseded):
+            self._superseded.pop(task, None)  # no outcome of its own to record
         for job_id, running in list(self._running.items()):
             if running.task in stuck:
                 logger.error(
@@ -258,10 +380,13 @@ class Worker:
 
     def stats(self) -> WorkerStats:
         uptime = 0.0 if self._started_at is None else time.monotonic() - self._started_at
-        return WorkerStats(self._processed, self._failed, len(self._running), uptime)
+        active = len(self._running) + len(self._superseded)
+        return WorkerStats(self._processed, self._failed, active, uptime)
 
     async def healthcheck(self) -> dict[str, bool]:
-        """Whether the database answers and the listener is connected."""
+        """Whether the database answers, the listener is connected, the heartbeat (from its own
+        thread) reached the database within the ttl, and the sync threads are not exhausted
+        (False: the worker stopped claiming, see max_abandoned_threads)."""
         database = False
         if self._repo is not None:
             try:
@@ -272,7 +397,33 @@ class Worker:
         listener = (
             self._notifier.is_connected if self._notifier is not None else not self.settings.listen
         )
-        return {"database": database, "listener": listener}
+        heartbeat = time.monotonic() - self._last_beat_ok <= self.settings.heartbeat_ttl
+        return {
+            "database": database,
+            "listener": listener,
+            "heartbeat": heartbeat and self._started_at is not None,
+            "sync_threads": self._threads_available(),
+        }
+
+    def health(self) -> Health:
+        """Abandoned sync threads, whether the worker claims, how long the loop is blocked."""
+        pool = self._thread_pool
+        return Health(
+            abandoned_threads=0 if pool is None else pool.abandoned,
+            claiming=self._threads_available(),
+            loop_blocked_seconds=0.0 if self._heartbeat is None else self._heartbeat.stalled_for,
+        )
+
+    @property
+    def _last_beat_ok(self) -> float:
+        """When a heartbeat last reached the database (monotonic clock)."""
+        if self._heartbeat is not None:
+            return self._heartbeat.last_ok
+        return self._started_at if self._started_at is not None else time.monotonic()
+
+    def _threads_available(self) -> bool:
+        pool = self._thread_pool
+        return pool is None or pool.abandoned < self.settings.max_abandoned_threads
 
     @property
     def listener_connected(self) -> asyncio.Event | None:
@@ -350,7 +501,38 @@ class Worker:
         # claim nothing more, so a worker never holds far more jobs in 'running' than it runs.
         if len(self._outcomes) >= 5 * self.settings.completion_batch_size:
             return 0
-        return self.settings.concurrency - len(self._running)
+        if not self._update_claiming():
+            return 0
+        return self.settings.concurrency - len(self._running) - len(self._superseded)
+
+    def _update_claiming(self) -> bool:
+        """Whether to claim: not while max_abandoned_threads threads of given-up sync attempts
+        still run (each new one would add a thread). Logs each change."""
+        claiming = self._threads_available()
+        if claiming != self._claiming:
+            self._claiming = claiming
+            abandoned = self._thread_pool.abandoned if self._thread_pool is not None else 0
+            if claiming:
+                logger.warning(
+                    "sync threads returned (%d abandoned now): claiming jobs again",
+                    abandoned,
+                    extra={"worker_id": self.id},
+                )
+            else:
+                logger.error(
+                    "%d sync task threads still run after their attempts timed out or were "
+                    "cancelled (max_abandoned_threads %d): this worker claims no more jobs and "
+                    "reports itself unhealthy until some return; restart it if they never do",
+                    abandoned,
+                    self.settings.max_abandoned_threads,
+                    extra={"worker_id": self.id},
+                )
+        return claiming
+
+    def _thread_returned(self) -> None:
+        """An abandoned thread ended (called on the loop): the fetch loop may claim again."""
+        if self._slot_freed is not None:
+            self._slot_freed.set()
 
     async def _wait_for_work(self) -> None:
         assert self._wake is not None
@@ -366,16 +548,53 @@ class Worker:
     # -- running -----------------------------------------------------------------------------
 
     def _spawn(self, job: ClaimedJob) -> None:
+        earlier = self._running.get(job.id)
+        if earlier is not None:
+            self._supersede(earlier, job)
         control = JobControl()
         task = asyncio.create_task(self._execute(job, control), name=f"pgqueue-job-{job.id}")
         self._running[job.id] = _Running(task, control, job)
         task.add_done_callback(lambda t: self._job_task_done(job, control, t))
+
+    def _supersede(self, earlier: _Running, job: ClaimedJob) -> None:
+        """The database handed us `job` while an earlier attempt of it still runs here: we were
+        declared lost, the job was rescued, and we claimed it again. The database counts only
+        the new attempt (the earlier one's outcome would be refused by the attempt guard), so
+        the earlier one is cancelled (a sync one's thread is abandoned) and records nothing:
+        this worker never holds two attempts of one job."""
+        logger.warning(
+            "job %d claimed again (attempt %d) while its attempt %d still runs here: this worker "
+            "was declared lost and the job rescued; attempt %d is given up",
+            job.id,
+            job.attempts,
+            earlier.job.attempts,
+            earlier.job.attempts,
+            extra={"job_id": job.id, "task": job.task, "queue": job.queue},
+        )
+        earlier.control.cancel_reason = SUPERSEDED
+        del self._running[job.id]
+        if not earlier.task.done():
+            self._superseded[earlier.task] = earlier
+            earlier.task.cancel()
+
+    def _forget(self, job: ClaimedJob, task: asyncio.Task[None] | None) -> None:
+        """The attempt run by `task` has ended: free its slot (and only its own entry)."""
+        running = self._running.get(job.id)
+        if running is not None and running.task is task:
+            del self._running[job.id]
+        if task is not None:
+            self._superseded.pop(task, None)
+        if self._slot_freed is not None:
+            self._slot_freed.set()
 
     def _job_task_done(
         self, job: ClaimedJob, control: JobControl, task: asyncio.Task[None]
     ) -> None:
         """Backstop for a job task that ended without recording an outcome: a cancel that lands
         before the task first runs is raised before any of its code (and its try blocks) runs."""
+        if task in self._superseded:
+            self._forget(job, task)
+            return
         running = self._running.get(job.id)
         if running is None or running.task is not task:
             return
@@ -389,28 +608,31 @@ class Worker:
                 job.id, attempt, error_info("shutdown", attempt, message="worker stopped")
             )
         self._record(result)
-        self._running.pop(job.id, None)
-        if self._slot_freed is not None:
-            self._slot_freed.set()
+        self._forget(job, task)
 
     async def _execute(self, job: ClaimedJob, control: JobControl) -> None:
-        assert self._runner is not None and self._slot_freed is not None
+        assert self._runner is not None
         started = time.monotonic()
+        result: Outcome | None
         try:
             result = await self._runner.run(job, control)
         except asyncio.CancelledError:
-            result = outcomes.requeued(
-                job.id, job.attempts, error_info("shutdown", job.attempts, message="worker stopped")
-            )
+            result = None
+            if control.cancel_reason != SUPERSEDED:
+                result = outcomes.requeued(
+                    job.id,
+                    job.attempts,
+                    error_info("shutdown", job.attempts, message="worker stopped"),
+                )
         except Exception as exc:  # a bug in pgqueue's runner: dead-letter, never loop on it
             logger.exception("job runner failed", extra={"job_id": job.id, "task": job.task})
             result = outcomes.dead(job.id, job.attempts, error_info("internal", job.attempts, exc))
         try:
-            self._record(result)
-            self.ops.job_finished(job, result, time.monotonic() - started)
+            if result is not None:
+                self._record(result)
+                self.ops.job_finished(job, result, time.monotonic() - started)
         finally:
-            self._running.pop(job.id, None)
-            self._slot_freed.set()
+            self._forget(job, asyncio.current_task())
 
     def cancel_job(self, job_id: int) -> bool:
         """Cancel a job this worker is running (on a cancel request); False if it isn't here."""
@@ -484,7 +706,10 @@ class Worker:
                 OutcomeRow(o.job_id, o.attempt, o.state, o.result_json, o.error_json, o.retry_in)
                 for o in batch
             ]
-            await self._repo.record_outcomes(rows, self.id)
+            # An outcome the database refuses is recorded as a failure of its own job; the
+            # others are written (pgqueue/outcome_writer.py).
+            rejected = await write_outcomes(self._repo, rows, self.id)
+            self._failed += sum(1 for r in rejected if r.state == outcomes.SUCCEEDED)
             # Only forget outcomes once they are written: a failed write is retried, and the
             # state/attempt/worker guard makes a repeated write a no-op.
             del self._outcomes[: len(batch)]
@@ -512,7 +737,9 @@ class Worker:
     # -- side loops --------------------------------------------------------------------------
 
     def _worker_row(self) -> WorkerRow:
+        """This worker's row; also read by the heartbeat thread (plain reads only)."""
         stats = self.stats()
+        pool = self._thread_pool
         return WorkerRow(
             id=self.id,
             hostname=socket.gethostname(),
@@ -524,6 +751,8 @@ class Worker:
             processed=stats.processed,
             failed=stats.failed,
             active=stats.active,
+            abandoned_threads=0 if pool is None else pool.abandoned,
+            claiming=self._threads_available(),
         )
 
     async def _set_state(self, state: str) -> None:
@@ -534,28 +763,44 @@ class Worker:
             # The row ages out and is marked lost by others; the jobs were handled already.
             logger.warning("could not mark worker %s %s: %s", self.id, state, exc)
 
-    async def _heartbeat_loop(self) -> None:
-        """Beat every heartbeat_interval; also the backstop for missed cancel notifications."""
+    def _beat_answered(self, previous: str) -> None:
+        """A heartbeat reached the database (called on the loop); `previous`: the state the row
+        was in before it. The beat registered a lost worker again: claims resume (job_claim.sql
+        refuses them while the row says lost), and an old attempt of a job that is claimed
+        again is given up (_supersede)."""
+        self._database_answered()
+        if previous == "lost":
+            logger.warning(
+                "worker %s was marked lost (heartbeats did not reach the database); "
+                "its running jobs may have been rescued and run elsewhere",
+                self.id,
+                extra={"worker_id": self.id},
+            )
+
+    def _describe_task(self, name: str | None) -> str:
+        """What an asyncio task is, for a stall warning (called on the heartbeat thread)."""
+        if name is None:
+            return "a callback outside any task"
+        job_id = name.removeprefix("pgqueue-job-")
+        running = self._running.get(int(job_id)) if job_id.isdigit() else None
+        if running is None:
+            return f"asyncio task {name}"
+        return f"{name} (task {running.job.task}, attempt {running.job.attempts})"
+
+    async def _cancel_requests_loop(self) -> None:
+        """Every heartbeat_interval, cancel the running jobs whose cancel request is in the
+        table: the backstop for a missed notification (and poll-only mode)."""
         assert self._repo is not None
         backoff = Backoff()
         while True:
             delay = self.settings.heartbeat_interval
             try:
-                previous = await self._repo.heartbeat(self._worker_row())
-                self._last_beat_ok = time.monotonic()
-                self._database_answered()
-                if previous == "lost":
-                    logger.warning(
-                        "worker %s was marked lost (heartbeats did not reach the database); "
-                        "its running jobs may have been rescued and run elsewhere",
-                        self.id,
-                    )
                 for job_id in await self._repo.cancel_requested(self.id):
                     self.cancel_job(job_id)
                 backoff.reset()
             except DatabaseError as exc:
-                delay = min(delay, backoff.next_delay())
-                logger.warning("heartbeat failed (%s); retrying in %.1fs", exc, delay)
+                delay = backoff.next_delay()
+                logger.warning("reading cancel requests failed (%s); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
 
     async def _cancel_check_loop(self) -> None:
@@ -616,7 +861,9 @@ class Worker:
 
 
 async def run_until_signalled(worker: Worker) -> None:
-    """Run the worker; SIGTERM/SIGINT stop it gracefully, a second signal stops it at once."""
+    """Run the worker; SIGTERM/SIGINT stop it gracefully, a second signal stops it at once.
+    A signal during start-up counts too: the worker stops as soon as it has started (and a
+    second one abandons a start-up that is still waiting, on the database say)."""
     loop = asyncio.get_running_loop()
     signals_seen = 0
     stopper: asyncio.Task[None] | None = None
@@ -632,8 +879,7 @@ async def run_until_signalled(worker: Worker) -> None:
             stopper = asyncio.create_task(worker.stop())
         else:
             logger.warning("received %s again: stopping now", signal.Signals(signum).name)
-            worker.settings = worker.settings.with_(shutdown_timeout=0.0)
-            worker._cancel_running(SHUTDOWN)
+            worker._stop_now()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)

@@ -116,6 +116,7 @@ def _print_status(status: Status) -> None:
             "PROCESSED",
             "FAILED",
             "ACTIVE",
+            "HEALTH",
         ],
         [
             [
@@ -129,6 +130,7 @@ def _print_status(status: Status) -> None:
                 w.processed,
                 w.failed,
                 w.active,
+                w.health,
             ]
             for w in status.workers
         ],

@@ -46,6 +46,7 @@ def workers(dsn: str | None, as_json: bool, show_all: bool) -> None:
         "processed",
         "failed",
         "active",
+        "health",
         "started",
     ):
         table.add_column(column)
@@ -61,9 +62,19 @@ def workers(dsn: str | None, as_json: bool, show_all: bool) -> None:
             str(r["processed"]),
             str(r["failed"]),
             str(r["active"]),
+            _health(r),
             str(r["started_at"])[:19],
         )
     Console().print(table)
+
+
+def _health(row: dict[str, object]) -> str:
+    problems = []
+    if not row["claiming"]:
+        problems.append(f"not claiming: {row['abandoned_threads']} abandoned sync threads")
+    if row["loop_stall_seconds"]:
+        problems.append(f"event loop blocked {row['loop_stall_seconds']:.0f}s")
+    return "; ".join(problems) or "ok"
 
 
 @main.command()

@@ -2,6 +2,10 @@
 -- The CTE locks candidates with SKIP LOCKED so concurrent workers never wait on each other; the
 -- UPDATE marks them running and counts the attempt. Per queue (LATERAL) the scan walks
 -- jobs_claim_idx in order and stops after $2 rows, however long the backlog or history.
+-- A worker whose row is not 'running' (declared lost, stopping, stopped) claims nothing: a worker
+-- declared lost may still run the jobs the rescue just put back, and must not take them again
+-- before its next heartbeat has registered it anew. (A one-time filter on workers_pkey; an id
+-- with no row at all may claim, as before registration in tests and tools.)
 WITH candidates AS (
     SELECT c.id
     FROM unnest($1::text[]) AS q(name)
@@ -13,6 +17,9 @@ WITH candidates AS (
         LIMIT $2
         FOR UPDATE SKIP LOCKED
     ) AS c
+    WHERE NOT EXISTS (
+        SELECT 1 FROM pgqueue.workers AS w WHERE w.id = $3::uuid AND w.state <> 'running'
+    )
     ORDER BY c.priority DESC, c.run_at, c.id
     LIMIT $2
 )

@@ -1,9 +1,11 @@
 -- Workers for `pgqueue workers`: live ones, or all with $1. Alive means the row says running or
--- stopping and the last heartbeat is within the worker's own ttl (database time).
+-- stopping and the last heartbeat is within the worker's own ttl (database time). Health as the
+-- worker last reported it: abandoned sync threads, claiming, event loop stalls.
 SELECT w.id::text AS id, w.hostname, w.pid, w.queues, w.concurrency, w.version, w.state,
        w.state IN ('running', 'stopping') AND w.last_heartbeat >= now() - w.heartbeat_ttl AS alive,
        extract(epoch FROM now() - w.last_heartbeat)::float8 AS heartbeat_age,
-       w.processed, w.failed, w.active, w.started_at, w.last_heartbeat, w.stopped_at
+       w.processed, w.failed, w.active, w.started_at, w.last_heartbeat, w.stopped_at,
+       w.abandoned_threads, w.claiming, w.loop_stall_seconds, w.loop_stalls
 FROM pgqueue.workers AS w
 WHERE $1::boolean OR w.state IN ('running', 'stopping')
 ORDER BY w.started_at, w.id

@@ -138,7 +138,12 @@ async def test_worker_row_lifecycle_stats_and_healthcheck(app: App, dsn: str) ->
         assert row["pid"] > 0 and row["hostname"]
         await app.result(await app.enqueue("job"), timeout=10)
         assert worker.stats().processed == 1 and worker.stats().failed == 0
-        assert await worker.healthcheck() == {"database": True, "listener": True}
+        assert await worker.healthcheck() == {
+            "database": True,
+            "listener": True,
+            "heartbeat": True,
+            "sync_threads": True,
+        }
         await wait_for(
             lambda: fetchval(
                 dsn, "SELECT processed = 1 FROM pgqueue.workers WHERE id = $1::uuid", worker.id

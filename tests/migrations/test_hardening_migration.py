@@ -49,7 +49,7 @@ def test_an_existing_oversized_name_fails_the_revision_clearly_and_changes_nothi
         "VALUES ('t', repeat('q', 8001), 'scheduled', now() + interval '1 day') RETURNING id",
     )
     with pytest.raises(Exception, match="pgqueue 0004_hardening") as raised:
-        migrate.upgrade(empty_db)
+        migrate.upgrade(empty_db, "0004_hardening")
     message = str(raised.value)
     assert (
         "1 job(s) have a queue name that is empty, over 200 bytes or holds a control character "
@@ -60,7 +60,7 @@ def test_an_existing_oversized_name_fails_the_revision_clearly_and_changes_nothi
 
     # The hint's query finds exactly the offending row; once it is fixed the revision runs.
     execute(empty_db, f"UPDATE pgqueue.jobs SET queue = 'rescued' WHERE id = {bad_id}")
-    migrate.upgrade(empty_db)
+    migrate.upgrade(empty_db, "0004_hardening")
     assert version(empty_db) == "0004_hardening"
     assert [name for name, _definition, valid in constraints(empty_db) if valid] == [
         "jobs_queue_name_check",
@@ -90,7 +90,7 @@ def test_constraints_added_beforehand_by_a_dba_are_kept(empty_db: str, dsn: str)
     migrate.upgrade(empty_db, "0003_operations")
     execute(empty_db, "INSERT INTO pgqueue.jobs (task) VALUES ('fine')")
     execute(empty_db, *documented_beforehand_statements())
-    migrate.upgrade(empty_db)
+    migrate.upgrade(empty_db, "0004_hardening")
     assert version(empty_db) == "0004_hardening"
     assert constraints(empty_db) == constraints(dsn)  # the same as a fresh install's
 
@@ -109,7 +109,7 @@ def test_every_role_that_could_enqueue_still_can_and_no_other(empty_db: str) -> 
             f"GRANT SELECT, INSERT ON pgqueue.jobs TO {writer}",
             f"GRANT SELECT ON pgqueue.jobs TO {reader}",
         )
-        migrate.upgrade(empty_db)
+        migrate.upgrade(empty_db, "0004_hardening")
         [[job_id]] = query(dsn_as(writer, empty_db), "SELECT pgqueue.enqueue('t')")
         assert isinstance(job_id, int)
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="enqueue"):

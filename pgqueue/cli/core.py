@@ -14,8 +14,10 @@ from alembic.util.exc import CommandError
 from pgqueue import serialization
 from pgqueue.cli._common import (
     EXIT_CONFIG,
+    EXIT_ERROR,
     configure_logging,
     dsn_option,
+    fail,
     load_app,
     resolve_or_exit,
     run_or_exit,
@@ -23,6 +25,7 @@ from pgqueue.cli._common import (
 from pgqueue.cli._ops_options import apply_ops_options, ops_worker_options
 from pgqueue.cli.group import main
 from pgqueue.client import App
+from pgqueue.enqueue import encode_jobs
 from pgqueue.errors import ConfigurationError, PgQueueError
 from pgqueue.job import JobOptions
 from pgqueue.settings import WorkerSettings
@@ -63,8 +66,9 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     try:
         migrations.upgrade(resolved, revision)
     except CommandError as exc:  # e.g. an unknown --revision
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+        fail(str(exc), EXIT_CONFIG, exc)
+    except PgQueueError as exc:  # e.g. a role without CREATE on the database
+        fail(str(exc), EXIT_ERROR, exc)
     click.echo(f"pgqueue schema is at {revision}")
 
 
@@ -262,6 +266,12 @@ def worker(
 @click.option(
     "--max-attempts", type=click.IntRange(min=1), default=None, envvar="PGQUEUE_MAX_ATTEMPTS"
 )
+@click.option(
+    "--unique-key",
+    default=None,
+    envvar="PGQUEUE_UNIQUE_KEY",
+    help="Enqueue nothing while a job with this key is waiting or running; print its id.",
+)
 def enqueue(
     task: str,
     dsn: str | None,
@@ -271,16 +281,24 @@ def enqueue(
     priority: int,
     delay: float | None,
     max_attempts: int | None,
+    unique_key: str | None,
 ) -> None:
     """Enqueue a job for TASK (by name) and print its id."""
     args = _json_option(args_json, "--args", list, "a JSON array, e.g. '[1, 2]'")
     kwargs = _json_option(kwargs_json, "--kwargs", dict, "a JSON object, e.g. '{\"x\": 1}'")
     app = App(resolve_or_exit(dsn))
     try:
-        options = JobOptions(queue=queue, priority=priority, delay=delay, max_attempts=max_attempts)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    request = options.request(task, args, kwargs)
+        options = JobOptions(
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            max_attempts=max_attempts,
+            unique_key=unique_key,
+        )
+        request = options.request(task, args, kwargs)
+        encode_jobs([request])  # a value the database cannot store: refused before connecting
+    except (ValueError, PgQueueError) as exc:
+        fail(str(exc), EXIT_CONFIG, exc)
 
     async def send() -> int:
         async with app:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,9 @@ class WorkerOps:
         self.metrics: WorkerMetrics | None = None
         self.metrics_port: int | None = None
         self.progress_sink: ProgressReporter | None = None
+        # Called once the worker is serving (registered, every service started): how
+        # `pgqueue worker` tells a --processes supervisor that this child started well.
+        self.on_serving: list[Callable[[], None]] = []
 
     def prepare(self) -> None:
         """Build what the job runner needs before the first claim (the progress sink)."""
@@ -66,6 +70,8 @@ class WorkerOps:
             self.metrics = WorkerMetrics(active=lambda: self.worker.stats().active)
             self.metrics_port = self.metrics.serve(settings.metrics_port, settings.metrics_host)
             tasks.append(asyncio.create_task(self._queue_metrics_loop(), name="pgqueue-metrics"))
+        for callback in self.on_serving:
+            callback()
         return tasks
 
     async def stop(self) -> None:

@@ -144,6 +144,15 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     help="Worker processes to run under a supervisor that restarts crashed ones.",
 )
 @click.option(
+    "--restart-backoff-max",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    envvar="PGQUEUE_RESTART_BACKOFF_MAX",
+    show_envvar=True,
+    show_default=True,
+    help="--processes: longest wait, in seconds, before a crashed worker process is restarted.",
+)
+@click.option(
     "--loop",
     default="asyncio",
     envvar="PGQUEUE_LOOP",
@@ -179,6 +188,7 @@ def worker(
     heartbeat_ttl: float | None,
     command_timeout: float | None,
     processes: int,
+    restart_backoff_max: float,
     loop: str,
     log_level: str,
     log_format: str,
@@ -189,10 +199,6 @@ def worker(
 
     configure_logging(log_level, log_format)
     app = load_app(app_spec)  # before any child starts: a bad MODULE:APP fails once, clearly
-    if processes > 1:
-        from pgqueue.supervisor import Supervisor, child_command
-
-        sys.exit(Supervisor(child_command(sys.argv[1:]), processes).run())
     if command_timeout is not None:
         app.command_timeout = command_timeout or None
     if dsn:
@@ -208,17 +214,30 @@ def worker(
             heartbeat_ttl=heartbeat_ttl,
         )
         settings = apply_ops_options(settings, ops)
-    except ConfigurationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+    except ConfigurationError as exc:  # before any child starts too
+        fail(str(exc), EXIT_CONFIG, exc)
+    if processes > 1:
+        from pgqueue.supervisor import Supervisor, child_command
+
+        supervisor = Supervisor(
+            child_command(sys.argv[1:]),
+            processes,
+            shutdown_timeout=settings.shutdown_timeout,
+            restart_backoff_max=restart_backoff_max,
+        )
+        sys.exit(supervisor.run())
     index = os.environ.get("PGQUEUE_PROCESS_INDEX")
     if settings.metrics_port and index and index.isdigit():
         # Under --processes N, child i serves metrics on --metrics-port + i.
         settings = settings.with_(metrics_port=settings.metrics_port + int(index))
 
     async def serve() -> None:
+        from pgqueue.supervisor import announce_serving
+
         try:
-            await run_until_signalled(app.worker(settings))
+            worker = app.worker(settings)
+            worker.ops.on_serving.append(announce_serving)  # a no-op without a supervisor
+            await run_until_signalled(worker)
         finally:
             await app.close()
 

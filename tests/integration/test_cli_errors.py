@@ -327,3 +327,13 @@ def test_the_dsn_parser_needs_no_psycopg() -> None:
         check=True,
     )
     assert done.stdout == "False\n"
+
+
+def test_enqueue_unique_key_prints_the_job_that_holds_it(dsn: str) -> None:
+    first = pgqueue("enqueue", "t", "--unique-key", "nightly-2026-11-23", dsn=dsn)
+    again = pgqueue("enqueue", "t", "--unique-key", "nightly-2026-11-23", dsn=dsn)
+    assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
+    assert first.stdout == again.stdout
+    assert rows(dsn, "SELECT id::text, unique_key FROM pgqueue.jobs") == [
+        (first.stdout.strip(), "nightly-2026-11-23")
+    ]

@@ -211,7 +211,7 @@ class Supervisor:
 
     def _watch_children(self) -> None:
         now = self.clock()
-        for slot in self.slots:
+        for index, slot in enumerate(self.slots):
             child = slot.child
             if child is not None and not child.alive:
                 self._check_ready(child)  # the line may have come just before the exit
@@ -221,7 +221,7 @@ class Supervisor:
                 self._crashed(slot, child, now)
             if slot.child is None and slot.restart_at is not None and now >= slot.restart_at:
                 slot.restart_at = None
-                slot.child = self._spawn(self.slots.index(slot))
+                slot.child = self._spawn(index)
 
     def _crashed(self, slot: _Slot, child: _Child, now: float) -> None:
         code = child.proc.returncode

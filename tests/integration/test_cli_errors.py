@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -259,39 +260,49 @@ def test_an_app_that_fails_to_import_is_one_line(
     assert rows(dsn, "SELECT count(*) FROM pgqueue.workers") == [(0,)]
 
 
+# A NUL in a name: encode_jobs names the field (or, with pgqueue.names' checks, the request does).
+NUL_IN_A_NAME = {
+    "nul-task": (
+        ["a\x00b"],
+        r"^error: (the )?task name 'a\\x00b'.*(NUL character \(\\u0000\)|U\+0000)",
+    ),
+    "nul-queue": (
+        ["t", "--queue", "q\x00"],
+        r"^error: (the )?queue name (of t \(job #1\) |'q\\x00' ).*(NUL character|U\+0000)",
+    ),
+    "nul-unique-key": (
+        ["t", "--unique-key", "k\x00"],
+        r"^error: (the )?unique[ _]key (of t \(job #1\) |'k\\x00' ).*(NUL character|U\+0000)",
+    ),
+}
+NAN_DELAY = {
+    "nan-delay": (
+        ["t", "--delay", "nan"],
+        r"^error: delay must be a finite number of seconds, not nan$",
+    ),
+    "inf-delay": (
+        ["t", "--delay", "inf"],
+        r"^error: delay must be a finite number of seconds, not inf$",
+    ),
+}
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [
-        (
-            ["a\x00b"],
-            "error: the task name 'a\\x00b' (job #1) is not storable: PostgreSQL's jsonb cannot "
-            "hold the NUL character (\\u0000)",
-        ),
-        (
-            ["t", "--queue", "q\x00"],
-            "error: the queue name of t (job #1) is not storable: PostgreSQL's jsonb cannot hold "
-            "the NUL character (\\u0000)",
-        ),
-        (
-            ["t", "--unique-key", "k\x00"],
-            "error: the unique key of t (job #1) is not storable: PostgreSQL's jsonb cannot hold "
-            "the NUL character (\\u0000)",
-        ),
-        (["t", "--delay", "nan"], "error: delay must be a finite number of seconds, not nan"),
-        (["t", "--delay", "inf"], "error: delay must be a finite number of seconds, not inf"),
-    ],
-    ids=["nul-task", "nul-queue", "nul-unique-key", "nan-delay", "inf-delay"],
-)
+    list({**NUL_IN_A_NAME, **NAN_DELAY}.values()),
+    ids=list({**NUL_IN_A_NAME, **NAN_DELAY}),
+)  # fmt: skip
 def test_enqueue_input_the_database_cannot_store_names_the_field(
     dsn: str, args: list[str], expected: str
 ) -> None:
     done = invoke("enqueue", *args, dsn=dsn)
     assert done.exit_code == 2
     assert done.stdout == ""
-    assert one_error_line(done.stderr) == expected
+    line = one_error_line(done.stderr)
+    assert re.search(expected, line), line
     debug = invoke("enqueue", *args, "--log-level", "DEBUG", dsn=dsn)
     assert debug.exit_code == 2
-    assert expected in debug.stderr.splitlines()
+    assert line in debug.stderr.splitlines()
     assert "Traceback (most recent call last)" in debug.stderr
     assert job_count(dsn) == 0
 

@@ -39,20 +39,36 @@ class Enqueued:
 
 
 def encode_jobs(requests: Sequence[JobRequest]) -> str:
-    """The JSON array for pgqueue.enqueue_many; a value that is not JSON names its job and task."""
+    """The JSON array for pgqueue.enqueue_many; a value that cannot be stored names its field, its
+    job and its task ("the queue name of mail.send (job #2) is not storable: ...")."""
     if not requests:
         raise ValueError("nothing to enqueue: the batch is empty")
     try:
-        return serialization.dumps([r.as_json_object() for r in requests], what="arguments")
+        return serialization.dumps([r.as_json_object() for r in requests], what="the jobs")
     except SerializationError:
-        for n, request in enumerate(requests):
-            serialization.dumps(
-                request.args, what=f"positional arguments of {request.task} (job #{n + 1})"
-            )
-            serialization.dumps(
-                request.kwargs, what=f"keyword arguments of {request.task} (job #{n + 1})"
-            )
+        for n, request in enumerate(requests, start=1):
+            for field, value in request.as_json_object().items():
+                serialization.dumps(value, what=_field_of(field, request.task, n))
         raise
+
+
+_FIELDS = {
+    "task": "task name",
+    "args": "positional arguments",
+    "kwargs": "keyword arguments",
+    "queue": "queue name",
+    "unique_key": "unique key",
+}
+
+
+def _field_of(field: str, task: str, n: int) -> str:
+    name = _FIELDS.get(field, field)
+    if field == "task":
+        return f"the {name} {task!r} (job #{n})"
+    shown = task if task.isprintable() else repr(task)
+    if field in ("args", "kwargs"):
+        return f"{name} of {shown} (job #{n})"
+    return f"the {name} of {shown} (job #{n})"
 
 
 def _rows_to_enqueued(rows: Sequence[Any]) -> list[Enqueued]:

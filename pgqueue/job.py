@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +58,8 @@ class JobOptions:
             raise ValueError("pass either run_at or delay, not both")
         if self.run_at is not None and self.run_at.tzinfo is None:
             raise ValueError("run_at must be timezone-aware (e.g. datetime.now(UTC))")
+        if self.delay_seconds is not None and not math.isfinite(self.delay_seconds):
+            raise ValueError(f"delay must be a finite number of seconds, not {self.delay!r}")
         if self.max_attempts is not None and self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if self.queue is not None and not self.queue:

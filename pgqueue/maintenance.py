@@ -79,6 +79,8 @@ class Scheduler:
         self.schedules = list(schedules)
         self.make_request = make_request
         self.enqueued = 0
+        # The last error of each failing schedule: logged when it first appears, not every pass.
+        self.failing: dict[str, str] = {}
 
     async def register(self, now: datetime) -> None:
         """Record the schedules this worker knows (new ones count ticks from `now`)."""
@@ -96,17 +98,35 @@ class Scheduler:
                 enqueued += await self._run_schedule(schedule, now)
             except DatabaseUnavailableError:
                 raise
-            except PgQueueError as exc:
-                # One broken schedule (say, arguments its task no longer takes) must not stop
-                # the others; its tick stays unclaimed and is tried again next pass.
-                logger.error(
-                    "schedule %s: could not enqueue its tick: %s",
-                    schedule.name,
-                    exc,
-                    extra={"schedule": schedule.name, "task": schedule.task},
-                )
+            except Exception as exc:
+                # One broken schedule (arguments its task no longer takes, a cron croniter fails
+                # on at use, a bug) must not stop the others; its tick stays unclaimed and is
+                # tried again next pass.
+                self._failed(schedule, exc)
+            else:
+                if self.failing.pop(schedule.name, None) is not None:
+                    logger.info(
+                        "schedule %s: enqueues its ticks again",
+                        schedule.name,
+                        extra={"schedule": schedule.name, "task": schedule.task},
+                    )
         self.enqueued += enqueued
         return enqueued
+
+    def _failed(self, schedule: PeriodicSchedule, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        repeated = self.failing.get(schedule.name) == error
+        self.failing[schedule.name] = error
+        logger.log(
+            logging.DEBUG if repeated else logging.ERROR,
+            "schedule %s: could not enqueue its tick (%s); the other schedules run, this one is "
+            "tried again every pass",
+            schedule.name,
+            error,
+            # A pgqueue error says all there is; anything else is a bug worth its traceback.
+            exc_info=None if isinstance(exc, PgQueueError) or repeated else exc,
+            extra={"schedule": schedule.name, "task": schedule.task},
+        )
 
     async def _run_schedule(self, schedule: PeriodicSchedule, now: datetime) -> int:
         with translated(self.repository.dsn):

@@ -4,7 +4,9 @@ checkout, from the repository's migrations/ folder."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,13 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from pgqueue.errors import ConfigurationError
+from pgqueue.dsn import dsn_host
+from pgqueue.errors import ConfigurationError, DatabaseError
 from pgqueue.schema import SCHEMA, VERSION_TABLE, metadata
+
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def migrations_path() -> Path:
@@ -82,7 +88,27 @@ def upgrade(dsn: str | None, revision: str = "head", connection: Any = None) -> 
     if connection is not None:
         _run_on_connection(connection, revision, downgrade=False)
         return
-    command.upgrade(alembic_config(dsn), revision)
+    with _translated(dsn):
+        command.upgrade(alembic_config(dsn), revision)
+
+
+@contextlib.contextmanager
+def _translated(dsn: str | None) -> Iterator[None]:
+    """A statement the database refused as a pgqueue DatabaseError with one line that says what
+    to do, instead of SQLAlchemy's error with the SQL and a link."""
+    try:
+        yield
+    except DBAPIError as exc:
+        where = dsn_host(dsn)
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        if getattr(exc.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+            raise DatabaseError(
+                f"the database at {where} refused the migration: {detail}. Run `pgqueue migrate` "
+                "as a role that may create the pgqueue schema there (the database owner, or a "
+                "role granted CREATE ON DATABASE), or hand the DDL of `pgqueue migrate --sql` "
+                "to a DBA"
+            ) from exc
+        raise DatabaseError(f"the migration failed at {where}: {detail}") from exc
 
 
 async def upgrade_async(dsn: str | None, revision: str = "head") -> None:
@@ -94,7 +120,8 @@ def downgrade(dsn: str | None, revision: str, connection: Any = None) -> None:
     if connection is not None:
         _run_on_connection(connection, revision, downgrade=True)
         return
-    command.downgrade(alembic_config(dsn), revision)
+    with _translated(dsn):
+        command.downgrade(alembic_config(dsn), revision)
 
 
 def upgrade_sql(revision: str = "head") -> str:

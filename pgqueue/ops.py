@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,9 @@ class WorkerOps:
         self.metrics: WorkerMetrics | None = None
         self.metrics_port: int | None = None
         self.progress_sink: ProgressReporter | None = None
+        # Called once the worker is serving (registered, every service started): how
+        # `pgqueue worker` tells a --processes supervisor that this child started well.
+        self.on_serving: list[Callable[[], None]] = []
 
     def prepare(self) -> None:
         """Build what the job runner needs before the first claim (the progress sink)."""
@@ -72,6 +76,8 @@ class WorkerOps:
                 self.clock,
             )
             tasks.extend(self.maintenance.tasks())
+        for callback in self.on_serving:
+            callback()
         return tasks
 
     async def stop(self) -> None:

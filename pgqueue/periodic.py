@@ -9,30 +9,48 @@ Cron has five fields (minute hour day month weekday) or six with *seconds first*
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from pgqueue.errors import TaskRegistrationError
 
 DEFAULT_GRACE = 60.0
+# A cron that fires at all fires within 8 years (29 February across a century year that is not
+# a leap year); one with no tick in this horizon names a date that does not exist (30 February).
+HORIZON_YEARS = 10
 
 
 def _croniter(cron: str, start: datetime) -> croniter:
-    return croniter(cron, start, second_at_beginning=len(cron.split()) == 6)
+    return croniter(
+        cron,
+        start,
+        second_at_beginning=len(cron.split()) == 6,
+        max_years_between_matches=HORIZON_YEARS,
+    )
 
 
-def validate_cron(cron: str) -> None:
+def validate_cron(cron: str, schedule: str | None = None) -> None:
+    """Refuse a cron expression that does not parse, or that never fires: croniter accepts
+    `0 0 30 2 *` and only fails when asked for a tick."""
+    prefix = f"schedule {schedule}: " if schedule else ""
     fields_count = len(cron.split())
     if fields_count not in (5, 6) or not croniter.is_valid(
         cron, second_at_beginning=fields_count == 6
     ):
         raise TaskRegistrationError(
-            f"invalid cron expression {cron!r}: use 5 fields (minute hour day month weekday) "
-            "or 6 with seconds first"
+            f"{prefix}invalid cron expression {cron!r}: use 5 fields (minute hour day month "
+            "weekday) or 6 with seconds first"
         )
+    try:
+        _croniter(cron, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise TaskRegistrationError(
+            f"{prefix}cron expression {cron!r} never fires (no tick within {HORIZON_YEARS} "
+            "years): check its day and month fields"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +76,7 @@ class PeriodicSchedule:
     def __post_init__(self) -> None:
         if not self.name:
             raise TaskRegistrationError("a periodic schedule needs a non-empty name")
-        validate_cron(self.cron)
+        validate_cron(self.cron, self.name)
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -4,111 +4,25 @@ from __future__ import annotations
 
 import math
 import os
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
 
+from pgqueue.dsn import dsn_host, normalize_dsn, redact_dsn
 from pgqueue.durations import parse_duration
 from pgqueue.errors import ConfigurationError
 from pgqueue.job import DEFAULT_QUEUE
 from pgqueue.names import queue_name_problem
 
-_SCHEMES = ("postgresql", "postgres")
-
-
-def normalize_dsn(dsn: str) -> str:
-    """Accept SQLAlchemy-style URLs (postgresql+asyncpg://) and return a libpq/asyncpg DSN."""
-    dsn = dsn.strip()
-    if not dsn:
-        raise ConfigurationError("the DSN is empty")
-    if "://" not in dsn:
-        if "=" in dsn:
-            return _keywords_to_url(dsn)
-        raise ConfigurationError(
-            f"malformed DSN {redact_dsn(dsn)!r}: expected postgresql://user@host:port/dbname"
-        )
-    scheme, rest = dsn.split("://", 1)
-    base = scheme.split("+", 1)[0]
-    if base not in _SCHEMES:
-        raise ConfigurationError(
-            f"malformed DSN {redact_dsn(dsn)!r}: scheme {scheme!r} is not postgresql://"
-        )
-    try:
-        urlsplit(f"postgresql://{rest}").port  # noqa: B018 - raises on a malformed port
-    except ValueError as exc:
-        raise ConfigurationError(f"malformed DSN {redact_dsn(dsn)!r}: {exc}") from exc
-    return f"postgresql://{rest}"
-
-
-def _keywords_to_url(dsn: str) -> str:
-    """libpq's keyword form ("host=h port=5432 dbname=app") as a URL: asyncpg only takes URLs."""
-    try:
-        pairs = [part.split("=", 1) for part in shlex.split(dsn)]
-    except ValueError as exc:
-        raise ConfigurationError(f"malformed DSN {redact_dsn(dsn)!r}: {exc}") from exc
-    if any(len(pair) != 2 or not pair[0] for pair in pairs):
-        raise ConfigurationError(f"malformed DSN {redact_dsn(dsn)!r}: expected key=value pairs")
-    values = {key.strip(): value for key, value in pairs}
-    user = quote(values.pop("user", ""), safe="")
-    password = values.pop("password", None)
-    host = values.pop("host", "")
-    port = values.pop("port", "")
-    dbname = quote(values.pop("dbname", ""), safe="")
-    auth = (
-        f"{user}:{quote(password, safe='')}@"
-        if password is not None
-        else (f"{user}@" if user else "")
-    )
-    if host.startswith("/"):  # a socket directory goes in the query, where asyncpg reads it
-        values["host"] = host
-        host = ""
-    netloc = f"{auth}{host}" + (f":{port}" if port else "")
-    query = f"?{urlencode(values)}" if values else ""
-    return f"postgresql://{netloc}/{dbname}{query}"
-
-
-def redact_dsn(dsn: str | None) -> str:
-    """The DSN with any password replaced, safe for logs and error messages."""
-    if not dsn:
-        return "(libpq defaults)"
-    if "://" not in dsn:
-        return " ".join(
-            "password=***" if part.startswith("password=") else part for part in dsn.split()
-        )
-    scheme, rest = dsn.split("://", 1)
-    rest, _, query = rest.partition("?")
-    if "@" in rest:
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            creds = creds.split(":", 1)[0] + ":***"
-        rest = f"{creds}@{host}"
-    if query:
-        query = "&".join(
-            "password=***" if part.lower().startswith("password=") else part
-            for part in query.split("&")
-        )
-        rest = f"{rest}?{query}"
-    return f"{scheme}://{rest}"
-
-
-def dsn_host(dsn: str | None) -> str:
-    """A human description of where the DSN points (host:port), never the password."""
-    if not dsn:
-        host = os.environ.get("PGHOST", "the local socket")
-        port = os.environ.get("PGPORT")
-        return f"{host}:{port}" if port else host
-    if "://" in dsn:
-        parts = urlsplit(dsn)
-        url_host = parts.hostname or os.environ.get("PGHOST", "the local socket")
-        try:
-            url_port = parts.port
-        except ValueError:
-            url_port = None
-        return f"{url_host}:{url_port}" if url_port else url_host
-    kv = dict(p.split("=", 1) for p in dsn.split() if "=" in p)
-    return kv.get("host", "the local socket") + (f":{kv['port']}" if "port" in kv else "")
+# The DSN helpers live in pgqueue.dsn; these names have always been importable from here too.
+__all__ = [
+    "AppSettings",
+    "WorkerSettings",
+    "dsn_host",
+    "normalize_dsn",
+    "redact_dsn",
+    "resolve_dsn",
+]
 
 
 def resolve_dsn(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str | None:

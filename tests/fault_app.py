@@ -7,6 +7,8 @@ while the database is away, and O_APPEND keeps the lines of concurrent processes
 can count exactly how many times each job ran. A job can be held at its start until a gate file exists, so a test can act mid-job.
 
 FAULT_COMMAND_TIMEOUT (seconds) sets the App's command_timeout, for the network stall tests.
+FAULT_FAIL_START names a file: while it exists, importing this module raises, so a worker process
+started then fails before it serves (the supervisor tests).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -94,8 +97,33 @@ def build_app(dsn: str | None = None) -> App:
         record_run(runs, ctx.job_id, ctx.attempt)
         raise ValueError(f"bad input: {UNSTORABLE[char]}")
 
+    @app.task(name="crash")
+    async def crash(runs: str) -> None:
+        """Kill the whole worker process, as a segfault in a C extension or the OOM killer would.
+        It waits a moment first so the worker writes the outcomes it holds (the test then counts
+        every other job's runs exactly)."""
+        ctx = current_job()
+        record_run(runs, ctx.job_id, ctx.attempt)
+        await asyncio.sleep(0.3)
+        os._exit(1)
+
+    @app.task(name="deaf")
+    async def deaf(runs: str, gate: str) -> None:
+        """Make the worker process ignore SIGTERM and SIGINT (as code that installs its own signal
+        handlers might), then hold until the gate opens."""
+        ctx = current_job()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        record_run(runs, ctx.job_id, ctx.attempt)
+        while not gate_open(gate):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
     return app
 
+
+_fail_start = os.environ.get("FAULT_FAIL_START")
+if _fail_start and os.path.exists(_fail_start):
+    raise RuntimeError(f"FAULT_FAIL_START: {_fail_start} exists")
 
 UNSTORABLE = {"nul": "\x00", "lone-surrogate": "\udcff"}
 

@@ -5,6 +5,9 @@ modules attach themselves to the group when imported here.
 """
 
 from pgqueue.cli import core, jobs, ops, periodic, workers  # noqa: F401  (register commands)
+from pgqueue.cli._common import log_level_everywhere
 from pgqueue.cli.group import main
+
+log_level_everywhere(main)
 
 __all__ = ["main"]

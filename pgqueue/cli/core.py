@@ -14,8 +14,10 @@ from alembic.util.exc import CommandError
 from pgqueue import serialization
 from pgqueue.cli._common import (
     EXIT_CONFIG,
+    EXIT_ERROR,
     configure_logging,
     dsn_option,
+    fail,
     load_app,
     resolve_or_exit,
     run_or_exit,
@@ -23,6 +25,7 @@ from pgqueue.cli._common import (
 from pgqueue.cli._ops_options import apply_ops_options, ops_worker_options
 from pgqueue.cli.group import main
 from pgqueue.client import App
+from pgqueue.enqueue import encode_jobs
 from pgqueue.errors import ConfigurationError, PgQueueError
 from pgqueue.job import JobOptions
 from pgqueue.settings import WorkerSettings
@@ -63,8 +66,9 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     try:
         migrations.upgrade(resolved, revision)
     except CommandError as exc:  # e.g. an unknown --revision
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+        fail(str(exc), EXIT_CONFIG, exc)
+    except PgQueueError as exc:  # e.g. a role without CREATE on the database
+        fail(str(exc), EXIT_ERROR, exc)
     click.echo(f"pgqueue schema is at {revision}")
 
 
@@ -140,6 +144,15 @@ def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
     help="Worker processes to run under a supervisor that restarts crashed ones.",
 )
 @click.option(
+    "--restart-backoff-max",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    envvar="PGQUEUE_RESTART_BACKOFF_MAX",
+    show_envvar=True,
+    show_default=True,
+    help="--processes: longest wait, in seconds, before a crashed worker process is restarted.",
+)
+@click.option(
     "--loop",
     default="asyncio",
     envvar="PGQUEUE_LOOP",
@@ -175,6 +188,7 @@ def worker(
     heartbeat_ttl: float | None,
     command_timeout: float | None,
     processes: int,
+    restart_backoff_max: float,
     loop: str,
     log_level: str,
     log_format: str,
@@ -185,10 +199,6 @@ def worker(
 
     configure_logging(log_level, log_format)
     app = load_app(app_spec)  # before any child starts: a bad MODULE:APP fails once, clearly
-    if processes > 1:
-        from pgqueue.supervisor import Supervisor, child_command
-
-        sys.exit(Supervisor(child_command(sys.argv[1:]), processes).run())
     if command_timeout is not None:
         app.command_timeout = command_timeout or None
     if dsn:
@@ -204,17 +214,30 @@ def worker(
             heartbeat_ttl=heartbeat_ttl,
         )
         settings = apply_ops_options(settings, ops)
-    except ConfigurationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+    except ConfigurationError as exc:  # before any child starts too
+        fail(str(exc), EXIT_CONFIG, exc)
+    if processes > 1:
+        from pgqueue.supervisor import Supervisor, child_command
+
+        supervisor = Supervisor(
+            child_command(sys.argv[1:]),
+            processes,
+            shutdown_timeout=settings.shutdown_timeout,
+            restart_backoff_max=restart_backoff_max,
+        )
+        sys.exit(supervisor.run())
     index = os.environ.get("PGQUEUE_PROCESS_INDEX")
     if settings.metrics_port and index and index.isdigit():
         # Under --processes N, child i serves metrics on --metrics-port + i.
         settings = settings.with_(metrics_port=settings.metrics_port + int(index))
 
     async def serve() -> None:
+        from pgqueue.supervisor import announce_serving
+
         try:
-            await run_until_signalled(app.worker(settings))
+            worker = app.worker(settings)
+            worker.ops.on_serving.append(announce_serving)  # a no-op without a supervisor
+            await run_until_signalled(worker)
         finally:
             await app.close()
 
@@ -262,6 +285,12 @@ def worker(
 @click.option(
     "--max-attempts", type=click.IntRange(min=1), default=None, envvar="PGQUEUE_MAX_ATTEMPTS"
 )
+@click.option(
+    "--unique-key",
+    default=None,
+    envvar="PGQUEUE_UNIQUE_KEY",
+    help="Enqueue nothing while a job with this key is waiting or running; print its id.",
+)
 def enqueue(
     task: str,
     dsn: str | None,
@@ -271,16 +300,24 @@ def enqueue(
     priority: int,
     delay: float | None,
     max_attempts: int | None,
+    unique_key: str | None,
 ) -> None:
     """Enqueue a job for TASK (by name) and print its id."""
     args = _json_option(args_json, "--args", list, "a JSON array, e.g. '[1, 2]'")
     kwargs = _json_option(kwargs_json, "--kwargs", dict, "a JSON object, e.g. '{\"x\": 1}'")
     app = App(resolve_or_exit(dsn))
     try:
-        options = JobOptions(queue=queue, priority=priority, delay=delay, max_attempts=max_attempts)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    request = options.request(task, args, kwargs)
+        options = JobOptions(
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            max_attempts=max_attempts,
+            unique_key=unique_key,
+        )
+        request = options.request(task, args, kwargs)
+        encode_jobs([request])  # a value the database cannot store: refused before connecting
+    except (ValueError, PgQueueError) as exc:
+        fail(str(exc), EXIT_CONFIG, exc)
 
     async def send() -> int:
         async with app:

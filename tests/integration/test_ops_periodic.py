@@ -4,12 +4,15 @@ restarts, no burst after an outage. Time is injected (a fake clock), never slept
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
 import pytest
+from croniter import CroniterBadDateError
 
 from pgqueue import App, TaskRegistrationError, Worker
 from pgqueue.maintenance import Scheduler
+from pgqueue.periodic import PeriodicSchedule
 from tests.helpers import fetch, fetchval, wait_for
 
 
@@ -220,3 +223,57 @@ async def test_periodic_job_runs_with_its_arguments(dsn: str) -> None:
     finally:
         await worker.stop()
         await app.close()
+
+
+class BrokenAtUse(PeriodicSchedule):
+    """A schedule whose tick arithmetic fails when used, as croniter did on `0 0 30 2 *` (which
+    registration now refuses) and as any other bug might."""
+
+    def due_ticks(self, after: datetime, now: datetime) -> tuple[list[datetime], int]:
+        raise CroniterBadDateError("failed to find prev date")
+
+
+async def test_one_failing_schedule_never_stops_the_others(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(dsn)  # "every-minute", a healthy schedule
+    broken = BrokenAtUse(name="broken", task="tick", cron="* * * * *")
+    schedules = [broken, *app.schedules.values()]  # the broken one runs first
+    try:
+        await app.open()
+        scheduler = Scheduler(app.repository, schedules, _request_factory(app))
+        await scheduler.register(at("09:59:30"))
+        with caplog.at_level(logging.DEBUG, logger="pgqueue.maintenance"):
+            first = await scheduler.run_due(at("10:00:30"))
+            second = await scheduler.run_due(at("10:01:30"))
+    finally:
+        await app.close()
+    assert (first, second) == (1, 1)
+    assert await tick_times(dsn) == [at("10:00:00"), at("10:01:00")]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    # Logged once with its name and a traceback, not once per pass.
+    assert [r.getMessage() for r in errors] == [
+        "schedule broken: could not enqueue its tick (CroniterBadDateError: failed to find prev "
+        "date); the other schedules run, this one is tried again every pass"
+    ]
+    assert errors[0].exc_info is not None and errors[0].schedule == "broken"  # type: ignore[attr-defined]
+    assert scheduler.failing == {"broken": "CroniterBadDateError: failed to find prev date"}
+
+
+async def test_a_worker_keeps_ticking_beside_a_failing_schedule(dsn: str) -> None:
+    app = make_app(dsn)
+    broken = BrokenAtUse(name="broken", task="tick", cron="* * * * *")
+    app.schedules = {"broken": broken, **app.schedules}  # the broken one runs first
+    clock = FakeClock(at("10:00:30"))  # the schedules count ticks from here
+    worker = await start_worker(app, clock)
+    try:
+        await settle([worker])
+        clock.now = at("10:01:30")
+        await wait_for(lambda: _count(dsn, 1), message="the 10:01 tick")
+        clock.now = at("10:02:30")
+        await wait_for(lambda: _count(dsn, 2), message="the 10:02 tick")
+        await settle([worker])
+    finally:
+        await worker.stop()
+        await app.close()
+    assert await tick_times(dsn) == [at("10:01:00"), at("10:02:00")]

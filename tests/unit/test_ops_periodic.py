@@ -90,3 +90,30 @@ def test_bad_schedules_are_refused(kw: dict[str, object], match: str) -> None:
     values: dict[str, object] = {"name": "s", "task": "t", **kw}
     with pytest.raises(TaskRegistrationError, match=match):
         PeriodicSchedule(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "cron",
+    ["0 0 30 2 *", "0 0 31 4 *", "* * 31 2,4,6,9,11 *", "0 0 0 30 2 *", "*/5 * 30-31 2 *"],
+)
+def test_a_cron_that_never_fires_is_refused_at_registration(cron: str) -> None:
+    # croniter's is_valid() accepts these; they fail only when asked for a tick.
+    with pytest.raises(TaskRegistrationError) as caught:
+        PeriodicSchedule(name="feb-30", task="t", cron=cron)
+    assert str(caught.value) == (
+        f"schedule feb-30: cron expression {cron!r} never fires (no tick within 10 years): "
+        "check its day and month fields"
+    )
+
+
+@pytest.mark.parametrize("cron", ["0 0 29 2 *", "0 0 31 */2 *", "0 0 30 2 mon", "0 0 1 1 *"])
+def test_rare_crons_that_do_fire_are_accepted(cron: str) -> None:
+    schedule = PeriodicSchedule(name="rare", task="t", cron=cron)
+    tick = schedule.latest_tick(at("2100-03-01T00:00:00"))
+    assert schedule.next_tick(tick) > tick
+
+
+def test_the_malformed_cron_error_names_the_schedule() -> None:
+    with pytest.raises(TaskRegistrationError) as caught:
+        PeriodicSchedule(name="nightly", task="t", cron="61 * * * *")
+    assert str(caught.value).startswith("schedule nightly: invalid cron expression '61 * * * *'")

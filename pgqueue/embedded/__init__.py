@@ -5,7 +5,12 @@ the way SQLite spares its users a server. Only the development entry points use 
 """
 
 from pgqueue.embedded._account import Account, server_account
-from pgqueue.embedded._binaries import EmbeddedUnavailableError, embedded_bin, version
+from pgqueue.embedded._binaries import (
+    EmbeddedUnavailableError,
+    embedded_bin,
+    reachable_bin,
+    version,
+)
 from pgqueue.embedded._dev import DevDatabase, dev_database, dev_directory
 from pgqueue.embedded._probe import Address, answering, default_addresses
 from pgqueue.embedded._server import EmbeddedServer, EmbeddedServerError, Postmaster
@@ -23,6 +28,7 @@ __all__ = [
     "dev_database",
     "dev_directory",
     "embedded_bin",
+    "reachable_bin",
     "server_account",
     "version",
 ]

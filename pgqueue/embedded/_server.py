@@ -115,6 +115,15 @@ class EmbeddedServer:
 
     # -- what it does --------------------------------------------------------------------------
 
+    def init(self) -> bool:
+        """Create the cluster (initdb) unless it exists. Returns whether this call created it."""
+        self._prepare_directory()
+        with self._locked():
+            if self.initialized:
+                return False
+            self._initdb()
+            return True
+
     def start(self) -> bool:
         """Start the server unless it runs already (initialising it first if needed); wait until
         it accepts connections. Returns whether this call started it."""
@@ -124,11 +133,16 @@ class EmbeddedServer:
                 return False
             if not self.initialized:
                 self._initdb()
-            (self.data / "postmaster.pid").unlink(missing_ok=True)  # stale: nothing runs on it
-            for attempt in range(3):
-                port = self._choose_port(fresh=attempt > 0)
-                if self._pg_ctl_start(port):
+            self._clear_reused_pidfile()
+            fresh_port = False
+            for _ in range(3):
+                outcome = self._pg_ctl_start(self._choose_port(fresh=fresh_port))
+                if outcome == "started":
                     return True
+                if outcome == "port taken":
+                    fresh_port = True
+                else:  # a crashed server's processes still hold its shared memory
+                    self._wait_for_leftovers_to_exit()
             raise self._failure("did not start")
 
     def stop(self, mode: str = "fast") -> bool:
@@ -267,8 +281,32 @@ class EmbeddedServer:
         saved.write_text(f"{port}\n")
         return port
 
-    def _pg_ctl_start(self, port: int) -> bool:
-        """pg_ctl start on `port`; False if the port was taken meanwhile (try another)."""
+    def _clear_reused_pidfile(self) -> None:
+        """A postmaster.pid whose pid now belongs to a live process that is not this server's
+        postmaster (the pid was reused after a crash) makes PostgreSQL refuse to start; one
+        whose pid is dead PostgreSQL handles itself, checking that no old process still uses
+        its shared memory. So only the first is removed, once no old process is left."""
+        pidfile = self.data / "postmaster.pid"
+        try:
+            first = pidfile.read_text().split("\n", 1)[0].strip()
+        except FileNotFoundError:
+            return
+        if first.isdigit() and _alive(int(first)):
+            self._wait_for_leftovers_to_exit()
+            pidfile.unlink(missing_ok=True)
+
+    def _wait_for_leftovers_to_exit(self) -> None:
+        """Wait until no process of a crashed server runs in the data directory (its backends
+        notice the postmaster's death and exit within moments)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while _processes_in(self.data):
+            if time.monotonic() > deadline:
+                raise self._failure("has processes of an earlier server still running")
+            time.sleep(0.05)
+
+    def _pg_ctl_start(self, port: int) -> str:
+        """pg_ctl start on `port`: "started", "port taken" (try another) or "busy" (an earlier
+        server's processes still hold its shared memory: wait for them)."""
         self.logfile.touch()
         give_to(self.logfile, self.account)
         offset = self.logfile.stat().st_size
@@ -293,11 +331,14 @@ class EmbeddedServer:
             detach=True,
         )
         if done.returncode == 0 and self.postmaster() is not None:
-            return True
+            return "started"
         with open(self.logfile, errors="replace") as log:
             log.seek(offset)
-            if "could not bind" in log.read():
-                return False
+            said = log.read()
+        if "could not bind" in said:
+            return "port taken"
+        if "pre-existing shared memory block" in said:
+            return "busy"
         raise self._failure("did not start", done)
 
     def _failure(
@@ -316,13 +357,7 @@ class EmbeddedServer:
 def _is_postmaster(pid: int, data: Path) -> bool:
     """Whether `pid` is a postgres process serving `data` (not a reused pid, nor a zombie)."""
     if not Path("/proc/self/cmdline").exists():  # no /proc (macOS): only whether it lives
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return _alive(pid)
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
@@ -334,8 +369,39 @@ def _is_postmaster(pid: int, data: Path) -> bool:
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _processes_in(data: Path) -> list[int]:
+    """Processes whose working directory is `data` (every PostgreSQL process chdirs into its
+    data directory); empty where /proc does not tell."""
+    found: list[int] = []
+    proc = Path("/proc")
+    if not (proc / "self" / "cwd").exists():
+        return found
+    real = os.path.realpath(data)
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "cwd") == real:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def _port_free(port: int) -> bool:
+    """Whether the server could bind `port`: as PostgreSQL does, with SO_REUSEADDR, so a port
+    the server itself left in TIME_WAIT by a restart counts as free."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

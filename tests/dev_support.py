@@ -33,7 +33,7 @@ def no_server_env(port: int, **extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("PGQUEUE_", "PG")) and k != "DATABASE_URL"
     }
-    env.update(PGHOST="127.0.0.1", PGPORT=str(port), PYTHONPATH=str(ROOT), **extra)
+    env.update({"PGHOST": "127.0.0.1", "PGPORT": str(port), "PYTHONPATH": str(ROOT), **extra})
     return env
 
 
@@ -53,21 +53,23 @@ def reachable_dir(prefix: str = "pgqueue-dev-test-") -> Iterator[Path]:
 
 
 def postgres_processes(under: Path) -> list[int]:
-    """Live postgres processes whose command line names a path under `under` (a postmaster is
-    started with -D DATA; its children inherit nothing of it, so this finds postmasters)."""
-    found = []
+    """Live postmasters whose command line names a path under `under` (started with -D DATA).
+    A backend forked a moment ago still shows its postmaster's command line until it sets its
+    own title, so processes whose parent is one of them do not count."""
+    found: dict[int, int] = {}
     marker = os.fsencode(under)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        if argv and argv[0] and os.path.basename(argv[0]) == b"postgres":
-            if any(marker in arg for arg in argv[1:]):
-                found.append(int(entry.name))
-    return found
+        named_postgres = bool(argv[0]) and os.path.basename(argv[0]) == b"postgres"
+        if named_postgres and any(marker in arg for arg in argv[1:]):
+            found[int(entry.name)] = parent
+    return sorted(pid for pid, parent in found.items() if parent not in found)
 
 
 def process_uid(pid: int) -> int:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pgqueue.embedded import EmbeddedServer  # noqa: E402
-from tests.database_server import TEST_SETTINGS  # noqa: E402
+from pgqueue.embedded import EmbeddedServer
+from tests.database_server import TEST_SETTINGS
 
 
 def main(command: str, directory: str) -> None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
@@ -94,6 +95,23 @@ def test_quickstart_with_pgqueue_dsn_starts_nothing_embedded(dsn: str, project: 
     assert "embedded" not in done.stderr
     assert os.listdir(project) == []  # no .pgqueue/dev-pg
     assert postgres_processes(project) == []
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT id, state FROM pgqueue.jobs").fetchall() == [(1, "succeeded")]
+
+
+def test_quickstart_uses_a_server_answering_at_the_libpq_defaults(dsn: str, project: Path) -> None:
+    """No DSN, but PGHOST/PGPORT (and PGUSER, PGPASSWORD, PGDATABASE) reach a server: it is
+    used as psql would use it, and nothing embedded starts."""
+    parts = urlsplit(dsn)
+    env = no_server_env(parts.port or 5432)
+    env.update(PGUSER=parts.username or "postgres", PGDATABASE=parts.path.lstrip("/"))
+    if parts.password:
+        env["PGPASSWORD"] = unquote(parts.password)
+    done = run([sys.executable, str(QUICKSTART)], project, env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == quickstart_lines(1)
+    assert "embedded" not in done.stderr
+    assert os.listdir(project) == []
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT id, state FROM pgqueue.jobs").fetchall() == [(1, "succeeded")]
 

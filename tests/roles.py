@@ -5,6 +5,7 @@ granted in the test's database."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -13,12 +14,15 @@ import psycopg
 
 from tests.conftest import TEST_DSN
 
+# The server may want a password (CI's does: scram-sha-256): every throwaway role gets this one.
+ROLE_PASSWORD = secrets.token_urlsafe(18)
+
 
 def dsn_as(role: str, dsn: str) -> str:
-    """`dsn` (same server and database) logging in as `role` (trust auth: no password)."""
+    """`dsn` (same server and database) logging in as `role` (made by temporary_role)."""
     parts = urlsplit(dsn)
     host = parts.hostname or "127.0.0.1"
-    netloc = f"{role}@{host}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{role}:{ROLE_PASSWORD}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -27,7 +31,7 @@ def temporary_role(dsn: str, purpose: str) -> Iterator[str]:
     """A LOGIN role with no grants, named uniquely; `dsn` is the database it may be granted on."""
     name = f"pgqueue_{purpose}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(TEST_DSN, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {name} LOGIN")  # type: ignore[arg-type]
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{ROLE_PASSWORD}'")  # type: ignore[arg-type]
     try:
         yield name
     finally:

@@ -13,18 +13,27 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 import pgqueue as pgqueue_package
 from pgqueue import migrate
-from tests.conftest import dsn_for
+from tests.conftest import TEST_DSN, dsn_for
 from tests.helpers import fetch, fetchval, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 SECRET = "s3cr3t-Pa55word"
+SERVER = urlsplit(TEST_DSN)
+SERVER_AT = f"{SERVER.hostname}:{SERVER.port or 5432}"
+
+
+def with_password(dsn: str, password: str) -> str:
+    parts = urlsplit(dsn)
+    netloc = f"{parts.username}:{password}@{parts.hostname}:{parts.port or 5432}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def cli_env(dsn: str | None = None, **extra: str) -> dict[str, str]:
@@ -268,7 +277,7 @@ def test_unreachable_host_names_the_host_without_a_traceback(command: str) -> No
 def test_wrong_database_name_says_it_does_not_exist(command: str) -> None:
     missing = dsn_for("pgqueue_test_no_such_database")
     stderr = assert_one_clean_error(pgqueue(*COMMANDS[command], dsn=missing), 1)
-    assert stderr.startswith("error: the database at 127.0.0.1:5432 does not exist")
+    assert stderr.startswith(f"error: the database at {SERVER_AT} does not exist")
     assert 'database "pgqueue_test_no_such_database" does not exist' in stderr
 
 
@@ -277,7 +286,7 @@ def test_wrong_database_name_says_it_does_not_exist(command: str) -> None:
     [
         pytest.param(f"postgresql://postgres:{SECRET}@127.0.0.1:1/x", id="unreachable"),
         pytest.param(
-            dsn_for("pgqueue_test_no_such_database").replace("postgres@", f"postgres:{SECRET}@"),
+            with_password(dsn_for("pgqueue_test_no_such_database"), SECRET),
             id="no-database",
         ),
         pytest.param(f"postgresql://postgres:{SECRET}@127.0.0.1:99999/x", id="bad-port"),
@@ -299,7 +308,9 @@ def test_errors_never_print_the_password(dsn: str, command: str) -> None:
 
 def test_libpq_keyword_dsn_works(dsn: str) -> None:
     database = dsn.rsplit("/", 1)[1]
-    keyword = f"host=127.0.0.1 port=5432 user=postgres dbname={database}"
+    keyword = f"host={SERVER.hostname} port={SERVER.port or 5432} user={SERVER.username} dbname={database}"
+    if SERVER.password:
+        keyword += f" password={unquote(SERVER.password)}"
     done = pgqueue("enqueue", "t", dsn=keyword)
     assert done.returncode == 0, done.stderr
     assert job_count(dsn) == 1

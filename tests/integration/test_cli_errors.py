@@ -10,16 +10,16 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
 
 from pgqueue.cli import main
-from tests.conftest import admin_execute
 from tests.integration.test_cli import cli_env, job_count, pgqueue, rows
+from tests.roles import dsn_as, temporary_role
 
 PIECES = ("hunter2", "zebra9", "quux7")
 
@@ -134,28 +134,34 @@ def test_no_password_from_the_real_process(dsn: str, command: str) -> None:
 
 def test_a_keyword_dsn_with_spaces_and_quotes_connects(dsn: str) -> None:
     database = dsn.rsplit("/", 1)[1]
-    keyword = f"host = 127.0.0.1  port = 5432 user='postgres' dbname = '{database}'"
+    server = urlsplit(dsn)
+    password = f" password = '{server.password}'" if server.password else ""
+    keyword = (
+        f"host = {server.hostname}  port = {server.port or 5432} user='{server.username}'"
+        f"{password} dbname = '{database}'"
+    )
     done = pgqueue("enqueue", "t", dsn=keyword)
     assert done.returncode == 0, done.stderr
     assert job_count(dsn) == 1
+
+
+def server_at(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    return f"{parts.hostname}:{parts.port or 5432}"
 
 
 # -- 12. one clear line, the traceback only under DEBUG -----------------------------------------
 
 
 @pytest.fixture
-def role_without_create() -> Iterator[str]:
+def role_without_create(empty_db: str) -> Iterator[str]:
     """A login role with no CREATE on any database (roles are cluster-wide: a unique name)."""
-    name = f"pgqueue_test_nocreate_{uuid.uuid4().hex[:12]}"
-    admin_execute(f"CREATE ROLE {name} LOGIN")
-    try:
+    with temporary_role(empty_db, "nocreate") as name:
         yield name
-    finally:
-        admin_execute(f"DROP ROLE IF EXISTS {name}")
 
 
 def as_role(dsn: str, role: str) -> str:
-    return dsn.replace("postgres@", f"{role}@", 1)
+    return dsn_as(role, dsn)
 
 
 def test_migrate_without_create_privilege_is_one_line_saying_what_to_do(
@@ -167,7 +173,7 @@ def test_migrate_without_create_privilege_is_one_line_saying_what_to_do(
     line = one_error_line(done.stderr)
     database = empty_db.rsplit("/", 1)[1]
     assert line == (
-        "error: the database at 127.0.0.1:5432 refused the migration: permission denied for "
+        f"error: the database at {server_at(empty_db)} refused the migration: permission denied for "
         f"database {database}. Run `pgqueue migrate` as a role that may create the pgqueue "
         "schema there (the database owner, or a role granted CREATE ON DATABASE), or hand the "
         "DDL of `pgqueue migrate --sql` to a DBA"

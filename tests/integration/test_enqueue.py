@@ -250,6 +250,8 @@ async def test_sql_function_rejects_bad_shapes(dsn: str) -> None:
         ("pgqueue.enqueue('t', '[]', '[1]')", '"kwargs" that is not a JSON object'),
         ("pgqueue.enqueue('')", 'non-empty "task"'),
         ("pgqueue.enqueue('t', max_attempts => 0)", "max_attempts"),
+        # Refused by the function's own check, naming the job, not by the table's CHECK.
+        ("pgqueue.enqueue('t', max_attempts => 0)", 'job #1 has "max_attempts" below 1'),
     ]:
         with pytest.raises(asyncpg.PostgresError, match=message):
             await fetchval(dsn, f"SELECT {call}")

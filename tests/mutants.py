@@ -201,6 +201,17 @@ MUTANTS: tuple[Mutant, ...] = (
         "a dead-lettered job gets no finished_at (retention and the views never see it)",
         (f"{T_RETRY}::test_a_job_out_of_attempts_is_dead_lettered_and_finished",),
     ),
+    Mutant(
+        "complete-unstorable-error-text",
+        "complete",
+        "pgqueue/outcome.py",
+        """    return text.replace("\\x00", "\\\\x00").encode("utf-8", "backslashreplace").decode("utf-8")""",
+        "    return text",
+        "an error message jsonb cannot store (a NUL) blocks the whole outcome batch",
+        (
+            "tests/integration/test_faults.py::test_an_unstorable_error_message_does_not_stop_outcomes",
+        ),
+    ),
     # -- rescue --------------------------------------------------------------------------------
     Mutant(
         "rescue-ignores-pending-cancel",

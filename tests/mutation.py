@@ -13,7 +13,8 @@ original text is not found exactly as often as it says (the code moved) stops th
 anything is changed, so the list cannot rot silently; tests/unit/test_mutants.py checks the same
 on every test run.
 
-Killed: the selection failed with the mutant in place. Survived: it passed. A baseline run of
+Killed: the selection failed with the mutant in place. Survived: it passed. Error: pytest
+could not run it (a usage error, nothing collected), which counts as not killed. A baseline run of
 every selection on the unmodified code comes first (skip it with --no-baseline): a selection
 that fails anyway would "kill" every mutant and prove nothing.
 
@@ -54,7 +55,7 @@ class MutantError(Exception):
 @dataclass(frozen=True, slots=True)
 class Result:
     mutant: Mutant
-    outcome: str  # killed | survived
+    outcome: str  # killed | survived | error (the selection could not run)
     seconds: float
     detail: str = ""
 
@@ -121,8 +122,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 # -- running -------------------------------------------------------------------------------
 
 
-def run_selection(selection: Sequence[str], timeout: float) -> tuple[bool, str]:
-    """Run the tests; (passed, last line of pytest's output)."""
+def run_selection(selection: Sequence[str], timeout: float) -> tuple[str, str]:
+    """Run the tests: ("passed" | "failed" | "error", last line of pytest's output)."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *selection]
     try:
@@ -130,22 +131,27 @@ def run_selection(selection: Sequence[str], timeout: float) -> tuple[bool, str]:
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
-        return False, f"timed out after {timeout:.0f}s"
+        return "failed", f"timed out after {timeout:.0f}s"
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     summary = lines[-1] if lines else done.stderr.strip()[-200:]
     # Why it failed (pytest's short summary), so a kill for the wrong reason is visible.
-    reasons = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    reasons = [line for line in lines if line.startswith(("FAILED tests/", "ERROR tests/"))]
     if reasons:
         summary += f"; {reasons[0][:160]}"
-    return done.returncode == 0, summary
+    if done.returncode == 2 and "Interrupted" in done.stdout + done.stderr:
+        raise KeyboardInterrupt("pytest was interrupted")
+    # pytest: 0 all passed, 1 some failed; anything else (usage error, nothing collected,
+    # internal error) proves nothing either way.
+    outcome = {0: "passed", 1: "failed"}.get(done.returncode, "error")
+    return outcome, summary
 
 
 def run_mutant(mutant: Mutant, timeout: float) -> Result:
     started = time.monotonic()
     with applied(mutant):
-        passed, summary = run_selection(mutant.kills, timeout)
-    outcome = "survived" if passed else "killed"
-    return Result(mutant, outcome, time.monotonic() - started, summary)
+        outcome, summary = run_selection(mutant.kills, timeout)
+    result = {"passed": "survived", "failed": "killed"}.get(outcome, "error")
+    return Result(mutant, result, time.monotonic() - started, summary)
 
 
 def selected(patterns: Sequence[str]) -> list[Mutant]:
@@ -166,9 +172,12 @@ def table(results: Sequence[Result]) -> str:
     killed = sum(1 for r in results if r.outcome == "killed")
     share = 100.0 * killed / len(results) if results else 0.0
     lines.append("-" * len(lines[0]))
+    survived = sum(1 for r in results if r.outcome == "survived")
+    errors = len(results) - killed - survived
     lines.append(
-        f"{len(results)} mutants: {killed} killed, {len(results) - killed} survived "
-        f"({share:.0f}% killed)"
+        f"{len(results)} mutants: {killed} killed, {survived} survived"
+        + (f", {errors} could not run" if errors else "")
+        + f" ({share:.0f}% killed)"
     )
     audited = [r for r in results if r.mutant.audited]
     if audited:
@@ -209,12 +218,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{len(mutants)} mutants apply", file=sys.stderr)
         return 0
 
+    # Also where the shell started us with SIGINT ignored (a background job): Ctrl-C and
+    # SIGTERM must end the run through the `finally` that restores the file.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if not args.no_baseline:
         selection = sorted({test for m in mutants for test in m.kills})
         print(f"baseline: {len(selection)} test selections on the unmodified code ...", flush=True)
-        passed, summary = run_selection(selection, args.timeout * 2)
-        if not passed:
+        outcome, summary = run_selection(selection, args.timeout * 2)
+        if outcome != "passed":
             print(f"error: the tests fail without any mutant: {summary}", file=sys.stderr)
             return 2
         print(f"baseline: {summary}", flush=True)

@@ -8,7 +8,8 @@ surviving (issue 15): the run fails if any of them survives again.
 Adding one: copy an entry, keep the original text short but unique (tests/unit/test_mutants.py
 checks that it is found, that the tests it names exist, and that names are unique), then run
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
-promote, enqueue, retry, cancel, unique (and, as they land: limits, workflows).
+promote, enqueue, retry, cancel, unique, operations (and, as they land: limits, workflows).
+The operations mutants show that the tests issue 15 found hollow can now fail.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ T_RELIABILITY = "tests/integration/test_reliability.py"
 T_ENQUEUE = "tests/integration/test_enqueue.py"
 T_UNIQUE = "tests/integration/test_ops_unique.py"
 T_RETENTION = "tests/integration/test_ops_retention.py"
+T_OPS_CLI = "tests/integration/test_cli_operators.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -448,5 +450,71 @@ MUTANTS: tuple[Mutant, ...] = (
         "",
         "cancelling a queued job wakes no result waiter",
         (f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",),
+    ),
+    # -- operations (the tests issue 15 found hollow can fail) --------------------------------
+    Mutant(
+        "ops-worker-view-unguarded",
+        "operations",
+        OPERATIONS,
+        "        op.execute(_if_workers_table(statement))",
+        "        op.execute(statement)",
+        "revision 0003 fails on a database without the workers table",
+        (
+            "tests/migrations/test_ops_migration.py::test_worker_view_only_where_the_workers_table_exists",
+        ),
+    ),
+    Mutant(
+        "ops-status-without-workers-table",
+        "operations",
+        "pgqueue/monitoring.py",
+        """        if not present["present"]:\n            return None""",
+        """        if not present["present"]:\n            return []""",
+        "status reports no workers (not unknown) when the workers table is missing",
+        ("tests/integration/test_ops_views.py::test_status_without_workers_table",),
+    ),
+    Mutant(
+        "ops-purge-takes-any-finished-job",
+        "operations",
+        "pgqueue/sql/job_purge_dead.sql",
+        "    WHERE j.state = 'dead'\n",
+        "    WHERE j.state IN ('dead', 'succeeded')\n",
+        "purging dead letters deletes succeeded jobs too",
+        (f"{T_RETENTION}::test_purge_dead",),
+    ),
+    Mutant(
+        "ops-lease-taken-before-expiry",
+        "operations",
+        "pgqueue/sql/lease_acquire.sql",
+        "WHERE l.holder = excluded.holder OR l.expires_at < now()",
+        "WHERE l.holder = excluded.holder OR l.expires_at < now() + interval '1 hour'",
+        "another worker takes the maintenance lease before it expired",
+        (f"{T_RETENTION}::test_lease_is_taken_over_after_expiry",),
+    ),
+    Mutant(
+        "ops-retention-dead-flag-ignored",
+        "operations",
+        "pgqueue/cli/_ops_options.py",
+        'for name in ("retention_succeeded", "retention_cancelled", "retention_dead", "prune_interval"):',
+        'for name in ("retention_succeeded", "retention_cancelled", "prune_interval"):',
+        "pgqueue worker --retention-dead is accepted and ignored",
+        (f"{T_OPS_CLI}::test_retention_flags_decide_which_finished_jobs_remain",),
+    ),
+    Mutant(
+        "ops-workers-lists-stopped-ones",
+        "operations",
+        "pgqueue/sql/worker_list.sql",
+        "WHERE $1::boolean OR w.state IN ('running', 'stopping')",
+        "WHERE true",
+        "pgqueue workers lists stopped and lost workers without --all",
+        (f"{T_OPS_CLI}::test_workers_lists_running_workers_and_all_with_the_flag",),
+    ),
+    Mutant(
+        "ops-progress-time-dropped",
+        "operations",
+        "pgqueue/progress.py",
+        "        at=at if isinstance(at, str) else None,",
+        "        at=None,",
+        "a progress event loses the time it was reported",
+        ("tests/integration/test_ops_cli.py::test_watch_prints_progress_live",),
     ),
 )

@@ -162,11 +162,11 @@ def selected(patterns: Sequence[str]) -> list[Mutant]:
 
 def table(results: Sequence[Result]) -> str:
     width = max([len(r.mutant.name) for r in results] + [6])
-    lines = [f"{'mutant':<{width}}  {'area':<9}  {'result':<8}  {'time':>6}  what it breaks"]
+    lines = [f"{'mutant':<{width}}  {'area':<10}  {'result':<8}  {'time':>6}  what it breaks"]
     lines.append("-" * len(lines[0]))
     for r in results:
         lines.append(
-            f"{r.mutant.name:<{width}}  {r.mutant.area:<9}  {r.outcome:<8}  "
+            f"{r.mutant.name:<{width}}  {r.mutant.area:<10}  {r.outcome:<8}  "
             f"{r.seconds:5.1f}s  {r.mutant.description}"
         )
     killed = sum(1 for r in results if r.outcome == "killed")

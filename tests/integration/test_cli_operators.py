@@ -156,7 +156,9 @@ async def test_workers_shows_a_real_worker_with_its_counters(app: App, dsn: str)
     async def job() -> None:
         return None
 
-    async with running_worker(app, concurrency=3, queues=("x", "y")) as worker:
+    async with running_worker(
+        app, concurrency=3, queues=("x", "y"), heartbeat_interval=0.2, heartbeat_ttl=30.0
+    ) as worker:
         await app.result(await job.using(queue="x").enqueue(), timeout=15)
         await wait_for(
             lambda: fetchval(
@@ -304,7 +306,7 @@ async def run_worker_until(dsn: str, args: list[str], gone: set[str]) -> str:
         async def deleted() -> bool:
             return not (gone & await remaining(dsn))
 
-        await wait_for(deleted, timeout=60, message=f"retention to delete {sorted(gone)}")
+        await wait_for(deleted, timeout=30, message=f"retention to delete {sorted(gone)}")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(proc.communicate(), 30)

@@ -101,6 +101,71 @@ async def drain(
         await conn.close()
 
 
+# What the worker's fetch and flush loops share (pgqueue's defaults): a pool of up to 10
+# connections, outcomes written up to 200 per statement, and no more claims while 5 batches of
+# outcomes wait to be written.
+POOL_MAX_SIZE = 10
+FLUSH_BATCH = 200
+BACKLOG_BATCHES = 5
+
+
+async def drain_pipelined(
+    dsn: str,
+    first: int,
+    last: int,
+    batch: int,
+    *,
+    connections: int = POOL_MAX_SIZE,
+    flush_batch: int = FLUSH_BATCH,
+) -> Rate:
+    """Drain the queue the way the worker does, minus task dispatch: claims of up to `batch`
+    jobs (the worker claims up to its concurrency) on one pooled connection while another
+    writes the finished ones in batches of up to `flush_batch`, the two overlapping on a pool
+    of up to `connections`, with the worker's back-pressure on unwritten outcomes. The raw
+    counterpart of a worker process; `drain` is the one-connection, claim-then-finish loop."""
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=connections)
+    assert pool is not None
+    worker = str(uuid.uuid4())
+    finished: list[int] = []
+    added, written = asyncio.Event(), asyncio.Event()
+    claiming = True
+
+    async def claim_loop() -> None:
+        nonlocal claiming
+        async with pool.acquire() as conn:
+            claim = await conn.prepare(CLAIM)
+            while True:
+                while len(finished) >= BACKLOG_BATCHES * flush_batch:
+                    written.clear()
+                    await written.wait()
+                rows = await claim.fetch("default", batch, worker)
+                if not rows:
+                    break
+                finished.extend(r[0] for r in rows)  # a no-op task: finished at once
+                added.set()
+        claiming = False
+        added.set()
+
+    async def flush_loop() -> None:
+        async with pool.acquire() as conn:
+            done = await conn.prepare(DONE)
+            while claiming or finished:
+                await added.wait()
+                added.clear()
+                while finished:
+                    ids = finished[:flush_batch]
+                    await done.fetch(ids)
+                    del finished[: len(ids)]
+                    written.set()
+
+    try:
+        await asyncio.gather(claim_loop(), flush_loop())
+        async with pool.acquire() as conn:
+            return await drain_window(conn, first, last)
+    finally:
+        await pool.close()
+
+
 async def enqueue_single(dsn: str, jobs: int) -> Rate:
     """One INSERT + NOTIFY per transaction (autocommit), prepared."""
     conn = await asyncpg.connect(dsn)

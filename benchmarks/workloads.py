@@ -122,6 +122,15 @@ async def drain_raw(dbs: Databases, jobs: int, batch: int, one_statement: bool =
         await cm.__aexit__(None, None, None)
 
 
+async def drain_raw_pipelined(dbs: Databases, jobs: int, batch: int) -> Rate:
+    """The raw drain with the worker's connections: claim and finish overlap on a pool."""
+    cm, dsn, first, last = await _prefilled(dbs, jobs)
+    try:
+        return await baselines.drain_pipelined(dsn, first, last, batch)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
 async def drain_pgqueue(
     dbs: Databases,
     jobs: int,

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from pgqueue import App, current_job
-from tests.helpers import count_states, fetchval, running_worker, wait_for
+from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
 
 ROOT = Path(__file__).parents[2]
 T0 = "2020-01-01T00:00:00+00:00"
@@ -425,8 +425,12 @@ async def test_watch_prints_progress_live(dsn: str) -> None:
         gate.set()
         await app.close()
     events = [first, *(json.loads(line) for line in rest.decode().splitlines())]
-    for e in events:
-        assert e.pop("at", "none") is not None
+    # Each progress report carries the database time it was stored: after the job started,
+    # before it finished, in order; the final event carries none.
+    [row] = await fetch(dsn, "SELECT started_at, finished_at FROM pgqueue.jobs")
+    times = [datetime.fromisoformat(e.pop("at")) for e in events if e["event"] == "progress"]
+    assert row["started_at"] <= times[0] <= times[1] <= row["finished_at"], times
+    assert "at" not in events[-1]
     assert events == [
         {"event": "progress", "job_id": job_id, "seq": 1, "value": 0.25, "message": "first"},
         {"event": "progress", "job_id": job_id, "seq": 2, "value": 1.0, "message": "last"},

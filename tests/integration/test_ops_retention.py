@@ -66,7 +66,9 @@ async def start(app: App, **settings: object) -> Worker:
     worker = app.worker(
         poll_interval=0.2,
         schedule_interval=0.05,
-        maintenance_lease_ttl=1.0,
+        # The leader renews every ttl/3 (2 s) and loses the lease only after a 4 s stall,
+        # which a loaded machine does not reach; a leader that stops releases it at once.
+        maintenance_lease_ttl=6.0,
         prune_interval=0.1,
         prune_batch_size=5,
         **settings,
@@ -121,16 +123,26 @@ async def _states_are(dsn: str, expected: dict[str, int]) -> bool:
 
 
 async def test_lease_is_taken_over_after_expiry(dsn: str, app: App) -> None:
-    """A leader that dies without releasing: another takes over once the lease expires."""
+    """A leader that dies without releasing: another takes over once the lease expires.
+
+    Expiry is database time (expires_at < now()), so the test moves the lease's expiry into
+    the past instead of waiting out a short ttl: a 0.3 s ttl could expire between two calls
+    on a loaded machine and make the renewal fail for the wrong reason."""
     await app.open()
     from pgqueue.maintenance import Lease
 
-    first = Lease(app.repository, "maintenance", "worker-1", ttl=0.3)
-    second = Lease(app.repository, "maintenance", "worker-2", ttl=0.3)
+    first = Lease(app.repository, "maintenance", "worker-1", ttl=60)
+    second = Lease(app.repository, "maintenance", "worker-2", ttl=60)
     assert await first.acquire() is True
     assert await second.acquire() is False
     assert await first.acquire() is True  # renewal
-    await wait_for(second.acquire, timeout=5, message="takeover after expiry")
+    # Each acquire sets the expiry to the ttl from database time.
+    assert await fetchval(
+        dsn, "SELECT extract(epoch FROM expires_at - now())::float8 FROM pgqueue.leases"
+    ) == pytest.approx(60, abs=10)
+    assert await second.acquire() is False  # not expired yet: still worker-1's
+    await fetchval(dsn, "UPDATE pgqueue.leases SET expires_at = now() - interval '1 ms'")
+    assert await second.acquire() is True  # expired: taken over
     assert await first.acquire() is False
     assert await fetchval(dsn, "SELECT holder FROM pgqueue.leases") == "worker-2"
 
@@ -167,16 +179,24 @@ async def test_requeue_dead_respects_unique_keys(dsn: str, app: App) -> None:
     }
 
 
+async def ids_left(dsn: str) -> list[int]:
+    return [r["id"] for r in await fetch(dsn, "SELECT id FROM pgqueue.jobs ORDER BY id")]
+
+
 async def test_purge_dead(dsn: str, app: App) -> None:
     old = await add_finished(dsn, "dead", "10 days", 3)
     recent = await add_finished(dsn, "dead", "1 hour", 2, queue="other")
+    [done] = await add_finished(dsn, "succeeded", "10 days", 1)
     await app.open()
     admin = Admin(app.repository)
     assert await admin.count_dead(DeadLetterFilter(queue="other")) == 2
     assert await admin.purge_dead(DeadLetterFilter(ids=[old[0]])) == 1
-    assert await admin.purge_dead(DeadLetterFilter(), batch_size=1) == 4
-    assert await count_states(dsn) == {}
-    assert recent
+    assert await ids_left(dsn) == [*old[1:], *recent, done]
+    assert await admin.purge_dead(DeadLetterFilter(queue="other")) == 2
+    assert await ids_left(dsn) == [*old[1:], done]
+    assert await admin.purge_dead(DeadLetterFilter(), batch_size=1) == 2
+    # Only dead letters are purged: the succeeded job stays.
+    assert await count_states(dsn) == {"succeeded": 1}
 
 
 async def test_cancel_and_retry(dsn: str, app: App) -> None:

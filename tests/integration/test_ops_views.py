@@ -3,18 +3,12 @@ CLI and metrics read) and through plain SQL (what psql and Grafana read)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import asyncpg
 import pytest
 
 from pgqueue import App
 from pgqueue.monitoring import Monitor, QueueStats, TaskThroughput
 from tests.helpers import fetch
-
-MIGRATION = Path(__file__).parents[2] / "migrations" / "versions" / "0003_operations.py"
 
 # A known state: (queue, task, state, attempts, run_at, started_at, finished_at) with times
 # relative to now(); errors get one entry for dead jobs.
@@ -136,43 +130,7 @@ async def test_dead_letters(dsn: str, app: App) -> None:
     assert [(r["error_type"], r["n"]) for r in rows] == [("ValueError", 2)]
 
 
-def migration_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ops_migration", MIGRATION)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# pgqueue.workers as revision 0002_workers creates it (until the merge brings it).
-STAND_IN_WORKERS = """
-CREATE TABLE pgqueue.workers (
-    id uuid PRIMARY KEY, hostname text NOT NULL, pid integer NOT NULL, queues text[] NOT NULL,
-    concurrency integer NOT NULL, version text NOT NULL, state text NOT NULL DEFAULT 'running',
-    heartbeat_ttl interval NOT NULL, started_at timestamptz NOT NULL DEFAULT now(),
-    last_heartbeat timestamptz NOT NULL DEFAULT now(), stopped_at timestamptz,
-    processed bigint NOT NULL DEFAULT 0, failed bigint NOT NULL DEFAULT 0,
-    active integer NOT NULL DEFAULT 0
-)
-"""
-
-
-async def ensure_worker_view(dsn: str) -> None:
-    """Before 0002 is merged the view is missing: build it on a stand-in workers table with the
-    agreed columns, from the very statements the migration runs."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        if await conn.fetchval("SELECT to_regclass('pgqueue.worker_stats') IS NULL"):
-            if await conn.fetchval("SELECT to_regclass('pgqueue.workers') IS NULL"):
-                await conn.execute(STAND_IN_WORKERS)
-            for statement in migration_module().WORKER_VIEWS:
-                await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 async def test_worker_stats(dsn: str, app: App) -> None:
-    await ensure_worker_view(dsn)
     conn = await asyncpg.connect(dsn)
     try:
         live, stale, stopped, slow = (
@@ -238,10 +196,14 @@ async def test_worker_stats(dsn: str, app: App) -> None:
 
 async def test_status_without_workers_table(dsn: str, app: App) -> None:
     await app.open()
-    exists = await app.repository.pool.fetchval("SELECT to_regclass('pgqueue.workers')")
-    status = await Monitor(app.repository).status()
-    assert status.queues == []
-    if exists is None:
-        assert status.workers is None
-    else:
-        assert status.workers == []
+    monitor = Monitor(app.repository)
+    status = await monitor.status()
+    assert (status.queues, status.workers) == ([], [])
+    # A database whose workers table is gone (the view with it): queues still report, workers
+    # are "unknown" (None), not an error and not an empty list.
+    await app.repository.pool.execute("DROP VIEW pgqueue.worker_stats")
+    await app.repository.pool.execute("DROP TABLE pgqueue.workers")
+    await app.enqueue("t", allow_unknown=True)
+    status = await monitor.status()
+    assert [(q.queue, q.ready) for q in status.queues] == [("default", 1)]
+    assert status.workers is None

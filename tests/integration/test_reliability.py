@@ -16,7 +16,11 @@ from pgqueue.admin import Admin
 from pgqueue.repository import OutcomeRow
 from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
 
-FAST = {"heartbeat_interval": 0.2, "heartbeat_ttl": 1.0}
+# Fast beats (and rescue passes, which run every heartbeat_interval) but a generous ttl: the
+# lost workers in these tests are rows with an hour-old heartbeat and a 1 s ttl of their own,
+# so the live worker's ttl plays no part in finding them, and a loaded machine that delays a
+# beat by a second or two must not get a live worker declared lost (and its jobs rerun).
+FAST = {"heartbeat_interval": 0.2, "heartbeat_ttl": 30.0}
 
 
 async def orphan_jobs(
@@ -89,7 +93,10 @@ async def test_lost_job_out_of_attempts_is_dead_lettered(app: App, dsn: str) -> 
             with pytest.raises(JobFailedError, match="ended dead") as failure:
                 await app.result(job_id, timeout=15)
             assert failure.value.state == "dead"
-    assert (await app.get_job(explicit)).errors[-1]["kind"] == "worker_lost"
+    explicit_info = await app.get_job(explicit)
+    assert explicit_info.errors[-1]["kind"] == "worker_lost"
+    # Dead-lettered by the rescue itself: never claimed (and counted) again.
+    assert (explicit_info.attempts, len(explicit_info.errors)) == (2, 1)
     default_info = await app.get_job(default)
     assert default_info.attempts == 4
     assert [e["kind"] for e in default_info.errors] == ["worker_lost", "worker_lost"]
@@ -97,14 +104,35 @@ async def test_lost_job_out_of_attempts_is_dead_lettered(app: App, dsn: str) -> 
 
 
 async def test_a_live_workers_long_job_is_never_rescued(app: App, dsn: str) -> None:
+    # Here the ttl is the point: a job running twice as long as it, next to a second worker
+    # whose rescue pass runs every 0.2 s. 3 s (15 beats) is short enough to keep the test quick
+    # and long enough that only a stall of the event loop for 3 s, not load, makes a beat late.
+    ttl = 3.0
+    live = {"heartbeat_interval": 0.2, "heartbeat_ttl": ttl}
+
     @app.task(name="long")
     async def long() -> str:
-        await asyncio.sleep(3)  # three times the heartbeat ttl
+        # Until the database says it ran for 2 x ttl (its clock, not a sleep we hope is long).
+        job_id = current_job().job_id
+        await wait_for(
+            lambda: fetchval(
+                dsn,
+                "SELECT now() - started_at > make_interval(secs => $2) FROM pgqueue.jobs "
+                "WHERE id = $1",
+                job_id,
+                2 * ttl,
+            ),
+            timeout=30,
+            interval=0.1,
+            message="the job to run for twice the ttl",
+        )
         return "done"
 
-    async with running_worker(app, **FAST), running_worker(app, **FAST):
+    async with running_worker(app, **live), running_worker(app, **live):
         job_id = await long.enqueue()
-        assert await app.result(job_id, timeout=20) == "done"
+        assert await app.result(job_id, timeout=30) == "done"
+        states = await fetch(dsn, "SELECT state FROM pgqueue.workers")
+        assert [r["state"] for r in states] == ["running", "running"]  # nobody marked lost
     info = await app.get_job(job_id)
     assert info.attempts == 1 and info.errors == []
 

@@ -4,6 +4,7 @@ dead-letters with every attempt's error, and keeps serving when a job is broken.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -255,44 +256,61 @@ async def test_result_timeout(app: App) -> None:
 
 
 async def test_results_are_woken_by_notify_not_polling(app: App) -> None:
+    gate = asyncio.Event()
+
     @app.task(name="fast")
     async def fast() -> str:
+        await gate.wait()
         return "ok"
 
     async with running_worker(app):
         job_id = await fast.enqueue()
-        # With a 60 s fallback poll, only the completion NOTIFY can deliver this in time.
-        assert await app.result(job_id, timeout=10, poll_interval=60) == "ok"
+        # Not finished yet: this first wait times out (and sets up the result listener).
+        with pytest.raises(ResultTimeoutError):
+            await app.result(job_id, timeout=0.2, poll_interval=60)
+        # No deadline of its own, so no early re-read: result() reads the row, then waits for
+        # the notice or its 60 s poll. The job finishes while it waits; a bound of 20 s
+        # (a third of the poll) can only be met by the completion NOTIFY.
+        waiter = asyncio.create_task(app.result(job_id, poll_interval=60))
+        gate.set()
+        try:
+            assert await asyncio.wait_for(asyncio.shield(waiter), 20) == "ok"
+        finally:
+            waiter.cancel()
 
 
 async def test_2000_jobs_over_4_workers_each_run_exactly_once(dsn: str) -> None:
     runs: Counter[int] = Counter()
+    by_worker: Counter[int] = Counter()
+    # Every job waits at its start until all four workers serve: the first worker up cannot
+    # drain the queue alone, so each of them holds (and runs) at least its 8 slots' worth.
+    all_serving = asyncio.Event()
     apps = [App(dsn) for _ in range(4)]
-    for application in apps:
+    for index, application in enumerate(apps):
 
         @application.task(name="count")
-        async def count(n: int) -> None:
+        async def count(n: int, index: int = index) -> None:
+            await all_serving.wait()
             runs[n] += 1
-            await asyncio.sleep(0)
+            by_worker[index] += 1
 
     try:
         await apps[0].enqueue_many([apps[0].registry.require("count").job(n) for n in range(2000)])
-        workers = [running_worker(a, concurrency=8) for a in apps]
-        for w in workers:
-            await w.__aenter__()
-        try:
-            await wait_for(lambda: all_finished(dsn, 2000), timeout=60, message="2000 jobs")
-        finally:
-            for w in workers:
-                await w.__aexit__(None, None, None)
+        async with contextlib.AsyncExitStack() as workers:
+            try:
+                for application in apps:
+                    await workers.enter_async_context(running_worker(application, concurrency=8))
+                all_serving.set()
+                await wait_for(lambda: all_finished(dsn, 2000), timeout=60, message="2000 jobs")
+            finally:
+                all_serving.set()
         assert len(runs) == 2000
         assert set(runs.values()) == {1}
+        assert sum(by_worker.values()) == 2000
+        assert sorted(by_worker) == [0, 1, 2, 3] and min(by_worker.values()) >= 8, by_worker
         assert await count_states(dsn) == {"succeeded": 2000}
-        per_worker = await fetch(
-            dsn,
-            "SELECT count(DISTINCT id) AS n FROM pgqueue.jobs WHERE attempts = 1",
-        )
-        assert per_worker[0]["n"] == 2000
+        attempts = await fetch(dsn, "SELECT attempts, count(*) AS n FROM pgqueue.jobs GROUP BY 1")
+        assert [(r["attempts"], r["n"]) for r in attempts] == [(1, 2000)]
     finally:
         for application in apps:
             await application.close()

@@ -87,6 +87,32 @@ def test_downgrade_restores_the_previous_schema_exactly(empty_db: str) -> None:
 def test_head_has_the_operations_schema(empty_db: str) -> None:
     migrate.upgrade(empty_db)
     assert head_includes("0003_operations")
+    with psycopg.connect(empty_db) as conn:
+        version = conn.execute(f"SELECT version_num FROM {SCHEMA}.{VERSION_TABLE}").fetchall()
+        columns = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'pgqueue' "
+            "AND table_name = 'jobs' AND column_name IN ('unique_key', 'progress') ORDER BY 1"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'pgqueue' "
+            "AND indexname IN ('jobs_unique_key_idx', 'jobs_finished_idx') ORDER BY 1"
+        ).fetchall()
+    # The database itself is at the head, with the DBA's columns and indexes, each once.
+    assert [v for (v,) in version] == migrate.heads()
+    assert columns == [("progress",), ("unique_key",)]
+    assert indexes == [
+        (
+            "jobs_finished_idx",
+            "CREATE INDEX jobs_finished_idx ON pgqueue.jobs USING btree (state, finished_at) "
+            "WHERE (state = ANY (ARRAY['succeeded'::text, 'dead'::text, 'cancelled'::text]))",
+        ),
+        (
+            "jobs_unique_key_idx",
+            "CREATE UNIQUE INDEX jobs_unique_key_idx ON pgqueue.jobs USING btree (unique_key) "
+            "WHERE ((unique_key IS NOT NULL) AND (state = ANY (ARRAY['scheduled'::text, "
+            "'queued'::text, 'running'::text, 'retrying'::text])))",
+        ),
+    ]
     snap = snapshot(empty_db)
     indexes = dict(snap["indexes"])
     assert indexes["jobs_unique_key_idx"].startswith(
@@ -111,39 +137,27 @@ def test_head_has_the_operations_schema(empty_db: str) -> None:
     ]
 
 
-# pgqueue.workers as revision 0002_workers creates it (until the merge brings it).
-STAND_IN_WORKERS = """
-CREATE TABLE pgqueue.workers (
-    id uuid PRIMARY KEY, hostname text NOT NULL, pid integer NOT NULL, queues text[] NOT NULL,
-    concurrency integer NOT NULL, version text NOT NULL, state text NOT NULL DEFAULT 'running',
-    heartbeat_ttl interval NOT NULL, started_at timestamptz NOT NULL DEFAULT now(),
-    last_heartbeat timestamptz NOT NULL DEFAULT now(), stopped_at timestamptz,
-    processed bigint NOT NULL DEFAULT 0, failed bigint NOT NULL DEFAULT 0,
-    active integer NOT NULL DEFAULT 0
-)
-"""
+def relation_exists(dsn: str, name: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+    assert row is not None
+    return bool(row[0])
 
 
 def test_worker_view_only_where_the_workers_table_exists(empty_db: str) -> None:
     migrate.upgrade(empty_db)
-    with psycopg.connect(empty_db) as conn:
-        present = conn.execute("SELECT to_regclass('pgqueue.workers') IS NOT NULL").fetchone()
-        has_view = conn.execute("SELECT to_regclass('pgqueue.worker_stats') IS NOT NULL").fetchone()
-    assert present is not None and has_view is not None
-    assert has_view[0] == present[0]
-    if present[0]:
-        return  # after the merge onto 0002 the table always exists; nothing more to check
-    migrate.downgrade(empty_db, "0001_core")
+    assert relation_exists(empty_db, "pgqueue.workers")
+    assert relation_exists(empty_db, "pgqueue.worker_stats")
+    # 0003 guards the one view that reads pgqueue.workers: on a database without the table it
+    # creates every other view and skips that one, and its downgrade copes with either.
+    migrate.downgrade(empty_db, previous())
     with psycopg.connect(empty_db, autocommit=True) as conn:
-        conn.execute(STAND_IN_WORKERS)  # type: ignore[arg-type]
-    migrate.upgrade(empty_db)
-    with psycopg.connect(empty_db) as conn:
-        row = conn.execute("SELECT count(*) FROM pgqueue.worker_stats").fetchone()
-        assert row == (0,)
-    migrate.downgrade(empty_db, "0001_core")
-    with psycopg.connect(empty_db) as conn:
-        row = conn.execute("SELECT to_regclass('pgqueue.worker_stats')").fetchone()
-        assert row == (None,)
+        conn.execute("DROP TABLE pgqueue.workers")
+    migrate.upgrade(empty_db, "0003_operations")
+    assert relation_exists(empty_db, "pgqueue.queue_stats")
+    assert not relation_exists(empty_db, "pgqueue.worker_stats")
+    migrate.downgrade(empty_db, previous())
+    assert not relation_exists(empty_db, "pgqueue.queue_stats")
 
 
 def test_offline_sql_guards_the_worker_view() -> None:
@@ -197,3 +211,29 @@ def test_columns_and_indexes_built_beforehand_by_a_dba(empty_db: str) -> None:
             conn.execute(statement)  # type: ignore[arg-type]
     migrate.upgrade(empty_db)
     assert head_includes("0003_operations")
+    with psycopg.connect(empty_db) as conn:
+        version = conn.execute(f"SELECT version_num FROM {SCHEMA}.{VERSION_TABLE}").fetchall()
+        columns = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'pgqueue' "
+            "AND table_name = 'jobs' AND column_name IN ('unique_key', 'progress') ORDER BY 1"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'pgqueue' "
+            "AND indexname IN ('jobs_unique_key_idx', 'jobs_finished_idx') ORDER BY 1"
+        ).fetchall()
+    # The database itself is at the head, with the DBA's columns and indexes, each once.
+    assert [v for (v,) in version] == migrate.heads()
+    assert columns == [("progress",), ("unique_key",)]
+    assert indexes == [
+        (
+            "jobs_finished_idx",
+            "CREATE INDEX jobs_finished_idx ON pgqueue.jobs USING btree (state, finished_at) "
+            "WHERE (state = ANY (ARRAY['succeeded'::text, 'dead'::text, 'cancelled'::text]))",
+        ),
+        (
+            "jobs_unique_key_idx",
+            "CREATE UNIQUE INDEX jobs_unique_key_idx ON pgqueue.jobs USING btree (unique_key) "
+            "WHERE ((unique_key IS NOT NULL) AND (state = ANY (ARRAY['scheduled'::text, "
+            "'queued'::text, 'running'::text, 'retrying'::text])))",
+        ),
+    ]

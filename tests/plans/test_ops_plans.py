@@ -3,7 +3,6 @@ the whole jobs table, on a table that is mostly finished history."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,6 +108,23 @@ def test_dead_letter_list_reads_the_finished_index(history_dsn: str) -> None:
     assert used == ["jobs_finished_idx"]
 
 
-def test_plans_are_printable(history_dsn: str) -> None:
-    """docs/operations.md quotes this plan; keep it readable JSON."""
-    assert json.dumps(plan(history_dsn, "SELECT * FROM pgqueue.queue_stats"))
+def test_queue_stats_counts_ready_jobs_with_an_index_only_scan(template_db: str) -> None:
+    """docs/operations.md quotes queue_stats as "index scans only (index-only for ready
+    jobs)": true once vacuum has marked the pages all-visible, as autovacuum does."""
+    name = create_database(template=template_db)
+    try:
+        with psycopg.connect(dsn_for(name), autocommit=True) as conn:
+            conn.execute(FILL)  # type: ignore[arg-type]
+            conn.execute("VACUUM (ANALYZE) pgqueue.jobs")
+        found = scans(plan(dsn_for(name), "SELECT * FROM pgqueue.queue_stats"))
+    finally:
+        drop_database(name)
+    assert ("Index Only Scan", "jobs_claim_idx") in found, found
+    kinds = {"Index Scan", "Index Only Scan", "Bitmap Index Scan", "Bitmap Heap Scan"}
+    assert {kind for kind, _ in found} <= kinds, found
+    assert {index for _, index in found if index} == {
+        "jobs_claim_idx",
+        "jobs_due_idx",
+        "jobs_running_idx",
+        "jobs_finished_idx",
+    }

@@ -1,0 +1,170 @@
+"""Who is woken, on which channel, and how often: the insert trigger, completion notices for
+result waiters, and the wake-ups of workers when a job comes (back) into the queue.
+
+A worker polls only every `poll_interval` (60 s here, jittered to 45..75 s), so a job it starts
+within 20 s was started by a notification: the bound is a third of the earliest poll, which
+leaves a loaded machine plenty of room and still cannot be met by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import asyncpg
+import pytest
+
+from pgqueue import App, JobFailedError, constant, current_job
+from tests.helpers import fetchval, running_worker, wait_for
+
+NO_POLL = {"poll_interval": 60.0}
+WOKEN_WITHIN = 20.0  # seconds; well under the earliest poll (45 s)
+
+
+class Listener:
+    """A connection of its own LISTENing on `channel`, keeping every payload in order."""
+
+    def __init__(self, dsn: str, channel: str) -> None:
+        self.dsn, self.channel = dsn, channel
+        self.payloads: list[str] = []
+
+    async def __aenter__(self) -> Listener:
+        self.conn = await asyncpg.connect(self.dsn)
+        await self.conn.add_listener(self.channel, lambda *a: self.payloads.append(a[3]))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.close()
+
+    def ids(self) -> set[int]:
+        return {int(part) for p in self.payloads for part in p.split(",") if part.isdigit()}
+
+    async def drained(self, sender: asyncpg.Connection) -> list[str]:
+        """Every payload committed before now: notifications arrive in commit order, so once a
+        sentinel sent last has arrived, all earlier ones have."""
+        await sender.execute(f"SELECT pg_notify('{self.channel}', 'sentinel')")
+        await wait_for(lambda: "sentinel" in self.payloads, message="the sentinel")
+        return self.payloads[: self.payloads.index("sentinel")]
+
+
+async def trigger_calls(conn: asyncpg.Connection) -> int:
+    calls = await conn.fetchval(
+        "SELECT calls FROM pg_stat_xact_user_functions "
+        "WHERE schemaname = 'pgqueue' AND funcname = 'notify_jobs_inserted'"
+    )
+    return int(calls or 0)
+
+
+INSERT = """
+INSERT INTO pgqueue.jobs (task, queue, state, run_at)
+SELECT 't', 'q' || (n % 2), 'queued', now() FROM generate_series(1, $1) AS n
+UNION ALL
+SELECT 't', 'later', 'scheduled', now() + interval '1 hour'
+"""
+
+
+async def test_insert_trigger_notifies_once_per_queue_per_statement(dsn: str) -> None:
+    """PostgreSQL folds identical notifications of one transaction, so a listener alone
+    cannot tell one NOTIFY per statement from one per row. Two views together can:
+    the trigger's own call count (track_functions) inside one transaction, one per statement
+    however many rows; and a listener over separate transactions, one per queue each."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL track_functions = 'pl'")
+            await conn.execute(INSERT, 50)
+            assert await trigger_calls(conn) == 1
+            await conn.fetch(
+                "SELECT * FROM pgqueue.enqueue_many("
+                "(SELECT jsonb_agg(jsonb_build_object('task', 't', 'queue', 'q' || n)) "
+                "FROM generate_series(1, 30) AS n))"
+            )
+            assert await trigger_calls(conn) == 2
+
+        async with Listener(dsn, "pgqueue_jobs") as listener:
+            for _ in range(5):
+                await conn.execute(INSERT, 20)  # one transaction each
+            seen = await listener.drained(conn)
+    finally:
+        await conn.close()
+    # One per queue per transaction; the scheduled row in "later" wakes nobody.
+    assert Counter(seen) == {"q0": 5, "q1": 5}
+
+
+async def test_completion_notice_reaches_pgqueue_done_listeners(app: App, dsn: str) -> None:
+    @app.task(name="ok")
+    async def ok() -> str:
+        return "fine"
+
+    @app.task(name="bad", max_attempts=1)
+    async def bad() -> None:
+        raise RuntimeError("no")
+
+    async with Listener(dsn, "pgqueue_done") as listener:
+        cancelled = await ok.using(delay=3600).enqueue()
+        assert await app.cancel(cancelled) == "cancelled"
+        await wait_for(lambda: cancelled in listener.ids(), message="the cancelled job's id")
+        async with running_worker(app):
+            succeeded, dead = await ok.enqueue(), await bad.enqueue()
+            await wait_for(
+                lambda: {succeeded, dead} <= listener.ids(), message="the finished jobs' ids"
+            )
+    assert listener.ids() == {cancelled, succeeded, dead}
+
+
+async def settled(app: App) -> None:
+    """Run one job to its end first: the worker's fetch loop has then claimed, found the queue
+    empty and gone to sleep on its (long) poll, so what follows can only wake it by NOTIFY."""
+
+    @app.task(name="marker")
+    async def marker() -> None:
+        return None
+
+    assert await app.result(await marker.enqueue(), timeout=15) is None
+
+
+async def test_a_promoted_job_wakes_a_listening_worker(app: App, dsn: str) -> None:
+    @app.task(name="later")
+    async def later() -> str:
+        return "ran"
+
+    async with running_worker(app, **NO_POLL):
+        await settled(app)
+        # A scheduled insert wakes nobody; its promotion (schedule_interval 0.1 s) must.
+        job_id = await later.using(delay=0.2).enqueue()
+        assert await app.result(job_id, timeout=WOKEN_WITHIN) == "ran"
+
+
+async def test_a_retry_due_now_wakes_a_listening_worker(app: App, dsn: str) -> None:
+    @app.task(name="twice", max_attempts=2, retry=constant(0))
+    async def twice() -> int:
+        if current_job().attempt == 1:
+            raise RuntimeError("first attempt fails")
+        return current_job().attempt
+
+    async with running_worker(app, **NO_POLL):
+        job_id = await twice.enqueue()
+        assert await app.result(job_id, timeout=WOKEN_WITHIN) == 2
+
+
+async def test_a_running_job_is_cancelled_by_notification_before_the_heartbeat(
+    app: App, dsn: str
+) -> None:
+    started = asyncio.Event()
+
+    @app.task(name="forever")
+    async def forever() -> None:
+        started.set()
+        await asyncio.sleep(120)
+
+    # The heartbeat (the backstop that finds cancel requests in the table) comes every 30 s:
+    # a cancel within 10 s came from the notification.
+    async with running_worker(app, heartbeat_interval=30.0, heartbeat_ttl=90.0):
+        job_id = await forever.enqueue()
+        await asyncio.wait_for(started.wait(), 15)
+        assert await app.cancel(job_id) == "cancelling"
+        with pytest.raises(JobFailedError, match="ended cancelled"):
+            await app.result(job_id, timeout=10, poll_interval=0.2)
+    assert await fetchval(dsn, "SELECT state FROM pgqueue.jobs WHERE id = $1", job_id) == (
+        "cancelled"
+    )

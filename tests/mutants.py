@@ -1,0 +1,520 @@
+"""The mutants of `python -m tests.mutation`: each breaks one behaviour the tests must notice.
+
+One entry per mutant: the file, the exact original text (found `count` times, every one
+replaced), the replacement, what it breaks in one line, and the tests that should fail with it
+(pytest node ids, the smaller the faster). `audited=True` marks the ones an outside audit found
+surviving (issue 15): the run fails if any of them survives again.
+
+Adding one: copy an entry, keep the original text short but unique (tests/unit/test_mutants.py
+checks that it is found, that the tests it names exist, and that names are unique), then run
+`python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
+promote, enqueue, retry, cancel, unique, operations (and, as they land: limits, workflows).
+The operations mutants show that the tests issue 15 found hollow can now fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Mutant:
+    name: str
+    area: str
+    file: str
+    original: str
+    replacement: str
+    description: str
+    kills: tuple[str, ...]
+    count: int = 1
+    audited: bool = False
+
+
+CLAIM_SQL = "pgqueue/sql/job_claim.sql"
+COMPLETE_SQL = "pgqueue/sql/job_complete_many.sql"
+RESCUE_SQL = "pgqueue/sql/job_rescue.sql"
+PROMOTE_SQL = "pgqueue/sql/job_promote_due.sql"
+CORE = "migrations/versions/0001_core.py"
+WORKERS = "migrations/versions/0002_workers.py"
+OPERATIONS = "migrations/versions/0003_operations.py"
+EXECUTOR = "pgqueue/executor.py"
+
+T_CLAIM = "tests/integration/test_claim.py"
+T_RETRY = "tests/integration/test_retry_policy.py"
+T_NOTIFY = "tests/integration/test_notifications.py"
+T_RESCUE = "tests/integration/test_rescue.py"
+T_WORKER = "tests/integration/test_worker.py"
+T_RELIABILITY = "tests/integration/test_reliability.py"
+T_ENQUEUE = "tests/integration/test_enqueue.py"
+T_UNIQUE = "tests/integration/test_ops_unique.py"
+T_RETENTION = "tests/integration/test_ops_retention.py"
+T_OPS_CLI = "tests/integration/test_cli_operators.py"
+
+MUTANTS: tuple[Mutant, ...] = (
+    # -- claim ---------------------------------------------------------------------------------
+    Mutant(
+        "claim-priority-across-queues",
+        "claim",
+        CLAIM_SQL,
+        "    ORDER BY c.priority DESC, c.run_at, c.id\n",
+        "    ORDER BY c.run_at, c.id\n",
+        "the claim ignores priority across queues (dropped from the outer merge)",
+        (f"{T_CLAIM}::test_claim_takes_highest_priority_across_queues",),
+        audited=True,
+    ),
+    Mutant(
+        "claim-priority-within-a-queue",
+        "claim",
+        CLAIM_SQL,
+        "        ORDER BY j.priority DESC, j.run_at, j.id\n",
+        "        ORDER BY j.run_at, j.id\n",
+        "the claim ignores priority within a queue",
+        (f"{T_WORKER}::test_priority_order_with_one_slot",),
+    ),
+    Mutant(
+        "claim-fifo",
+        "claim",
+        CLAIM_SQL,
+        "        ORDER BY j.priority DESC, j.run_at, j.id\n",
+        "        ORDER BY j.priority DESC, j.id DESC\n",
+        "jobs of one priority are claimed newest first",
+        (f"{T_WORKER}::test_priority_order_with_one_slot",),
+    ),
+    Mutant(
+        "claim-oldest-first-across-queues",
+        "claim",
+        CLAIM_SQL,
+        "    ORDER BY c.priority DESC, c.run_at, c.id\n",
+        "    ORDER BY c.priority DESC, c.id DESC\n",
+        "jobs of one priority in different queues are claimed newest first",
+        (f"{T_CLAIM}::test_claim_takes_the_oldest_job_first_across_queues",),
+    ),
+    Mutant(
+        "claim-waits-on-locked-rows",
+        "claim",
+        CLAIM_SQL,
+        "        FOR UPDATE SKIP LOCKED\n",
+        "        FOR UPDATE\n",
+        "the claim waits on rows another transaction holds instead of skipping them",
+        (f"{T_CLAIM}::test_claim_skips_jobs_locked_by_another_transaction",),
+    ),
+    Mutant(
+        "claim-over-the-free-slots",
+        "claim",
+        CLAIM_SQL,
+        "    ORDER BY c.priority DESC, c.run_at, c.id\n    LIMIT $2\n",
+        "    ORDER BY c.priority DESC, c.run_at, c.id\n",
+        "a claim over several queues takes up to the free slots from each of them",
+        (f"{T_CLAIM}::test_claim_never_takes_more_than_the_free_slots_across_queues",),
+    ),
+    Mutant(
+        "claim-any-state",
+        "claim",
+        CLAIM_SQL,
+        "WHERE j.state = 'queued' AND j.queue = q.name",
+        "WHERE j.state IN ('queued', 'scheduled') AND j.queue = q.name",
+        "the claim takes scheduled jobs before their time",
+        (f"{T_WORKER}::test_delayed_job_does_not_start_early",),
+    ),
+    Mutant(
+        "claim-attempt-not-counted",
+        "claim",
+        CLAIM_SQL,
+        "    attempts = j.attempts + 1,\n",
+        "    attempts = j.attempts,\n",
+        "a claim does not count the attempt",
+        (f"{T_WORKER}::test_dead_letter_after_max_attempts",),
+    ),
+    # -- complete ------------------------------------------------------------------------------
+    Mutant(
+        "complete-no-worker-guard",
+        "complete",
+        COMPLETE_SQL,
+        "      AND j.worker_id = o.worker\n",
+        "",
+        "an outcome from a worker that no longer holds the job is applied",
+        (f"{T_RELIABILITY}::test_a_late_outcome_from_an_earlier_claim_changes_nothing",),
+    ),
+    Mutant(
+        "complete-no-attempt-guard",
+        "complete",
+        COMPLETE_SQL,
+        "      AND j.attempts = o.attempt\n",
+        "",
+        "an outcome of an earlier attempt is applied to a later one",
+        (f"{T_RESCUE}::test_an_outcome_of_an_earlier_attempt_changes_nothing",),
+    ),
+    Mutant(
+        "complete-done-notice-wrong-channel",
+        "complete",
+        COMPLETE_SQL,
+        "    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))",
+        "    SELECT pg_notify('pgqueue_finished', string_agg(c.id::text, ','))",
+        "the completion notice goes out on a channel nobody listens on",
+        (
+            f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",
+            f"{T_WORKER}::test_results_are_woken_by_notify_not_polling",
+        ),
+        audited=True,
+    ),
+    Mutant(
+        "complete-retry-wakes-nobody",
+        "complete",
+        COMPLETE_SQL,
+        "    SELECT pg_notify('pgqueue_jobs', q.queue)",
+        "    SELECT pg_notify('pgqueue_jobs_elsewhere', q.queue)",
+        "a job put straight back in the queue (a retry due now) wakes no worker",
+        (f"{T_NOTIFY}::test_a_retry_due_now_wakes_a_listening_worker",),
+    ),
+    Mutant(
+        "complete-retry-at-once",
+        "complete",
+        COMPLETE_SQL,
+        "THEN now() + make_interval(secs => greatest(o.retry_in, 0))",
+        "THEN now()",
+        "a retry is due at once whatever its delay",
+        (f"{T_RETRY}::test_failed_job_waits_its_retry_policy_delay",),
+    ),
+    Mutant(
+        "complete-retry-despite-cancel",
+        "complete",
+        COMPLETE_SQL,
+        "            WHEN o.state IN ('retrying', 'requeued') AND j.cancel_requested_at IS NOT NULL\n"
+        "                THEN 'cancelled'\n",
+        "",
+        "a job whose cancel was requested is retried when its attempt fails",
+        (f"{T_RELIABILITY}::test_a_job_failing_after_its_cancel_was_requested_is_not_retried",),
+    ),
+    Mutant(
+        "complete-requeue-counts-the-attempt",
+        "complete",
+        COMPLETE_SQL,
+        "THEN j.attempts - 1",
+        "THEN j.attempts",
+        "a job put back by a shutdown loses an attempt",
+        (f"{T_WORKER}::test_stop_timeout_puts_unfinished_jobs_back_in_the_queue",),
+    ),
+    Mutant(
+        "complete-dead-not-finished",
+        "complete",
+        COMPLETE_SQL,
+        "WHEN o.state IN ('succeeded', 'dead', 'cancelled') OR j.cancel_requested_at",
+        "WHEN o.state IN ('succeeded', 'cancelled') OR j.cancel_requested_at",
+        "a dead-lettered job gets no finished_at (retention and the views never see it)",
+        (f"{T_RETRY}::test_a_job_out_of_attempts_is_dead_lettered_and_finished",),
+    ),
+    Mutant(
+        "complete-unstorable-error-text",
+        "complete",
+        "pgqueue/outcome.py",
+        """    escaped = text.replace("\\x00", "\\\\x00").encode("utf-8", "backslashreplace").decode("utf-8")""",
+        "    escaped = text",
+        "an error message jsonb cannot store (a NUL) blocks the whole outcome batch",
+        (
+            "tests/integration/test_faults.py::test_an_unstorable_error_message_does_not_stop_outcomes",
+        ),
+    ),
+    # -- rescue --------------------------------------------------------------------------------
+    Mutant(
+        "rescue-ignores-pending-cancel",
+        "rescue",
+        RESCUE_SQL,
+        "            WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'\n",
+        "",
+        "a rescued job whose cancel was requested goes back to the queue",
+        (f"{T_RESCUE}::test_rescue_honours_pending_cancel",),
+        audited=True,
+    ),
+    Mutant(
+        "rescue-ignores-max-attempts",
+        "rescue",
+        RESCUE_SQL,
+        "            WHEN j.max_attempts IS NOT NULL AND j.attempts >= j.max_attempts THEN 'dead'\n",
+        "",
+        "a rescued job out of attempts is queued again instead of dead-lettered",
+        (
+            f"{T_RESCUE}::test_rescue_dead_letters_a_job_out_of_attempts",
+            f"{T_RELIABILITY}::test_lost_job_out_of_attempts_is_dead_lettered",
+        ),
+    ),
+    Mutant(
+        "rescue-ignores-the-workers-ttl",
+        "rescue",
+        RESCUE_SQL,
+        "pg_postmaster_start_time()) >= now() - w.heartbeat_ttl",
+        "pg_postmaster_start_time()) >= now() - interval '1 day'",
+        "a worker silent for longer than its own ttl still protects its jobs",
+        (f"{T_RESCUE}::test_rescue_judges_each_worker_by_its_own_ttl",),
+    ),
+    Mutant(
+        "rescue-trusts-stopped-workers",
+        "rescue",
+        RESCUE_SQL,
+        "            AND w.state IN ('running', 'stopping')\n",
+        "",
+        "a stopped or lost worker whose last beat is recent still protects its jobs",
+        (f"{T_RESCUE}::test_rescue_judges_each_worker_by_its_own_ttl",),
+    ),
+    Mutant(
+        "rescue-wakes-nobody",
+        "rescue",
+        RESCUE_SQL,
+        "    SELECT pg_notify('pgqueue_jobs', q.queue)",
+        "    SELECT pg_notify('pgqueue_jobs_elsewhere', q.queue)",
+        "a rescued job back in the queue wakes no worker",
+        (f"{T_RESCUE}::test_a_rescued_job_wakes_a_listening_worker",),
+    ),
+    # -- promote -------------------------------------------------------------------------------
+    Mutant(
+        "promote-early",
+        "promote",
+        PROMOTE_SQL,
+        "j.run_at <= now()",
+        "j.run_at <= now() + interval '1 hour'",
+        "scheduled jobs are promoted before their run_at",
+        (f"{T_WORKER}::test_delayed_job_does_not_start_early",),
+    ),
+    Mutant(
+        "promote-forgets-retries",
+        "promote",
+        PROMOTE_SQL,
+        "WHERE j.state IN ('scheduled', 'retrying') AND j.run_at <= now()",
+        "WHERE j.state = 'scheduled' AND j.run_at <= now()",
+        "retries that came due are never queued again",
+        (f"{T_WORKER}::test_retry_then_success_records_errors",),
+    ),
+    Mutant(
+        "promote-wakes-nobody",
+        "promote",
+        PROMOTE_SQL,
+        "SELECT q.queue, q.jobs, pg_notify('pgqueue_jobs', q.queue)",
+        "SELECT q.queue, q.jobs, pg_notify('pgqueue_jobs_elsewhere', q.queue)",
+        "a promoted job wakes no worker (it waits for the poll)",
+        (f"{T_NOTIFY}::test_a_promoted_job_wakes_a_listening_worker",),
+    ),
+    # -- enqueue -------------------------------------------------------------------------------
+    Mutant(
+        "enqueue-notify-per-row",
+        "enqueue",
+        CORE,
+        "    FOR EACH STATEMENT EXECUTE FUNCTION pgqueue.notify_jobs_inserted();",
+        "    FOR EACH ROW EXECUTE FUNCTION pgqueue.notify_jobs_inserted();",
+        "the insert trigger runs (and sends its NOTIFYs) once per row, not once per statement",
+        (f"{T_NOTIFY}::test_insert_trigger_notifies_once_per_queue_per_statement",),
+        audited=True,
+    ),
+    Mutant(
+        "enqueue-notify-for-scheduled-rows",
+        "enqueue",
+        CORE,
+        "FROM (SELECT DISTINCT i.queue FROM inserted AS i WHERE i.state = 'queued') AS q;",
+        "FROM (SELECT DISTINCT i.queue FROM inserted AS i) AS q;",
+        "inserting a scheduled job wakes the workers of its queue for nothing",
+        (f"{T_NOTIFY}::test_insert_trigger_notifies_once_per_queue_per_statement",),
+    ),
+    Mutant(
+        "enqueue-ignores-delay",
+        "enqueue",
+        OPERATIONS,
+        "coalesce(x.run_at, now() + make_interval(secs => coalesce(x.delay, 0))),",
+        "coalesce(x.run_at, now()),",
+        "a delay given at enqueue is ignored",
+        (f"{T_ENQUEUE}::test_options_priority_delay_run_at_max_attempts",),
+    ),
+    Mutant(
+        "enqueue-never-scheduled",
+        "enqueue",
+        OPERATIONS,
+        "CASE WHEN i.run_at > now() THEN 'scheduled' ELSE 'queued' END",
+        "'queued'",
+        "a job for later is queued at once (plain batch path)",
+        (f"{T_ENQUEUE}::test_options_priority_delay_run_at_max_attempts",),
+    ),
+    Mutant(
+        "enqueue-accepts-zero-attempts",
+        "enqueue",
+        OPERATIONS,
+        """                OR (e.job ->> 'max_attempts')::numeric < 1\n""",
+        "",
+        "enqueue_many lets max_attempts < 1 through to the table's CHECK (an unclear error)",
+        (f"{T_ENQUEUE}::test_sql_function_rejects_bad_shapes",),
+    ),
+    # -- unique keys ---------------------------------------------------------------------------
+    Mutant(
+        "unique-later-job-of-a-batch-wins",
+        "unique",
+        OPERATIONS,
+        "        ORDER BY i.unique_key, i.n\n    ) AS l;",
+        "        ORDER BY i.unique_key, i.n DESC\n    ) AS l;",
+        "within one batch the last job of a key is inserted, not the first",
+        (f"{T_UNIQUE}::test_duplicates_within_one_batch",),
+    ),
+    Mutant(
+        "unique-key-ignored-on-requeue",
+        "unique",
+        "pgqueue/sql/job_requeue_dead.sql",
+        "    WHERE c.unique_key IS NULL OR NOT EXISTS (",
+        "    WHERE true OR NOT EXISTS (",
+        "requeueing a dead job ignores that its key is held by a live job",
+        (f"{T_RETENTION}::test_requeue_dead_respects_unique_keys",),
+    ),
+    Mutant(
+        "unique-scheduled-jobs-hold-no-key",
+        "unique",
+        OPERATIONS,
+        """UNIQUE_PREDICATE = f"unique_key IS NOT NULL AND state IN ({ACTIVE})\"""",
+        """UNIQUE_PREDICATE = "unique_key IS NOT NULL AND state IN ('queued', 'running')\"""",
+        "a scheduled or retrying job does not hold its unique key",
+        (f"{T_UNIQUE}::test_scheduled_and_retrying_jobs_hold_their_key",),
+    ),
+    # -- retry policy --------------------------------------------------------------------------
+    Mutant(
+        "retry-policy-ignored",
+        "retry",
+        EXECUTOR,
+        "wait = delay if delay is not None else task.config.retry.delay(attempt)",
+        "wait = delay if delay is not None else 0.0",
+        "a failed job is retried at once, whatever its task's retry policy says",
+        (f"{T_RETRY}::test_failed_job_waits_its_retry_policy_delay",),
+        audited=True,
+    ),
+    Mutant(
+        "retry-explicit-delay-ignored",
+        "retry",
+        EXECUTOR,
+        'job, task, attempt, max_attempts, "retry", exc, None, log, delay=exc.delay',
+        'job, task, attempt, max_attempts, "retry", exc, None, log, delay=None',
+        "Retry(delay=...) raised by a task is ignored in favour of the policy",
+        (f"{T_RETRY}::test_retry_raised_by_the_task_overrides_the_policy",),
+    ),
+    Mutant(
+        "retry-one-attempt-too-many",
+        "retry",
+        EXECUTOR,
+        "        if attempt >= max_attempts:\n",
+        "        if attempt > max_attempts:\n",
+        "a job gets one attempt more than max_attempts",
+        (f"{T_WORKER}::test_dead_letter_after_max_attempts",),
+    ),
+    Mutant(
+        "retry-job-max-attempts-ignored",
+        "retry",
+        EXECUTOR,
+        "max_attempts = job.max_attempts or task.config.max_attempts or self.default_max_attempts",
+        "max_attempts = task.config.max_attempts or job.max_attempts or self.default_max_attempts",
+        "max_attempts given at enqueue loses to the task's",
+        (f"{T_RETRY}::test_max_attempts_given_at_enqueue_beats_the_tasks",),
+    ),
+    Mutant(
+        "retry-backoff-off-by-one",
+        "retry",
+        "pgqueue/retry.py",
+        "self.factor ** max(0, attempt - 1)",
+        "self.factor ** max(0, attempt)",
+        "the backoff starts one step too far (the first retry waits base * factor)",
+        (f"{T_RETRY}::test_failed_job_waits_its_retry_policy_delay",),
+    ),
+    # -- cancel --------------------------------------------------------------------------------
+    Mutant(
+        "cancel-scheduled-job-not-cancelled",
+        "cancel",
+        WORKERS,
+        "    IF current IN ('scheduled', 'queued', 'retrying') THEN",
+        "    IF current IN ('queued') THEN",
+        "pgqueue.cancel leaves a scheduled or retrying job alone",
+        (f"{T_RELIABILITY}::test_cancel_from_sql",),
+    ),
+    Mutant(
+        "cancel-running-job-not-told",
+        "cancel",
+        WORKERS,
+        "        PERFORM pg_notify('pgqueue_cancel', job_id::text);\n",
+        "",
+        "cancelling a running job tells no worker (only the heartbeat's backstop finds it)",
+        (f"{T_NOTIFY}::test_a_running_job_is_cancelled_by_notification_before_the_heartbeat",),
+    ),
+    Mutant(
+        "cancel-waiting-takes-running-jobs",
+        "cancel",
+        "pgqueue/sql/job_cancel_waiting.sql",
+        "AND j.state IN ('queued', 'scheduled', 'retrying')",
+        "AND j.state IN ('queued', 'scheduled', 'retrying', 'running')",
+        "an operator's cancel marks running jobs cancelled under their worker",
+        (f"{T_RETENTION}::test_cancel_and_retry",),
+    ),
+    Mutant(
+        "cancel-done-notice-missing",
+        "cancel",
+        WORKERS,
+        "        PERFORM pg_notify('pgqueue_done', job_id::text);\n",
+        "",
+        "cancelling a queued job wakes no result waiter",
+        (f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",),
+    ),
+    # -- operations (the tests issue 15 found hollow can fail) --------------------------------
+    Mutant(
+        "ops-worker-view-unguarded",
+        "operations",
+        OPERATIONS,
+        "        op.execute(_if_workers_table(statement))",
+        "        op.execute(statement)",
+        "revision 0003 fails on a database without the workers table",
+        (
+            "tests/migrations/test_ops_migration.py::test_worker_view_only_where_the_workers_table_exists",
+        ),
+    ),
+    Mutant(
+        "ops-status-without-workers-table",
+        "operations",
+        "pgqueue/monitoring.py",
+        """        if not present["present"]:\n            return None""",
+        """        if not present["present"]:\n            return []""",
+        "status reports no workers (not unknown) when the workers table is missing",
+        ("tests/integration/test_ops_views.py::test_status_without_workers_table",),
+    ),
+    Mutant(
+        "ops-purge-takes-any-finished-job",
+        "operations",
+        "pgqueue/sql/job_purge_dead.sql",
+        "    WHERE j.state = 'dead'\n",
+        "    WHERE j.state IN ('dead', 'succeeded')\n",
+        "purging dead letters deletes succeeded jobs too",
+        (f"{T_RETENTION}::test_purge_dead",),
+    ),
+    Mutant(
+        "ops-lease-taken-before-expiry",
+        "operations",
+        "pgqueue/sql/lease_acquire.sql",
+        "WHERE l.holder = excluded.holder OR l.expires_at < now()",
+        "WHERE l.holder = excluded.holder OR l.expires_at < now() + interval '1 hour'",
+        "another worker takes the maintenance lease before it expired",
+        (f"{T_RETENTION}::test_lease_is_taken_over_after_expiry",),
+    ),
+    Mutant(
+        "ops-retention-dead-flag-ignored",
+        "operations",
+        "pgqueue/cli/_ops_options.py",
+        'for name in ("retention_succeeded", "retention_cancelled", "retention_dead", "prune_interval"):',
+        'for name in ("retention_succeeded", "retention_cancelled", "prune_interval"):',
+        "pgqueue worker --retention-dead is accepted and ignored",
+        (f"{T_OPS_CLI}::test_retention_flags_decide_which_finished_jobs_remain",),
+    ),
+    Mutant(
+        "ops-workers-lists-stopped-ones",
+        "operations",
+        "pgqueue/sql/worker_list.sql",
+        "WHERE $1::boolean OR w.state IN ('running', 'stopping')",
+        "WHERE true",
+        "pgqueue workers lists stopped and lost workers without --all",
+        (f"{T_OPS_CLI}::test_workers_lists_running_workers_and_all_with_the_flag",),
+    ),
+    Mutant(
+        "ops-progress-time-dropped",
+        "operations",
+        "pgqueue/progress.py",
+        "        at=at if isinstance(at, str) else None,",
+        "        at=None,",
+        "a progress event loses the time it was reported",
+        ("tests/integration/test_ops_cli.py::test_watch_prints_progress_live",),
+    ),
+)

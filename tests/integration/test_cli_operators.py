@@ -94,6 +94,11 @@ EXPECTED_LIVE = {
     "active": 2,
     "started_at": "2020-01-01 00:00:00+00:00",
     "stopped_at": None,
+    # Worker health (0005_worker_health): the rows are inserted with the column defaults.
+    "abandoned_threads": 0,
+    "claiming": True,
+    "loop_stall_seconds": 0.0,
+    "loop_stalls": 0,
 }
 EXPECTED_SILENT = {
     **EXPECTED_LIVE,

@@ -38,6 +38,7 @@ from pgqueue.registry import (
 from pgqueue.repository import Repository, create_pool, translated
 from pgqueue.retry import DEFAULT_RETRY, RetryPolicy
 from pgqueue.settings import WorkerSettings, resolve_dsn
+from pgqueue.waits import wait_event
 from pgqueue.worker import Worker
 
 logger = logging.getLogger("pgqueue")
@@ -342,7 +343,7 @@ class App:
                         )
                     wait = min(wait, remaining)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), wait)
+                    await wait_event(event, wait)
                 # However many notifications arrive (forged ones too): one read per interval.
                 await asyncio.sleep(max(0.0, read_at + MIN_READ_INTERVAL - time.monotonic()))
         finally:

@@ -34,6 +34,7 @@ from typing import Any
 from pgqueue.errors import DatabaseError
 from pgqueue.notifier import Backoff
 from pgqueue.repository import WorkerRow, connect, send_heartbeat, translated
+from pgqueue.waits import wait_event
 
 logger = logging.getLogger("pgqueue.worker")
 
@@ -148,6 +149,10 @@ class Heartbeat:
         self._ready.set()
         watcher = asyncio.create_task(self._watch_loop())
         try:
+            # Connected up front, so a network that stalls later makes a beat time out within
+            # command_timeout, not wait out a connect_timeout first.
+            with contextlib.suppress(DatabaseError):
+                await self._connect()
             await self._beat_loop()
         finally:
             watcher.cancel()
@@ -158,7 +163,7 @@ class Heartbeat:
     async def _sleep(self, delay: float) -> None:
         assert self._wake is not None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+            await wait_event(self._wake, delay)
 
     async def _beat_loop(self) -> None:
         backoff = Backoff()
@@ -173,7 +178,7 @@ class Heartbeat:
             try:
                 previous = await self._beat()
             except DatabaseError as exc:
-                await self._disconnect()
+                self._drop_connection()
                 delay = min(self.interval, backoff.next_delay())
                 logger.warning("heartbeat failed (%s); retrying in %.1fs", exc, delay)
                 continue
@@ -207,10 +212,23 @@ class Heartbeat:
         row = dataclasses.replace(
             self.row(), loop_stall_seconds=self.stalled_for, loop_stalls=self.stalls
         )
+        conn = await self._connect()
         with translated(self.dsn):
-            if self._conn is None:
-                self._conn = await connect(self.dsn, timeout=self.connect_timeout)
-            return await asyncio.wait_for(send_heartbeat(self._conn, row), self.command_timeout)
+            return await send_heartbeat(conn, row)
+
+    async def _connect(self) -> Any:
+        if self._conn is None:
+            self._conn = await connect(
+                self.dsn, timeout=self.connect_timeout, command_timeout=self.command_timeout
+            )
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        """Forget a connection whose beat failed without a goodbye: on a stalled network a
+        graceful close would wait as long as the stall."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
 
     async def _disconnect(self) -> None:
         conn, self._conn = self._conn, None

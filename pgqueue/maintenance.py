@@ -26,6 +26,7 @@ from pgqueue.repository import Repository, translated
 from pgqueue.retention import RetentionPolicy, prune_expired
 from pgqueue.settings import WorkerSettings
 from pgqueue.sql import query
+from pgqueue.waits import wait_event
 
 logger = logging.getLogger("pgqueue.maintenance")
 
@@ -256,10 +257,7 @@ class Maintenance:
         while True:
             self._leader_changed.clear()
             if not self.is_leader:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._leader_changed.wait(), self.settings.prune_interval
-                    )
+                await wait_event(self._leader_changed, self.settings.prune_interval)
                 continue
             try:
                 await prune_expired(

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from pgqueue.repository import connect
+from pgqueue.waits import wait_event
 
 logger = logging.getLogger("pgqueue.notifier")
 
@@ -114,11 +115,7 @@ class Notifier:
         await self._close()
 
     async def wait_connected(self, timeout: float | None = None) -> bool:
-        try:
-            await asyncio.wait_for(self.connected.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self.connected, timeout)
 
     def _on_notification(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
         try:
@@ -172,7 +169,7 @@ class Notifier:
         """Return when the connection is lost; a SELECT 1 catches silently dead networks."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), self.health_interval)
+                await wait_event(self._lost, self.health_interval)
             if self._lost.is_set() or conn.is_closed():
                 raise OSError("LISTEN connection closed")
             try:

@@ -23,6 +23,7 @@ from pgqueue.job import JobInfo, JobState
 from pgqueue.notifier import Notifier, job_ids
 from pgqueue.repository import Repository, translated
 from pgqueue.sql import query
+from pgqueue.waits import wait_event
 
 logger = logging.getLogger("pgqueue.progress")
 
@@ -216,7 +217,7 @@ async def watch(
                 yield finished_event(info)
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(hint.wait(), poll_interval)
+                await wait_event(hint, poll_interval)
             await asyncio.sleep(max(0.0, read_at + MIN_READ_INTERVAL - loop.time()))
     finally:
         watcher.unsubscribe(job_id, hint)

@@ -85,10 +85,15 @@ def translated(dsn: str | None) -> Any:
         raise translate_error(exc, dsn) from exc
 
 
-async def connect(dsn: str | None, *, timeout: float = 10.0) -> asyncpg.Connection:
-    """One connection of its own (LISTEN, maintenance), errors translated."""
+async def connect(
+    dsn: str | None, *, timeout: float = 10.0, command_timeout: float | None = None
+) -> asyncpg.Connection:
+    """One connection of its own (LISTEN, heartbeats), errors translated. `command_timeout` is
+    asyncpg's own per-query bound: it gives up at once and cancels the query in the background,
+    where an outer `wait_for` would wait for that cancel request too (on a stalled network, until
+    the network comes back)."""
     with translated(dsn):
-        return await asyncpg.connect(dsn, timeout=timeout)
+        return await asyncpg.connect(dsn, timeout=timeout, command_timeout=command_timeout)
 
 
 async def create_pool(

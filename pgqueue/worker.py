@@ -39,6 +39,7 @@ from pgqueue.outcome_writer import write_outcomes
 from pgqueue.repository import OutcomeRow, Repository, WorkerRow
 from pgqueue.settings import WorkerSettings
 from pgqueue.threads import SyncThreads
+from pgqueue.waits import wait_event
 
 if TYPE_CHECKING:
     from pgqueue.client import App
@@ -483,7 +484,7 @@ class Worker:
         assert self._db_answered is not None
         self._db_answered.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._db_answered.wait(), delay)
+            await wait_event(self._db_answered, delay)
 
     async def _release_unclaimed(self) -> None:
         assert self._repo is not None
@@ -538,12 +539,12 @@ class Worker:
         assert self._wake is not None
         poll = self.settings.poll_interval * (0.75 + random.random() / 2)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), poll)
+            await wait_event(self._wake, poll)
 
     async def _sleep_unless_stopping(self, delay: float) -> None:
         assert self._wake is not None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+            await wait_event(self._wake, delay)
 
     # -- running -----------------------------------------------------------------------------
 

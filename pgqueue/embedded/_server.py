@@ -118,6 +118,7 @@ class EmbeddedServer:
         """Create the cluster (initdb) unless it exists. Returns whether this call created it."""
         self._prepare_directory()
         with self._locked():
+            self._ensure_password()
             if self.initialized:
                 return False
             self._initdb()
@@ -128,6 +129,7 @@ class EmbeddedServer:
         it accepts connections. Returns whether this call started it."""
         self._prepare_directory()
         with self._locked():
+            self._ensure_password()
             if self._wait_until_settled() is not None:
                 return False
             if not self.initialized:
@@ -191,6 +193,9 @@ class EmbeddedServer:
                 f"run as root), which cannot reach {self.directory}: set PGQUEUE_DEV_DIR to a "
                 "directory it can reach (e.g. under /tmp), or run as a normal user"
             )
+
+    def _ensure_password(self) -> None:
+        """Under the lock: two starters racing on a new directory must not both create it."""
         password = self.directory / "password"
         if not password.exists():
             fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -349,7 +349,9 @@ async def test_worker_carries_on_across_a_database_restart(
 
     resume = first - up_at
     print(f"database accepting connections -> first outcome written: {resume:.2f}s")
-    assert 0 < resume < 10
+    # up_at is read when the start-up command reports the server ready, which can be a moment
+    # after the server already took the worker's reconnect: a few ms early is on time.
+    assert -1.0 < resume < 10
     rows = await job_rows(dsn)
     assert await count_states(dsn) == {"succeeded": 26}
     assert all(r["attempts"] == 1 and r["errors"] == [] for r in rows.values())

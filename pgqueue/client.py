@@ -189,6 +189,11 @@ class App:
         await self.open()
         return self.repository
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the App holds a connection pool (after `open()`, before `close()`)."""
+        return self._repository is not None
+
     # -- enqueue -----------------------------------------------------------------------------
 
     def request(

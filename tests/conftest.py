@@ -7,6 +7,7 @@ postgres; else an embedded PostgreSQL started for the session (tests/database_se
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +23,8 @@ pytest_plugins = ["tests.ci_strict"]
 
 SERVER = database_server.choose()
 TEST_DSN = SERVER.dsn
+# The testing kit's own fixtures (pgqueue_dsn, pgqueue_app) use the same server.
+os.environ["PGQUEUE_TEST_DSN"] = TEST_DSN
 
 
 def pytest_report_header() -> str:

@@ -93,6 +93,7 @@ def test_quickstart_with_pgqueue_dsn_starts_nothing_embedded(dsn: str, project: 
     assert done.returncode == 0, done.stderr
     assert done.stdout == quickstart_lines(1)
     assert "embedded" not in done.stderr
+    assert done.stderr == ""  # quiet by default: the two result lines are all it prints
     assert os.listdir(project) == []  # no .pgqueue/dev-pg
     assert postgres_processes(project) == []
     with psycopg.connect(dsn) as conn:
@@ -111,6 +112,7 @@ def test_quickstart_uses_a_server_answering_at_the_libpq_defaults(dsn: str, proj
     assert done.returncode == 0, done.stderr
     assert done.stdout == quickstart_lines(1)
     assert "embedded" not in done.stderr
+    assert done.stderr == ""  # quiet by default: the two result lines are all it prints
     assert os.listdir(project) == []
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT id, state FROM pgqueue.jobs").fetchall() == [(1, "succeeded")]

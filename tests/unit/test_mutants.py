@@ -1,5 +1,5 @@
 """The mutation list (tests/mutants.py) cannot rot silently: every mutant still applies to the
-code as it is, names tests that exist, and the set covers what docs/testing.md says it covers.
+code as it is, names tests that exist, and the set covers what docs/test-suite.md says it covers.
 (The mutation run itself is `python -m tests.mutation`; it is not part of the suite.)"""
 
 from __future__ import annotations

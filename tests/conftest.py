@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from pgqueue import App, migrate
+from pgqueue import App
 from pgqueue.settings import redact_dsn
 from tests import database_server
 
@@ -58,13 +58,9 @@ def drop_database(name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_db() -> Iterator[str]:
-    name = create_database()
-    try:
-        migrate.upgrade(dsn_for(name))
-        yield name
-    finally:
-        drop_database(name)
+def template_db(pgqueue_template_database: str) -> str:
+    """The migrated template every test database is cloned from (the testing kit's own)."""
+    return pgqueue_template_database
 
 
 @pytest.fixture
@@ -78,13 +74,10 @@ def empty_db() -> Iterator[str]:
 
 
 @pytest.fixture
-def dsn(template_db: str) -> Iterator[str]:
-    """A fresh, migrated database for this test; dropped afterwards."""
-    name = create_database(template=template_db)
-    try:
-        yield dsn_for(name)
-    finally:
-        drop_database(name)
+def dsn(pgqueue_dsn: str) -> str:
+    """A fresh, migrated database for this test, dropped afterwards: the testing kit's
+    `pgqueue_dsn` (pgqueue.testing.plugin), as an application's tests would use it."""
+    return pgqueue_dsn
 
 
 @pytest.fixture

@@ -96,9 +96,9 @@ def _job(row: dict[str, Any]) -> EnqueuedJob:
 
 
 async def _read(where: App | Any) -> list[EnqueuedJob]:
-    connection = where.repository.pool if isinstance(where, App) else where
     if isinstance(where, App):
-        await where.open()
+        await where.open()  # it opens lazily, as for an enqueue
+    connection = where.repository.pool if isinstance(where, App) else where
     rows = await _reads.fetch(connection, "job_waiting_list", None, None, _LIMIT)
     return [_job(r) for r in rows]
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
 from pgqueue import App, Priority, SerializationError, UnknownTaskError
+from pgqueue.testing import assert_enqueued, refute_enqueued
 from tests.helpers import fetch, fetchval, running_worker, wait_for
 
 
@@ -63,7 +64,10 @@ async def test_asyncpg_transaction(app: App, dsn: str, commit: bool) -> None:
         tx = conn.transaction()
         await tx.start()
         job_id = await record.using(connection=conn).enqueue(7, label="a")
-        # Not visible outside the transaction until it commits.
+        # Visible on its own connection; outside the transaction only once it commits.
+        [seen] = await assert_enqueued(conn, record, args=[7], kwargs={"label": "a"}, count=1)
+        assert seen.id == job_id
+        await refute_enqueued(app, record)
         assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 0
         await (tx.commit() if commit else tx.rollback())
     finally:

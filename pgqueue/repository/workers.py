@@ -1,0 +1,90 @@
+"""Queries on pgqueue.workers: heartbeats, state changes, reaping silent workers, the list
+`pgqueue workers` shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pgqueue.repository.driver import Database, translated
+from pgqueue.sql import query
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """What a worker reports about itself in pgqueue.workers."""
+
+    id: str
+    hostname: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    version: str
+    heartbeat_ttl: float
+    processed: int
+    failed: int
+    active: int
+    # Health (docs/reliability.md): threads of given-up sync attempts still running, whether
+    # the worker claims, how long its event loop had not answered, stalls so far.
+    abandoned_threads: int = 0
+    claiming: bool = True
+    loop_stall_seconds: float = 0.0
+    loop_stalls: int = 0
+
+
+async def send_heartbeat(executor: Any, worker: WorkerRow) -> str:
+    """worker_heartbeat.sql on `executor` (the pool, or a connection of its own); returns the
+    state the worker's row was in before ('new', 'running', 'stopping', 'lost', ...)."""
+    state = await executor.fetchval(
+        query("worker_heartbeat"),
+        worker.id,
+        worker.hostname,
+        worker.pid,
+        list(worker.queues),
+        worker.concurrency,
+        worker.version,
+        worker.heartbeat_ttl,
+        worker.processed,
+        worker.failed,
+        worker.active,
+        worker.abandoned_threads,
+        worker.claiming,
+        worker.loop_stall_seconds,
+        worker.loop_stalls,
+    )
+    return str(state)
+
+
+class Workers(Database):
+    """Named queries on workers."""
+
+    async def heartbeat(self, worker: WorkerRow) -> str:
+        """Register the worker or record its heartbeat; returns the state its row was in before
+        ('new' if it had none; 'lost' if it had been declared lost)."""
+        with translated(self.dsn):
+            return await send_heartbeat(self.pool, worker)
+
+    async def set_worker_state(self, worker: WorkerRow, state: str) -> None:
+        with translated(self.dsn):
+            await self.pool.execute(
+                query("worker_set_state"),
+                worker.id,
+                state,
+                worker.processed,
+                worker.failed,
+                worker.active,
+            )
+
+    async def reap_workers(self, retention_seconds: float) -> tuple[int, int]:
+        """Mark silent workers lost and prune old rows; returns (lost, pruned)."""
+        with translated(self.dsn):
+            row = await self.pool.fetchrow(query("worker_reap"), retention_seconds)
+        return (int(row["lost"]), int(row["pruned"])) if row else (0, 0)
+
+    async def list_workers(self, include_stopped: bool) -> list[Row]:
+        """Live workers, or all of them (`pgqueue workers [--all]`)."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("worker_list"), include_stopped)
+        return [dict(r) for r in rows]

@@ -28,18 +28,18 @@ from pgqueue.repository.jobs import DeadLetterScope, Jobs, OutcomeRow, job_info_
 from pgqueue.repository.leases import Leases
 from pgqueue.repository.schedules import Schedules
 from pgqueue.repository.stats import Stats
-from pgqueue.repository.workers import WorkerRow, Workers, send_heartbeat
+from pgqueue.repository.workers import HeartbeatConnection, WorkerRow, Workers
 
 __all__ = [
     "Database",
     "DeadLetterScope",
+    "HeartbeatConnection",
     "OutcomeRow",
     "Repository",
     "WorkerRow",
     "connect",
     "create_pool",
     "job_info_from_row",
-    "send_heartbeat",
     "translate_error",
     "translated",
 ]

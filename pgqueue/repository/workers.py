@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from pgqueue.repository.driver import Database, translated
+import asyncpg
+
+from pgqueue.repository.driver import Database, connect, translated
 from pgqueue.sql import query
 
 Row = dict[str, Any]
@@ -55,6 +59,46 @@ async def send_heartbeat(executor: Any, worker: WorkerRow) -> str:
         worker.loop_stalls,
     )
     return str(state)
+
+
+class HeartbeatConnection:
+    """The heartbeat thread's connection of its own (pgqueue.liveness): beats keep going when
+    the worker's pool is exhausted or its event loop blocked. Connects on first use; after a
+    failed beat, `drop` it and the next beat connects afresh."""
+
+    def __init__(
+        self, dsn: str | None, *, connect_timeout: float, command_timeout: float | None
+    ) -> None:
+        self.dsn = dsn
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self._conn: asyncpg.Connection | None = None
+
+    async def open(self) -> asyncpg.Connection:
+        if self._conn is None:
+            self._conn = await connect(
+                self.dsn, timeout=self.connect_timeout, command_timeout=self.command_timeout
+            )
+        return self._conn
+
+    async def beat(self, worker: WorkerRow) -> str:
+        """worker_heartbeat.sql on this connection; returns the row's state before."""
+        conn = await self.open()
+        with translated(self.dsn):
+            return await send_heartbeat(conn, worker)
+
+    def drop(self) -> None:
+        """Forget a connection whose beat failed without a goodbye: on a stalled network a
+        graceful close would wait as long as the stall."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
 
 
 class Workers(Database):

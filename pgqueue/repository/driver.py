@@ -23,6 +23,9 @@ from pgqueue.errors import (
 )
 from pgqueue.settings import dsn_host
 
+# One result row as the repository hands it out: a plain dict, never the driver's Record.
+Row = dict[str, Any]
+
 # Errors that mean "the database or the network went away": retry later, never crash.
 _UNAVAILABLE = (
     OSError,

@@ -11,10 +11,8 @@ from typing import Any
 from pgqueue import serialization
 from pgqueue.enqueue import Enqueued, enqueue_asyncpg
 from pgqueue.job import ClaimedJob, JobInfo, JobRequest, JobState
-from pgqueue.repository.driver import Database, translated
+from pgqueue.repository.driver import Database, Row, translated
 from pgqueue.sql import query
-
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pgqueue.enqueue import Enqueued, enqueue_asyncpg
 from pgqueue.job import JobRequest
-from pgqueue.repository.driver import Database, translated
+from pgqueue.repository.driver import Database, Row, translated
 from pgqueue.sql import query
-
-Row = dict[str, Any]
 
 
 class Schedules(Database):

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from pgqueue.repository.driver import Database, translated
+from pgqueue.repository.driver import Database, Row, translated
 from pgqueue.sql import query
-
-Row = dict[str, Any]
 
 
 class Stats(Database):

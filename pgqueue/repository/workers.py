@@ -10,10 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from pgqueue.repository.driver import Database, connect, translated
+from pgqueue.repository.driver import Database, Row, connect, translated
 from pgqueue.sql import query
-
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

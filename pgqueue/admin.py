@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pgqueue.repository import Repository, translated
-from pgqueue.sql import query
+from pgqueue.repository import DeadLetterScope, Repository
 
 DEFAULT_BATCH = 1000
 CANCEL_MESSAGE = "cancelled by an operator"
@@ -43,72 +42,47 @@ class Admin:
 
     async def cancel(self, job_ids: Sequence[int], message: str = CANCEL_MESSAGE) -> list[int]:
         """Cancel the given jobs that are not running yet; returns the ids cancelled."""
-        with translated(self.repository.dsn):
-            rows = await self.repository.pool.fetch(
-                query("job_cancel_waiting"), list(job_ids), message
-            )
-        return [r["id"] for r in rows]
+        return await self.repository.cancel_waiting(job_ids, message)
 
     async def retry(self, job_ids: Sequence[int]) -> list[int]:
         """Queue the given dead, cancelled or waiting-to-retry jobs to run now; returns the ids."""
-        with translated(self.repository.dsn):
-            rows = await self.repository.pool.fetch(query("job_retry"), list(job_ids))
-        return [r["id"] for r in rows]
+        return await self.repository.retry_jobs(job_ids)
 
     async def requeue_dead(
         self, which: DeadLetterFilter, *, batch_size: int = DEFAULT_BATCH
     ) -> int:
         """Put matching dead letters back in the queue with fresh attempts; returns how many."""
-        before = which.died_before or await self.now()
+        scope = await self._scope(which)
         total = 0
         while True:
-            with translated(self.repository.dsn):
-                row = await self.repository.pool.fetchrow(
-                    query("job_requeue_dead"),
-                    _ids(which.ids),
-                    which.queue,
-                    which.task,
-                    before,
-                    batch_size,
-                )
-            assert row is not None
-            total += int(row["requeued"])
-            if int(row["examined"]) < batch_size or int(row["requeued"]) == 0:
+            requeued, examined = await self.repository.requeue_dead(scope, batch_size)
+            total += requeued
+            if examined < batch_size or requeued == 0:
                 return total
             await asyncio.sleep(0)
 
     async def purge_dead(self, which: DeadLetterFilter, *, batch_size: int = DEFAULT_BATCH) -> int:
         """Delete matching dead letters; returns how many."""
-        before = which.died_before or await self.now()
+        scope = await self._scope(which)
         total = 0
         while True:
-            with translated(self.repository.dsn):
-                deleted = await self.repository.pool.fetchval(
-                    query("job_purge_dead"),
-                    _ids(which.ids),
-                    which.queue,
-                    which.task,
-                    before,
-                    batch_size,
-                )
-            total += int(deleted)
+            deleted = await self.repository.purge_dead(scope, batch_size)
+            total += deleted
             if deleted < batch_size:
                 return total
             await asyncio.sleep(0)
 
     async def count_dead(self, which: DeadLetterFilter) -> int:
         """How many dead letters `which` matches (what purge_dead would delete)."""
-        before = which.died_before or await self.now()
-        with translated(self.repository.dsn):
-            n = await self.repository.pool.fetchval(
-                query("job_count_dead"), _ids(which.ids), which.queue, which.task, before
-            )
-        return int(n)
+        return await self.repository.count_dead(await self._scope(which))
 
     async def now(self) -> datetime:
-        with translated(self.repository.dsn):
-            value: datetime = await self.repository.pool.fetchval(query("db_now"))
-        return value
+        return await self.repository.db_now()
+
+    async def _scope(self, which: DeadLetterFilter) -> DeadLetterScope:
+        """The filter as the queries take it, its cut-off fixed now (the database's time)."""
+        before = which.died_before or await self.now()
+        return DeadLetterScope(_ids(which.ids), which.queue, which.task, before)
 
 
 def _ids(ids: Sequence[int] | None) -> list[int] | None:

@@ -35,7 +35,7 @@ from pgqueue.registry import (
     default_task_name,
     ensure_function,
 )
-from pgqueue.repository import Repository, create_pool, translated
+from pgqueue.repository import Repository, translated
 from pgqueue.retry import DEFAULT_RETRY, RetryPolicy
 from pgqueue.settings import WorkerSettings, resolve_dsn
 from pgqueue.waits import wait_event
@@ -147,14 +147,13 @@ class App:
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
             if self._repository is None:
-                pool = await create_pool(
+                self._repository = await Repository.open(
                     self.dsn,
                     min_size=self.pool_min_size,
                     max_size=self.pool_max_size,
                     timeout=self.connect_timeout,
                     command_timeout=self.command_timeout,
                 )
-                self._repository = Repository(pool, self.dsn)
 
     async def close(self) -> None:
         if self._watcher is not None:
@@ -165,7 +164,7 @@ class App:
             self._results = None
         if self._repository is not None:
             repository, self._repository = self._repository, None
-            await repository.pool.close()
+            await repository.close()
 
     async def __aenter__(self) -> App:
         await self.open()
@@ -277,9 +276,7 @@ class App:
         self, requests: Sequence[JobRequest], *, connection: Any = None
     ) -> list[Enqueued]:
         if connection is None:
-            repo = await self._repo()
-            with translated(self.dsn):
-                return await enqueue_paths.enqueue_asyncpg(repo.pool, requests)
+            return await (await self._repo()).enqueue(requests)
         if enqueue_paths.is_sqlalchemy_async(connection):
             return await enqueue_paths.enqueue_sqlalchemy_async(connection, requests)
         if enqueue_paths.is_sqlalchemy_sync(connection):

@@ -29,11 +29,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from pgqueue.errors import DatabaseError
 from pgqueue.notifier import Backoff
-from pgqueue.repository import WorkerRow, connect, send_heartbeat, translated
+from pgqueue.repository import HeartbeatConnection, WorkerRow
 from pgqueue.waits import wait_event
 
 logger = logging.getLogger("pgqueue.worker")
@@ -114,7 +113,9 @@ class Heartbeat:
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self._conn: Any = None
+        self._conn = HeartbeatConnection(
+            dsn, connect_timeout=connect_timeout, command_timeout=command_timeout
+        )
         self._thread = threading.Thread(target=self._main, name="pgqueue-heartbeat", daemon=True)
 
     @property
@@ -152,13 +153,13 @@ class Heartbeat:
             # Connected up front, so a network that stalls later makes a beat time out within
             # command_timeout, not wait out a connect_timeout first.
             with contextlib.suppress(DatabaseError):
-                await self._connect()
+                await self._conn.open()
             await self._beat_loop()
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            await self._disconnect()
+            await self._conn.close()
 
     async def _sleep(self, delay: float) -> None:
         assert self._wake is not None
@@ -178,7 +179,7 @@ class Heartbeat:
             try:
                 previous = await self._beat()
             except DatabaseError as exc:
-                self._drop_connection()
+                self._conn.drop()
                 delay = min(self.interval, backoff.next_delay())
                 logger.warning("heartbeat failed (%s); retrying in %.1fs", exc, delay)
                 continue
@@ -212,29 +213,7 @@ class Heartbeat:
         row = dataclasses.replace(
             self.row(), loop_stall_seconds=self.stalled_for, loop_stalls=self.stalls
         )
-        conn = await self._connect()
-        with translated(self.dsn):
-            return await send_heartbeat(conn, row)
-
-    async def _connect(self) -> Any:
-        if self._conn is None:
-            self._conn = await connect(
-                self.dsn, timeout=self.connect_timeout, command_timeout=self.command_timeout
-            )
-        return self._conn
-
-    def _drop_connection(self) -> None:
-        """Forget a connection whose beat failed without a goodbye: on a stalled network a
-        graceful close would wait as long as the stall."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.terminate()
-
-    async def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 5)
+        return await self._conn.beat(row)
 
     async def _watch_loop(self) -> None:
         while True:

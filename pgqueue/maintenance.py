@@ -17,15 +17,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from pgqueue.enqueue import enqueue_asyncpg
 from pgqueue.errors import DatabaseError, DatabaseUnavailableError, PgQueueError
 from pgqueue.job import JobRequest
 from pgqueue.notifier import Backoff
 from pgqueue.periodic import PeriodicSchedule
-from pgqueue.repository import Repository, translated
+from pgqueue.repository import Repository
 from pgqueue.retention import RetentionPolicy, prune_expired
 from pgqueue.settings import WorkerSettings
-from pgqueue.sql import query
 from pgqueue.waits import wait_event
 
 logger = logging.getLogger("pgqueue.maintenance")
@@ -53,18 +51,14 @@ class Lease:
     async def acquire(self) -> bool:
         """Take or renew the lease; True while we hold it."""
         asked_at = time.monotonic()
-        with translated(self.repository.dsn):
-            row = await self.repository.pool.fetchrow(
-                query("lease_acquire"), self.name, self.holder, self.ttl
-            )
+        acquired = await self.repository.acquire_lease(self.name, self.holder, self.ttl)
         # Measured from before the request: the database's expiry can only be later than this.
-        self._valid_until = asked_at + self.ttl if row is not None else None
-        return row is not None
+        self._valid_until = asked_at + self.ttl if acquired else None
+        return acquired
 
     async def release(self) -> None:
         self._valid_until = None
-        with translated(self.repository.dsn):
-            await self.repository.pool.execute(query("lease_release"), self.name, self.holder)
+        await self.repository.release_lease(self.name, self.holder)
 
 
 class Scheduler:
@@ -86,10 +80,7 @@ class Scheduler:
     async def register(self, now: datetime) -> None:
         """Record the schedules this worker knows (new ones count ticks from `now`)."""
         for s in self.schedules:
-            with translated(self.repository.dsn):
-                await self.repository.pool.fetchrow(
-                    query("schedule_register"), s.name, s.task, s.cron, s.timezone, now
-                )
+            await self.repository.register_schedule(s.name, s.task, s.cron, s.timezone, now)
 
     async def run_due(self, now: datetime) -> int:
         """Enqueue every due tick of every schedule as of `now`; returns jobs enqueued."""
@@ -130,8 +121,7 @@ class Scheduler:
         )
 
     async def _run_schedule(self, schedule: PeriodicSchedule, now: datetime) -> int:
-        with translated(self.repository.dsn):
-            row = await self.repository.pool.fetchrow(query("schedule_get"), schedule.name)
+        row = await self.repository.get_schedule(schedule.name)
         if row is None:  # registered by nobody yet (the table was emptied): register now
             await self.register(now)
             return 0
@@ -154,12 +144,9 @@ class Scheduler:
     async def enqueue_tick(self, schedule: PeriodicSchedule, tick: datetime) -> bool:
         """Claim `tick` and enqueue its job in one transaction; False if it was claimed before."""
         request = self.make_request(schedule, tick)
-        with translated(self.repository.dsn):
-            async with self.repository.pool.acquire() as conn, conn.transaction():
-                claimed = await conn.fetchval(query("schedule_advance"), schedule.name, tick)
-                if claimed is None:
-                    return False
-                [done] = await enqueue_asyncpg(conn, [request])
+        done = await self.repository.enqueue_tick(schedule.name, tick, request)
+        if done is None:
+            return False
         logger.info(
             "schedule %s: enqueued job %d for tick %s",
             schedule.name,
@@ -200,9 +187,7 @@ class Maintenance:
     async def now(self) -> datetime:
         if self.clock is not None:
             return self.clock()
-        with translated(self.repository.dsn):
-            value: datetime = await self.repository.pool.fetchval(query("db_now"))
-        return value
+        return await self.repository.db_now()
 
     def tasks(self) -> list[asyncio.Task[None]]:
         return [

@@ -17,8 +17,7 @@ from typing import Any, TypeVar
 from pgqueue import serialization
 from pgqueue.job import JobInfo, JobState
 from pgqueue.periodic import PeriodicSchedule
-from pgqueue.repository import Repository, translated
-from pgqueue.sql import query
+from pgqueue.repository import Repository
 
 T = TypeVar("T")
 
@@ -201,40 +200,33 @@ class Monitor:
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
 
-    async def _fetch(self, name: str, *args: Any) -> list[Any]:
-        with translated(self.repository.dsn):
-            return list(await self.repository.pool.fetch(query(name), *args))
-
     async def now(self) -> datetime:
-        with translated(self.repository.dsn):
-            value: datetime = await self.repository.pool.fetchval(query("db_now"))
-        return value
+        return await self.repository.db_now()
 
     async def queues(self, names: Sequence[str] | None = None) -> list[QueueStats]:
-        stats = _rows(QueueStats, await self._fetch("queue_stats_list"))
+        stats = _rows(QueueStats, await self.repository.queue_stats())
         return [q for q in stats if not names or q.queue in names]
 
     async def workers(self) -> list[WorkerRow] | None:
         """Workers from pgqueue.worker_stats; None when the view does not exist (it needs the
         workers table of revision 0002)."""
-        [present] = await self._fetch("worker_stats_exists")
-        if not present["present"]:
+        if not await self.repository.worker_stats_present():
             return None
-        return _rows(WorkerRow, await self._fetch("worker_stats_list"))
+        return _rows(WorkerRow, await self.repository.worker_stats())
 
     async def status(self, queues: Sequence[str] | None = None) -> Status:
         return Status(await self.queues(queues), await self.workers())
 
     async def throughput(self) -> list[TaskThroughput]:
-        return _rows(TaskThroughput, await self._fetch("task_throughput_list"))
+        return _rows(TaskThroughput, await self.repository.task_throughput())
 
     async def runtimes(self) -> list[TaskRuntime]:
-        return _rows(TaskRuntime, await self._fetch("task_runtimes_list"))
+        return _rows(TaskRuntime, await self.repository.task_runtimes())
 
     async def dead_letters(
         self, *, queue: str | None = None, task: str | None = None, limit: int = 50
     ) -> list[DeadLetter]:
-        rows = await self._fetch("dead_letter_list", queue, task, limit)
+        rows = await self.repository.list_dead_letters(queue, task, limit)
         return [
             DeadLetter(
                 **{
@@ -256,7 +248,8 @@ class Monitor:
         limit: int = 50,
     ) -> list[JobSummary]:
         state_list = [JobState(s).value for s in states] if states else None
-        return _rows(JobSummary, await self._fetch("job_list", queue, task, state_list, limit))
+        rows = await self.repository.list_jobs(queue, task, state_list, limit)
+        return _rows(JobSummary, rows)
 
     async def job(self, job_id: int) -> JobInfo | None:
         return await self.repository.get_job(job_id)
@@ -264,7 +257,7 @@ class Monitor:
     async def schedules(self) -> list[ScheduleRow]:
         now = await self.now()
         result = []
-        for row in await self._fetch("schedule_list"):
+        for row in await self.repository.list_schedules():
             result.append(ScheduleRow(**dict(row), next_run=_next_run(row, now)))
         return result
 

@@ -21,8 +21,7 @@ from typing import Any
 from pgqueue.errors import DatabaseError, JobNotFoundError
 from pgqueue.job import JobInfo, JobState
 from pgqueue.notifier import Notifier, job_ids
-from pgqueue.repository import Repository, translated
-from pgqueue.sql import query
+from pgqueue.repository import Repository
 from pgqueue.waits import wait_event
 
 logger = logging.getLogger("pgqueue.progress")
@@ -89,17 +88,14 @@ class ProgressReporter:
     async def __call__(self, job_id: int, value: float | None, message: str | None) -> None:
         value, message = check_progress(value, message)
         try:
-            with translated(self.repository.dsn):
-                row = await self.repository.pool.fetchrow(
-                    query("job_progress"), job_id, value, message, self.worker_id
-                )
+            held = await self.repository.record_progress(job_id, value, message, self.worker_id)
         except DatabaseError as exc:
             # Progress is for watchers: losing a report must not fail the job itself.
             logger.warning(
                 "progress of job %d not recorded: %s", job_id, exc, extra={"job_id": job_id}
             )
             return
-        if row is None:
+        if not held:
             # Rescued, cancelled or finished meanwhile: the report belongs to nobody now.
             logger.debug(
                 "progress of job %d dropped: no longer held", job_id, extra={"job_id": job_id}

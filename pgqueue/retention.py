@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pgqueue.job import JobState
-from pgqueue.repository import Repository, translated
+from pgqueue.repository import Repository
 from pgqueue.settings import WorkerSettings
-from pgqueue.sql import query
 
 logger = logging.getLogger("pgqueue.retention")
 
@@ -62,12 +61,7 @@ async def prune(
         raise ValueError(f"only finished jobs can be pruned, not {state.value!r}")
     total = 0
     while keep_going():
-        with translated(repository.dsn):
-            deleted = int(
-                await repository.pool.fetchval(
-                    query("job_prune"), state.value, older_than, batch_size
-                )
-            )
+        deleted = await repository.prune_jobs(state, older_than, batch_size)
         total += deleted
         if deleted < batch_size:
             break
@@ -76,12 +70,7 @@ async def prune(
 
 
 async def count_prunable(repository: Repository, state: JobState | str, older_than: float) -> int:
-    with translated(repository.dsn):
-        return int(
-            await repository.pool.fetchval(
-                query("job_prune_count"), JobState(state).value, older_than
-            )
-        )
+    return await repository.count_prunable(JobState(state), older_than)
 
 
 async def prune_expired(

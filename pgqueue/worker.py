@@ -391,8 +391,7 @@ class Worker:
         database = False
         if self._repo is not None:
             try:
-                async with self._repo.connection() as conn:
-                    database = await conn.fetchval("SELECT true") is True
+                database = await self._repo.ping()
             except PgQueueError:
                 database = False
         listener = (

@@ -11,7 +11,6 @@ from pgqueue.cli._common import dsn_option, resolve_or_exit, run_or_exit
 from pgqueue.cli.group import main
 from pgqueue.client import App
 from pgqueue.errors import JobNotFoundError
-from pgqueue.sql import query
 
 
 @main.command()
@@ -23,9 +22,8 @@ def workers(dsn: str | None, as_json: bool, show_all: bool) -> None:
     app = App(resolve_or_exit(dsn))
 
     async def fetch() -> list[dict[str, object]]:
-        async with app, app.repository.connection() as conn:
-            rows = await conn.fetch(query("worker_list"), show_all)
-        return [dict(r) for r in rows]
+        async with app:
+            return await app.repository.list_workers(show_all)
 
     rows = run_or_exit(fetch)
     if as_json:

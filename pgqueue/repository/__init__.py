@@ -28,6 +28,7 @@ from pgqueue.repository.jobs import DeadLetterScope, Jobs, OutcomeRow, job_info_
 from pgqueue.repository.leases import Leases
 from pgqueue.repository.schedules import Schedules
 from pgqueue.repository.stats import Stats
+from pgqueue.repository.testkit import DrainQueries
 from pgqueue.repository.workers import HeartbeatConnection, WorkerRow, Workers
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 
-class Repository(Jobs, Workers, Leases, Schedules, Stats):
+class Repository(Jobs, Workers, Leases, Schedules, Stats, DrainQueries):
     """Every named query, over one pool. Each subject's methods are in its own module; this
     class only puts them together, so a caller holds one object."""
 

@@ -13,7 +13,7 @@ from pgqueue.client import App
 from pgqueue.errors import PgQueueError
 from pgqueue.job import JobInfo
 from pgqueue.monitoring import Monitor
-from pgqueue.testing import _reads
+from pgqueue.repository import Repository
 from pgqueue.worker import Worker
 
 # How often the drain looks at the table while its worker runs.
@@ -57,12 +57,11 @@ async def drain(
     if max_jobs is not None and max_jobs < 1:
         raise ValueError("max_jobs must be at least 1")
     await app.open()
-    monitor = Monitor(app.repository)
-    pool = app.repository.pool
-    since = await monitor.now()
+    repository = app.repository
+    since = await Monitor(repository).now()
     deadline = time.monotonic() + timeout
     ran = 0
-    while pending := await _pending(pool, queues, include_scheduled):
+    while pending := await _pending(repository, queues, include_scheduled):
         served = tuple(sorted(pending))
         worker = app.worker(
             queues=served,
@@ -74,25 +73,25 @@ async def drain(
         await worker.start()
         try:
             ran += await _run_until_done(
-                worker, pool, queues, served, include_scheduled, ran, max_jobs, deadline
+                worker, repository, queues, served, include_scheduled, ran, max_jobs, deadline
             )
         finally:
             await worker.stop()
-    ids = await _reads.started_since(pool, since, queues)
+    ids = await repository.started_since(since, queues)
     return DrainResult([await app.get_job(i) for i in ids])
 
 
 async def _pending(
-    pool: object, queues: Sequence[str] | None, include_scheduled: bool
+    repository: Repository, queues: Sequence[str] | None, include_scheduled: bool
 ) -> dict[str, int]:
     if include_scheduled:
-        await _reads.make_due(pool, queues)
-    return await _reads.drain_pending(pool, queues, include_scheduled)
+        await repository.make_due(queues)
+    return await repository.drain_pending(queues, include_scheduled)
 
 
 async def _run_until_done(
     worker: Worker,
-    pool: object,
+    repository: Repository,
     queues: Sequence[str] | None,
     served: tuple[str, ...],
     include_scheduled: bool,
@@ -103,7 +102,7 @@ async def _run_until_done(
     """Jobs this worker ran before nothing was pending in its queues (or pending elsewhere:
     a job enqueued into a queue it does not serve makes the drain start a worker that does)."""
     while True:
-        pending = await _pending(pool, queues, include_scheduled)
+        pending = await _pending(repository, queues, include_scheduled)
         ran = worker.stats().processed
         if not pending or not set(pending) <= set(served):
             return ran

@@ -15,7 +15,7 @@ from typing import Any
 from pgqueue import serialization
 from pgqueue.client import App
 from pgqueue.registry import Task
-from pgqueue.testing import _reads
+from pgqueue.repository.testkit import waiting_jobs_on, waiting_jobs_sync
 
 ANY: Any = object()  # "any value": the default of every filter
 _LISTED = 20  # jobs shown in a failure message
@@ -98,13 +98,14 @@ def _job(row: dict[str, Any]) -> EnqueuedJob:
 async def _read(where: App | Any) -> list[EnqueuedJob]:
     if isinstance(where, App):
         await where.open()  # it opens lazily, as for an enqueue
-    connection = where.repository.pool if isinstance(where, App) else where
-    rows = await _reads.fetch(connection, "job_waiting_list", None, None, _LIMIT)
+        rows = await where.repository.waiting_jobs(_LIMIT)
+    else:
+        rows = await waiting_jobs_on(where, _LIMIT)
     return [_job(r) for r in rows]
 
 
 def _read_sync(connection: Any) -> list[EnqueuedJob]:
-    rows = _reads.fetch_sync(connection, "job_waiting_list", None, None, _LIMIT)
+    rows = waiting_jobs_sync(connection, _LIMIT)
     return [_job(r) for r in rows]
 
 

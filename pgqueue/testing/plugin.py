@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from pgqueue import migrate
 from pgqueue.client import App
+from pgqueue.repository import testkit
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -44,24 +44,14 @@ def _off_loop(coroutine: Any) -> Any:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-async def _admin(server: str, statement: str) -> None:
-    # Names are generated here (pgqueue_test_<hex>), never taken from outside: safe as text.
-    connection = await asyncpg.connect(server)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 def create_database(server: str, template: str | None = None) -> str:
     name = f"pgqueue_test_{uuid.uuid4().hex[:16]}"
-    suffix = f' TEMPLATE "{template}"' if template else ""
-    _off_loop(_admin(server, f'CREATE DATABASE "{name}"{suffix}'))
+    _off_loop(testkit.create_database(server, name, template))
     return name
 
 
 def drop_database(server: str, name: str) -> None:
-    _off_loop(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _off_loop(testkit.drop_database(server, name))
 
 
 @pytest.fixture(scope="session")

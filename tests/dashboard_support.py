@@ -75,9 +75,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 @contextlib.contextmanager
-def served(**options: Any) -> Iterator[Served]:
-    """create_app(**options) served on 127.0.0.1 until the block ends."""
-    web = create_app(**options)
+def served(web: Any = None, **options: Any) -> Iterator[Served]:
+    """`web` (else create_app(**options)) served on 127.0.0.1 until the block ends."""
+    if web is None:
+        web = create_app(**options)
     config = uvicorn.Config(
         web, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=1
     )

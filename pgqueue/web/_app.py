@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -361,6 +361,25 @@ def _bad(board: Dashboard, request: Request, exc: _BadInputError) -> Response:
     return board.render(request, "error.html", 400, message=str(exc))
 
 
+MAX_FORM = 64 * 1024
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The fields of a urlencoded form (the dashboard's forms have a handful of short ones), read
+    once; no multipart parser needed."""
+    cached: dict[str, str] | None = getattr(request.state, "form", None)
+    if cached is not None:
+        return cached
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise _BadInputError("the form is too large")
+    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    request.state.form = fields
+    return fields
+
+
 def _sse(event: str, data: Any) -> bytes:
     payload = json.dumps(data, separators=(",", ":"), default=str)
     return f"event: {event}\ndata: {payload}\n\n".encode()
@@ -539,7 +558,7 @@ async def _refuse_action(board: Dashboard, request: Request, action: str) -> Res
         )
     if action not in ACTIONS:
         return PlainTextResponse(f"unknown action; actions are {', '.join(ACTIONS)}\n", 404)
-    form = await request.form()
+    form = await _form(request)
     problem = csrf_problem(request, form.get(CSRF_FIELD))
     if problem is not None:
         return PlainTextResponse(problem + "\n", status_code=403)
@@ -602,7 +621,7 @@ async def _dead_action(board: Dashboard, request: Request) -> Response:
         return refused
     if action not in ("requeue", "purge"):
         return PlainTextResponse("dead letters can be requeued or purged\n", status_code=404)
-    form = await request.form()
+    form = await _form(request)
     which = {k: (str(form.get(k) or "").strip() or None) for k in ("queue", "task")}
     admin = Admin(board.app.repository)
     if action == "requeue":

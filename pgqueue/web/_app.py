@@ -62,7 +62,8 @@ SECURITY_HEADERS = [
         b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    # Not "no-referrer": with it a browser sends `Origin: null`, and the CSRF check refuses it.
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
 
@@ -313,6 +314,9 @@ def _when(value: Any) -> str:
 
 
 def _pretty(value: Any) -> str:
+    compact = json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+    if len(compact) <= 80:
+        return compact
     return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=True)
 
 
@@ -479,7 +483,7 @@ async def _jobs_page(board: Dashboard, request: Request) -> Response:
 def _timeline(info: JobInfo) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = [{"at": info.enqueued_at, "state": "queued", "text": "enqueued"}]
     if info.run_at > info.enqueued_at and (info.attempts == 0 or info.errors):
-        steps.append({"at": info.run_at, "state": "scheduled", "text": "to run at"})
+        steps.append({"at": info.run_at, "state": "scheduled", "text": "runnable from"})
     for error in info.errors:
         kind = str(error.get("kind") or "error")
         what = error.get("type") or kind

@@ -13,6 +13,7 @@ import sys
 import threading
 import urllib.request
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -404,3 +405,17 @@ def test_assets_ship_in_the_package(path: str) -> None:
     from importlib import resources
 
     assert resources.files("pgqueue.web").joinpath(path).is_file()
+
+
+def test_the_docs_mount_example_runs(dsn: str) -> None:
+    from tests.integration.test_docs_examples import run_example
+
+    out = run_example("dashboard_mount.py", dsn)
+    assert "job page: 200 True" in out
+    assert "last progress: 3 of 3 rows" in out and "outcome: succeeded 3" in out
+    # docs/dashboard.md quotes the example: every line it shows is in the script that ran.
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    excerpt = re.search(r"```python\n(.*?)```", (docs / "dashboard.md").read_text(), re.S)
+    assert excerpt is not None
+    script = (docs / "examples" / "dashboard_mount.py").read_text()
+    assert all(line in script for line in excerpt.group(1).splitlines())

@@ -485,6 +485,8 @@ def _timeline(info: JobInfo) -> list[dict[str, Any]]:
     if info.run_at > info.enqueued_at and (info.attempts == 0 or info.errors):
         steps.append({"at": info.run_at, "state": "scheduled", "text": "runnable from"})
     for error in info.errors:
+        if not isinstance(error, dict):
+            continue
         kind = str(error.get("kind") or "error")
         what = error.get("type") or kind
         steps.append(

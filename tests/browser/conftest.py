@@ -43,5 +43,5 @@ def browser(tmp_path: Path) -> Iterator[object]:
     try:
         yield driver
     finally:
-        driver.quit()
+        driver.quit()  # closes its event streams before the test's dashboard stops
         shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)

@@ -419,3 +419,15 @@ def test_the_docs_mount_example_runs(dsn: str) -> None:
     assert excerpt is not None
     script = (docs / "examples" / "dashboard_mount.py").read_text()
     assert all(line in script for line in excerpt.group(1).splitlines())
+
+
+def test_without_the_extra_the_command_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pgqueue
+
+    # As if the extra were not installed: `from pgqueue import web` raises ImportError.
+    monkeypatch.delattr(pgqueue, "web", raising=False)
+    monkeypatch.setitem(sys.modules, "pgqueue.web", None)
+    result = CliRunner().invoke(main, ["dashboard"])
+    assert result.exit_code == 2 and 'pip install "pgqueue[web]"' in result.output

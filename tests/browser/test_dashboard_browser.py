@@ -45,9 +45,13 @@ def screenshot(driver: Any, tmp_path: Path, name: str) -> Path:
 
 
 def until(driver: Any, condition: Any, timeout: float = 20.0) -> Any:
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
+    # A page being replaced (a reload, a redirect) makes lookups fail for a moment: retry them.
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.05, ignored_exceptions=(WebDriverException,)
+    ).until(condition)
 
 
 def text_of(driver: Any, css: str) -> str:
@@ -121,6 +125,7 @@ async def test_click_from_a_queue_to_a_job_to_its_requeue(
             assert row.find_element(By.CSS_SELECTOR, '[data-field="dead"]').text == "6"
             row.find_element(By.CSS_SELECTOR, '[data-field="dead"]').click()
             until(browser, lambda d: "/dead?queue=webhooks" in d.current_url)
+            screenshot(browser, tmp_path, "dead-letters")
             browser.find_element(By.LINK_TEXT, f"#{dead}").click()
             until(browser, lambda d: d.current_url.endswith(f"/jobs/{dead}"))
             assert text_of(browser, "#job-state") == "dead"
@@ -131,6 +136,7 @@ async def test_click_from_a_queue_to_a_job_to_its_requeue(
             assert text_of(browser, ".notice") == "requeued 1 job", browser.page_source
             assert text_of(browser, "#job-state") == "queued"
             screenshot(browser, tmp_path, "requeued")
+            browser.get("about:blank")  # close the page's streams before the dashboard stops
 
         await asyncio.to_thread(walk)
     after = await count_states(dsn)
@@ -200,6 +206,7 @@ async def test_a_progress_bar_advances_live_while_a_worker_runs_the_job(
                 assert '"pages": 4' in await asyncio.to_thread(
                     text_of, browser, "pre.code:last-of-type"
                 )
+                await asyncio.to_thread(browser.get, "about:blank")
         assert await count_states(dsn) == {"succeeded": 1}
     finally:
         await app.close()
@@ -230,6 +237,7 @@ async def test_a_task_named_like_a_script_shows_as_text(
             until(browser, lambda d: "on" in d.find_element(By.ID, "live").get_attribute("class"))
             assert text_of(browser, "#queues .queue-link") == SCRIPT
             screenshot(browser, tmp_path, "script-task")
+            browser.get("about:blank")
 
         await asyncio.to_thread(look)
 
@@ -286,5 +294,6 @@ async def test_the_docs_sse_example_runs_in_a_browser(
                 )
                 assert float(bar) == 0.5
                 await asyncio.to_thread(screenshot, browser, tmp_path, "docs-example")
+                await asyncio.to_thread(browser.get, "about:blank")
     finally:
         await app.close()

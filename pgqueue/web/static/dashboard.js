@@ -6,7 +6,11 @@
   const page = document.body.dataset.page;
   const live = document.getElementById("live");
 
-  function setLive(on) { if (live) live.classList.toggle("on", on); }
+  function setLive(on) {
+    if (!live) return;
+    live.classList.add("shown");  // only pages with a stream show the indicator
+    live.classList.toggle("on", on);
+  }
 
   function seconds(value) {
     if (typeof value !== "number") return "";
@@ -58,8 +62,9 @@
       label.textContent = t[0];
       svg.appendChild(label);
     });
+    const total = counts.reduce(function (sum, c) { return sum + c.ok + c.bad; }, 0);
     const peak = el("text", { x: 2, y: 10 });
-    peak.textContent = "peak " + max + "/min";
+    peak.textContent = total ? "peak " + max + "/min · " + total + " in the hour" : "no jobs finished in the last hour";
     svg.appendChild(peak);
     box.replaceChildren(svg);
   }
@@ -105,12 +110,17 @@
       row.querySelectorAll("[data-field]").forEach(function (cell) {
         const field = cell.dataset.field;
         cell.textContent = field === "lag_seconds" ? seconds(q[field]) : String(q[field]);
-        if (field === "dead") cell.classList.toggle("dead-count", q.dead > 0);
+        if (field === "dead") {
+          cell.classList.toggle("dead-count", q.dead > 0);
+          cell.classList.toggle("zero", q.dead === 0);
+        }
       });
     });
     document.querySelectorAll("[data-total]").forEach(function (node) {
       node.textContent = String(totals[node.dataset.total]);
     });
+    const deadCard = document.getElementById("dead-card");
+    if (deadCard) deadCard.classList.toggle("danger", totals.dead > 0);
     document.querySelectorAll("[data-workers]").forEach(function (node) {
       node.textContent = String(data.workers[node.dataset.workers]);
     });
@@ -157,8 +167,6 @@
         stream.close();
         window.location.reload();
       });
-    } else {
-      setLive(false);
     }
   }
 })();

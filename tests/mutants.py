@@ -551,7 +551,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "dashboard-token-not-checked",
         "dashboard",
         "pgqueue/web/_security.py",
-        "        return given is not None and hmac.compare_digest(given.encode(), expected)",
+        "        return given is not None and hmac.compare_digest(given.encode(), self._expected)",
         "        return True",
         "--token lets in requests without the token",
         (f"{T_DASH}::test_token_auth",),

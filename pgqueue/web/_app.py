@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pgqueue.admin import Admin, DeadLetterFilter
 from pgqueue.client import App
 from pgqueue.dashboard_queries import DashboardQueries
-from pgqueue.errors import JobNotFoundError
+from pgqueue.errors import JobNotFoundError, PgQueueError
 from pgqueue.job import JobInfo, JobState
 from pgqueue.monitoring import Monitor, as_json
 from pgqueue.progress import FinishedEvent, JobEvent
@@ -44,6 +44,7 @@ from pgqueue.web._security import (
     CSRF_FIELD,
     TOKEN_COOKIE,
     AuthHook,
+    TokenAuth,
     check_auth,
     csrf_problem,
     csrf_token,
@@ -249,7 +250,17 @@ def create_app(
         if board.owns_app:
             await board.app.close()
 
-    web = Starlette(routes=routes, lifespan=lifespan)
+    async def database_error(request: Request, exc: Exception) -> Response:
+        # The database is down, a role lacks a grant, the schema is missing: say which, as the
+        # CLI does, instead of a bare 500.
+        message = f"the database did not answer: {exc}"
+        if request.url.path.startswith(f"{request.scope.get('root_path', '')}/api/"):
+            return JSONResponse({"error": message}, status_code=503)
+        return board.render(request, "error.html", 503, message=message)
+
+    web = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={PgQueueError: database_error}
+    )
     web.add_middleware(_Guard, auth=auth)
     # For an application that mounts the dashboard (a mounted app's lifespan does not run):
     # `await dashboard.state.close()` on shutdown stops its listener.
@@ -271,7 +282,7 @@ class _Guard:
             return
         request = Request(scope, receive)
         refused = await check_auth(self.auth, request)
-        if refused is None and self.auth is not None and "token" in request.query_params:
+        if refused is None and isinstance(self.auth, TokenAuth) and "token" in request.query_params:
             # A token in the address bar moves into an HttpOnly cookie, out of the history.
             query = urlencode(
                 [(k, v) for k, v in request.query_params.multi_items() if k != "token"]

@@ -145,7 +145,8 @@ class LiveHub:
         try:
             await self._listen()
             if self._overview is not None:
-                sub.put(self._overview)
+                sub.put(self._overview)  # at once, however old: a fresh one follows
+            self._overview_hint.set()
             if self._overview_task is None:
                 self._overview_task = asyncio.create_task(self._run_overview())
             while True:

@@ -44,20 +44,26 @@ async def check_auth(hook: AuthHook | None, request: Request) -> Response | None
     return PlainTextResponse("not authorised\n", status_code=401)
 
 
-def token_auth(token: str) -> AuthHook:
-    """Let in requests with `Authorization: Bearer <token>`, or the browser that once opened a
-    page with `?token=<token>` (the dashboard keeps it in an HttpOnly cookie)."""
-    if not token:
-        raise ValueError("the dashboard token must not be empty")
-    expected = token.encode()
+class TokenAuth:
+    """`token_auth(token)`: lets in `Authorization: Bearer <token>`, or the browser that once
+    opened a page with `?token=<token>` (the dashboard moves it into an HttpOnly cookie)."""
 
-    def hook(request: Request) -> bool:
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("the dashboard token must not be empty")
+        self._expected = token.encode()
+
+    def __call__(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
         given = header[7:] if header.lower().startswith("bearer ") else None
         given = given or request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
-        return given is not None and hmac.compare_digest(given.encode(), expected)
+        return given is not None and hmac.compare_digest(given.encode(), self._expected)
 
-    return hook
+
+def token_auth(token: str) -> AuthHook:
+    """Let in requests with `Authorization: Bearer <token>`, or the browser that once opened a
+    page with `?token=<token>` (the dashboard keeps it in an HttpOnly cookie)."""
+    return TokenAuth(token)
 
 
 def basic_auth(username: str, password: str, realm: str = "pgqueue") -> AuthHook:

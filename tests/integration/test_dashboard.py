@@ -277,6 +277,14 @@ async def test_dead_letter_pages_follow_the_cursor(dsn: str, app: App) -> None:
     assert sorted(got) == ids and len(got) == 5
 
 
+def test_an_unreachable_database_is_a_clear_503() -> None:
+    with served(dsn="postgresql://nobody@127.0.0.1:1/nowhere") as s:
+        status, body, _ = s.get("/")
+        assert status == 503 and "the database did not answer" in body
+        status, body, _ = s.get("/api/queues")
+        assert status == 503 and "127.0.0.1:1" in json.loads(body)["error"]
+
+
 def test_token_auth() -> None:
     hook = token_auth("s3cret")
     web = Starlette(routes=[Mount("/ops", create_app(dsn="postgresql:///nowhere", auth=hook))])

@@ -288,11 +288,13 @@ class _Guard:
                 [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             )
             refused = RedirectResponse(request.url.path + (f"?{query}" if query else ""), 303)
+            # Lax, not Strict: a link to the dashboard from chat or a wiki should open it. Only
+            # GETs ride along cross-site, and they only read; every form also needs CSRF.
             refused.set_cookie(
                 TOKEN_COOKIE,
                 request.query_params["token"],
                 httponly=True,
-                samesite="strict",
+                samesite="lax",
                 path=_cookie_path(request),
             )
 

@@ -294,7 +294,7 @@ def test_token_auth() -> None:
         status, _, headers = s.get("/ops/jobs?queue=q&token=s3cret")
         assert status == 303 and headers["location"] == "/ops/jobs?queue=q"
         cookie = headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ops" in cookie
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/ops" in cookie
 
 
 async def test_auth_hooks_guard_every_route(dsn: str, app: App) -> None:

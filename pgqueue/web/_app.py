@@ -136,6 +136,19 @@ class Dashboard:
                 "lost": sum(1 for w in workers if not w.alive),
                 "active": sum(w.active for w in workers if w.alive),
             },
+            # For the workers page's live rows (heartbeat age, counts, health).
+            "worker_rows": [
+                {
+                    "id": w.id,
+                    "alive": w.alive,
+                    "heartbeat_age_seconds": w.heartbeat_age_seconds,
+                    "active": w.active,
+                    "processed": w.processed,
+                    "failed": w.failed,
+                    "health": w.health,
+                }
+                for w in workers
+            ],
         }
 
     def job_json(self, info: JobInfo) -> dict[str, Any]:

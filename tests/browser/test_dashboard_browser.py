@@ -297,3 +297,33 @@ async def test_the_docs_sse_example_runs_in_a_browser(
                 await asyncio.to_thread(browser.get, "about:blank")
     finally:
         await app.close()
+
+
+async def test_the_workers_page_follows_heartbeats_live(
+    dsn: str, browser: Any, tmp_path: Path
+) -> None:
+
+    await execute(
+        dsn,
+        "INSERT INTO pgqueue.workers (id, hostname, pid, queues, concurrency, version, "
+        "heartbeat_ttl, processed) VALUES (gen_random_uuid(), 'app-1', 4182, ARRAY['default'], "
+        "8, '0.1.0', interval '30 seconds', 10)",
+    )
+    # No worker runs here to NOTIFY: the fallback read (every half second) carries the changes.
+    with served(dsn=dsn, live_fallback=0.5) as s:
+
+        def cell(field: str) -> str:
+            return text_of(browser, f'#workers [data-field="{field}"]')
+
+        await asyncio.to_thread(browser.get, f"{s.url}/workers")
+        assert await asyncio.to_thread(cell, "alive") == "alive"
+        assert await asyncio.to_thread(cell, "processed") == "10"
+        await execute(dsn, "UPDATE pgqueue.workers SET processed = 11, last_heartbeat = now()")
+        await asyncio.to_thread(until, browser, lambda d: cell("processed") == "11")
+        await execute(
+            dsn, "UPDATE pgqueue.workers SET last_heartbeat = now() - interval '5 minutes'"
+        )
+        await asyncio.to_thread(until, browser, lambda d: cell("alive") == "lost")
+        assert await asyncio.to_thread(cell, "health") == "not alive"
+        await asyncio.to_thread(screenshot, browser, tmp_path, "workers")
+        await asyncio.to_thread(browser.get, "about:blank")

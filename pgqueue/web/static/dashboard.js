@@ -135,6 +135,47 @@
     stream.addEventListener("overview", function (event) { applyOverview(JSON.parse(event.data)); });
   }
 
+  function applyWorkers(rows) {
+    const tbody = document.querySelector("#workers tbody");
+    if (!tbody) return;
+    const known = new Set(Array.from(tbody.rows).map(function (r) { return r.dataset.workerId; }).filter(Boolean));
+    const now = new Set(rows.map(function (w) { return w.id; }));
+    if (known.size !== now.size || rows.some(function (w) { return !known.has(w.id); })) {
+      window.location.reload();  // a worker came or went: the page lists them all afresh
+      return;
+    }
+    rows.forEach(function (w) {
+      for (const row of tbody.rows) {
+        if (row.dataset.workerId !== w.id) continue;
+        row.querySelectorAll("[data-field]").forEach(function (cell) {
+          const field = cell.dataset.field;
+          if (field === "alive") {
+            const badge = document.createElement("span");
+            badge.className = "badge " + (w.alive ? "state-succeeded" : "state-dead");
+            badge.textContent = w.alive ? "alive" : "lost";
+            cell.replaceChildren(badge);
+          } else if (field === "heartbeat_age_seconds") {
+            cell.textContent = seconds(w[field]);
+          } else if (field === "health") {
+            cell.textContent = w.health;
+            cell.className = w.health === "ok" ? "ok-text" : "err";
+          } else {
+            cell.textContent = String(w[field]);
+          }
+        });
+      }
+    });
+  }
+
+  if (page === "workers") {
+    const stream = new EventSource(base + "/api/live");
+    stream.onopen = function () { setLive(true); };
+    stream.onerror = function () { setLive(false); };
+    stream.addEventListener("overview", function (event) {
+      applyWorkers(JSON.parse(event.data).worker_rows || []);
+    });
+  }
+
   if (page === "job") {
     const head = document.querySelector("[data-job-id]");
     if (head && head.dataset.jobFinished === "no") {

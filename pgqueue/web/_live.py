@@ -27,10 +27,11 @@ from pgqueue.progress import (
     progress_events,
 )
 from pgqueue.waits import wait_event
+from pgqueue.worker import JOBS_CHANNEL
 
 logger = logging.getLogger("pgqueue.web")
 
-JOBS_CHANNEL = "pgqueue_jobs"  # enqueues, retries, requeues (the worker's wake-up channel)
+# pgqueue_jobs: enqueues, retries, requeues (the workers' wake-up channel).
 CHANNELS = (JOBS_CHANNEL, PROGRESS_CHANNEL, DONE_CHANNEL)
 
 _CLOSED: Any = object()

@@ -8,7 +8,7 @@ surviving (issue 15): the run fails if any of them survives again.
 Adding one: copy an entry, keep the original text short but unique (tests/unit/test_mutants.py
 checks that it is found, that the tests it names exist, and that names are unique), then run
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
-promote, enqueue, retry, cancel, unique, operations (and, as they land: limits, workflows).
+promote, enqueue, retry, cancel, unique, operations, dashboard (and, as they land: limits, workflows).
 The operations mutants show that the tests issue 15 found hollow can now fail.
 """
 
@@ -49,6 +49,8 @@ T_ENQUEUE = "tests/integration/test_enqueue.py"
 T_UNIQUE = "tests/integration/test_ops_unique.py"
 T_RETENTION = "tests/integration/test_ops_retention.py"
 T_OPS_CLI = "tests/integration/test_cli_operators.py"
+T_DASH = "tests/integration/test_dashboard.py"
+WEB = "pgqueue/web/_app.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -534,5 +536,60 @@ MUTANTS: tuple[Mutant, ...] = (
         "        at=None,",
         "a progress event loses the time it was reported",
         ("tests/integration/test_ops_cli.py::test_watch_prints_progress_live",),
+    ),
+    # -- dashboard (issue 13) ------------------------------------------------------------------
+    Mutant(
+        "dashboard-unescaped",
+        "dashboard",
+        WEB,
+        "            autoescape=True,",
+        "            autoescape=False,",
+        "a task named <script>...</script> becomes markup on the dashboard",
+        (f"{T_DASH}::test_pages_render_and_every_job_field_is_escaped",),
+    ),
+    Mutant(
+        "dashboard-actions-on-by-default",
+        "dashboard",
+        WEB,
+        "    actions: bool = False,",
+        "    actions: bool = True,",
+        "create_app() lets anyone requeue and purge unless told otherwise",
+        (f"{T_DASH}::test_actions_are_off_unless_enabled",),
+    ),
+    Mutant(
+        "dashboard-csrf-token-not-compared",
+        "dashboard",
+        "pgqueue/web/_security.py",
+        "    if not hmac.compare_digest(cookie.encode(), form_token.encode()):",
+        "    if False:",
+        "a form with any token (a forged one) is accepted",
+        (f"{T_DASH}::test_requeue_needs_the_forms_csrf_token_and_a_same_site_origin",),
+    ),
+    Mutant(
+        "dashboard-token-not-checked",
+        "dashboard",
+        "pgqueue/web/_security.py",
+        "        return given is not None and hmac.compare_digest(given.encode(), self._expected)",
+        "        return True",
+        "--token lets in requests without the token",
+        (f"{T_DASH}::test_token_auth",),
+    ),
+    Mutant(
+        "dashboard-payloads-shown",
+        "dashboard",
+        WEB,
+        '            data["args"] = data["kwargs"] = data["result"] = None',
+        "            pass",
+        "--hide-payloads still sends arguments and results in the JSON",
+        (f"{T_DASH}::test_hide_payloads_keeps_arguments_and_results_off_everything",),
+    ),
+    Mutant(
+        "dashboard-job-page-unbounded",
+        "dashboard",
+        "pgqueue/sql/dashboard_job_page.sql",
+        "  AND j.id >= $5::bigint",
+        "  AND $5::bigint IS NOT NULL",
+        "a job page with a rare filter scans the whole history",
+        (f"{T_DASH}::test_a_rare_filter_scans_a_bounded_window_and_says_how_far_it_got",),
     ),
 )

@@ -4,7 +4,7 @@ Every option also reads PGQUEUE_<OPTION> from the environment (e.g. PGQUEUE_DSN)
 modules attach themselves to the group when imported here.
 """
 
-from pgqueue.cli import core, dev, jobs, ops, periodic, workers  # noqa: F401  (register commands)
+from pgqueue.cli import core, dashboard, dev, jobs, ops, periodic, workers  # noqa: F401  (register commands)
 from pgqueue.cli._common import log_level_everywhere
 from pgqueue.cli.group import main
 

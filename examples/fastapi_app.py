@@ -4,7 +4,7 @@
     export PGQUEUE_DSN=postgresql://localhost/shop     # a URL: SQLAlchemy uses it too
     pgqueue migrate
     uvicorn examples.fastapi_app:api                    # the web app
-    pgqueue worker examples.fastapi_app:queue           # a worker, in another terminal
+    pgqueue worker examples.fastapi_app:queue --queue default --queue mail   # a worker
 
 POST /orders writes the order, reserves stock and enqueues the confirmation mail in one
 transaction: an order that fails (out of stock, a bad quantity) leaves no order and no job.

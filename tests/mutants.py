@@ -49,6 +49,7 @@ T_ENQUEUE = "tests/integration/test_enqueue.py"
 T_UNIQUE = "tests/integration/test_ops_unique.py"
 T_RETENTION = "tests/integration/test_ops_retention.py"
 T_OPS_CLI = "tests/integration/test_cli_operators.py"
+T_FASTAPI = "tests/integration/test_fastapi.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -516,5 +517,24 @@ MUTANTS: tuple[Mutant, ...] = (
         "        at=None,",
         "a progress event loses the time it was reported",
         ("tests/integration/test_ops_cli.py::test_watch_prints_progress_live",),
+    ),
+    # -- integrations (pgqueue.contrib) --------------------------------------------------------
+    Mutant(
+        "fastapi-request-without-transaction",
+        "integrations",
+        "pgqueue/contrib/fastapi.py",
+        "        return handle.begin()\n",
+        "        return contextlib.nullcontext(handle)\n",
+        "a request's session never commits: its order and its job are lost",
+        (f"{T_FASTAPI}::test_an_order_and_its_job_commit_together",),
+    ),
+    Mutant(
+        "fastapi-lifespan-leaves-app-closed",
+        "integrations",
+        "pgqueue/contrib/fastapi.py",
+        "        async with queue:\n",
+        "        async with contextlib.nullcontext():\n",
+        "the lifespan neither opens nor closes the App",
+        (f"{T_FASTAPI}::test_the_lifespan_opens_and_closes_the_app",),
     ),
 )

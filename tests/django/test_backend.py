@@ -189,3 +189,17 @@ def test_the_worker_dsn_comes_from_the_django_database(shop_db: str) -> None:
     app = App(backend.worker_dsn())
     assert app.dsn is not None
     assert app.dsn.split("?")[0].rsplit("/", 1)[1] == shop_db.rsplit("/", 1)[1]
+
+
+def test_a_result_whose_queue_was_dropped_from_queues(shop_db: str) -> None:
+    from django.test import override_settings
+
+    result = send_confirmation.enqueue("D-1")
+    narrower = {"BACKEND": "pgqueue.contrib.django.PgQueueBackend", "QUEUES": ["default"]}
+    with override_settings(TASKS={"default": narrower}):
+        fetched = send_confirmation.get_result(result.id)
+    assert (fetched.status, fetched.args, fetched.task.func) == (
+        TaskResultStatus.READY,
+        ["D-1"],
+        send_confirmation.func,
+    )

@@ -8,6 +8,7 @@ worker side (running the tasks) is pgqueue's: see pgqueue.contrib.django.worker.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 from datetime import datetime
 from typing import Any
@@ -166,9 +167,11 @@ class PgQueueBackend(BaseTaskBackend):  # type: ignore[misc]  # Django ships no 
             raise TaskResultDoesNotExist(result_id)
         name, queue, state, priority, args, kwargs, attempts = row[:7]
         enqueued_at, started_at, finished_at, result, errors, worker_id = row[7:]
-        task = self._task(name, result_id).using(
-            queue_name=queue, priority=priority, backend=self.alias
-        )
+        task = self._task(name, result_id)
+        # The task as this job was enqueued (.using() may have changed both), or as defined
+        # when the job's queue has since been dropped from QUEUES.
+        with contextlib.suppress(InvalidTask):
+            task = task.using(queue_name=queue, priority=priority, backend=self.alias)
         task_result = TaskResult(
             task=task,
             id=str(job_id),

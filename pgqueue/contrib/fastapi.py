@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -22,19 +22,32 @@ if TYPE_CHECKING:
 
 __all__ = ["lifespan", "session", "transaction"]
 
-Lifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]
+AppT = TypeVar("AppT")
+StateT = TypeVar("StateT", bound=Mapping[str, Any] | None)
+
+
+@overload
+def lifespan(
+    queue: App, inner: None = None
+) -> Callable[[Any], AbstractAsyncContextManager[None]]: ...
+
+
+@overload
+def lifespan(
+    queue: App, inner: Callable[[AppT], AbstractAsyncContextManager[StateT]]
+) -> Callable[[AppT], AbstractAsyncContextManager[StateT]]: ...
 
 
 def lifespan(
-    queue: App, inner: Lifespan | None = None
-) -> Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]:
+    queue: App, inner: Callable[[Any], AbstractAsyncContextManager[Any]] | None = None
+) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
     """A lifespan for `FastAPI(lifespan=...)` / `Starlette(lifespan=...)`: opens `queue` at
     start-up (a wrong DSN or a database that is down fails the start, not the first request) and
     closes its pool and listeners at shutdown. `inner`, the application's own lifespan, runs
     inside it, so it may already use the App; the state it yields is passed on."""
 
     @contextlib.asynccontextmanager
-    async def run(web_app: Any) -> AsyncIterator[Mapping[str, Any] | None]:
+    async def run(web_app: Any) -> AsyncIterator[Any]:
         async with queue:
             if inner is None:
                 yield None

@@ -203,3 +203,18 @@ def test_a_result_whose_queue_was_dropped_from_queues(shop_db: str) -> None:
         ["D-1"],
         send_confirmation.func,
     )
+
+
+def test_the_system_check_names_a_missing_database(shop_db: str) -> None:
+    from django.test import override_settings
+
+    misplaced = {
+        "BACKEND": "pgqueue.contrib.django.PgQueueBackend",
+        "OPTIONS": {"DATABASE": "queue"},
+    }
+    with override_settings(TASKS={"default": misplaced}):
+        [error] = task_backends["default"].check()
+    assert (error.id, error.msg) == (
+        "pgqueue.E001",
+        "task backend 'default': no database 'queue' in DATABASES",
+    )

@@ -51,6 +51,7 @@ T_RETENTION = "tests/integration/test_ops_retention.py"
 T_OPS_CLI = "tests/integration/test_cli_operators.py"
 T_DASH = "tests/integration/test_dashboard.py"
 WEB = "pgqueue/web/_app.py"
+T_FASTAPI = "tests/integration/test_fastapi.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -591,5 +592,24 @@ MUTANTS: tuple[Mutant, ...] = (
         "  AND $5::bigint IS NOT NULL",
         "a job page with a rare filter scans the whole history",
         (f"{T_DASH}::test_a_rare_filter_scans_a_bounded_window_and_says_how_far_it_got",),
+    ),
+    # -- integrations (pgqueue.contrib) --------------------------------------------------------
+    Mutant(
+        "fastapi-request-without-transaction",
+        "integrations",
+        "pgqueue/contrib/fastapi.py",
+        "        return handle.begin()\n",
+        "        return contextlib.nullcontext(handle)\n",
+        "a request's session never commits: its order and its job are lost",
+        (f"{T_FASTAPI}::test_an_order_and_its_job_commit_together",),
+    ),
+    Mutant(
+        "fastapi-lifespan-leaves-app-closed",
+        "integrations",
+        "pgqueue/contrib/fastapi.py",
+        "        async with queue:\n",
+        "        async with contextlib.nullcontext():\n",
+        "the lifespan neither opens nor closes the App",
+        (f"{T_FASTAPI}::test_the_lifespan_opens_and_closes_the_app",),
     ),
 )

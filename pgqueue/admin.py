@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pgqueue import retention
+from pgqueue.job import JobState
 from pgqueue.repository import Repository, translated
 from pgqueue.sql import query
 
@@ -104,6 +106,17 @@ class Admin:
                 query("job_count_dead"), _ids(which.ids), which.queue, which.task, before
             )
         return int(n)
+
+    async def prune(
+        self, state: JobState | str, older_than: float, *, batch_size: int = DEFAULT_BATCH
+    ) -> int:
+        """Delete jobs in the finished `state` that finished more than `older_than` seconds ago,
+        in batches; returns how many."""
+        return await retention.prune(self.repository, state, older_than, batch_size=batch_size)
+
+    async def count_prunable(self, state: JobState | str, older_than: float) -> int:
+        """How many jobs `prune` would delete now."""
+        return await retention.count_prunable(self.repository, state, older_than)
 
     async def now(self) -> datetime:
         with translated(self.repository.dsn):

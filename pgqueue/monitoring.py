@@ -210,6 +210,12 @@ class Monitor:
             value: datetime = await self.repository.pool.fetchval(query("db_now"))
         return value
 
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision of the pgqueue schema; None if it was never migrated."""
+        [row] = await self._fetch("schema_revision")
+        revision: str | None = row["revision"]
+        return revision
+
     async def queues(self, names: Sequence[str] | None = None) -> list[QueueStats]:
         stats = _rows(QueueStats, await self._fetch("queue_stats_list"))
         return [q for q in stats if not names or q.queue in names]
@@ -221,6 +227,14 @@ class Monitor:
         if not present["present"]:
             return None
         return _rows(WorkerRow, await self._fetch("worker_stats_list"))
+
+    async def worker_list(self, *, include_stopped: bool = False) -> list[dict[str, Any]]:
+        """The rows of `pgqueue workers`: running and stopping workers, or all of them."""
+        return [dict(r) for r in await self._fetch("worker_list", include_stopped)]
+
+    async def job_states(self, job_ids: Sequence[int]) -> dict[int, JobState]:
+        """The state of each given job that exists."""
+        return await self.repository.job_states(job_ids)
 
     async def status(self, queues: Sequence[str] | None = None) -> Status:
         return Status(await self.queues(queues), await self.workers())

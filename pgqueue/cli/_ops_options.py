@@ -4,33 +4,18 @@ core.py: one decorator adds them, `apply_ops_options` folds them into the Worker
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from pgqueue.durations import parse_duration
-from pgqueue.settings import WorkerSettings
+from pgqueue.cli._common import Duration
+
+if TYPE_CHECKING:
+    from pgqueue.settings import WorkerSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-KEEP = ("keep", "forever", "none", "off")
-
-
-class _Retention(click.ParamType[Any]):
-    name = "duration|keep"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, float) or value == "keep":
-            return value
-        if str(value).strip().lower() in KEEP:
-            return "keep"
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-RETENTION = _Retention()
+RETENTION = Duration(keep=True)
 
 _OPTIONS = [
     click.option(
@@ -86,7 +71,8 @@ _OPTIONS = [
         default=None,
         envvar="PGQUEUE_PRUNE_INTERVAL",
         show_envvar=True,
-        help="Seconds between retention passes. Default: 60.",
+        help="How often the maintenance leader deletes finished jobs past their retention. "
+        "Default: 60s.",
     ),
 ]
 

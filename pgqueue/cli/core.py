@@ -43,9 +43,10 @@ from pgqueue.cli.group import main
     help="Target revision.",
 )
 def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
-    """Create or upgrade pgqueue's schema (Alembic revisions, schema `pgqueue`).
+    """Create or upgrade pgqueue's schema.
 
-    Prints the revisions it applied, or that there was nothing to do."""
+    Runs the Alembic revisions (schema `pgqueue`) and prints the ones it applied, or that there
+    was nothing to do."""
     from pgqueue import migrate as migrations
 
     if sql_only:
@@ -206,7 +207,9 @@ def worker(
     log_format: str,
     **ops: Any,
 ) -> None:
-    """Run a worker for the tasks of MODULE:APP (e.g. myapp.tasks:app)."""
+    """Run a worker for the tasks of MODULE:APP.
+
+    MODULE:APP names the App, e.g. myapp.tasks:app (the attribute defaults to `app`)."""
     configure_logging(log_level, log_format)
     # Before any child starts: a bad MODULE:APP or bad settings fail once, clearly.
     app = load_app(app_spec, dsn=dsn, command_timeout=command_timeout)

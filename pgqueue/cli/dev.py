@@ -75,7 +75,7 @@ def dev(
     concurrency: int | None,
     log_level: str,
 ) -> None:
-    """Develop locally: a server, the schema migrated, a worker for MODULE:APP.
+    """Develop locally: a server, the schema, a worker for MODULE:APP.
 
     Without a DSN (--dsn, PGQUEUE_DSN, DATABASE_URL) and with nothing answering at libpq's
     defaults, an embedded PostgreSQL is started in --data-dir (pip install 'pgqueue[embedded]')

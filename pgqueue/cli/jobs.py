@@ -180,10 +180,19 @@ def jobs() -> None:
 
 @jobs.command("list")
 @dsn_option
-@click.option("--queue", "-q", default=None)
-@click.option("--task", "-t", default=None)
-@click.option("--state", "-s", "states", multiple=True, type=click.Choice(STATES))
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--queue", "-q", default=None, help="Only jobs of this queue.")
+@click.option("--task", "-t", default=None, help="Only jobs of this task.")
+@click.option(
+    "--state",
+    "-s",
+    "states",
+    multiple=True,
+    type=click.Choice(STATES),
+    help="Only jobs in this state (repeatable).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N jobs."
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array.")
 def jobs_list(
     dsn: str | None,
@@ -245,9 +254,9 @@ APP_OPTION = click.option(
 @click.option("--json", "as_json", is_flag=True, help="A JSON object, tracebacks unabridged.")
 @APP_OPTION
 def jobs_show(job_id: int, dsn: str | None, as_json: bool, app_spec: str | None) -> None:
-    """Everything stored about a job, with every attempt's error and traceback.
+    """Everything stored about a job, with every attempt's error.
 
-    Tracebacks start at the task's own code (pgqueue's frames before it are left out).
+    Each failed attempt with its error and traceback. Tracebacks start at the task's own code (pgqueue's frames before it are left out).
     Exit code 4 if there is no such job."""
     _show(dsn, job_id, as_json, dead_only=False, app_spec=app_spec)
 
@@ -255,10 +264,12 @@ def jobs_show(job_id: int, dsn: str | None, as_json: bool, app_spec: str | None)
 @jobs.command("cancel")
 @click.argument("job_ids", type=int, nargs=-1, required=True)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON object: what was done, and not.")
 def jobs_cancel(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None:
-    """Cancel jobs: at once if they have not started (queued, scheduled, waiting to retry);
-    running ones are flagged and their workers told, as `pgqueue cancel` does ("cancelling").
+    """Cancel jobs (running ones through their workers).
+
+    At once if they have not started (queued, scheduled, waiting to retry); running ones are
+    flagged and their workers told, as `pgqueue cancel` does ("cancelling").
 
     Exit code 4 if some could not be cancelled (unknown or already finished)."""
     asked = list(job_ids)
@@ -279,10 +290,11 @@ def jobs_cancel(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> Non
 @jobs.command("retry")
 @click.argument("job_ids", type=int, nargs=-1, required=True)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON object: what was done, and not.")
 def jobs_retry(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None:
-    """Run dead, cancelled or waiting-to-retry jobs again now (dead and cancelled ones get fresh
-    attempts). Exit code 4 if some could not be retried."""
+    """Run dead, cancelled or retrying jobs again now.
+
+    Dead and cancelled ones get fresh attempts. Exit code 4 if some could not be retried."""
     asked = list(job_ids)
 
     async def run(app: App) -> tuple[list[int], dict[int, str]]:
@@ -300,14 +312,20 @@ def jobs_retry(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None
 
 @main.group()
 def dlq() -> None:
-    """The dead-letter queue: jobs whose attempts ran out (state `dead`)."""
+    """The dead-letter queue: jobs whose attempts ran out."""
 
 
 @dlq.command("list")
 @dsn_option
-@click.option("--queue", "-q", default=None)
-@click.option("--task", "-t", default=None)
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--queue", "-q", default=None, help="Only dead letters of this queue.")
+@click.option("--task", "-t", default=None, help="Only dead letters of this task.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most N dead letters.",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array.")
 def dlq_list(
     dsn: str | None, queue: str | None, task: str | None, limit: int, as_json: bool
@@ -374,7 +392,7 @@ def _filter(
 @click.option("--queue", "-q", default=None, help="Requeue the dead letters of this queue.")
 @click.option("--task", "-t", default=None, help="Requeue the dead letters of this task.")
 @click.option("--all", "everything", is_flag=True, help="Requeue every dead letter.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON object: what was done, and not.")
 def dlq_requeue(
     job_ids: tuple[int, ...],
     dsn: str | None,
@@ -383,8 +401,10 @@ def dlq_requeue(
     everything: bool,
     as_json: bool,
 ) -> None:
-    """Put dead letters back in their queue with fresh attempts (after a fix): one or more by
-    id, by --queue/--task, or --all. Exit code 4 if a given id was not requeued."""
+    """Put dead letters back in their queue with fresh attempts.
+
+    After a fix: one or more by id, by --queue/--task, or --all. Exit code 4 if a given id was
+    not requeued (each one is named with the reason)."""
     from pgqueue.admin import Admin
 
     which = _filter(job_ids, queue, task, everything)
@@ -411,8 +431,8 @@ def dlq_requeue(
 @dlq.command("purge")
 @click.argument("job_ids", type=int, nargs=-1)
 @dsn_option
-@click.option("--queue", "-q", default=None)
-@click.option("--task", "-t", default=None)
+@click.option("--queue", "-q", default=None, help="Purge the dead letters of this queue.")
+@click.option("--task", "-t", default=None, help="Purge the dead letters of this task.")
 @click.option(
     "--older-than",
     type=DURATION,
@@ -422,7 +442,7 @@ def dlq_requeue(
 )
 @click.option("--all", "everything", is_flag=True, help="Every dead letter.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON object: what was done, and not.")
 def dlq_purge(
     job_ids: tuple[int, ...],
     dsn: str | None,
@@ -433,8 +453,10 @@ def dlq_purge(
     yes: bool,
     as_json: bool,
 ) -> None:
-    """Delete dead letters for good: by id, --queue/--task/--older-than, or --all. Asks for
-    confirmation unless --yes (declining exits 1, "Aborted!")."""
+    """Delete dead letters for good.
+
+    By id, --queue/--task/--older-than, or --all. Asks for confirmation unless --yes (declining
+    exits 1, "Aborted!")."""
     from pgqueue.admin import Admin, DeadLetterFilter
 
     if older_than is not None and not job_ids and queue is None and task is None:

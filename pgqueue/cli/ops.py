@@ -134,7 +134,7 @@ def status(
     fail_if_dead: int | None,
     fail_if_no_workers: bool,
 ) -> None:
-    """Queues and workers at a glance; with --fail-if-* a health check.
+    """Queues and workers at a glance, or a health check.
 
     Per queue: ready, scheduled, running, retrying and dead jobs, outcomes of the last five
     minutes, and the lag of the oldest ready job; then the workers. Exit codes: 0 healthy,
@@ -199,9 +199,15 @@ def status(
     help="Finished states to delete (repeatable). Default: succeeded and cancelled; dead "
     "letters only when named.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Rows deleted per transaction.",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON object with the counts.")
 def prune(
     dsn: str | None,
     older_than: float,
@@ -210,7 +216,9 @@ def prune(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Delete jobs that finished more than DURATION ago, in short transactions."""
+    """Delete jobs that finished more than DURATION ago.
+
+    In batches of short transactions; dead letters only when --state dead is named."""
     from pgqueue.admin import Admin
 
     chosen = list(states) or ["succeeded", "cancelled"]

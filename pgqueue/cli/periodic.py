@@ -18,7 +18,9 @@ def periodic() -> None:
 @dsn_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON array.")
 def periodic_list(dsn: str | None, as_json: bool) -> None:
-    """Every schedule the workers registered: cron, timezone, last tick, next run."""
+    """Every schedule the workers registered, with its next run.
+
+    Name, task, cron, timezone, last tick and next run of each."""
     from pgqueue.monitoring import Monitor
 
     rows = with_app(dsn, lambda app: Monitor(app.repository).schedules())

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, envvar="PGQUEUE_JSON", help="Print JSON.")
 @click.option("--all", "show_all", is_flag=True, help="Include stopped and lost workers.")
 def workers(dsn: str | None, as_json: bool, show_all: bool) -> None:
-    """List workers: host, pid, queues, state, heartbeat age, job counts, health.
+    """List workers: host, queues, state, heartbeat, jobs done.
 
     Columns: UP yes when the worker beats within its ttl, BEAT the age of its last heartbeat,
     DONE and FAIL jobs it finished, RUN jobs it runs now; HEALTH only when one is unwell."""
@@ -75,7 +75,7 @@ def _health(row: dict[str, Any]) -> str:
 @click.argument("job_id", type=int)
 @dsn_option
 def cancel(job_id: int, dsn: str | None) -> None:
-    """Cancel a job: at once if it has not started, through its worker if it runs.
+    """Cancel a job (a running one through its worker).
 
     Exit code 4 if there is no such job."""
 

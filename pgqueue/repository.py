@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from pgqueue import serialization
+from pgqueue.dsn import dsn_database
 from pgqueue.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -58,6 +59,7 @@ def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
         return AuthenticationError(f"the database at {where} refused the credentials: {exc}")
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
         return DatabaseNotFoundError(f"the database at {where} does not exist: {exc}")
+    database = dsn_database(dsn)
     if isinstance(
         exc,
         asyncpg.UndefinedTableError
@@ -65,7 +67,8 @@ def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
         | asyncpg.UndefinedFunctionError,
     ) and "pgqueue" in str(exc):
         return SchemaMissingError(
-            f"the pgqueue schema is missing or out of date at {where}: run `pgqueue migrate` ({exc})"
+            f"the pgqueue schema is missing or out of date in database {database!r} at {where}: "
+            f"run `pgqueue migrate` there, or check the DSN names the right database ({exc})"
         )
     if isinstance(exc, _UNAVAILABLE):
         detail = str(exc) or type(exc).__name__

@@ -246,3 +246,27 @@ async def test_jobs_show_gives_the_real_maximum_and_starts_at_the_users_frame(
     rc, out, _ = await cli(dsn, "jobs", "show", str(job_id), "--json")
     stored = json.loads(out)["errors"][0]["traceback"]
     assert "executor.py" in stored
+
+
+async def test_a_missing_schema_names_the_database(empty_db: str) -> None:
+    """The wrong database is the likelier cause than the wrong host: the error names both."""
+    database = empty_db.rsplit("/", 1)[1]
+    rc, _, err = await cli(empty_db, "jobs", "list")
+    assert rc == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(
+        f"error: the pgqueue schema is missing or out of date in database '{database}' at "
+    )
+    assert "run `pgqueue migrate` there, or check the DSN names the right database" in err
+
+
+def test_dsn_database_follows_libpq(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pgqueue.dsn import dsn_database
+
+    monkeypatch.delenv("PGDATABASE", raising=False)
+    monkeypatch.setenv("PGUSER", "ada")
+    assert dsn_database("postgresql://h/app") == "app"
+    assert dsn_database("host=h dbname=app2") == "app2"
+    assert dsn_database("postgresql://bob@h") == "bob"  # no dbname: the user's own database
+    assert dsn_database(None) == "ada"
+    monkeypatch.setenv("PGDATABASE", "fromenv")
+    assert dsn_database("postgresql://h") == "fromenv"

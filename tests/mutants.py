@@ -49,6 +49,7 @@ T_ENQUEUE = "tests/integration/test_enqueue.py"
 T_UNIQUE = "tests/integration/test_ops_unique.py"
 T_RETENTION = "tests/integration/test_ops_retention.py"
 T_OPS_CLI = "tests/integration/test_cli_operators.py"
+T_CLI_POLISH = "tests/integration/test_cli_polish.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -516,5 +517,42 @@ MUTANTS: tuple[Mutant, ...] = (
         "        at=None,",
         "a progress event loses the time it was reported",
         ("tests/integration/test_ops_cli.py::test_watch_prints_progress_live",),
+    ),
+    # -- cli -----------------------------------------------------------------------------------
+    Mutant(
+        "cli-command-line-flags-ignored",
+        "cli",
+        "pgqueue/settings.py",
+        "values.update({k: v for k, v in (_COMMAND_LINE.get() or {}).items() if v is not None})",
+        "values.update({})",
+        "pgqueue worker --dsn/--command-timeout no longer reach the App the module builds",
+        ("tests/unit/test_app_settings.py::test_environment_then_arguments_then_command_line",),
+    ),
+    Mutant(
+        "cli-cancel-missing-job-exit-1",
+        "cli",
+        "pgqueue/cli/workers.py",
+        'fail(f"no job with id {job_id}", EXIT_NOT_FOUND)',
+        'fail(f"no job with id {job_id}", 1)',
+        "pgqueue cancel of a missing job leaves the one table of exit codes again",
+        (f"{T_CLI_POLISH}::test_a_missing_job_is_exit_4_from_every_command",),
+    ),
+    Mutant(
+        "cli-traceback-keeps-pgqueue-frames",
+        "cli",
+        "pgqueue/cli/jobs.py",
+        'if leading and path.parent.name == "pgqueue" and path.stem in own:',
+        "if False:",
+        "jobs show starts each traceback with pgqueue's own frames again",
+        (f"{T_CLI_POLISH}::test_jobs_show_gives_the_real_maximum_and_starts_at_the_users_frame",),
+    ),
+    Mutant(
+        "cli-migrate-says-nothing-applied",
+        "cli",
+        "pgqueue/cli/core.py",
+        "    if not applied:\n",
+        "    if True:\n",
+        "pgqueue migrate says there was nothing to apply after applying revisions",
+        ("tests/integration/test_cli.py::test_migrate_on_an_empty_database",),
     ),
 )

@@ -212,9 +212,11 @@ class Monitor:
 
     async def schema_revision(self) -> str | None:
         """The Alembic revision of the pgqueue schema; None if it was never migrated."""
-        [row] = await self._fetch("schema_revision")
-        revision: str | None = row["revision"]
-        return revision
+        [exists] = await self._fetch("schema_revision_exists")
+        if not exists["present"]:
+            return None
+        rows = await self._fetch("schema_revision")
+        return str(rows[0]["revision"]) if rows else None
 
     async def queues(self, names: Sequence[str] | None = None) -> list[QueueStats]:
         stats = _rows(QueueStats, await self._fetch("queue_stats_list"))

@@ -12,6 +12,7 @@ from pgqueue.cli._common import (
     EXIT_NOT_FOUND,
     dsn_option,
     fail,
+    json_option,
     load_app,
     with_app,
 )
@@ -193,7 +194,7 @@ def jobs() -> None:
 @click.option(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N jobs."
 )
-@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+@json_option
 def jobs_list(
     dsn: str | None,
     queue: str | None,
@@ -251,7 +252,7 @@ APP_OPTION = click.option(
 @jobs.command("show")
 @click.argument("job_id", type=int)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="A JSON object, tracebacks unabridged.")
+@json_option
 @APP_OPTION
 def jobs_show(job_id: int, dsn: str | None, as_json: bool, app_spec: str | None) -> None:
     """Everything stored about a job, with every attempt's error.
@@ -264,7 +265,7 @@ def jobs_show(job_id: int, dsn: str | None, as_json: bool, app_spec: str | None)
 @jobs.command("cancel")
 @click.argument("job_ids", type=int, nargs=-1, required=True)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="A JSON object: what was done, and not.")
+@json_option
 def jobs_cancel(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None:
     """Cancel jobs (running ones through their workers).
 
@@ -290,7 +291,7 @@ def jobs_cancel(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> Non
 @jobs.command("retry")
 @click.argument("job_ids", type=int, nargs=-1, required=True)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="A JSON object: what was done, and not.")
+@json_option
 def jobs_retry(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None:
     """Run dead, cancelled or retrying jobs again now.
 
@@ -326,7 +327,7 @@ def dlq() -> None:
     show_default=True,
     help="At most N dead letters.",
 )
-@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+@json_option
 def dlq_list(
     dsn: str | None, queue: str | None, task: str | None, limit: int, as_json: bool
 ) -> None:
@@ -364,7 +365,7 @@ def dlq_list(
 @dlq.command("show")
 @click.argument("job_id", type=int)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="A JSON object, tracebacks unabridged.")
+@json_option
 @APP_OPTION
 def dlq_show(job_id: int, dsn: str | None, as_json: bool, app_spec: str | None) -> None:
     """One dead letter with every attempt's error and traceback.
@@ -392,7 +393,7 @@ def _filter(
 @click.option("--queue", "-q", default=None, help="Requeue the dead letters of this queue.")
 @click.option("--task", "-t", default=None, help="Requeue the dead letters of this task.")
 @click.option("--all", "everything", is_flag=True, help="Requeue every dead letter.")
-@click.option("--json", "as_json", is_flag=True, help="A JSON object: what was done, and not.")
+@json_option
 def dlq_requeue(
     job_ids: tuple[int, ...],
     dsn: str | None,
@@ -442,7 +443,7 @@ def dlq_requeue(
 )
 @click.option("--all", "everything", is_flag=True, help="Every dead letter.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="A JSON object: what was done, and not.")
+@json_option
 def dlq_purge(
     job_ids: tuple[int, ...],
     dsn: str | None,

@@ -13,6 +13,7 @@ from pgqueue.cli._common import (
     EXIT_NOT_FOUND,
     EXIT_UNHEALTHY,
     dsn_option,
+    json_option,
     with_app,
 )
 from pgqueue.cli._render import age, cell, console, echo_json, table
@@ -96,7 +97,7 @@ def _print_status(status: Status) -> None:
 
 @main.command()
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per refresh.")
+@json_option
 @click.option("--queue", "-q", "queues", multiple=True, help="Only these queues (repeatable).")
 @click.option(
     "--watch",
@@ -207,7 +208,7 @@ def status(
     help="Rows deleted per transaction.",
 )
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
-@click.option("--json", "as_json", is_flag=True, help="A JSON object with the counts.")
+@json_option
 def prune(
     dsn: str | None,
     older_than: float,
@@ -287,7 +288,7 @@ def _event_line(event: JobEvent) -> str:
 @main.command()
 @click.argument("job_id", type=int)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
+@json_option
 @click.option(
     "--poll-interval",
     type=DURATION,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import click
-
-from pgqueue.cli._common import dsn_option, with_app
+from pgqueue.cli._common import dsn_option, json_option, with_app
 from pgqueue.cli._render import echo_json, show, table
 from pgqueue.cli.group import main
 
@@ -16,7 +14,7 @@ def periodic() -> None:
 
 @periodic.command("list")
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+@json_option
 def periodic_list(dsn: str | None, as_json: bool) -> None:
     """Every schedule the workers registered, with its next run.
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pgqueue.settings import AppSettings
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 # The exit codes, the one table of docs/cli.md ("Exit codes"); every command uses only these.
 EXIT_OK = 0
@@ -175,10 +176,18 @@ class Duration(click.ParamType[Any]):
 
 DURATION = Duration()
 
-dsn_option = click.option(
+
+def option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    """click.option that also reads PGQUEUE_<LONG_FLAG> (--poll-interval: PGQUEUE_POLL_INTERVAL),
+    shown in --help: every flag's environment variable is named the same way."""
+    flag = next(d for d in decls if d.startswith("--"))
+    kwargs.setdefault("envvar", "PGQUEUE_" + flag[2:].replace("-", "_").upper())
+    kwargs.setdefault("show_envvar", True)
+    return click.option(*decls, **kwargs)
+
+
+dsn_option = option(
     "--dsn",
-    envvar="PGQUEUE_DSN",
-    show_envvar=True,
     help="PostgreSQL DSN. Default: PGQUEUE_DSN, then DATABASE_URL, then libpq's defaults.",
 )
 

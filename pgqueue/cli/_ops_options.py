@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from pgqueue.cli._common import Duration
+from pgqueue.cli._common import Duration, option
 
 if TYPE_CHECKING:
     from pgqueue.settings import WorkerSettings
@@ -18,59 +18,45 @@ F = TypeVar("F", bound=Callable[..., Any])
 RETENTION = Duration(keep=True)
 
 _OPTIONS = [
-    click.option(
+    option(
         "--metrics-port",
         type=click.IntRange(0, 65535),
         default=None,
-        envvar="PGQUEUE_METRICS_PORT",
-        show_envvar=True,
         help="Serve Prometheus metrics on this port (needs prometheus-client).",
     ),
-    click.option(
+    option(
         "--metrics-host",
         default=None,
-        envvar="PGQUEUE_METRICS_HOST",
-        show_envvar=True,
         help="Address for the metrics endpoint. Default: 0.0.0.0.",
     ),
-    click.option(
+    option(
         "--no-maintenance",
         is_flag=True,
         default=False,
-        envvar="PGQUEUE_NO_MAINTENANCE",
-        show_envvar=True,
         help="Never become the maintenance leader (retention, periodic ticks).",
     ),
-    click.option(
+    option(
         "--retention-succeeded",
         type=RETENTION,
         default=None,
-        envvar="PGQUEUE_RETENTION_SUCCEEDED",
-        show_envvar=True,
         help="Keep succeeded jobs this long (e.g. 1d), or 'keep'. Default: 1d.",
     ),
-    click.option(
+    option(
         "--retention-cancelled",
         type=RETENTION,
         default=None,
-        envvar="PGQUEUE_RETENTION_CANCELLED",
-        show_envvar=True,
         help="Keep cancelled jobs this long, or 'keep'. Default: 7d.",
     ),
-    click.option(
+    option(
         "--retention-dead",
         type=RETENTION,
         default=None,
-        envvar="PGQUEUE_RETENTION_DEAD",
-        show_envvar=True,
         help="Delete dead letters after this long. Default: keep until requeued or purged.",
     ),
-    click.option(
+    option(
         "--prune-interval",
         type=RETENTION,
         default=None,
-        envvar="PGQUEUE_PRUNE_INTERVAL",
-        show_envvar=True,
         help="How often the maintenance leader deletes finished jobs past their retention. "
         "Default: 60s.",
     ),
@@ -78,8 +64,8 @@ _OPTIONS = [
 
 
 def ops_worker_options(command: F) -> F:
-    for option in reversed(_OPTIONS):
-        command = option(command)
+    for add in reversed(_OPTIONS):
+        command = add(command)
     return command
 
 

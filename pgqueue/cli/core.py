@@ -19,6 +19,7 @@ from pgqueue.cli._common import (
     fail,
     load_app,
     open_app,
+    option,
     run_or_exit,
     with_app,
 )
@@ -28,17 +29,15 @@ from pgqueue.cli.group import main
 
 @main.command()
 @dsn_option
-@click.option(
+@option(
     "--sql",
     "sql_only",
     is_flag=True,
-    envvar="PGQUEUE_SQL",
     help="Print the DDL instead of running it (for a DBA).",
 )
-@click.option(
+@option(
     "--revision",
     default="head",
-    envvar="PGQUEUE_REVISION",
     show_default=True,
     help="Target revision.",
 )
@@ -83,107 +82,81 @@ def run_migrations(dsn: str | None, revision: str) -> None:
 @main.command()
 @click.argument("app_spec", metavar="MODULE:APP", envvar="PGQUEUE_APP")
 @dsn_option
-@click.option(
+@option(
     "--queue",
     "-q",
     "queues",
     multiple=True,
-    envvar="PGQUEUE_QUEUE",
-    show_envvar=True,
     help="Queue to serve (repeatable). Default: default.",
 )
-@click.option(
+@option(
     "--concurrency",
     "-c",
     type=click.IntRange(min=1),
-    envvar="PGQUEUE_CONCURRENCY",
-    show_envvar=True,
     help="Jobs run at once. Default: 10.",
 )
-@click.option(
+@option(
     "--poll-interval",
     type=Duration(0.01),
-    envvar="PGQUEUE_POLL_INTERVAL",
-    show_envvar=True,
     help="How long to wait between polls when no NOTIFY arrives. Default: 2s.",
 )
-@click.option(
+@option(
     "--no-listen",
     is_flag=True,
-    envvar="PGQUEUE_NO_LISTEN",
-    show_envvar=True,
     help="Poll only, without LISTEN (e.g. behind PgBouncer in transaction mode).",
 )
-@click.option(
+@option(
     "--shutdown-timeout",
     type=Duration(),
-    envvar="PGQUEUE_SHUTDOWN_TIMEOUT",
-    show_envvar=True,
     help="How long running jobs get to finish on SIGTERM. Default: 30s.",
 )
-@click.option(
+@option(
     "--heartbeat-interval",
     type=Duration(0.05),
-    envvar="PGQUEUE_HEARTBEAT_INTERVAL",
-    show_envvar=True,
     help="How often the worker writes its heartbeat. Default: 10s.",
 )
-@click.option(
+@option(
     "--heartbeat-ttl",
     type=Duration(0.1),
-    envvar="PGQUEUE_HEARTBEAT_TTL",
-    show_envvar=True,
     help="A worker silent this long is lost; its jobs are rescued. Default: 30s.",
 )
-@click.option(
+@option(
     "--command-timeout",
     type=Duration(),
-    envvar="PGQUEUE_COMMAND_TIMEOUT",
-    show_envvar=True,
     help="How long one of pgqueue's own queries may take before it is abandoned (a stalled "
     "network); 0: never. Default: 30s.",
 )
-@click.option(
+@option(
     "--processes",
     type=click.IntRange(min=1),
     default=1,
-    envvar="PGQUEUE_PROCESSES",
-    show_envvar=True,
     show_default=True,
     help="Worker processes to run under a supervisor that restarts crashed ones.",
 )
-@click.option(
+@option(
     "--restart-backoff-max",
     type=Duration(),
     default=10.0,
-    envvar="PGQUEUE_RESTART_BACKOFF_MAX",
-    show_envvar=True,
     show_default=True,
     help="With --processes: the longest wait before a crashed worker process is restarted.",
 )
-@click.option(
+@option(
     "--loop",
     default="asyncio",
-    envvar="PGQUEUE_LOOP",
-    show_envvar=True,
     show_default=True,
     type=click.Choice(["asyncio", "uvloop", "auto"]),
     help="Event loop: uvloop needs pip install 'pgqueue[uvloop]'; auto uses it when installed.",
 )
-@click.option(
+@option(
     "--log-level",
     default="INFO",
-    envvar="PGQUEUE_LOG_LEVEL",
-    show_envvar=True,
     show_default=True,
     type=LOG_LEVELS,
     help=f"Which log lines to print. {LOG_LEVEL_HELP}",
 )
-@click.option(
+@option(
     "--log-format",
     default="text",
-    envvar="PGQUEUE_LOG_FORMAT",
-    show_envvar=True,
     show_default=True,
     type=click.Choice(["text", "json"]),
     help="text: one readable line per record; json: one JSON object per line.",
@@ -277,49 +250,41 @@ def _exit_past_abandoned_threads() -> None:
 @main.command()
 @click.argument("task")
 @dsn_option
-@click.option(
+@option(
     "--args",
     "args_json",
     default="[]",
-    envvar="PGQUEUE_ARGS",
     help="Positional arguments as a JSON array.",
 )
-@click.option(
+@option(
     "--kwargs",
     "kwargs_json",
     default="{}",
-    envvar="PGQUEUE_KWARGS",
     help="Keyword arguments as a JSON object.",
 )
-@click.option(
-    "--queue", default="default", envvar="PGQUEUE_QUEUE", show_default=True, help="The queue."
-)
-@click.option(
+@option("--queue", default="default", envvar="PGQUEUE_QUEUE", show_default=True, help="The queue.")
+@option(
     "--priority",
     type=int,
     default=0,
-    envvar="PGQUEUE_PRIORITY",
     show_default=True,
     help="Higher runs first.",
 )
-@click.option(
+@option(
     "--delay",
     type=click.FloatRange(min=0),
     default=None,
-    envvar="PGQUEUE_DELAY",
     help="Seconds from now before the job may run.",
 )
-@click.option(
+@option(
     "--max-attempts",
     type=click.IntRange(min=1),
     default=None,
-    envvar="PGQUEUE_MAX_ATTEMPTS",
     help="Attempts before the job is dead-lettered. Default: the task's (3).",
 )
-@click.option(
+@option(
     "--unique-key",
     default=None,
-    envvar="PGQUEUE_UNIQUE_KEY",
     help="Enqueue nothing while a job with this key is waiting or running; print its id.",
 )
 def enqueue(

@@ -24,6 +24,7 @@ from pgqueue.cli._common import (
     errors_exit,
     fail,
     load_app,
+    option,
     run_or_exit,
 )
 from pgqueue.cli.core import run_migrations
@@ -55,11 +56,9 @@ T = TypeVar("T")
     "--queue", "-q", "queues", multiple=True, help="Queue to serve (repeatable). Default: default."
 )
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Jobs run at once.")
-@click.option(
+@option(
     "--log-level",
     default="INFO",
-    envvar="PGQUEUE_LOG_LEVEL",
-    show_envvar=True,
     show_default=True,
     type=LOG_LEVELS,
     help=f"Which log lines to print. {LOG_LEVEL_HELP}",

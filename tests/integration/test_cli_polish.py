@@ -270,3 +270,11 @@ def test_dsn_database_follows_libpq(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dsn_database(None) == "ada"
     monkeypatch.setenv("PGDATABASE", "fromenv")
     assert dsn_database("postgresql://h") == "fromenv"
+
+
+def test_state_names_spelt_out_for_a_fast_help_match_jobstate() -> None:
+    from pgqueue.cli import jobs, ops
+    from pgqueue.job import JobState
+
+    assert [s.value for s in JobState] == jobs.STATES
+    assert sorted(ops.PRUNABLE) == sorted(s.value for s in JobState if s.is_finished)

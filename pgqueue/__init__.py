@@ -1,33 +1,94 @@
 """pgqueue: a PostgreSQL-native job queue. Jobs live in your own database, so you enqueue inside
 your own transaction: the job exists if and only if your data committed."""
 
-from pgqueue.client import App
-from pgqueue.context import JobContext, current_job
-from pgqueue.enqueue import Enqueued
-from pgqueue.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    DatabaseError,
-    DatabaseNotFoundError,
-    DatabaseUnavailableError,
-    JobFailedError,
-    JobNotFoundError,
-    PgQueueError,
-    ResultTimeoutError,
-    Retry,
-    SchemaMissingError,
-    SerializationError,
-    TaskRegistrationError,
-    UnknownTaskError,
-)
-from pgqueue.job import JobInfo, JobRequest, JobState, Priority
-from pgqueue.progress import FinishedEvent, ProgressEvent
-from pgqueue.registry import Task
-from pgqueue.retry import RetryPolicy, constant
-from pgqueue.settings import WorkerSettings
-from pgqueue.worker import Worker, WorkerStats
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pgqueue.client import App
+    from pgqueue.context import JobContext, current_job
+    from pgqueue.enqueue import Enqueued
+    from pgqueue.errors import (
+        AuthenticationError,
+        ConfigurationError,
+        DatabaseError,
+        DatabaseNotFoundError,
+        DatabaseUnavailableError,
+        JobFailedError,
+        JobNotFoundError,
+        PgQueueError,
+        ResultTimeoutError,
+        Retry,
+        SchemaMissingError,
+        SerializationError,
+        TaskRegistrationError,
+        UnknownTaskError,
+    )
+    from pgqueue.job import JobInfo, JobRequest, JobState, Priority
+    from pgqueue.progress import FinishedEvent, ProgressEvent
+    from pgqueue.registry import Task
+    from pgqueue.retry import RetryPolicy, constant
+    from pgqueue.settings import WorkerSettings
+    from pgqueue.worker import Worker, WorkerStats
 
 __version__ = "0.1.0"
+
+# The public names are imported on first use (PEP 562), not by `import pgqueue`: the `pgqueue`
+# command imports this package too, and `pgqueue --version` must not pay for SQLAlchemy and
+# asyncpg. `from pgqueue import App` and `pgqueue.App` work as before.
+_LAZY = {
+    "App": "pgqueue.client",
+    "JobContext": "pgqueue.context",
+    "current_job": "pgqueue.context",
+    "Enqueued": "pgqueue.enqueue",
+    "AuthenticationError": "pgqueue.errors",
+    "ConfigurationError": "pgqueue.errors",
+    "DatabaseError": "pgqueue.errors",
+    "DatabaseNotFoundError": "pgqueue.errors",
+    "DatabaseUnavailableError": "pgqueue.errors",
+    "JobFailedError": "pgqueue.errors",
+    "JobNotFoundError": "pgqueue.errors",
+    "PgQueueError": "pgqueue.errors",
+    "ResultTimeoutError": "pgqueue.errors",
+    "Retry": "pgqueue.errors",
+    "SchemaMissingError": "pgqueue.errors",
+    "SerializationError": "pgqueue.errors",
+    "TaskRegistrationError": "pgqueue.errors",
+    "UnknownTaskError": "pgqueue.errors",
+    "JobInfo": "pgqueue.job",
+    "JobRequest": "pgqueue.job",
+    "JobState": "pgqueue.job",
+    "Priority": "pgqueue.job",
+    "FinishedEvent": "pgqueue.progress",
+    "ProgressEvent": "pgqueue.progress",
+    "Task": "pgqueue.registry",
+    "RetryPolicy": "pgqueue.retry",
+    "constant": "pgqueue.retry",
+    "WorkerSettings": "pgqueue.settings",
+    "Worker": "pgqueue.worker",
+    "WorkerStats": "pgqueue.worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:  # a submodule (`pgqueue.worker`), as when this file imported them all
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'pgqueue' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "App",

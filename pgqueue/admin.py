@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pgqueue import retention
+from pgqueue.job import JobState
 from pgqueue.repository import DeadLetterScope, Repository
 
 DEFAULT_BATCH = 1000
@@ -75,6 +77,17 @@ class Admin:
     async def count_dead(self, which: DeadLetterFilter) -> int:
         """How many dead letters `which` matches (what purge_dead would delete)."""
         return await self.repository.count_dead(await self._scope(which))
+
+    async def prune(
+        self, state: JobState | str, older_than: float, *, batch_size: int = DEFAULT_BATCH
+    ) -> int:
+        """Delete jobs in the finished `state` that finished more than `older_than` seconds ago,
+        in batches; returns how many."""
+        return await retention.prune(self.repository, state, older_than, batch_size=batch_size)
+
+    async def count_prunable(self, state: JobState | str, older_than: float) -> int:
+        """How many jobs `prune` would delete now."""
+        return await retention.count_prunable(self.repository, state, older_than)
 
     async def now(self) -> datetime:
         return await self.repository.db_now()

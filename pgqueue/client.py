@@ -16,7 +16,6 @@ from typing import Any, ParamSpec, TypeVar, overload
 from pgqueue import enqueue as enqueue_paths
 from pgqueue.enqueue import Enqueued
 from pgqueue.errors import (
-    ConfigurationError,
     JobFailedError,
     JobNotFoundError,
     ResultTimeoutError,
@@ -37,7 +36,7 @@ from pgqueue.registry import (
 )
 from pgqueue.repository import Repository, translated
 from pgqueue.retry import DEFAULT_RETRY, RetryPolicy
-from pgqueue.settings import WorkerSettings, resolve_dsn
+from pgqueue.settings import NOT_GIVEN, AppSettings, NotGiven, WorkerSettings
 from pgqueue.waits import wait_event
 from pgqueue.worker import Worker
 
@@ -60,20 +59,35 @@ class App:
         self,
         dsn: str | None = None,
         *,
-        pool_min_size: int = 1,
-        pool_max_size: int = 10,
-        default_max_attempts: int = 3,
-        connect_timeout: float = 10.0,
-        command_timeout: float | None = 30.0,
+        pool_min_size: int | None = None,
+        pool_max_size: int | None = None,
+        default_max_attempts: int | None = None,
+        connect_timeout: float | None = None,
+        command_timeout: float | NotGiven | None = NOT_GIVEN,
+        settings: AppSettings | None = None,
     ) -> None:
-        if default_max_attempts < 1:
-            raise ConfigurationError("default_max_attempts must be at least 1")
-        self.dsn = resolve_dsn(dsn)
-        self.pool_min_size = pool_min_size
-        self.pool_max_size = pool_max_size
-        self.connect_timeout = connect_timeout
-        self.command_timeout = command_timeout
-        self.default_max_attempts = default_max_attempts
+        """Arguments not given come from PGQUEUE_<NAME> or the defaults (AppSettings), or all of
+        them from `settings`; `command_timeout=None`: never abandon a query."""
+        if settings is None:
+            if command_timeout is NOT_GIVEN:
+                command_timeout = None  # load: None means "not given", 0 "never"
+            elif command_timeout is None:
+                command_timeout = 0
+            settings = AppSettings.load(
+                dsn=dsn,
+                pool_min_size=pool_min_size,
+                pool_max_size=pool_max_size,
+                default_max_attempts=default_max_attempts,
+                connect_timeout=connect_timeout,
+                command_timeout=command_timeout,
+            )
+        self.settings = settings
+        self.dsn = settings.dsn
+        self.pool_min_size = settings.pool_min_size
+        self.pool_max_size = settings.pool_max_size
+        self.connect_timeout = settings.connect_timeout
+        self.command_timeout = settings.command_timeout
+        self.default_max_attempts = settings.default_max_attempts
         self.registry = TaskRegistry()
         self._repository: Repository | None = None
         self._open_lock: asyncio.Lock | None = None
@@ -136,6 +150,12 @@ class App:
         if fn is not None:
             return register(fn)
         return _TaskDecorator(register)
+
+    def max_attempts_of(self, task_name: str) -> int:
+        """The attempts a job of `task_name` gets when it was enqueued without max_attempts: the
+        task's own, else the App's default_max_attempts (what the worker applies)."""
+        task = self.registry.get(task_name)
+        return (task.config.max_attempts if task else None) or self.default_max_attempts
 
     # -- connection --------------------------------------------------------------------------
 

@@ -485,3 +485,26 @@ def dsn_host(dsn: str | None) -> str:
     return ",".join(
         _bracketed(h) + (f":{p}" if p else "") for h, p in zip(hosts, ports, strict=True)
     )
+
+
+def dsn_database(dsn: str | None) -> str:
+    """The database the DSN names, as libpq picks it: dbname, else PGDATABASE, else the user
+    name (the DSN's, PGUSER, or the operating system's). For messages: when the schema is
+    missing, the wrong database is a likelier cause than the wrong host."""
+    params: dict[str, str] = {}
+    if dsn:
+        try:
+            params = _parse(dsn)
+        except _MalformedError:
+            return "(a malformed DSN)"
+    if params.get("dbname") or os.environ.get("PGDATABASE"):
+        return params.get("dbname") or os.environ["PGDATABASE"]
+    user = params.get("user") or os.environ.get("PGUSER")
+    if not user:
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a container)
+            user = "(the user name)"
+    return user

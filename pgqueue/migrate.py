@@ -136,3 +136,13 @@ def upgrade_sql(revision: str = "head") -> str:
 
 def heads() -> list[str]:
     return list(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def revisions_between(lower: str | None, upper: str = "head") -> list[str]:
+    """The revisions an upgrade from `lower` (None: an empty database) to `upper` applies, oldest
+    first: what `pgqueue migrate` reports it did."""
+    script = ScriptDirectory.from_config(alembic_config())
+    if lower is not None and script.get_revision(upper) == script.get_revision(lower):
+        return []
+    steps = script.iterate_revisions(upper, lower or "base")
+    return [step.revision for step in reversed(list(steps)) if step.revision != lower]

@@ -203,6 +203,10 @@ class Monitor:
     async def now(self) -> datetime:
         return await self.repository.db_now()
 
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision of the pgqueue schema; None if it was never migrated."""
+        return await self.repository.schema_revision()
+
     async def queues(self, names: Sequence[str] | None = None) -> list[QueueStats]:
         stats = _rows(QueueStats, await self.repository.queue_stats())
         return [q for q in stats if not names or q.queue in names]
@@ -213,6 +217,14 @@ class Monitor:
         if not await self.repository.worker_stats_present():
             return None
         return _rows(WorkerRow, await self.repository.worker_stats())
+
+    async def worker_list(self, *, include_stopped: bool = False) -> list[dict[str, Any]]:
+        """The rows of `pgqueue workers`: running and stopping workers, or all of them."""
+        return await self.repository.list_workers(include_stopped)
+
+    async def job_states(self, job_ids: Sequence[int]) -> dict[int, JobState]:
+        """The state of each given job that exists."""
+        return await self.repository.job_states(job_ids)
 
     async def status(self, queues: Sequence[str] | None = None) -> Status:
         return Status(await self.queues(queues), await self.workers())

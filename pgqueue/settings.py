@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from pgqueue.dsn import dsn_host, normalize_dsn, redact_dsn
@@ -16,8 +19,11 @@ from pgqueue.names import queue_name_problem
 
 # The DSN helpers live in pgqueue.dsn; these names have always been importable from here too.
 __all__ = [
+    "NOT_GIVEN",
     "AppSettings",
+    "NotGiven",
     "WorkerSettings",
+    "command_line",
     "dsn_host",
     "normalize_dsn",
     "redact_dsn",
@@ -169,13 +175,71 @@ def _parse(name: str, raw: str, type_name: str) -> Any:
         raise ConfigurationError(f"PGQUEUE_{name.upper()}={raw!r} is not valid: {exc}") from exc
 
 
+class NotGiven(enum.Enum):
+    """The default of an argument whose None means something (App's command_timeout)."""
+
+    NOT_GIVEN = "not given"
+
+
+NOT_GIVEN = NotGiven.NOT_GIVEN
+
+# The command line's flags for the App a MODULE:APP builds while `pgqueue worker` imports it:
+# the top layer of that App's one settings load (see AppSettings.load), so no command ever
+# changes an App's settings after it was built.
+_COMMAND_LINE: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "pgqueue_command_line", default=None
+)
+
+
+@contextmanager
+def command_line(flags: Mapping[str, Any]) -> Iterator[None]:
+    """Within this block every App built takes `flags` over its own arguments."""
+    token = _COMMAND_LINE.set(dict(flags))
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
 @dataclass(frozen=True, slots=True)
 class AppSettings:
-    """Connection settings for the App."""
+    """How an App connects. Built by `load`: defaults < PGQUEUE_<FIELD> (the DSN: PGQUEUE_DSN,
+    then DATABASE_URL) < the App's arguments < the command line's flags."""
 
     dsn: str | None = None
     pool_min_size: int = 1
     pool_max_size: int = 10
     connect_timeout: float = 10.0
+    # Seconds before one of pgqueue's own queries is abandoned; None (0 in flags and the
+    # environment): never.
+    command_timeout: float | None = 30.0
     default_max_attempts: int = 3
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.default_max_attempts < 1:
+            raise ConfigurationError("default_max_attempts must be at least 1")
+        if self.pool_min_size < 0 or self.pool_max_size < max(self.pool_min_size, 1):
+            raise ConfigurationError(
+                "pool sizes: need 0 <= pool_min_size <= pool_max_size and pool_max_size >= 1"
+            )
+        for name in ("connect_timeout", "command_timeout"):
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise ConfigurationError(f"{name} must be positive (got {value})")
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **given: Any) -> AppSettings:
+        """Defaults, then PGQUEUE_* variables, then `given` (None: not given; command_timeout=0
+        means never), then the flags of an enclosing `command_line` block."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"PGQUEUE_{f.name.upper()}")
+            if f.name != "dsn" and raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, str(f.type))
+        values.update({k: v for k, v in given.items() if v is not None})
+        values.update({k: v for k, v in (_COMMAND_LINE.get() or {}).items() if v is not None})
+        values["dsn"] = resolve_dsn(values.get("dsn"), env)
+        if values.get("command_timeout") == 0:
+            values["command_timeout"] = None
+        return cls(**values)

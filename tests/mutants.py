@@ -52,6 +52,7 @@ T_OPS_CLI = "tests/integration/test_cli_operators.py"
 T_DASH = "tests/integration/test_dashboard.py"
 WEB = "pgqueue/web/_app.py"
 T_FASTAPI = "tests/integration/test_fastapi.py"
+T_CLI_POLISH = "tests/integration/test_cli_polish.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -611,5 +612,42 @@ MUTANTS: tuple[Mutant, ...] = (
         "        async with contextlib.nullcontext():\n",
         "the lifespan neither opens nor closes the App",
         (f"{T_FASTAPI}::test_the_lifespan_opens_and_closes_the_app",),
+    ),
+    # -- cli -----------------------------------------------------------------------------------
+    Mutant(
+        "cli-command-line-flags-ignored",
+        "cli",
+        "pgqueue/settings.py",
+        "values.update({k: v for k, v in (_COMMAND_LINE.get() or {}).items() if v is not None})",
+        "values.update({})",
+        "pgqueue worker --dsn/--command-timeout no longer reach the App the module builds",
+        ("tests/unit/test_app_settings.py::test_environment_then_arguments_then_command_line",),
+    ),
+    Mutant(
+        "cli-cancel-missing-job-exit-1",
+        "cli",
+        "pgqueue/cli/workers.py",
+        'fail(f"no job with id {job_id}", EXIT_NOT_FOUND)',
+        'fail(f"no job with id {job_id}", 1)',
+        "pgqueue cancel of a missing job leaves the one table of exit codes again",
+        (f"{T_CLI_POLISH}::test_a_missing_job_is_exit_4_from_every_command",),
+    ),
+    Mutant(
+        "cli-traceback-keeps-pgqueue-frames",
+        "cli",
+        "pgqueue/cli/jobs.py",
+        'if leading and path.parent.name == "pgqueue" and path.stem in own:',
+        "if False:",
+        "jobs show starts each traceback with pgqueue's own frames again",
+        (f"{T_CLI_POLISH}::test_jobs_show_gives_the_real_maximum_and_starts_at_the_users_frame",),
+    ),
+    Mutant(
+        "cli-migrate-says-nothing-applied",
+        "cli",
+        "pgqueue/cli/core.py",
+        "    if not applied:\n",
+        "    if True:\n",
+        "pgqueue migrate says there was nothing to apply after applying revisions",
+        ("tests/integration/test_cli.py::test_migrate_on_an_empty_database",),
     ),
 )

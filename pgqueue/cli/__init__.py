@@ -1,7 +1,8 @@
-"""The `pgqueue` command. Each command is thin: flags -> settings -> one call -> print.
+"""The `pgqueue` command. Each command is thin: flags -> settings -> one public call -> print.
 
 Every option also reads PGQUEUE_<OPTION> from the environment (e.g. PGQUEUE_DSN). Command
-modules attach themselves to the group when imported here.
+modules attach themselves to the group when imported here; they import nothing heavy until a
+command runs, so `pgqueue --help` and `--version` stay fast.
 """
 
 from pgqueue.cli import core, dashboard, dev, jobs, ops, periodic, workers  # noqa: F401  (register commands)

@@ -1,51 +1,37 @@
-"""What every command shares: DSN resolution, running a coroutine with clear errors, loading
-MODULE:APP, logging setup.
+"""What every command shares: the exit codes, one error line, the settings load, MODULE:APP,
+the duration type, logging.
 
-Errors are one line on stderr (`error: ...`) saying what went wrong and what to do, and an exit
-code; `--log-level DEBUG` adds the traceback below that line.
+Nothing heavy is imported at module level: `pgqueue --help` imports every command module, and
+must stay fast (no SQLAlchemy, asyncpg or rich until a command runs). Errors are one line on
+stderr (`error: ...`) saying what went wrong and what to do, and an exit code from the table
+below; `--log-level DEBUG` adds the traceback below that line.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import logging
-import os
 import sys
-import sysconfig
-import traceback
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from pgqueue.client import App
-from pgqueue.errors import ConfigurationError, PgQueueError
-from pgqueue.settings import resolve_dsn
+if TYPE_CHECKING:
+    import asyncio
+
+    from pgqueue.client import App
+    from pgqueue.settings import AppSettings
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
-# Exit codes (docs/operations.md): 0 success.
+# The exit codes, the one table of docs/cli.md ("Exit codes"); every command uses only these.
+EXIT_OK = 0
 EXIT_ERROR = 1  # a database or unexpected error; also click's "Aborted!"
-EXIT_CONFIG = 2  # bad flags or settings (click usage errors too)
+EXIT_CONFIG = 2  # bad flags, settings or MODULE:APP (click's usage errors too)
 EXIT_UNHEALTHY = 3  # a `status --fail-if-...` health check failed
-EXIT_NOT_FOUND = 4  # no such job, or a job given by id could not be acted on
+EXIT_NOT_FOUND = 4  # no such job, or a job named by id could not be acted on
 EXIT_JOB_FAILED = 5  # `watch`: the job ended dead-lettered or cancelled
-
-
-def run_or_exit(coro_factory: Callable[[], Awaitable[T]], *, loop: str = "asyncio") -> T:
-    """Run a coroutine, turning pgqueue errors into one clear line and a non-zero exit.
-
-    `loop`: "asyncio", "uvloop", or "auto" (uvloop when it is installed: pip install
-    pgqueue[uvloop])."""
-    try:
-        with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
-            return runner.run(_as_coro(coro_factory))
-    except ConfigurationError as exc:
-        fail(str(exc), EXIT_CONFIG, exc)
-    except PgQueueError as exc:
-        fail(str(exc), EXIT_ERROR, exc)
 
 
 def fail(message: str, code: int, exc: BaseException | None = None) -> NoReturn:
@@ -53,12 +39,43 @@ def fail(message: str, code: int, exc: BaseException | None = None) -> NoReturn:
     traceback of `exc`."""
     click.echo(f"error: {' '.join(message.split())}", err=True)
     if exc is not None and debugging():
+        import traceback
+
         click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
     sys.exit(code)
 
 
+@contextmanager
+def errors_exit() -> Iterator[None]:
+    """pgqueue errors inside become one line and their exit code: configuration 2, else 1."""
+    from pgqueue.errors import ConfigurationError, PgQueueError
+
+    try:
+        yield
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG, exc)
+    except PgQueueError as exc:
+        fail(str(exc), EXIT_ERROR, exc)
+
+
 def debugging() -> bool:
+    import logging
+
     return logging.getLogger("pgqueue").isEnabledFor(logging.DEBUG)
+
+
+def run_or_exit(coro_factory: Callable[[], Awaitable[T]], *, loop: str = "asyncio") -> T:
+    """Run a coroutine, turning pgqueue errors into one clear line and a non-zero exit.
+
+    `loop`: "asyncio", "uvloop", or "auto" (uvloop when it is installed: pip install
+    pgqueue[uvloop])."""
+    import asyncio
+
+    async def as_coro() -> T:
+        return await coro_factory()
+
+    with errors_exit(), asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        return runner.run(as_coro())
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -69,6 +86,8 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
         import uvloop
     except ImportError:
         if name == "uvloop":
+            from pgqueue.errors import ConfigurationError
+
             raise ConfigurationError(
                 "--loop uvloop needs uvloop: pip install 'pgqueue[uvloop]'"
             ) from None
@@ -77,102 +96,127 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-async def _as_coro(factory: Callable[[], Awaitable[T]]) -> T:
-    return await factory()
+# -- settings ----------------------------------------------------------------------------------
 
 
-def resolve_or_exit(dsn: str | None) -> str | None:
-    try:
-        return resolve_dsn(dsn)
-    except ConfigurationError as exc:
-        fail(str(exc), EXIT_CONFIG, exc)
+def app_settings(**flags: Any) -> AppSettings:
+    """The one settings load of a command: defaults < PGQUEUE_* < the flags given (None: not
+    given); a bad value is one line and exit 2."""
+    from pgqueue.settings import AppSettings
+
+    with errors_exit():
+        return AppSettings.load(**flags)
 
 
-def load_app(spec: str) -> App:
+def open_app(dsn: str | None, **flags: Any) -> App:
+    """An App for an operator command (no tasks), on the settings of the flags."""
+    from pgqueue.client import App
+
+    return App(settings=app_settings(dsn=dsn, **flags))
+
+
+def with_app(dsn: str | None, action: Callable[[App], Awaitable[T]]) -> T:
+    """Open an App on the DSN, run `action`, close it; errors become one line and an exit code."""
+    app = open_app(dsn, pool_max_size=2)
+
+    async def run() -> T:
+        async with app:
+            return await action(app)
+
+    return run_or_exit(run)
+
+
+def load_app(spec: str, **flags: Any) -> App:
     """Import `module:attribute` (attribute defaults to `app`) from the current directory too.
 
-    Whatever goes wrong is one line and exit 2: the module cannot be found, it raised while it
-    was imported (a bug, a malformed cron in @app.periodic, a malformed DSN), or the attribute is
-    not an App."""
-    module_name, _, attr = spec.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        fail(f"cannot import {module_name!r}: {exc}{_raised_at(exc)}", EXIT_CONFIG, exc)
-    except ConfigurationError as exc:  # App() at import time with a malformed DSN: says it all
-        fail(str(exc), EXIT_CONFIG, exc)
-    except PgQueueError as exc:  # a malformed cron or task definition
-        fail(
-            f"{exc} (while importing {module_name!r}{_raised_at(exc, bare=True)})", EXIT_CONFIG, exc
-        )
-    except Exception as exc:
-        fail(
-            f"importing {module_name!r} raised {type(exc).__name__}: {exc}{_raised_at(exc)}; "
-            "fix the module (--log-level DEBUG prints the traceback)",
-            EXIT_CONFIG,
-            exc,
-        )
-    app = getattr(module, attr or "app", None)
-    if not isinstance(app, App):
-        fail(
-            f"{spec!r} is not a pgqueue.App (found {type(app).__name__}): "
-            "name the App as MODULE:ATTRIBUTE, e.g. myapp.tasks:app",
-            EXIT_CONFIG,
-        )
-    return app
+    The flags given (`dsn=`, `command_timeout=`; None: not given) are the top layer of the
+    settings the module's App loads when it is built, so it never changes afterwards. Whatever
+    goes wrong is one line and exit 2."""
+    from pgqueue.cli._load import import_app
+
+    given = {name: value for name, value in flags.items() if value is not None}
+    if "dsn" in given:
+        given["dsn"] = app_settings(dsn=given["dsn"]).dsn  # malformed: exit 2 before importing
+    return import_app(spec, given, lambda message, exc: fail(message, EXIT_CONFIG, exc))
 
 
-def _raised_at(exc: BaseException, *, bare: bool = False) -> str:
-    """Where the import failed: the innermost frame in the application's own files (not Python's,
-    an installed package's or pgqueue's), or nothing if there is none (the module is missing)."""
-    own = [
-        frame
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if not frame.filename.startswith("<") and not _is_library(frame.filename)
-    ]
-    if not own:
-        return ""
-    where = f"at {_shown_path(own[-1].filename)}:{own[-1].lineno}"
-    return f", {where}" if bare else f" ({where})"
+# -- flags -------------------------------------------------------------------------------------
+
+KEEP = ("keep", "forever", "none", "off")
 
 
-def _is_library(filename: str) -> bool:
-    path = Path(filename).resolve()
-    paths = sysconfig.get_paths()
-    roots = {paths["stdlib"], paths["purelib"], paths["platlib"], str(Path(__file__).parents[1])}
-    return any(path.is_relative_to(Path(root).resolve()) for root in roots)
+class Duration(click.ParamType[Any]):
+    """The one duration type of every flag: seconds, or 30s, 15m, 2h, 7d, 1w, 1h30m; at least
+    `minimum`. With `keep=True` also the words keep/forever/none/off, read as "keep"."""
+
+    name = "duration"
+
+    def __init__(self, minimum: float = 0.0, *, keep: bool = False) -> None:
+        self.minimum = minimum
+        self.keep = keep
+        if keep:
+            self.name = "duration|keep"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif self.keep and str(value).strip().lower() in KEEP:
+            return "keep"
+        else:
+            from pgqueue.durations import parse_duration
+
+            try:
+                seconds = parse_duration(str(value))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        if seconds < self.minimum:
+            self.fail(f"{value!r} is shorter than the minimum, {self.minimum:g}s", param, ctx)
+        return seconds
 
 
-def _shown_path(filename: str) -> str:
-    relative = os.path.relpath(filename)
-    return filename if relative.startswith("..") else relative
+DURATION = Duration()
+
+
+def option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    """click.option that also reads PGQUEUE_<LONG_FLAG> (--poll-interval: PGQUEUE_POLL_INTERVAL),
+    shown in --help: every flag's environment variable is named the same way."""
+    flag = next(d for d in decls if d.startswith("--"))
+    kwargs.setdefault("envvar", "PGQUEUE_" + flag[2:].replace("-", "_").upper())
+    kwargs.setdefault("show_envvar", True)
+    return click.option(*decls, **kwargs)
+
+
+dsn_option = option(
+    "--dsn",
+    help="PostgreSQL DSN. Default: PGQUEUE_DSN, then DATABASE_URL, then libpq's defaults.",
+)
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (stable keys: docs/operations.md)."
+)
+
+
+# -- logging -----------------------------------------------------------------------------------
+
+LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+LOG_LEVEL_HELP = "DEBUG also prints the traceback of an error."
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:
     """The CLI owns the process, so it (not the library) sets up logging."""
-    from pgqueue.logs import JobContextFilter
+    import logging
+
+    from pgqueue.logs import JobContextFilter, JsonFormatter, TextFormatter
 
     handler = logging.StreamHandler()
     handler.addFilter(JobContextFilter())
-    if fmt == "json":
-        from pgqueue.logs import JsonFormatter
-
-        handler.setFormatter(JsonFormatter())
-    else:
-        from pgqueue.logs import TextFormatter
-
-        handler.setFormatter(TextFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # During an outage asyncpg's pool logs a full traceback per connection it fails to restore;
     # pgqueue already logs one line per backoff step for the same event.
     logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
-
-
-LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 
 
 def _set_log_level(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -196,14 +240,6 @@ def log_level_everywhere(group: click.Group) -> None:
                     expose_value=False,
                     is_eager=True,
                     callback=_set_log_level,
-                    help="DEBUG: also print the traceback of an error. Default: warnings only.",
+                    help=f"{LOG_LEVEL_HELP} Default: warnings only.",
                 )
             )
-
-
-dsn_option = click.option(
-    "--dsn",
-    envvar="PGQUEUE_DSN",
-    show_envvar=True,
-    help="PostgreSQL DSN. Default: PGQUEUE_DSN, then DATABASE_URL, then libpq defaults.",
-)

@@ -4,96 +4,68 @@ core.py: one decorator adds them, `apply_ops_options` folds them into the Worker
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from pgqueue.durations import parse_duration
-from pgqueue.settings import WorkerSettings
+from pgqueue.cli._common import Duration, option
+
+if TYPE_CHECKING:
+    from pgqueue.settings import WorkerSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-KEEP = ("keep", "forever", "none", "off")
-
-
-class _Retention(click.ParamType[Any]):
-    name = "duration|keep"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, float) or value == "keep":
-            return value
-        if str(value).strip().lower() in KEEP:
-            return "keep"
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-RETENTION = _Retention()
+RETENTION = Duration(keep=True)
 
 _OPTIONS = [
-    click.option(
+    option(
         "--metrics-port",
         type=click.IntRange(0, 65535),
         default=None,
-        envvar="PGQUEUE_METRICS_PORT",
-        show_envvar=True,
         help="Serve Prometheus metrics on this port (needs prometheus-client).",
     ),
-    click.option(
+    option(
         "--metrics-host",
         default=None,
-        envvar="PGQUEUE_METRICS_HOST",
-        show_envvar=True,
         help="Address for the metrics endpoint. Default: 0.0.0.0.",
     ),
-    click.option(
+    option(
         "--no-maintenance",
         is_flag=True,
         default=False,
-        envvar="PGQUEUE_NO_MAINTENANCE",
-        show_envvar=True,
         help="Never become the maintenance leader (retention, periodic ticks).",
     ),
-    click.option(
+    option(
         "--retention-succeeded",
         type=RETENTION,
         default=None,
-        envvar="PGQUEUE_RETENTION_SUCCEEDED",
-        show_envvar=True,
         help="Keep succeeded jobs this long (e.g. 1d), or 'keep'. Default: 1d.",
     ),
-    click.option(
+    option(
         "--retention-cancelled",
         type=RETENTION,
         default=None,
-        envvar="PGQUEUE_RETENTION_CANCELLED",
-        show_envvar=True,
         help="Keep cancelled jobs this long, or 'keep'. Default: 7d.",
     ),
-    click.option(
+    option(
         "--retention-dead",
         type=RETENTION,
         default=None,
-        envvar="PGQUEUE_RETENTION_DEAD",
-        show_envvar=True,
         help="Delete dead letters after this long. Default: keep until requeued or purged.",
     ),
-    click.option(
+    option(
         "--prune-interval",
         type=RETENTION,
         default=None,
-        envvar="PGQUEUE_PRUNE_INTERVAL",
-        show_envvar=True,
-        help="Seconds between retention passes. Default: 60.",
+        help="How often the maintenance leader deletes finished jobs past their retention. "
+        "Default: 60s.",
     ),
 ]
 
 
 def ops_worker_options(command: F) -> F:
-    for option in reversed(_OPTIONS):
-        command = option(command)
+    for add in reversed(_OPTIONS):
+        command = add(command)
     return command
 
 

@@ -2,178 +2,164 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import threading
 from typing import Any
 
 import click
-from alembic.util.exc import CommandError
 
-from pgqueue import serialization
 from pgqueue.cli._common import (
     EXIT_CONFIG,
-    EXIT_ERROR,
+    LOG_LEVEL_HELP,
+    LOG_LEVELS,
+    Duration,
     configure_logging,
     dsn_option,
+    errors_exit,
     fail,
     load_app,
-    resolve_or_exit,
+    open_app,
+    option,
     run_or_exit,
+    with_app,
 )
 from pgqueue.cli._ops_options import apply_ops_options, ops_worker_options
 from pgqueue.cli.group import main
-from pgqueue.client import App
-from pgqueue.enqueue import encode_jobs
-from pgqueue.errors import ConfigurationError, PgQueueError
-from pgqueue.job import JobOptions
-from pgqueue.settings import WorkerSettings
 
 
 @main.command()
 @dsn_option
-@click.option(
+@option(
     "--sql",
     "sql_only",
     is_flag=True,
-    envvar="PGQUEUE_SQL",
     help="Print the DDL instead of running it (for a DBA).",
 )
-@click.option(
+@option(
     "--revision",
     default="head",
-    envvar="PGQUEUE_REVISION",
     show_default=True,
     help="Target revision.",
 )
 def migrate(dsn: str | None, sql_only: bool, revision: str) -> None:
-    """Create or upgrade pgqueue's schema (Alembic revisions, schema `pgqueue`)."""
+    """Create or upgrade pgqueue's schema.
+
+    Runs the Alembic revisions (schema `pgqueue`) and prints the ones it applied, or that there
+    was nothing to do."""
     from pgqueue import migrate as migrations
 
     if sql_only:
         click.echo(migrations.upgrade_sql(revision))
         return
-    resolved = resolve_or_exit(dsn)
+    run_migrations(open_app(dsn).dsn, revision)
 
-    async def check() -> None:
-        from pgqueue.repository import connect
 
-        conn = await connect(resolved)
-        await conn.close()
+def run_migrations(dsn: str | None, revision: str) -> None:
+    """Upgrade to `revision`, then say what was applied (or that nothing was)."""
+    from alembic.util.exc import CommandError
 
-    run_or_exit(check)  # a clear error for a bad host/password/database before Alembic's traceback
+    from pgqueue import migrate as migrations
+    from pgqueue.monitoring import Monitor
+
+    # Connecting first gives a clear error for a bad host/password/database (not Alembic's
+    # traceback), and the revision the database is at before.
+    before = with_app(dsn, lambda app: Monitor(app.repository).schema_revision())
     try:
-        migrations.upgrade(resolved, revision)
+        with errors_exit():  # e.g. a role without CREATE on the database: exit 1
+            migrations.upgrade(dsn, revision)
     except CommandError as exc:  # e.g. an unknown --revision
         fail(str(exc), EXIT_CONFIG, exc)
-    except PgQueueError as exc:  # e.g. a role without CREATE on the database
-        fail(str(exc), EXIT_ERROR, exc)
-    click.echo(f"pgqueue schema is at {revision}")
+    applied = migrations.revisions_between(before, revision)
+    at = "head" if revision == "head" else revision
+    if not applied:
+        click.echo(f"nothing to apply: pgqueue schema is at {at} ({before})")
+    else:
+        span = applied[0] if len(applied) == 1 else f"{applied[0]} .. {applied[-1]}"
+        plural = "revision" if len(applied) == 1 else "revisions"
+        click.echo(f"applied {len(applied)} {plural} ({span}): pgqueue schema is at {at}")
 
 
 @main.command()
 @click.argument("app_spec", metavar="MODULE:APP", envvar="PGQUEUE_APP")
 @dsn_option
-@click.option(
+@option(
     "--queue",
     "-q",
     "queues",
     multiple=True,
-    envvar="PGQUEUE_QUEUE",
-    show_envvar=True,
     help="Queue to serve (repeatable). Default: default.",
 )
-@click.option(
+@option(
     "--concurrency",
     "-c",
     type=click.IntRange(min=1),
-    envvar="PGQUEUE_CONCURRENCY",
-    show_envvar=True,
     help="Jobs run at once. Default: 10.",
 )
-@click.option(
+@option(
     "--poll-interval",
-    type=click.FloatRange(min=0.01),
-    envvar="PGQUEUE_POLL_INTERVAL",
-    show_envvar=True,
-    help="Seconds between polls when no NOTIFY arrives. Default: 2.",
+    type=Duration(0.01),
+    help="How long to wait between polls when no NOTIFY arrives. Default: 2s.",
 )
-@click.option(
+@option(
     "--no-listen",
     is_flag=True,
-    envvar="PGQUEUE_NO_LISTEN",
-    show_envvar=True,
     help="Poll only, without LISTEN (e.g. behind PgBouncer in transaction mode).",
 )
-@click.option(
+@option(
     "--shutdown-timeout",
-    type=click.FloatRange(min=0),
-    envvar="PGQUEUE_SHUTDOWN_TIMEOUT",
-    show_envvar=True,
-    help="Seconds running jobs get to finish on SIGTERM. Default: 30.",
+    type=Duration(),
+    help="How long running jobs get to finish on SIGTERM. Default: 30s.",
 )
-@click.option(
+@option(
     "--heartbeat-interval",
-    type=click.FloatRange(min=0.05),
-    envvar="PGQUEUE_HEARTBEAT_INTERVAL",
-    show_envvar=True,
-    help="Seconds between heartbeats. Default: 10.",
+    type=Duration(0.05),
+    help="How often the worker writes its heartbeat. Default: 10s.",
 )
-@click.option(
+@option(
     "--heartbeat-ttl",
-    type=click.FloatRange(min=0.1),
-    envvar="PGQUEUE_HEARTBEAT_TTL",
-    show_envvar=True,
-    help="A worker silent this long is dead; its jobs are rescued. Default: 30.",
+    type=Duration(0.1),
+    help="A worker silent this long is lost; its jobs are rescued. Default: 30s.",
 )
-@click.option(
+@option(
     "--command-timeout",
-    type=click.FloatRange(min=0),
-    envvar="PGQUEUE_COMMAND_TIMEOUT",
-    show_envvar=True,
-    help="Seconds before one of pgqueue's own queries is abandoned (a stalled network); 0: never. Default: 30.",
+    type=Duration(),
+    help="How long one of pgqueue's own queries may take before it is abandoned (a stalled "
+    "network); 0: never. Default: 30s.",
 )
-@click.option(
+@option(
     "--processes",
     type=click.IntRange(min=1),
     default=1,
-    envvar="PGQUEUE_PROCESSES",
-    show_envvar=True,
     show_default=True,
     help="Worker processes to run under a supervisor that restarts crashed ones.",
 )
-@click.option(
+@option(
     "--restart-backoff-max",
-    type=click.FloatRange(min=0),
+    type=Duration(),
     default=10.0,
-    envvar="PGQUEUE_RESTART_BACKOFF_MAX",
-    show_envvar=True,
     show_default=True,
-    help="--processes: longest wait, in seconds, before a crashed worker process is restarted.",
+    help="With --processes: the longest wait before a crashed worker process is restarted.",
 )
-@click.option(
+@option(
     "--loop",
     default="asyncio",
-    envvar="PGQUEUE_LOOP",
-    show_envvar=True,
     show_default=True,
     type=click.Choice(["asyncio", "uvloop", "auto"]),
     help="Event loop: uvloop needs pip install 'pgqueue[uvloop]'; auto uses it when installed.",
 )
-@click.option(
+@option(
     "--log-level",
     default="INFO",
-    envvar="PGQUEUE_LOG_LEVEL",
-    show_envvar=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    show_default=True,
+    type=LOG_LEVELS,
+    help=f"Which log lines to print. {LOG_LEVEL_HELP}",
 )
-@click.option(
+@option(
     "--log-format",
     default="text",
-    envvar="PGQUEUE_LOG_FORMAT",
-    show_envvar=True,
+    show_default=True,
     type=click.Choice(["text", "json"]),
+    help="text: one readable line per record; json: one JSON object per line.",
 )
 @ops_worker_options
 def worker(
@@ -194,16 +180,15 @@ def worker(
     log_format: str,
     **ops: Any,
 ) -> None:
-    """Run a worker for the tasks of MODULE:APP."""
-    from pgqueue.worker import run_until_signalled
+    """Run a worker for the tasks of MODULE:APP.
 
+    MODULE:APP names the App, e.g. myapp.tasks:app (the attribute defaults to `app`)."""
     configure_logging(log_level, log_format)
-    app = load_app(app_spec)  # before any child starts: a bad MODULE:APP fails once, clearly
-    if command_timeout is not None:
-        app.command_timeout = command_timeout or None
-    if dsn:
-        app.dsn = resolve_or_exit(dsn)
-    try:
+    # Before any child starts: a bad MODULE:APP or bad settings fail once, clearly.
+    app = load_app(app_spec, dsn=dsn, command_timeout=command_timeout)
+    with errors_exit():
+        from pgqueue.settings import WorkerSettings
+
         settings = WorkerSettings.from_env(
             queues=queues or None,
             concurrency=concurrency,
@@ -214,8 +199,6 @@ def worker(
             heartbeat_ttl=heartbeat_ttl,
         )
         settings = apply_ops_options(settings, ops)
-    except ConfigurationError as exc:  # before any child starts too
-        fail(str(exc), EXIT_CONFIG, exc)
     if processes > 1:
         from pgqueue.supervisor import Supervisor, child_command
 
@@ -233,6 +216,7 @@ def worker(
 
     async def serve() -> None:
         from pgqueue.supervisor import announce_serving
+        from pgqueue.worker import run_until_signalled
 
         try:
             worker = app.worker(settings)
@@ -242,6 +226,13 @@ def worker(
             await app.close()
 
     run_or_exit(serve, loop=loop)
+    _exit_past_abandoned_threads()
+
+
+def _exit_past_abandoned_threads() -> None:
+    import logging
+    import threading
+
     abandoned = [
         t for t in threading.enumerate() if t.name.startswith("pgqueue-sync") and t.is_alive()
     ]
@@ -259,36 +250,41 @@ def worker(
 @main.command()
 @click.argument("task")
 @dsn_option
-@click.option(
+@option(
     "--args",
     "args_json",
     default="[]",
-    envvar="PGQUEUE_ARGS",
     help="Positional arguments as a JSON array.",
 )
-@click.option(
+@option(
     "--kwargs",
     "kwargs_json",
     default="{}",
-    envvar="PGQUEUE_KWARGS",
     help="Keyword arguments as a JSON object.",
 )
-@click.option("--queue", default="default", envvar="PGQUEUE_QUEUE", show_default=True)
-@click.option("--priority", type=int, default=0, envvar="PGQUEUE_PRIORITY", show_default=True)
-@click.option(
+@option("--queue", default="default", envvar="PGQUEUE_QUEUE", show_default=True, help="The queue.")
+@option(
+    "--priority",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Higher runs first.",
+)
+@option(
     "--delay",
     type=click.FloatRange(min=0),
     default=None,
-    envvar="PGQUEUE_DELAY",
     help="Seconds from now before the job may run.",
 )
-@click.option(
-    "--max-attempts", type=click.IntRange(min=1), default=None, envvar="PGQUEUE_MAX_ATTEMPTS"
+@option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Attempts before the job is dead-lettered. Default: the task's (3).",
 )
-@click.option(
+@option(
     "--unique-key",
     default=None,
-    envvar="PGQUEUE_UNIQUE_KEY",
     help="Enqueue nothing while a job with this key is waiting or running; print its id.",
 )
 def enqueue(
@@ -305,16 +301,22 @@ def enqueue(
     """Enqueue a job for TASK (by name) and print its id."""
     args = _json_option(args_json, "--args", list, "a JSON array, e.g. '[1, 2]'")
     kwargs = _json_option(kwargs_json, "--kwargs", dict, "a JSON object, e.g. '{\"x\": 1}'")
-    app = App(resolve_or_exit(dsn))
+    app = open_app(dsn)
     try:
-        options = JobOptions(
+        from pgqueue.enqueue import encode_jobs
+        from pgqueue.errors import PgQueueError
+
+        request = app.request(
+            task,
+            args,
+            kwargs,
             queue=queue,
             priority=priority,
             delay=delay,
             max_attempts=max_attempts,
             unique_key=unique_key,
+            allow_unknown=True,  # the command has no App with tasks: the name is not checked
         )
-        request = options.request(task, args, kwargs)
         encode_jobs([request])  # a value the database cannot store: refused before connecting
     except (ValueError, PgQueueError) as exc:
         fail(str(exc), EXIT_CONFIG, exc)
@@ -328,6 +330,9 @@ def enqueue(
 
 
 def _json_option(text: str, name: str, kind: type, example: str) -> Any:
+    from pgqueue import serialization
+    from pgqueue.errors import PgQueueError
+
     try:
         value = serialization.loads(text)
     except PgQueueError as exc:

@@ -10,7 +10,7 @@ import ipaddress
 
 import click
 
-from pgqueue.cli._common import EXIT_CONFIG, dsn_option, fail, resolve_or_exit
+from pgqueue.cli._common import EXIT_CONFIG, app_settings, dsn_option, fail
 from pgqueue.cli.group import main
 
 
@@ -82,7 +82,9 @@ def dashboard(
     hide_payloads: bool,
     allow_unauthenticated: bool,
 ) -> None:
-    """Serve the web dashboard: queues, jobs, workers, dead letters, schedules, live."""
+    """Serve the live web dashboard.
+
+    Queues, jobs, workers, dead letters and schedules, live from the database."""
     try:
         from pgqueue import web
     except ImportError as exc:
@@ -105,7 +107,7 @@ def dashboard(
             EXIT_CONFIG,
         )
     web.serve(
-        dsn=resolve_or_exit(dsn),
+        dsn=app_settings(dsn=dsn).dsn,
         host=host,
         port=port,
         auth=auth,

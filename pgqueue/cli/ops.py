@@ -2,61 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pgqueue.cli._common import (
+    DURATION,
     EXIT_JOB_FAILED,
     EXIT_NOT_FOUND,
     EXIT_UNHEALTHY,
     dsn_option,
-    resolve_or_exit,
-    run_or_exit,
+    json_option,
+    with_app,
 )
 from pgqueue.cli._render import age, cell, console, echo_json, table
 from pgqueue.cli.group import main
-from pgqueue.client import App
-from pgqueue.durations import format_duration, parse_duration
-from pgqueue.errors import JobNotFoundError
-from pgqueue.job import JobState
-from pgqueue.monitoring import Monitor, Status
-from pgqueue.progress import FinishedEvent, JobEvent, ProgressEvent
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from pgqueue.client import App
+    from pgqueue.monitoring import Status
+    from pgqueue.progress import FinishedEvent, JobEvent
 
-
-def with_app(dsn: str | None, action: Callable[[App], Awaitable[T]]) -> T:
-    """Open an App on the DSN, run `action`, close it; errors become one line and an exit code."""
-    app = App(resolve_or_exit(dsn), pool_max_size=2)
-
-    async def run() -> T:
-        async with app:
-            return await action(app)
-
-    return run_or_exit(run)
-
-
-class Duration(click.ParamType[float]):
-    """Seconds or a duration like 30s, 15m, 2h, 7d, 1w."""
-
-    name = "duration"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        if isinstance(value, int | float):
-            return float(value)
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-DURATION = Duration()
+# The finished states `prune` may delete (pgqueue.job.JobState values).
+PRUNABLE = ["succeeded", "cancelled", "dead"]
 
 
 # -- status ------------------------------------------------------------------------------------
@@ -105,19 +74,7 @@ def _print_status(status: Status) -> None:
         return
     workers = table(
         "Workers",
-        [
-            "WORKER",
-            "HOST",
-            "PID",
-            "QUEUES",
-            "STATE",
-            "HEARTBEAT",
-            "ALIVE",
-            "PROCESSED",
-            "FAILED",
-            "ACTIVE",
-            "HEALTH",
-        ],
+        ["ID", "HOST", "PID", "QUEUES", "STATE", "UP", "BEAT", "DONE", "FAIL", "RUN", "HEALTH"],
         [
             [
                 w.id[:8],
@@ -125,8 +82,8 @@ def _print_status(status: Status) -> None:
                 w.pid,
                 w.queues,
                 w.state,
-                age(w.heartbeat_age_seconds),
                 w.alive,
+                age(w.heartbeat_age_seconds),
                 w.processed,
                 w.failed,
                 w.active,
@@ -140,7 +97,7 @@ def _print_status(status: Status) -> None:
 
 @main.command()
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per refresh.")
+@json_option
 @click.option("--queue", "-q", "queues", multiple=True, help="Only these queues (repeatable).")
 @click.option(
     "--watch",
@@ -178,11 +135,17 @@ def status(
     fail_if_dead: int | None,
     fail_if_no_workers: bool,
 ) -> None:
-    """Queues (ready, scheduled, running, retrying, dead, recent outcomes, lag) and workers.
+    """Queues and workers at a glance, or a health check.
 
-    Exit codes: 0 healthy, 1 error, 3 a --fail-if check failed."""
+    Per queue: ready, scheduled, running, retrying and dead jobs, outcomes of the last five
+    minutes, and the lag of the oldest ready job; then the workers. Exit codes: 0 healthy,
+    1 error, 3 a --fail-if check failed."""
 
     async def show(app: App) -> list[str]:
+        import asyncio
+
+        from pgqueue.monitoring import Monitor
+
         monitor = Monitor(app.repository)
         shown = 0
         while True:
@@ -218,8 +181,6 @@ def status(
 
 # -- prune -------------------------------------------------------------------------------------
 
-PRUNABLE = [JobState.SUCCEEDED.value, JobState.CANCELLED.value, JobState.DEAD.value]
-
 
 @main.command()
 @dsn_option
@@ -239,9 +200,15 @@ PRUNABLE = [JobState.SUCCEEDED.value, JobState.CANCELLED.value, JobState.DEAD.va
     help="Finished states to delete (repeatable). Default: succeeded and cancelled; dead "
     "letters only when named.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Rows deleted per transaction.",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def prune(
     dsn: str | None,
     older_than: float,
@@ -250,27 +217,29 @@ def prune(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Delete finished jobs older than DURATION, in batches of short transactions."""
-    from pgqueue.retention import count_prunable
-    from pgqueue.retention import prune as prune_state
+    """Delete jobs that finished more than DURATION ago.
 
-    chosen = list(states) or [JobState.SUCCEEDED.value, JobState.CANCELLED.value]
+    In batches of short transactions; dead letters only when --state dead is named."""
+    from pgqueue.admin import Admin
+
+    chosen = list(states) or ["succeeded", "cancelled"]
 
     async def run(app: App) -> dict[str, int]:
+        admin = Admin(app.repository)
         done: dict[str, int] = {}
         for state in chosen:
             if dry_run:
-                done[state] = await count_prunable(app.repository, state, older_than)
+                done[state] = await admin.count_prunable(state, older_than)
             else:
-                done[state] = await prune_state(
-                    app.repository, state, older_than, batch_size=batch_size
-                )
+                done[state] = await admin.prune(state, older_than, batch_size=batch_size)
         return done
 
     counts = with_app(dsn, run)
     if as_json:
         echo_json({"deleted": counts, "older_than_seconds": older_than, "dry_run": dry_run})
         return
+    from pgqueue.durations import format_duration
+
     verb = "would delete" if dry_run else "deleted"
     parts = ", ".join(f"{n} {state}" for state, n in counts.items())
     click.echo(f"{verb} {parts} jobs finished more than {format_duration(older_than)} ago")
@@ -280,6 +249,8 @@ def prune(
 
 
 def _event_json(event: JobEvent) -> dict[str, Any]:
+    from pgqueue.progress import ProgressEvent
+
     if isinstance(event, ProgressEvent):
         return {
             "event": "progress",
@@ -299,11 +270,13 @@ def _event_json(event: JobEvent) -> dict[str, Any]:
 
 
 def _event_line(event: JobEvent) -> str:
+    from pgqueue.progress import ProgressEvent
+
     if isinstance(event, ProgressEvent):
         value = "-" if event.value is None else f"{event.value:g}"
         message = f" {event.message}" if event.message else ""
         return f"job {event.job_id} progress #{event.seq}: {value}{message}"
-    if event.state == JobState.SUCCEEDED:
+    if event.state.value == "succeeded":
         return f"job {event.job_id} succeeded: {cell(event.result)}"
     error = event.error or {}
     return (
@@ -315,7 +288,7 @@ def _event_line(event: JobEvent) -> str:
 @main.command()
 @click.argument("job_id", type=int)
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
+@json_option
 @click.option(
     "--poll-interval",
     type=DURATION,
@@ -329,6 +302,9 @@ def watch(job_id: int, dsn: str | None, as_json: bool, poll_interval: float) -> 
     Exit codes: 0 succeeded, 4 no such job, 5 dead-lettered or cancelled."""
 
     async def follow(app: App) -> FinishedEvent | None:
+        from pgqueue.errors import JobNotFoundError
+        from pgqueue.progress import FinishedEvent
+
         try:
             async for event in app.watch(job_id, poll_interval=poll_interval):
                 if as_json:
@@ -348,5 +324,5 @@ def watch(job_id: int, dsn: str | None, as_json: bool, poll_interval: float) -> 
         return
     if final is None:
         sys.exit(EXIT_NOT_FOUND)
-    if final.state != JobState.SUCCEEDED:
+    if final.state.value != "succeeded":
         sys.exit(EXIT_JOB_FAILED)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import click
-
-from pgqueue.cli._common import dsn_option
-from pgqueue.cli._render import console, echo_json, table
+from pgqueue.cli._common import dsn_option, json_option, with_app
+from pgqueue.cli._render import echo_json, show, table
 from pgqueue.cli.group import main
-from pgqueue.cli.ops import with_app
-from pgqueue.monitoring import Monitor
 
 
 @main.group()
@@ -18,14 +14,18 @@ def periodic() -> None:
 
 @periodic.command("list")
 @dsn_option
-@click.option("--json", "as_json", is_flag=True, help="A JSON array.")
+@json_option
 def periodic_list(dsn: str | None, as_json: bool) -> None:
-    """Every schedule the workers registered: cron, timezone, last tick, next run."""
+    """Every schedule the workers registered, with its next run.
+
+    Name, task, cron, timezone, last tick and next run of each."""
+    from pgqueue.monitoring import Monitor
+
     rows = with_app(dsn, lambda app: Monitor(app.repository).schedules())
     if as_json:
         echo_json(rows)
         return
-    console().print(
+    show(
         table(
             None,
             ["NAME", "TASK", "CRON", "TIMEZONE", "LAST TICK", "NEXT RUN"],

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pgqueue.cli._common import dsn_option, resolve_or_exit, run_or_exit
+from pgqueue.cli._common import EXIT_NOT_FOUND, dsn_option, fail, with_app
+from pgqueue.cli._render import age, show, table
 from pgqueue.cli.group import main
-from pgqueue.client import App
-from pgqueue.errors import JobNotFoundError
+
+if TYPE_CHECKING:
+    from pgqueue.client import App
+    from pgqueue.job import JobState
 
 
 @main.command()
@@ -18,55 +20,49 @@ from pgqueue.errors import JobNotFoundError
 @click.option("--json", "as_json", is_flag=True, envvar="PGQUEUE_JSON", help="Print JSON.")
 @click.option("--all", "show_all", is_flag=True, help="Include stopped and lost workers.")
 def workers(dsn: str | None, as_json: bool, show_all: bool) -> None:
-    """List workers: host, pid, queues, heartbeat age, state and counters."""
-    app = App(resolve_or_exit(dsn))
+    """List workers: host, queues, state, heartbeat, jobs done.
 
-    async def fetch() -> list[dict[str, object]]:
-        async with app:
-            return await app.repository.list_workers(show_all)
+    Columns: UP yes when the worker beats within its ttl, BEAT the age of its last heartbeat,
+    DONE and FAIL jobs it finished, RUN jobs it runs now; HEALTH only when one is unwell."""
+    from pgqueue.monitoring import Monitor
 
-    rows = run_or_exit(fetch)
+    rows = with_app(dsn, lambda app: Monitor(app.repository).worker_list(include_stopped=show_all))
     if as_json:
+        import json
+
         click.echo(json.dumps(rows, default=str, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="pgqueue workers")
-    for column in (
-        "id",
-        "host",
-        "pid",
-        "queues",
-        "state",
-        "alive",
-        "heartbeat age (s)",
-        "processed",
-        "failed",
-        "active",
-        "health",
-        "started",
-    ):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            str(r["id"])[:8],
-            str(r["hostname"]),
-            str(r["pid"]),
-            ",".join(r["queues"]),  # type: ignore[arg-type]
-            str(r["state"]),
-            "yes" if r["alive"] else "no",
-            f"{r['heartbeat_age']:.1f}",
-            str(r["processed"]),
-            str(r["failed"]),
-            str(r["active"]),
-            _health(r),
-            str(r["started_at"])[:19],
+    if not rows:
+        show("no workers" if show_all else "no running workers (--all lists stopped ones)")
+        return
+    health = [_health(r) for r in rows]
+    unwell = any(h != "ok" for h in health)
+    columns = ["ID", "HOST", "PID", "QUEUES", "STATE", "UP", "BEAT", "DONE", "FAIL", "RUN"]
+    show(
+        table(
+            None,
+            [*columns, "HEALTH"] if unwell else columns,
+            [
+                [
+                    str(r["id"])[:8],
+                    r["hostname"],
+                    r["pid"],
+                    r["queues"],
+                    r["state"],
+                    r["alive"],
+                    age(r["heartbeat_age"]),
+                    r["processed"],
+                    r["failed"],
+                    r["active"],
+                    *([h] if unwell else []),
+                ]
+                for r, h in zip(rows, health, strict=True)
+            ],
         )
-    Console().print(table)
+    )
 
 
-def _health(row: dict[str, object]) -> str:
+def _health(row: dict[str, Any]) -> str:
     problems = []
     if not row["claiming"]:
         problems.append(f"not claiming: {row['abandoned_threads']} abandoned sync threads")
@@ -79,22 +75,28 @@ def _health(row: dict[str, object]) -> str:
 @click.argument("job_id", type=int)
 @dsn_option
 def cancel(job_id: int, dsn: str | None) -> None:
-    """Cancel a job: at once if it has not started, through its worker if it is running."""
-    app = App(resolve_or_exit(dsn))
+    """Cancel a job (a running one through its worker).
 
-    async def send() -> str | None:
-        async with app:
-            try:
-                return await app.cancel(job_id)
-            except JobNotFoundError:
-                return None
+    Exit code 4 if there is no such job."""
 
-    outcome = run_or_exit(send)
-    if outcome is None:
-        click.echo(f"error: no job with id {job_id}", err=True)
-        sys.exit(1)
-    messages = {
-        "cancelled": f"job {job_id} cancelled",
-        "cancelling": f"job {job_id} is running: its worker was told to cancel it",
-    }
-    click.echo(messages.get(outcome, f"job {job_id} had already finished: {outcome}"))
+    async def send(app: App) -> tuple[JobState, str] | None:
+        from pgqueue.errors import JobNotFoundError
+
+        try:
+            before = (await app.get_job(job_id)).state
+            return before, await app.cancel(job_id)
+        except JobNotFoundError:
+            return None
+
+    done = with_app(dsn, send)
+    if done is None:
+        fail(f"no job with id {job_id}", EXIT_NOT_FOUND)
+    before, outcome = done
+    if outcome == "cancelled" and before.value == "cancelled":
+        click.echo(f"job {job_id} was already cancelled: nothing to do")
+    elif outcome == "cancelled":
+        click.echo(f"job {job_id} cancelled")
+    elif outcome == "cancelling":
+        click.echo(f"job {job_id} is running: its worker was told to cancel it")
+    else:
+        click.echo(f"job {job_id} had already finished: {outcome}")

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from pgqueue.dsn import dsn_database
 from pgqueue.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -64,7 +65,9 @@ def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
         | asyncpg.UndefinedFunctionError,
     ) and "pgqueue" in str(exc):
         return SchemaMissingError(
-            f"the pgqueue schema is missing or out of date at {where}: run `pgqueue migrate` ({exc})"
+            f"the pgqueue schema is missing or out of date in database {dsn_database(dsn)!r} "
+            f"at {where}: run `pgqueue migrate` there, or check the DSN names the right "
+            f"database ({exc})"
         )
     if isinstance(exc, _UNAVAILABLE):
         detail = str(exc) or type(exc).__name__

@@ -22,6 +22,14 @@ class Stats(Database):
         with translated(self.dsn):
             return await self.pool.fetchval(query("db_ping")) is True
 
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision of the pgqueue schema; None if it was never migrated."""
+        with translated(self.dsn):
+            if not await self.pool.fetchval(query("schema_revision_exists")):
+                return None
+            value = await self.pool.fetchval(query("schema_revision"))
+        return None if value is None else str(value)
+
     async def queue_stats(self) -> list[Row]:
         with translated(self.dsn):
             return [dict(r) for r in await self.pool.fetch(query("queue_stats_list"))]

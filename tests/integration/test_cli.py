@@ -222,7 +222,12 @@ def test_migrate_on_an_empty_database(empty_db: str) -> None:
     done = pgqueue("migrate", dsn=empty_db)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    assert done.stdout == "pgqueue schema is at head\n"
+    # It says what it did (issue 14 item 8): every revision applied, then nothing to do.
+    head = migrate.heads()[0]
+    n = len(migrate.revisions_between(None))  # 0001_core up to the head
+    assert (
+        done.stdout == f"applied {n} revisions (0001_core .. {head}): pgqueue schema is at head\n"
+    )
     assert rows(empty_db, "SELECT to_regclass('pgqueue.jobs')::text") == [("pgqueue.jobs",)]
     assert rows(empty_db, "SELECT version_num FROM pgqueue.alembic_version") == [
         (migrate.heads()[0],)
@@ -230,9 +235,25 @@ def test_migrate_on_an_empty_database(empty_db: str) -> None:
     # Again: nothing to do, still fine.
     again = pgqueue("migrate", dsn=empty_db)
     assert again.returncode == 0, again.stderr
+    assert again.stdout == f"nothing to apply: pgqueue schema is at head ({head})\n"
     assert rows(empty_db, "SELECT version_num FROM pgqueue.alembic_version") == [
         (migrate.heads()[0],)
     ]
+
+
+def test_migrate_from_an_older_revision_names_what_it_applied(empty_db: str) -> None:
+    done = pgqueue("migrate", "--revision", "0003_operations", dsn=empty_db)
+    assert done.stdout == (
+        "applied 3 revisions (0001_core .. 0003_operations): pgqueue schema is at 0003_operations\n"
+    )
+    done = pgqueue("migrate", dsn=empty_db)
+    head = migrate.heads()[0]
+    n = len(migrate.revisions_between("0003_operations"))
+    assert migrate.revisions_between("0003_operations")[0] == "0004_hardening"
+    assert done.stdout == (
+        f"applied {n} revisions (0004_hardening .. {head}): pgqueue schema is at head\n"
+    )
+    assert rows(empty_db, "SELECT version_num FROM pgqueue.alembic_version") == [(head,)]
 
 
 def test_migrate_sql_prints_ddl() -> None:

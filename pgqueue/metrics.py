@@ -29,7 +29,7 @@ logger = logging.getLogger("pgqueue.metrics")
 
 # Seconds: from a millisecond task to a long batch job.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
-# Stalls are reported from 1 s (pgqueue/liveness.py) up to loop_stall_limit (300 s by default).
+# Stalls are reported from 1 s (pgqueue/services/heartbeat.py) up to loop_stall_limit (300 s by default).
 STALL_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 DEPTH_STATES = ("ready", "scheduled", "running", "retrying", "dead")
 UNKNOWN_TASK = "<unknown>"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -49,24 +50,25 @@ class QueueStatsReader(Service):
         self.metrics.set_queues(await self.monitor.queues())
 
 
+@dataclass(frozen=True, slots=True)
+class OpsParts:
+    """What operations take from the worker's parts."""
+
+    registry: TaskRegistry
+    schedules: Mapping[str, PeriodicSchedule]
+    make_request: RequestBuilder
+
+
 class WorkerOps:
     """Operations services of one worker. Set `clock` before `start()` to drive periodic
     schedules from a clock of your own (tests, simulations); by default it is database time
     (or the worker's Clock.database_now, if set)."""
 
-    def __init__(
-        self,
-        worker_id: str,
-        *,
-        registry: TaskRegistry,
-        schedules: Mapping[str, PeriodicSchedule],
-        make_request: RequestBuilder,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, worker_id: str, *, parts: OpsParts, clock: Clock) -> None:
         self.worker_id = worker_id
-        self.registry = registry
-        self.schedules = schedules
-        self.make_request = make_request
+        self.registry = parts.registry
+        self.schedules = parts.schedules
+        self.make_request = parts.make_request
         self.worker_clock = clock
         self.clock: ScheduleClock | None = None
         self.maintenance: Maintenance | None = None

@@ -38,7 +38,7 @@ from pgqueue.executor import JobRunner
 from pgqueue.job import ClaimedJob, JobRequest
 from pgqueue.metrics import Health
 from pgqueue.notifier import Callback, Notifier, job_ids
-from pgqueue.ops import RequestBuilder, WorkerOps
+from pgqueue.ops import OpsParts, RequestBuilder, WorkerOps
 from pgqueue.outcome import Outcome
 from pgqueue.periodic import PeriodicSchedule
 from pgqueue.registry import TaskRegistry
@@ -111,6 +111,9 @@ class WorkerParts:
     command_timeout: float | None = 30.0
     clock: Clock = field(default_factory=Clock)
     listener: Listener | None = None
+
+    def operations(self) -> OpsParts:
+        return OpsParts(self.registry, self.schedules, self.make_request)
 
     @classmethod
     def of(cls, app: AppLike, clock: Clock | None = None) -> WorkerParts:
@@ -210,13 +213,7 @@ class Worker:
         self._outcome_added = asyncio.Event()
         self._db_answered = asyncio.Event()  # loops backing off from an outage retry now
         # Operations (progress, maintenance leader, metrics): pgqueue/ops.py.
-        self.ops = WorkerOps(
-            self.id,
-            registry=self.parts.registry,
-            schedules=self.parts.schedules,
-            make_request=self.parts.make_request,
-            clock=self.clock,
-        )
+        self.ops = WorkerOps(self.id, parts=self.parts.operations(), clock=self.clock)
         self._attempts = Attempts(
             record=self._record,
             finished=self.ops.job_finished,

@@ -99,7 +99,9 @@ class AppLike(Protocol):
 @dataclass(frozen=True)
 class WorkerParts:
     """Everything a worker is built from. `repository()` opens the pool on first use;
-    `listener(channels, callback, on_connect)` gives a LISTEN connection (None: poll only)."""
+    `listener(channels, callback, on_connect)` gives a LISTEN connection (None: poll only).
+    `of(app)` takes them from an App when the worker is built (its dsn and timeouts as they are
+    then; its registry and schedules live)."""
 
     repository: Callable[[], Awaitable[Repository]]
     registry: TaskRegistry
@@ -121,7 +123,9 @@ class WorkerParts:
             await app.open()
             return app.repository
 
-        def listener(channels: tuple[str, ...], callback: Callback, on_connect: Any) -> Notifier:
+        def listener(
+            channels: tuple[str, ...], callback: Callback, on_connect: Callable[[], None]
+        ) -> Notifier:
             return Notifier(app.dsn, channels, callback, on_connect=on_connect)
 
         return cls(
@@ -164,7 +168,9 @@ class _Serving:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def _from_thread(loop: asyncio.AbstractEventLoop, callback: Callable[..., None]) -> Any:
+def _from_thread(
+    loop: asyncio.AbstractEventLoop, callback: Callable[..., None]
+) -> Callable[..., None]:
     """`callback` as a function another thread may call: it runs on `loop`."""
 
     def call(*args: Any) -> None:

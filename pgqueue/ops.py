@@ -24,6 +24,7 @@ from pgqueue.registry import TaskRegistry
 from pgqueue.repository import Repository
 from pgqueue.services._base import Service
 from pgqueue.services.maintenance import Maintenance
+from pgqueue.services.queue_stats import QueueStatsReader
 from pgqueue.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -33,21 +34,6 @@ logger = logging.getLogger("pgqueue.worker")
 
 # App.request's shape: the job for a task given by name (periodic ticks enqueue through it).
 RequestBuilder = Callable[..., JobRequest]
-
-
-class QueueStatsReader(Service):
-    """Reads pgqueue.queue_stats into the queue depth and lag gauges every metrics_interval."""
-
-    name = "metrics"
-    what = "reading queue metrics"
-
-    def __init__(self, metrics: WorkerMetrics, monitor: Monitor, *, interval: float, clock: Clock):
-        super().__init__(interval=interval, clock=clock)
-        self.metrics = metrics
-        self.monitor = monitor
-
-    async def run_once(self) -> None:
-        self.metrics.set_queues(await self.monitor.queues())
 
 
 @dataclass(frozen=True, slots=True)

@@ -568,4 +568,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "after an outage a service keeps its longest backoff instead of its interval",
         ("tests/unit/test_services.py::test_errors_back_off_and_never_end_the_loop",),
     ),
+    Mutant(
+        "services-poke-during-a-pass-lost",
+        "services",
+        "pgqueue/services/_base.py",
+        "            self._wake.clear()\n            delay = await self.run_guarded()\n",
+        "            delay = await self.run_guarded()\n            self._wake.clear()\n",
+        "a wake-up that arrives while a pass runs is dropped until the next interval",
+        ("tests/unit/test_services.py::test_a_poke_during_a_pass_is_not_lost",),
+    ),
 )

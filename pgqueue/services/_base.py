@@ -61,8 +61,9 @@ class Service:
     async def run(self) -> None:
         """Pass, pause, pass, ... until cancelled."""
         while True:
-            delay = await self.run_guarded()
+            # Cleared before the pass: a poke that comes during it runs the next one at once.
             self._wake.clear()
+            delay = await self.run_guarded()
             await self.clock.wait(self._wake, delay)
 
     async def run_guarded(self) -> float:

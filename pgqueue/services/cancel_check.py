@@ -49,8 +49,8 @@ class CancelCheck(Service):
 
     async def run(self) -> None:
         while True:
+            self._wake.clear()  # before the read: a notification during it is one more read
             delay = await self.run_guarded()
-            self._wake.clear()
             if await self.clock.wait(self._wake, delay):
                 # Poked: but not more often than NOTIFIED_INTERVAL, whatever the flood.
                 since = self.clock.monotonic() - self._last_read

@@ -100,3 +100,21 @@ def test_jitter_spreads_an_interval_both_ways() -> None:
     assert all(1.0 <= d <= 3.0 for d in spread)
     assert min(spread) < 1.2 and max(spread) > 2.8
     assert jittered(2.0, 0.0) == 2.0
+
+
+async def test_a_poke_during_a_pass_is_not_lost() -> None:
+    clock = ManualClock()
+
+    class PokedWhileRunning(Counting):
+        async def run_once(self) -> None:
+            await super().run_once()
+            if self.calls == 1:
+                self.poke()  # as a notification arriving while the pass runs
+
+    service = PokedWhileRunning(clock, [])
+    service.start()
+    try:
+        await settle(clock, service, 2)
+        assert clock.monotonic() == 0.0
+    finally:
+        await service.stop()

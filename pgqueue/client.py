@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
 from pgqueue import enqueue as enqueue_paths
+from pgqueue.clock import Clock
 from pgqueue.enqueue import Enqueued
 from pgqueue.errors import (
     JobFailedError,
@@ -38,7 +39,7 @@ from pgqueue.repository import Repository, translated
 from pgqueue.retry import DEFAULT_RETRY, RetryPolicy
 from pgqueue.settings import NOT_GIVEN, AppSettings, NotGiven, WorkerSettings
 from pgqueue.waits import wait_event
-from pgqueue.worker import Worker
+from pgqueue.worker import Worker, WorkerParts
 
 logger = logging.getLogger("pgqueue")
 
@@ -399,9 +400,16 @@ class App:
 
     # -- workers -----------------------------------------------------------------------------
 
-    def worker(self, settings: WorkerSettings | None = None, **overrides: Any) -> Worker:
-        """A Worker for this app (see WorkerSettings for the options)."""
-        return Worker(self, settings, **overrides)
+    def worker(
+        self,
+        settings: WorkerSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        **overrides: Any,
+    ) -> Worker:
+        """A Worker for this app (see WorkerSettings for the options; `clock`: pgqueue/clock.py).
+        The worker gets this app's parts, never the app itself."""
+        return Worker(WorkerParts.of(self, clock), settings, **overrides)
 
     # -- operations: periodic tasks, progress ------------------------------------------------
 

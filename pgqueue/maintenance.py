@@ -1,44 +1,48 @@
-"""Maintenance: the work one worker does for all of them, retention pruning and periodic ticks.
+"""Maintenance's database pieces: the lease one worker holds for all, and periodic ticks.
 
 Every worker with `maintenance` on competes for the lease named "maintenance" (a row in
 pgqueue.leases with an expiry in database time); the holder renews it, and when it stops or
 dies another worker takes over once the lease expires. The lease saves work, it is not what
 makes things correct: a tick is claimed by moving the schedule's last_tick forward in the
 transaction that enqueues its job, and pruning deletes with SKIP LOCKED, so even two workers
-that both believe they lead (a stalled one waking up) enqueue each tick once.
+that both believe they lead (a stalled one waking up) enqueue each tick once. The loops that
+use them: pgqueue/services/maintenance.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from pgqueue.errors import DatabaseError, DatabaseUnavailableError, PgQueueError
+from pgqueue.errors import DatabaseUnavailableError, PgQueueError
 from pgqueue.job import JobRequest
-from pgqueue.notifier import Backoff
 from pgqueue.periodic import PeriodicSchedule
 from pgqueue.repository import Repository
-from pgqueue.retention import RetentionPolicy, prune_expired
-from pgqueue.settings import WorkerSettings
-from pgqueue.waits import wait_event
 
 logger = logging.getLogger("pgqueue.maintenance")
 
 MAINTENANCE_LEASE = "maintenance"
 
-Clock = Callable[[], datetime]
+# What tests may set instead of database time for periodic ticks (`worker.ops.clock`).
+ScheduleClock = Callable[[], datetime]
 RequestFactory = Callable[[PeriodicSchedule, datetime], JobRequest]
 
 
 class Lease:
     """A named lease in pgqueue.leases, held by `holder` until an expiry in database time."""
 
-    def __init__(self, repository: Repository, name: str, holder: str, ttl: float) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        name: str,
+        holder: str,
+        ttl: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.repository = repository
+        self.monotonic = monotonic
         self.name = name
         self.holder = holder
         self.ttl = ttl
@@ -46,11 +50,11 @@ class Lease:
 
     @property
     def held(self) -> bool:
-        return self._valid_until is not None and time.monotonic() < self._valid_until
+        return self._valid_until is not None and self.monotonic() < self._valid_until
 
     async def acquire(self) -> bool:
         """Take or renew the lease; True while we hold it."""
-        asked_at = time.monotonic()
+        asked_at = self.monotonic()
         acquired = await self.repository.acquire_lease(self.name, self.holder, self.ttl)
         # Measured from before the request: the database's expiry can only be later than this.
         self._valid_until = asked_at + self.ttl if acquired else None
@@ -157,107 +161,6 @@ class Scheduler:
         return True
 
 
-class Maintenance:
-    """The maintenance loop of one worker: compete for the lease; while holding it, enqueue
-    periodic ticks every `schedule_interval` and prune finished jobs every `prune_interval`."""
-
-    def __init__(
-        self,
-        repository: Repository,
-        holder: str,
-        settings: WorkerSettings,
-        schedules: Sequence[PeriodicSchedule],
-        make_request: RequestFactory,
-        clock: Clock | None = None,
-    ) -> None:
-        self.repository = repository
-        self.settings = settings
-        self.clock = clock
-        self.lease = Lease(repository, MAINTENANCE_LEASE, holder, settings.maintenance_lease_ttl)
-        self.scheduler = Scheduler(repository, schedules, make_request)
-        self.retention = RetentionPolicy.from_settings(settings)
-        self.passes = 0  # completed leader passes (tests wait on it)
-        self.prune_passes = 0
-        self._leader_changed = asyncio.Event()
-
-    @property
-    def is_leader(self) -> bool:
-        return self.lease.held
-
-    async def now(self) -> datetime:
-        if self.clock is not None:
-            return self.clock()
-        return await self.repository.db_now()
-
-    def tasks(self) -> list[asyncio.Task[None]]:
-        return [
-            asyncio.create_task(self._lead_loop(), name="pgqueue-maintenance"),
-            asyncio.create_task(self._prune_loop(), name="pgqueue-retention"),
-        ]
-
-    async def stop(self) -> None:
-        """Give the lease up so another worker takes over at once (best effort)."""
-        if self.lease.held:
-            with contextlib.suppress(DatabaseError, TimeoutError):
-                await asyncio.wait_for(self.lease.release(), 5.0)
-
-    async def _lead_loop(self) -> None:
-        backoff = Backoff()
-        registered = False
-        ttl = self.settings.maintenance_lease_ttl
-        renewed_at = 0.0
-        while True:
-            try:
-                if not registered and self.scheduler.schedules:
-                    await self.scheduler.register(await self.now())
-                registered = True
-                was_leader = self.is_leader
-                due = not was_leader or time.monotonic() - renewed_at >= ttl / 3
-                if due and await self.lease.acquire():
-                    renewed_at = time.monotonic()
-                if self.is_leader != was_leader:
-                    logger.info(
-                        "maintenance leadership %s",
-                        "taken" if self.is_leader else "lost",
-                        extra={"holder": self.lease.holder},
-                    )
-                    self._leader_changed.set()
-                if self.is_leader:
-                    if self.scheduler.schedules:
-                        await self.scheduler.run_due(await self.now())
-                    self.passes += 1
-                backoff.reset()
-                delay = self.settings.schedule_interval if self.is_leader else ttl / 3
-            except DatabaseError as exc:
-                delay = backoff.next_delay()
-                logger.warning("maintenance pass failed (%s); retrying in %.1fs", exc, delay)
-            except Exception:
-                # A bug must not silently end maintenance for the whole cluster: log, go on.
-                delay = backoff.next_delay()
-                logger.exception("maintenance pass failed; retrying in %.1fs", delay)
-            await asyncio.sleep(delay)
-
-    async def _prune_loop(self) -> None:
-        backoff = Backoff()
-        while True:
-            self._leader_changed.clear()
-            if not self.is_leader:
-                await wait_event(self._leader_changed, self.settings.prune_interval)
-                continue
-            try:
-                await prune_expired(
-                    self.repository,
-                    self.retention,
-                    batch_size=self.settings.prune_batch_size,
-                    keep_going=lambda: self.is_leader,
-                )
-                self.prune_passes += 1
-                backoff.reset()
-                delay = self.settings.prune_interval
-            except DatabaseError as exc:
-                delay = backoff.next_delay()
-                logger.warning("retention pass failed (%s); retrying in %.1fs", exc, delay)
-            except Exception:
-                delay = backoff.next_delay()
-                logger.exception("retention pass failed; retrying in %.1fs", delay)
-            await asyncio.sleep(delay)
+async def database_now(repository: Repository) -> datetime:
+    """The database's now(): ticks are due by database time, never by a worker's clock."""
+    return await repository.db_now()

@@ -29,7 +29,7 @@ logger = logging.getLogger("pgqueue.metrics")
 
 # Seconds: from a millisecond task to a long batch job.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
-# Stalls are reported from 1 s (pgqueue/liveness.py) up to loop_stall_limit (300 s by default).
+# Stalls are reported from 1 s (pgqueue/services/heartbeat.py) up to loop_stall_limit (300 s by default).
 STALL_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 DEPTH_STATES = ("ready", "scheduled", "running", "retrying", "dead")
 UNKNOWN_TASK = "<unknown>"
@@ -72,6 +72,14 @@ class WorkerMetrics:
         self._queues = frozenset(queues)
         prom = _prometheus()
         self.registry = prom.CollectorRegistry()
+        self._job_metrics(prom, active)
+        self._queue_metrics(prom)
+        if health is not None:
+            self._health_gauges(prom, health)
+        self._server: Any = None
+        self._thread: Any = None
+
+    def _job_metrics(self, prom: Any, active: Callable[[], int]) -> None:
         self.executions = prom.Counter(
             "pgqueue_job_executions",
             "Job attempts finished by this worker, by task, queue and outcome "
@@ -90,6 +98,8 @@ class WorkerMetrics:
             "pgqueue_jobs_active", "Jobs this worker is running now.", registry=self.registry
         )
         self.active.set_function(lambda: float(active()))
+
+    def _queue_metrics(self, prom: Any) -> None:
         self.queue_jobs = prom.Gauge(
             "pgqueue_queue_jobs",
             "Jobs per queue and state (ready, scheduled, running, retrying, dead), "
@@ -110,30 +120,29 @@ class WorkerMetrics:
             buckets=STALL_BUCKETS,
             registry=self.registry,
         )
-        if health is not None:
-            gauges = (
-                (
-                    "pgqueue_sync_threads_abandoned",
-                    "Sync task threads still running after their attempt timed out or was "
-                    "cancelled; at max_abandoned_threads the worker stops claiming.",
-                    lambda: float(health().abandoned_threads),
-                ),
-                (
-                    "pgqueue_worker_claiming",
-                    "1 while the worker claims jobs, 0 while it holds back (abandoned threads).",
-                    lambda: 1.0 if health().claiming else 0.0,
-                ),
-                (
-                    "pgqueue_event_loop_blocked_seconds",
-                    "How long the event loop has not answered right now (0 unless stalled).",
-                    lambda: health().loop_blocked_seconds,
-                ),
-            )
-            for name, documentation, read in gauges:
-                gauge = prom.Gauge(name, documentation, registry=self.registry)
-                gauge.set_function(read)
-        self._server: Any = None
-        self._thread: Any = None
+
+    def _health_gauges(self, prom: Any, health: Callable[[], Health]) -> None:
+        gauges = (
+            (
+                "pgqueue_sync_threads_abandoned",
+                "Sync task threads still running after their attempt timed out or was "
+                "cancelled; at max_abandoned_threads the worker stops claiming.",
+                lambda: float(health().abandoned_threads),
+            ),
+            (
+                "pgqueue_worker_claiming",
+                "1 while the worker claims jobs, 0 while it holds back (abandoned threads).",
+                lambda: 1.0 if health().claiming else 0.0,
+            ),
+            (
+                "pgqueue_event_loop_blocked_seconds",
+                "How long the event loop has not answered right now (0 unless stalled).",
+                lambda: health().loop_blocked_seconds,
+            ),
+        )
+        for name, documentation, read in gauges:
+            gauge = prom.Gauge(name, documentation, registry=self.registry)
+            gauge.set_function(read)
 
     def observe(self, task: str, queue: str, outcome: str, seconds: float) -> None:
         if self._known_task is not None and not self._known_task(task):

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
+from pgqueue.backoff import Backoff
 from pgqueue.repository import connect
 from pgqueue.waits import wait_event
 
@@ -57,21 +57,6 @@ class Coalesced:
             started = loop.time()
             await self.action()
             await asyncio.sleep(max(0.0, started + self.interval - loop.time()))
-
-
-class Backoff:
-    """Exponential backoff with jitter, reset on success."""
-
-    def __init__(self, base: float = 0.5, cap: float = 10.0) -> None:
-        self.base, self.cap, self.attempt = base, cap, 0
-
-    def next_delay(self) -> float:
-        self.attempt += 1
-        raw: float = min(self.cap, self.base * 2.0 ** (self.attempt - 1))
-        return raw * (0.5 + random.random() / 2)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class Notifier:

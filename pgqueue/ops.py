@@ -1,41 +1,62 @@
-"""What a worker runs for operators beside its jobs: the progress sink, the maintenance loop
-(leader election, retention, periodic ticks) and the Prometheus endpoint.
+"""What a worker runs for operators beside its jobs: the progress sink, the maintenance services
+(leader election, retention, periodic ticks) and the Prometheus endpoint with its queue reader.
 
-Kept out of worker.py so the fetch/run/flush core stays small; the worker calls `start()`,
-`stop()`, `progress_sink` and `job_finished()`.
+Built from the worker's parts, never from the worker itself (no import cycle): the worker calls
+`prepare()`, `services()`, `serving()`, `stop()` and `job_finished()`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pgqueue.errors import DatabaseError
+from pgqueue.clock import Clock
 from pgqueue.job import ClaimedJob, JobRequest
-from pgqueue.maintenance import Clock, Maintenance
+from pgqueue.maintenance import ScheduleClock, database_now
 from pgqueue.monitoring import Monitor
-from pgqueue.notifier import Backoff
 from pgqueue.outcome import Outcome
 from pgqueue.periodic import PeriodicSchedule
 from pgqueue.progress import ProgressReporter
+from pgqueue.registry import TaskRegistry
+from pgqueue.repository import Repository
+from pgqueue.services._base import Service
+from pgqueue.services.maintenance import Maintenance
+from pgqueue.services.queue_stats import QueueStatsReader
+from pgqueue.settings import WorkerSettings
 
 if TYPE_CHECKING:
-    from pgqueue.metrics import WorkerMetrics
-    from pgqueue.worker import Worker
+    from pgqueue.metrics import Health, WorkerMetrics
 
 logger = logging.getLogger("pgqueue.worker")
+
+# App.request's shape: the job for a task given by name (periodic ticks enqueue through it).
+RequestBuilder = Callable[..., JobRequest]
+
+
+@dataclass(frozen=True, slots=True)
+class OpsParts:
+    """What operations take from the worker's parts."""
+
+    registry: TaskRegistry
+    schedules: Mapping[str, PeriodicSchedule]
+    make_request: RequestBuilder
 
 
 class WorkerOps:
     """Operations services of one worker. Set `clock` before `start()` to drive periodic
-    schedules from a clock of your own (tests, simulations); by default it is database time."""
+    schedules from a clock of your own (tests, simulations); by default it is database time
+    (or the worker's Clock.database_now, if set)."""
 
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.clock: Clock | None = None
+    def __init__(self, worker_id: str, *, parts: OpsParts, clock: Clock) -> None:
+        self.worker_id = worker_id
+        self.registry = parts.registry
+        self.schedules = parts.schedules
+        self.make_request = parts.make_request
+        self.worker_clock = clock
+        self.clock: ScheduleClock | None = None
         self.maintenance: Maintenance | None = None
         self.metrics: WorkerMetrics | None = None
         self.metrics_port: int | None = None
@@ -44,41 +65,64 @@ class WorkerOps:
         # `pgqueue worker` tells a --processes supervisor that this child started well.
         self.on_serving: list[Callable[[], None]] = []
 
-    def prepare(self) -> None:
+    def prepare(self, repository: Repository) -> ProgressReporter:
         """Build what the job runner needs before the first claim (the progress sink)."""
-        repository = self.worker.app.repository
-        self.progress_sink = ProgressReporter(repository, self.worker.id)
+        self.progress_sink = ProgressReporter(repository, self.worker_id)
+        return self.progress_sink
 
-    def start(self) -> list[asyncio.Task[None]]:
-        """Start maintenance and metrics; returns the background tasks for the worker to own."""
-        settings = self.worker.settings
-        app = self.worker.app
-        tasks: list[asyncio.Task[None]] = []
-        # Metrics first: serving can fail (a port in use), and then no task is left behind.
+    def services(
+        self,
+        repository: Repository,
+        settings: WorkerSettings,
+        *,
+        active: Callable[[], int],
+        health: Callable[[], Health],
+    ) -> list[Service]:
+        """Serve metrics (this can fail: a port in use) and build the services to start."""
+        built: list[Service] = []
         if settings.metrics_port is not None:
-            from pgqueue.metrics import WorkerMetrics
-
-            self.metrics = WorkerMetrics(
-                active=lambda: self.worker.stats().active,
-                known_task=app.registry.__contains__,
-                queues=settings.queues,
-                health=self.worker.health,
+            self.metrics = self._serve_metrics(settings, settings.metrics_port, active, health)
+            reader = QueueStatsReader(
+                self.metrics,
+                Monitor(repository),
+                interval=settings.metrics_interval,
+                clock=self.worker_clock,
             )
-            self.metrics_port = self.metrics.serve(settings.metrics_port, settings.metrics_host)
-            tasks.append(asyncio.create_task(self._queue_metrics_loop(), name="pgqueue-metrics"))
+            built.append(reader)
         if settings.maintenance:
             self.maintenance = Maintenance(
-                app.repository,
-                self.worker.id,
+                repository,
+                self.worker_id,
                 settings,
-                list(app.schedules.values()),
+                list(self.schedules.values()),
                 self._periodic_request,
-                self.clock,
+                clock=self.worker_clock,
+                now=lambda: self._now(repository),
             )
-            tasks.extend(self.maintenance.tasks())
+            built.extend(self.maintenance.services)
+        return built
+
+    def _serve_metrics(
+        self,
+        settings: WorkerSettings,
+        port: int,
+        active: Callable[[], int],
+        health: Callable[[], Health],
+    ) -> WorkerMetrics:
+        from pgqueue.metrics import WorkerMetrics
+
+        metrics = WorkerMetrics(
+            active=active,
+            known_task=self.registry.__contains__,
+            queues=settings.queues,
+            health=health,
+        )
+        self.metrics_port = metrics.serve(port, settings.metrics_host)
+        return metrics
+
+    def serving(self) -> None:
         for callback in self.on_serving:
             callback()
-        return tasks
 
     async def stop(self) -> None:
         if self.maintenance is not None:
@@ -95,9 +139,15 @@ class WorkerOps:
         if self.metrics is not None:
             self.metrics.loop_stall.observe(seconds)
 
+    async def _now(self, repository: Repository) -> datetime:
+        if self.clock is not None:
+            return self.clock()
+        override = self.worker_clock.now_override()
+        return override if override is not None else await database_now(repository)
+
     def _periodic_request(self, schedule: PeriodicSchedule, tick: datetime) -> JobRequest:
         # The tick is the job's run_at, so the job records which tick it ran for.
-        return self.worker.app.request(
+        return self.make_request(
             schedule.task,
             schedule.args,
             schedule.kwargs,
@@ -106,20 +156,3 @@ class WorkerOps:
             run_at=tick,
             allow_unknown=True,
         )
-
-    async def _queue_metrics_loop(self) -> None:
-        assert self.metrics is not None
-        monitor = Monitor(self.worker.app.repository)
-        backoff = Backoff()
-        while True:
-            delay = self.worker.settings.metrics_interval
-            try:
-                self.metrics.set_queues(await monitor.queues())
-                backoff.reset()
-            except DatabaseError as exc:
-                delay = backoff.next_delay()
-                logger.warning("reading queue metrics failed (%s)", exc)
-            except Exception:
-                delay = backoff.next_delay()
-                logger.exception("reading queue metrics failed")
-            await asyncio.sleep(delay)

@@ -45,7 +45,7 @@ READY_FD_ENV = "PGQUEUE_READY_FD"
 READY_LINE = b"serving\n"
 
 # What a worker's stop may take beyond shutdown_timeout: cancelled jobs get 5 s to end (the
-# worker's CANCEL_GRACE), then outcomes are written and the lease released.
+# CANCEL_GRACE of pgqueue/attempts.py), then outcomes are written and the lease released.
 STOP_MARGIN = 10.0
 # After "stop at once": cancelled jobs' 5 s, then the last writes.
 KILL_GRACE = 10.0

@@ -1,13 +1,17 @@
 """The worker: claim batches, run them under a concurrency limit, write outcomes in batches.
 
 wait(NOTIFY | jittered poll) -> claim up to free slots (one statement)
-  -> run each job (event loop or thread pool) -> outcome buffered
-  -> flusher writes buffered outcomes every few ms (one statement)
-side loops: promotion of due scheduled jobs/retries; cancel requests (the backstop for missed
-notifications); rescue of jobs whose worker stopped beating; listener health (notifier);
-operations (pgqueue/ops.py: progress, the maintenance leader's retention and cron ticks, metrics)
-off the loop: the heartbeat, on a thread with its own connection (pgqueue/liveness.py), and sync
-tasks, in a pool that replaces threads held by given-up attempts (pgqueue/threads.py)
+  -> run each job (event loop or thread pool: pgqueue/attempts.py) -> outcome buffered
+  -> the flusher writes buffered outcomes every few ms (one statement)
+background services (pgqueue/services/, one module each on one base): flush, promotion of due
+jobs, cancel requests, rescue of jobs whose worker stopped beating, and the operations ones
+(pgqueue/ops.py: the maintenance leader's retention and cron ticks, queue metrics); the
+heartbeat runs on a thread with its own connection (pgqueue/services/heartbeat.py), sync tasks in
+a pool that replaces threads held by given-up attempts (pgqueue/threads.py).
+
+The worker is built from its parts (`WorkerParts`: repository, registry, listener, clock, ...);
+`Worker(app)` pulls them out of an App through the `AppLike` protocol, so this module never
+imports pgqueue.client.
 """
 
 from __future__ import annotations
@@ -16,43 +20,44 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import signal
 import socket
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pgqueue import outcome as outcomes
+from pgqueue.attempts import Attempts
+from pgqueue.backoff import Backoff, jittered
+from pgqueue.clock import Clock
 from pgqueue.errors import DatabaseError, PgQueueError
-from pgqueue.executor import CANCEL_REQUESTED, SHUTDOWN, SUPERSEDED, JobControl, JobRunner
-from pgqueue.job import ClaimedJob
-from pgqueue.liveness import Heartbeat, LoopWatch
+from pgqueue.executor import JobRunner
+from pgqueue.job import ClaimedJob, JobRequest
 from pgqueue.metrics import Health
-from pgqueue.notifier import Backoff, Coalesced, Notifier, job_ids
-from pgqueue.ops import WorkerOps
-from pgqueue.outcome import Outcome, error_info
-from pgqueue.outcome_writer import write_outcomes
-from pgqueue.repository import OutcomeRow, Repository, WorkerRow
+from pgqueue.notifier import Callback, Notifier, job_ids
+from pgqueue.ops import OpsParts, RequestBuilder, WorkerOps
+from pgqueue.outcome import Outcome
+from pgqueue.periodic import PeriodicSchedule
+from pgqueue.registry import TaskRegistry
+from pgqueue.repository import Repository, WorkerRow
+from pgqueue.services._base import Service
+from pgqueue.services.cancel_check import CancelCheck
+from pgqueue.services.flusher import Flusher
+from pgqueue.services.heartbeat import Heartbeat, LoopWatch
+from pgqueue.services.promoter import Promoter
+from pgqueue.services.rescuer import Rescuer
 from pgqueue.settings import WorkerSettings
 from pgqueue.threads import SyncThreads
-from pgqueue.waits import wait_event
-
-if TYPE_CHECKING:
-    from pgqueue.client import App
 
 logger = logging.getLogger("pgqueue.worker")
 
 JOBS_CHANNEL = "pgqueue_jobs"
 CANCEL_CHANNEL = "pgqueue_cancel"
-# How long a cancelled job task may take to end at shutdown before it is abandoned.
-CANCEL_GRACE = 5.0
-# A pgqueue_cancel notification makes the worker read its cancel requests from the table, at
-# most once per this many seconds (anyone who can connect may send such notifications).
-CANCEL_CHECK_INTERVAL = 0.25
+
+Listener = Callable[[tuple[str, ...], Callback, Callable[[], None]], Notifier]
 
 
 def _version() -> str:
@@ -60,6 +65,81 @@ def _version() -> str:
         return metadata.version("pgqueue")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+class AppLike(Protocol):
+    """What `Worker(app)` reads from an App (pgqueue.client imports this module, never the
+    reverse)."""
+
+    dsn: str | None
+    registry: TaskRegistry
+    schedules: dict[str, PeriodicSchedule]
+    default_max_attempts: int
+    connect_timeout: float
+    command_timeout: float | None
+
+    @property
+    def repository(self) -> Repository: ...
+
+    async def open(self) -> None: ...
+
+    def request(
+        self,
+        task_name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        allow_unknown: bool = False,
+    ) -> JobRequest: ...
+
+
+@dataclass(frozen=True)
+class WorkerParts:
+    """Everything a worker is built from. `repository()` opens the pool on first use;
+    `listener(channels, callback, on_connect)` gives a LISTEN connection (None: poll only).
+    `of(app)` takes them from an App when the worker is built (its dsn and timeouts as they are
+    then; its registry and schedules live)."""
+
+    repository: Callable[[], Awaitable[Repository]]
+    registry: TaskRegistry
+    dsn: str | None
+    schedules: Mapping[str, PeriodicSchedule]
+    make_request: RequestBuilder
+    default_max_attempts: int = 3
+    connect_timeout: float = 10.0
+    command_timeout: float | None = 30.0
+    clock: Clock = field(default_factory=Clock)
+    listener: Listener | None = None
+
+    def operations(self) -> OpsParts:
+        return OpsParts(self.registry, self.schedules, self.make_request)
+
+    @classmethod
+    def of(cls, app: AppLike, clock: Clock | None = None) -> WorkerParts:
+        async def repository() -> Repository:
+            await app.open()
+            return app.repository
+
+        def listener(
+            channels: tuple[str, ...], callback: Callback, on_connect: Callable[[], None]
+        ) -> Notifier:
+            return Notifier(app.dsn, channels, callback, on_connect=on_connect)
+
+        return cls(
+            repository=repository,
+            registry=app.registry,
+            dsn=app.dsn,
+            schedules=app.schedules,
+            make_request=app.request,
+            default_max_attempts=app.default_max_attempts,
+            connect_timeout=app.connect_timeout,
+            command_timeout=app.command_timeout,
+            clock=clock or Clock(),
+            listener=listener,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,33 +151,61 @@ class WorkerStats:
 
 
 @dataclass(slots=True)
-class _Running:
-    task: asyncio.Task[None]
-    control: JobControl
-    job: ClaimedJob
+class _Serving:
+    """What exists only while the worker serves: built at once in start(), so nothing in here
+    is ever None half-way."""
+
+    repository: Repository
+    runner: JobRunner
+    threads: SyncThreads
+    flusher: Flusher
+    services: list[Service]
+    notifier: Notifier | None
+    watch: LoopWatch
+    heartbeat: Heartbeat
+    started_at: float
+    fetcher: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def _from_thread(
+    loop: asyncio.AbstractEventLoop, callback: Callable[..., None]
+) -> Callable[..., None]:
+    """`callback` as a function another thread may call: it runs on `loop`."""
+
+    def call(*args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to tell
+            loop.call_soon_threadsafe(callback, *args)
+
+    return call
 
 
 class Worker:
     """Runs jobs of `app` from the configured queues until stopped.
 
     `await worker.run()` blocks until `stop()`; `await worker.start()` returns once it is
-    serving and leaves it running in the background.
+    serving and leaves it running in the background. `app` is an App (its parts are taken out
+    of it) or a `WorkerParts`; `clock` replaces the real one (tests, pgqueue/clock.py).
     """
 
-    def __init__(self, app: App, settings: WorkerSettings | None = None, **overrides: Any) -> None:
-        self.app = app
+    def __init__(
+        self,
+        app: AppLike | WorkerParts,
+        settings: WorkerSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.parts = app if isinstance(app, WorkerParts) else WorkerParts.of(app, clock)
+        self.clock = clock or self.parts.clock
         base = settings or WorkerSettings.from_env()
         self.settings = base.with_(**{k: v for k, v in overrides.items() if v is not None})
         self.id = str(uuid.uuid4())
-        # The attempt of each job this worker runs; never two of one job (see _spawn).
-        self._running: dict[int, _Running] = {}
-        # Older attempts the database has since given to this worker again, ending.
-        self._superseded: dict[asyncio.Task[None], _Running] = {}
         self._outcomes: list[Outcome] = []
-        self._flush_lock = asyncio.Lock()
         self._processed = 0
         self._failed = 0
-        self._started_at: float | None = None
+        self._repository: Repository | None = None
+        self._serving: _Serving | None = None
         self._start_called = False
         self._start_done = asyncio.Event()
         self._start_task: asyncio.Future[None] | None = None
@@ -105,24 +213,19 @@ class Worker:
         self._stop_requested = False  # a stop asked at any moment, even during start()
         self._stopping = False
         self._stopped = asyncio.Event()
-        self._loops: list[asyncio.Task[None]] = []
-        self._fetcher: asyncio.Task[None] | None = None
-        self._notifier: Notifier | None = None
-        self._thread_pool: SyncThreads | None = None
         self._claiming = True
-        self._watch: LoopWatch | None = None
-        self._heartbeat: Heartbeat | None = None
-        self._runner: JobRunner | None = None
-        self._repo: Repository | None = None
-        # Created lazily inside the running loop.
-        self._wake: asyncio.Event | None = None
-        self._slot_freed: asyncio.Event | None = None
-        self._outcome_added: asyncio.Event | None = None
-        self._db_answered: asyncio.Event | None = None
-        self._cancel_check = Coalesced(self._check_cancel_requests, CANCEL_CHECK_INTERVAL)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()  # claim now: a NOTIFY, a stop, the listener back
+        self._slot_freed = asyncio.Event()
+        self._outcome_added = asyncio.Event()
+        self._db_answered = asyncio.Event()  # loops backing off from an outage retry now
         # Operations (progress, maintenance leader, metrics): pgqueue/ops.py.
-        self.ops = WorkerOps(self)
+        self.ops = WorkerOps(self.id, parts=self.parts.operations(), clock=self.clock)
+        self._attempts = Attempts(
+            record=self._record,
+            finished=self.ops.job_finished,
+            slot_freed=self._slot_freed.set,
+            clock=self.clock,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -140,65 +243,23 @@ class Worker:
         finally:
             self._start_done.set()
 
-    async def _undo_start(self) -> None:
-        """start() failed half-way (a metrics port in use, say): leave nothing running."""
-        self._started_at = None
-        for loop_task in self._loops:
-            loop_task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
-        if self._notifier is not None:
-            await self._notifier.stop()
-        if self._thread_pool is not None:
-            self._thread_pool.shutdown(wait=False, cancel_futures=True)
-
     async def _start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake, self._slot_freed = asyncio.Event(), asyncio.Event()
-        self._outcome_added = asyncio.Event()
-        self._db_answered = asyncio.Event()
-        await self.app.open()
-        self._repo = self.app.repository
+        loop = asyncio.get_running_loop()
+        self._repository = repository = await self.parts.repository()
         # Registered before the first claim: a job claimed by an unregistered worker looks lost.
-        await self._repo.heartbeat(self._worker_row())
+        await repository.heartbeat(self._worker_row())
         # Nothing below awaits: start-up is either abandoned before this point or complete.
-        self.ops.prepare()
-        self._thread_pool = SyncThreads(
-            self.settings.sync_threads or self.settings.concurrency,
-            on_abandoned_exit=self._from_thread(self._thread_returned),
-        )
-        self._runner = JobRunner(
-            self.app.registry,
-            thread_pool=self._thread_pool,
-            default_max_attempts=self.app.default_max_attempts,
-            progress_sink=self.ops.progress_sink,
-            max_result_bytes=self.settings.max_result_bytes,
-        )
-        self._started_at = time.monotonic()
-        if self.settings.listen:
-            self._notifier = Notifier(
-                self.app.dsn,
-                (JOBS_CHANNEL, CANCEL_CHANNEL),
-                self._on_notification,
-                on_connect=self._on_listener_connected,
-            )
-            self._notifier.start()
-        self._loops = [
-            asyncio.create_task(self._kept_alive(self._flush_loop), name="pgqueue-flush"),
-            asyncio.create_task(self._kept_alive(self._promote_loop), name="pgqueue-promote"),
-            asyncio.create_task(
-                self._kept_alive(self._cancel_requests_loop), name="pgqueue-cancel-requests"
-            ),
-            asyncio.create_task(self._kept_alive(self._rescue_loop), name="pgqueue-rescue"),
-            asyncio.create_task(
-                self._kept_alive(self._cancel_check_loop), name="pgqueue-cancel-check"
-            ),
-        ]
-        self._loops.extend(self.ops.start())
-        self._start_liveness()  # last: nothing after it can fail
+        self._serving = serving = self._build(repository, loop)
+        if serving.notifier is not None:
+            serving.notifier.start()
+        serving.tasks = [service.start() for service in serving.services]
+        serving.watch.start()
+        serving.heartbeat.start()  # last: nothing after it can fail
+        self.ops.serving()
         if self._stop_requested:
             logger.info("worker %s: stop requested during start-up: claiming nothing", self.id)
             return
-        self._fetcher = asyncio.create_task(self._fetch_loop(), name="pgqueue-fetch")
+        serving.fetcher = asyncio.create_task(self._fetch_loop(serving), name="pgqueue-fetch")
         logger.info(
             "worker %s serving queues %s with concurrency %d",
             self.id,
@@ -207,34 +268,112 @@ class Worker:
             extra={"worker_id": self.id},
         )
 
-    def _start_liveness(self) -> None:
-        assert self._loop is not None
-        self._watch = LoopWatch(self._loop)
-        self._watch.start()
-        self._heartbeat = Heartbeat(
-            dsn=self.app.dsn,
-            watch=self._watch,
+    def _build(self, repository: Repository, loop: asyncio.AbstractEventLoop) -> _Serving:
+        """Every part of a serving worker, nothing started yet."""
+        settings = self.settings
+        # Operations first: serving metrics can fail (a port in use), before anything else runs.
+        operations = self.ops.services(
+            repository, settings, active=lambda: self._attempts.active, health=self.health
+        )
+        threads = SyncThreads(
+            settings.sync_threads or settings.concurrency,
+            on_abandoned_exit=_from_thread(loop, self._slot_freed.set),
+        )
+        runner = JobRunner(
+            self.parts.registry,
+            thread_pool=threads,
+            default_max_attempts=self.parts.default_max_attempts,
+            progress_sink=self.ops.prepare(repository),
+            max_result_bytes=settings.max_result_bytes,
+        )
+        flusher = self._flusher(repository)
+        cancel_check = CancelCheck(
+            repository,
+            self.id,
+            self._attempts.cancel,
+            interval=settings.heartbeat_interval,
+            clock=self.clock,
+        )
+        watch = LoopWatch(loop)
+        return _Serving(
+            repository=repository,
+            runner=runner,
+            threads=threads,
+            flusher=flusher,
+            services=[flusher, *self._maintenance(repository), cancel_check, *operations],
+            notifier=self._listener(cancel_check),
+            watch=watch,
+            heartbeat=self._heartbeat(watch, loop),
+            started_at=self.clock.monotonic(),
+        )
+
+    def _flusher(self, repository: Repository) -> Flusher:
+        return Flusher(
+            repository,
+            self.id,
+            pending=self._outcomes,
+            wake=self._outcome_added,
+            batch_size=self.settings.completion_batch_size,
+            flush_interval=self.settings.completion_flush_interval,
+            clock=self.clock,
+            on_written=self._slot_freed.set,
+            on_rejected=self._count_rejected,
+            database_answered=self._db_answered,
+        )
+
+    def _maintenance(self, repository: Repository) -> list[Service]:
+        """The services every worker runs for the cluster: promotion and rescue."""
+        settings = self.settings
+        return [
+            Promoter(repository, interval=settings.schedule_interval, clock=self.clock),
+            Rescuer(
+                repository,
+                heartbeat_interval=settings.heartbeat_interval,
+                heartbeat_ttl=settings.heartbeat_ttl,
+                worker_retention=settings.worker_retention,
+                last_beat_ok=self._last_beat_ok,
+                clock=self.clock,
+            ),
+        ]
+
+    def _listener(self, cancel_check: CancelCheck) -> Notifier | None:
+        if not self.settings.listen or self.parts.listener is None:
+            return None
+
+        def on_notification(channel: str, payload: str) -> None:
+            if channel == JOBS_CHANNEL and payload in self.settings.queues:
+                self._wake.set()
+            elif channel == CANCEL_CHANNEL and any(
+                i in self._attempts.running for i in job_ids(payload)
+            ):
+                cancel_check.notified()  # a hint, never an order: only the table says which
+
+        channels = (JOBS_CHANNEL, CANCEL_CHANNEL)
+        return self.parts.listener(channels, on_notification, self._on_listener_connected)
+
+    def _heartbeat(self, watch: LoopWatch, loop: asyncio.AbstractEventLoop) -> Heartbeat:
+        return Heartbeat(
+            dsn=self.parts.dsn,
+            watch=watch,
             row=self._worker_row,
             interval=self.settings.heartbeat_interval,
             stall_limit=self.settings.loop_stall_limit,
-            connect_timeout=self.app.connect_timeout,
-            command_timeout=self.app.command_timeout,
-            on_beat=self._from_thread(self._beat_answered),
-            describe=self._describe_task,
+            connect_timeout=self.parts.connect_timeout,
+            command_timeout=self.parts.command_timeout,
+            on_beat=_from_thread(loop, self._beat_answered),
+            describe=self._attempts.describe,
             on_stall=self.ops.loop_stalled,
+            monotonic=self.clock.monotonic,
         )
-        self._heartbeat.start()
 
-    def _from_thread(self, callback: Callable[..., None]) -> Callable[..., None]:
-        """`callback` as a function another thread may call: it runs on the worker's loop."""
-        loop = self._loop
-        assert loop is not None
-
-        def call(*args: Any) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to tell
-                loop.call_soon_threadsafe(callback, *args)
-
-        return call
+    async def _undo_start(self) -> None:
+        """start() failed half-way (a metrics port in use, say): leave nothing running."""
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            await self._stop_services(serving)
+        else:
+            with contextlib.suppress(Exception):
+                await self.ops.stop()
 
     async def run(self) -> None:
         """Serve until `stop()` is called (or the task running this is cancelled)."""
@@ -261,7 +400,8 @@ class Worker:
             return
         self._stop_requested = True
         await self._start_done.wait()
-        if self._started_at is None:
+        serving = self._serving
+        if serving is None:
             return  # start() failed or was abandoned: nothing runs
         if self._stopping:
             await self._stopped.wait()
@@ -269,7 +409,7 @@ class Worker:
         self._stopping = True
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         try:
-            await self._shut_down(timeout)
+            await self._shut_down(serving, timeout)
         finally:
             # Whatever went wrong above, run() and a second stop() must not wait forever.
             self._stopped.set()
@@ -285,166 +425,138 @@ class Worker:
                 self._start_aborted = True
                 self._start_task.cancel()
             return
-        self._cancel_running(SHUTDOWN)
+        self._attempts.interrupt_all()
 
     async def _after_aborted_start(self) -> None:
         """start() was abandoned: leave a registered row stopped, best effort and bounded."""
-        if self._repo is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._set_state("stopped"), 5.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._set_state("stopped"), 5.0)
         self._stopped.set()
         logger.info("worker %s stopped during start-up", self.id, extra={"worker_id": self.id})
 
-    async def _shut_down(self, timeout: float) -> None:
+    async def _shut_down(self, serving: _Serving, timeout: float) -> None:
         await self._set_state("stopping")
-        assert self._wake is not None and self._slot_freed is not None
         self._wake.set()
         self._slot_freed.set()
-        if self._fetcher is not None:
+        if serving.fetcher is not None:
             # Never cancel a claim in flight: its rows would be locked to us with nobody running them.
-            await self._fetcher
-        running = self._job_tasks()
-        if running:
-            logger.info("waiting up to %.1fs for %d running jobs", timeout, len(running))
-            await asyncio.wait(running, timeout=timeout)
-        self._cancel_running(SHUTDOWN)
-        if self._job_tasks():
-            _, stuck = await asyncio.wait(self._job_tasks(), timeout=CANCEL_GRACE)
-            self._abandon(set(stuck))
-        await self._drain_outcomes()
-        for loop_task in self._loops:
-            loop_task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
-        await self.ops.stop()
-        if self._notifier is not None:
-            await self._notifier.stop()
-        await self._stop_liveness()
-        if self._thread_pool is not None:
-            self._thread_pool.shutdown(wait=False, cancel_futures=True)
+            await serving.fetcher
+        await self._attempts.end_all(timeout)
+        await serving.flusher.drain(give_up_after=max(30.0, self.settings.shutdown_timeout))
+        await self._stop_services(serving)
         await self._set_state("stopped")
         logger.info("worker %s stopped", self.id, extra={"worker_id": self.id})
 
-    def _job_tasks(self) -> list[asyncio.Task[None]]:
-        """Every job task not ended yet: current attempts and superseded ones."""
-        tasks = [r.task for r in self._running.values()] + list(self._superseded)
-        return [t for t in tasks if not t.done()]
+    async def _stop_services(self, serving: _Serving) -> None:
+        for task in serving.tasks:
+            task.cancel()
+        await asyncio.gather(*serving.tasks, return_exceptions=True)
+        await self.ops.stop()
+        if serving.notifier is not None:
+            await serving.notifier.stop()
+        await asyncio.to_thread(serving.heartbeat.stop)
+        serving.watch.stop()
+        serving.threads.shutdown(wait=False, cancel_futures=True)
 
-    async def _stop_liveness(self) -> None:
-        if self._heartbeat is not None:
-            await asyncio.to_thread(self._heartbeat.stop)
-        if self._watch is not None:
-            self._watch.stop()
-
-    def _abandon(self, stuck: set[asyncio.Task[None]]) -> None:
-        """Requeue jobs whose task ignored cancellation (it swallowed CancelledError or hangs in
-        a finally): shutdown must end. Their late outcome, if any, is refused by the guard."""
-        for task in stuck & set(self._superseded):
-            self._superseded.pop(task, None)  # no outcome of its own to record
-        for job_id, running in list(self._running.items()):
-            if running.task in stuck:
-                logger.error(
-                    "job did not stop within %.0fs of being cancelled: requeued, abandoned",
-                    CANCEL_GRACE,
-                    extra={
-                        "job_id": job_id,
-                        "task": running.job.task,
-                        "queue": running.job.queue,
-                        "attempt": running.job.attempts,
-                    },
-                )
-                self._running.pop(job_id, None)
-                attempt = running.job.attempts
-                self._record(
-                    outcomes.requeued(
-                        job_id,
-                        attempt,
-                        error_info("shutdown", attempt, message="did not stop when cancelled"),
-                    )
-                )
-
-    async def _kept_alive(self, loop: Callable[[], Awaitable[None]]) -> None:
-        """Run a side loop forever: an unexpected error is logged with its traceback and the
-        loop restarted after a backoff, never left to end silently (a worker whose flush loop
-        ended would claim jobs and never record them)."""
-        backoff = Backoff()
-        while True:
-            try:
-                await loop()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                delay = backoff.next_delay()
-                logger.exception(
-                    "%s failed unexpectedly; restarting it in %.1fs", loop.__name__, delay
-                )
-                await asyncio.sleep(delay)
+    # -- state and health --------------------------------------------------------------------
 
     def stats(self) -> WorkerStats:
-        uptime = 0.0 if self._started_at is None else time.monotonic() - self._started_at
-        active = len(self._running) + len(self._superseded)
-        return WorkerStats(self._processed, self._failed, active, uptime)
+        serving = self._serving
+        uptime = 0.0 if serving is None else self.clock.monotonic() - serving.started_at
+        return WorkerStats(self._processed, self._failed, self._attempts.active, uptime)
 
     async def healthcheck(self) -> dict[str, bool]:
         """Whether the database answers, the listener is connected, the heartbeat (from its own
         thread) reached the database within the ttl, and the sync threads are not exhausted
         (False: the worker stopped claiming, see max_abandoned_threads)."""
         database = False
-        if self._repo is not None:
+        if self._repository is not None:
             try:
-                database = await self._repo.ping()
+                database = await self._repository.ping()
             except PgQueueError:
                 database = False
-        listener = (
-            self._notifier.is_connected if self._notifier is not None else not self.settings.listen
-        )
-        heartbeat = time.monotonic() - self._last_beat_ok <= self.settings.heartbeat_ttl
+        notifier = None if self._serving is None else self._serving.notifier
+        listener = notifier.is_connected if notifier is not None else not self.settings.listen
+        silent = self.clock.monotonic() - self._last_beat_ok()
         return {
             "database": database,
             "listener": listener,
-            "heartbeat": heartbeat and self._started_at is not None,
+            "heartbeat": silent <= self.settings.heartbeat_ttl and self._serving is not None,
             "sync_threads": self._threads_available(),
         }
 
     def health(self) -> Health:
         """Abandoned sync threads, whether the worker claims, how long the loop is blocked."""
-        pool = self._thread_pool
+        serving = self._serving
         return Health(
-            abandoned_threads=0 if pool is None else pool.abandoned,
+            abandoned_threads=0 if serving is None else serving.threads.abandoned,
             claiming=self._threads_available(),
-            loop_blocked_seconds=0.0 if self._heartbeat is None else self._heartbeat.stalled_for,
+            loop_blocked_seconds=0.0 if serving is None else serving.heartbeat.stalled_for,
         )
 
-    @property
     def _last_beat_ok(self) -> float:
-        """When a heartbeat last reached the database (monotonic clock)."""
-        if self._heartbeat is not None:
-            return self._heartbeat.last_ok
-        return self._started_at if self._started_at is not None else time.monotonic()
+        """When a heartbeat last reached the database (the worker's clock)."""
+        serving = self._serving
+        return self.clock.monotonic() if serving is None else serving.heartbeat.last_ok
 
     def _threads_available(self) -> bool:
-        pool = self._thread_pool
-        return pool is None or pool.abandoned < self.settings.max_abandoned_threads
+        serving = self._serving
+        abandoned = 0 if serving is None else serving.threads.abandoned
+        return abandoned < self.settings.max_abandoned_threads
 
     @property
     def listener_connected(self) -> asyncio.Event | None:
-        return None if self._notifier is None else self._notifier.connected
+        notifier = None if self._serving is None else self._serving.notifier
+        return None if notifier is None else notifier.connected
+
+    def _worker_row(self) -> WorkerRow:
+        """This worker's row; also read by the heartbeat thread (plain reads only)."""
+        stats = self.stats()
+        return WorkerRow(
+            id=self.id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.settings.queues,
+            concurrency=self.settings.concurrency,
+            version=_version(),
+            heartbeat_ttl=self.settings.heartbeat_ttl,
+            processed=stats.processed,
+            failed=stats.failed,
+            active=stats.active,
+            abandoned_threads=self.health().abandoned_threads,
+            claiming=self._threads_available(),
+        )
+
+    async def _set_state(self, state: str) -> None:
+        if self._repository is None:
+            return  # never registered
+        try:
+            await self._repository.set_worker_state(self._worker_row(), state)
+        except DatabaseError as exc:
+            # The row ages out and is marked lost by others; the jobs were handled already.
+            logger.warning("could not mark worker %s %s: %s", self.id, state, exc)
+
+    def _beat_answered(self, previous: str) -> None:
+        """A heartbeat reached the database (called on the loop); `previous`: the state the row
+        was in before it. The beat registered a lost worker again: claims resume (job_claim.sql
+        refuses them while the row says lost), and an old attempt of a job that is claimed
+        again is given up (pgqueue/attempts.py)."""
+        self._database_answered()
+        if previous == "lost":
+            logger.warning(
+                "worker %s was marked lost (heartbeats did not reach the database); "
+                "its running jobs may have been rescued and run elsewhere",
+                self.id,
+                extra={"worker_id": self.id},
+            )
 
     # -- claiming ----------------------------------------------------------------------------
 
     def _on_listener_connected(self) -> None:
-        assert self._wake is not None
         self._wake.set()  # notifications sent while away are lost: claim now
         self._database_answered()
 
-    def _on_notification(self, channel: str, payload: str) -> None:
-        if channel == JOBS_CHANNEL and payload in self.settings.queues and self._wake is not None:
-            self._wake.set()
-        elif channel == CANCEL_CHANNEL and any(i in self._running for i in job_ids(payload)):
-            # A hint, never an order: only the table says which jobs to cancel.
-            self._cancel_check.poke()
-
-    async def _fetch_loop(self) -> None:
-        assert self._wake is not None and self._slot_freed is not None and self._repo is not None
+    async def _fetch_loop(self, serving: _Serving) -> None:
         backoff = Backoff()
         claim_uncertain = False
         while not self._stopping:
@@ -456,45 +568,39 @@ class Worker:
             # Cleared before the claim so a NOTIFY arriving during it is not lost.
             self._wake.clear()
             try:
-                if claim_uncertain:
-                    await self._release_unclaimed()
-                    claim_uncertain = False
-                jobs = await self._repo.claim(self.settings.queues, free, self.id)
+                jobs = await self._claim(serving.repository, free, claim_uncertain)
             except DatabaseError as exc:
                 # The claim may have committed with its answer lost: check before the next one.
                 claim_uncertain = True
                 delay = backoff.next_delay()
                 logger.warning("claim failed (%s); retrying in %.1fs", exc, delay)
-                await self._sleep_unless_stopping(delay)
+                await self.clock.wait(self._wake, delay)
                 continue
+            claim_uncertain = False
             backoff.reset()
             self._database_answered()
             for job in jobs:
-                self._spawn(job)
+                self._attempts.spawn(job, serving.runner)
             if len(jobs) < free:
-                await self._wait_for_work()
+                await self.clock.wait(self._wake, jittered(self.settings.poll_interval, 0.25))
+
+    async def _claim(
+        self, repository: Repository, free: int, after_lost_answer: bool
+    ) -> list[ClaimedJob]:
+        if after_lost_answer:
+            known = {*self._attempts.running, *(o.job_id for o in self._outcomes)}
+            released = await repository.release_unclaimed(self.id, sorted(known))
+            if released:
+                logger.warning(
+                    "put %d jobs back in the queue: their claim committed but its answer was lost",
+                    len(released),
+                    extra={"worker_id": self.id},
+                )
+        return await repository.claim(self.settings.queues, free, self.id)
 
     def _database_answered(self) -> None:
         """Something reached the database: loops backing off from an outage retry now."""
-        if self._db_answered is not None:
-            self._db_answered.set()
-
-    async def _until_database_answers(self, delay: float) -> None:
-        assert self._db_answered is not None
-        self._db_answered.clear()
-        with contextlib.suppress(TimeoutError):
-            await wait_event(self._db_answered, delay)
-
-    async def _release_unclaimed(self) -> None:
-        assert self._repo is not None
-        known = {*self._running, *(o.job_id for o in self._outcomes)}
-        released = await self._repo.release_unclaimed(self.id, sorted(known))
-        if released:
-            logger.warning(
-                "put %d jobs back in the queue: their claim committed but its answer was lost",
-                len(released),
-                extra={"worker_id": self.id},
-            )
+        self._db_answered.set()
 
     def _free_slots(self) -> int:
         # A safety valve, not a throttle: while outcomes pile up unwritten (a slow or stuck flush),
@@ -503,7 +609,7 @@ class Worker:
             return 0
         if not self._update_claiming():
             return 0
-        return self.settings.concurrency - len(self._running) - len(self._superseded)
+        return self.settings.concurrency - self._attempts.active
 
     def _update_claiming(self) -> bool:
         """Whether to claim: not while max_abandoned_threads threads of given-up sync attempts
@@ -511,7 +617,7 @@ class Worker:
         claiming = self._threads_available()
         if claiming != self._claiming:
             self._claiming = claiming
-            abandoned = self._thread_pool.abandoned if self._thread_pool is not None else 0
+            abandoned = self.health().abandoned_threads
             if claiming:
                 logger.warning(
                     "sync threads returned (%d abandoned now): claiming jobs again",
@@ -529,335 +635,27 @@ class Worker:
                 )
         return claiming
 
-    def _thread_returned(self) -> None:
-        """An abandoned thread ended (called on the loop): the fetch loop may claim again."""
-        if self._slot_freed is not None:
-            self._slot_freed.set()
-
-    async def _wait_for_work(self) -> None:
-        assert self._wake is not None
-        poll = self.settings.poll_interval * (0.75 + random.random() / 2)
-        with contextlib.suppress(TimeoutError):
-            await wait_event(self._wake, poll)
-
-    async def _sleep_unless_stopping(self, delay: float) -> None:
-        assert self._wake is not None
-        with contextlib.suppress(TimeoutError):
-            await wait_event(self._wake, delay)
-
-    # -- running -----------------------------------------------------------------------------
+    # -- running and outcomes ----------------------------------------------------------------
 
     def _spawn(self, job: ClaimedJob) -> None:
-        earlier = self._running.get(job.id)
-        if earlier is not None:
-            self._supersede(earlier, job)
-        control = JobControl()
-        task = asyncio.create_task(self._execute(job, control), name=f"pgqueue-job-{job.id}")
-        self._running[job.id] = _Running(task, control, job)
-        task.add_done_callback(lambda t: self._job_task_done(job, control, t))
-
-    def _supersede(self, earlier: _Running, job: ClaimedJob) -> None:
-        """The database handed us `job` while an earlier attempt of it still runs here: we were
-        declared lost, the job was rescued, and we claimed it again. The database counts only
-        the new attempt (the earlier one's outcome would be refused by the attempt guard), so
-        the earlier one is cancelled (a sync one's thread is abandoned) and records nothing:
-        this worker never holds two attempts of one job."""
-        logger.warning(
-            "job %d claimed again (attempt %d) while its attempt %d still runs here: this worker "
-            "was declared lost and the job rescued; attempt %d is given up",
-            job.id,
-            job.attempts,
-            earlier.job.attempts,
-            earlier.job.attempts,
-            extra={"job_id": job.id, "task": job.task, "queue": job.queue},
-        )
-        earlier.control.cancel_reason = SUPERSEDED
-        del self._running[job.id]
-        if not earlier.task.done():
-            self._superseded[earlier.task] = earlier
-            earlier.task.cancel()
-
-    def _forget(self, job: ClaimedJob, task: asyncio.Task[None] | None) -> None:
-        """The attempt run by `task` has ended: free its slot (and only its own entry)."""
-        running = self._running.get(job.id)
-        if running is not None and running.task is task:
-            del self._running[job.id]
-        if task is not None:
-            self._superseded.pop(task, None)
-        if self._slot_freed is not None:
-            self._slot_freed.set()
-
-    def _job_task_done(
-        self, job: ClaimedJob, control: JobControl, task: asyncio.Task[None]
-    ) -> None:
-        """Backstop for a job task that ended without recording an outcome: a cancel that lands
-        before the task first runs is raised before any of its code (and its try blocks) runs."""
-        if task in self._superseded:
-            self._forget(job, task)
-            return
-        running = self._running.get(job.id)
-        if running is None or running.task is not task:
-            return
-        attempt = job.attempts
-        if control.cancel_reason == CANCEL_REQUESTED:
-            result = outcomes.cancelled(
-                job.id, attempt, error_info("cancelled", attempt, message="cancelled on request")
-            )
-        else:
-            result = outcomes.requeued(
-                job.id, attempt, error_info("shutdown", attempt, message="worker stopped")
-            )
-        self._record(result)
-        self._forget(job, task)
-
-    async def _execute(self, job: ClaimedJob, control: JobControl) -> None:
-        assert self._runner is not None
-        started = time.monotonic()
-        result: Outcome | None
-        try:
-            result = await self._runner.run(job, control)
-        except asyncio.CancelledError:
-            result = None
-            if control.cancel_reason != SUPERSEDED:
-                result = outcomes.requeued(
-                    job.id,
-                    job.attempts,
-                    error_info("shutdown", job.attempts, message="worker stopped"),
-                )
-        except Exception as exc:  # a bug in pgqueue's runner: dead-letter, never loop on it
-            logger.exception("job runner failed", extra={"job_id": job.id, "task": job.task})
-            result = outcomes.dead(job.id, job.attempts, error_info("internal", job.attempts, exc))
-        try:
-            if result is not None:
-                self._record(result)
-                self.ops.job_finished(job, result, time.monotonic() - started)
-        finally:
-            self._forget(job, asyncio.current_task())
+        if self._serving is None:
+            raise RuntimeError("the worker is not serving")
+        self._attempts.spawn(job, self._serving.runner)
 
     def cancel_job(self, job_id: int) -> bool:
         """Cancel a job this worker is running (on a cancel request); False if it isn't here."""
-        running = self._running.get(job_id)
-        if running is None or running.task.done():
-            return False
-        logger.info(
-            "cancelling running job on request",
-            extra={
-                "job_id": job_id,
-                "task": running.job.task,
-                "queue": running.job.queue,
-                "attempt": running.job.attempts,
-            },
-        )
-        running.control.cancel_reason = CANCEL_REQUESTED
-        running.task.cancel()
-        return True
-
-    def _cancel_running(self, reason: str) -> None:
-        for running in self._running.values():
-            if not running.task.done():
-                running.control.cancel_reason = reason
-                running.task.cancel()
-
-    # -- outcomes ----------------------------------------------------------------------------
+        return self._attempts.cancel(job_id)
 
     def _record(self, result: Outcome) -> None:
-        assert self._outcome_added is not None
         self._processed += 1
         if result.state != outcomes.SUCCEEDED:
             self._failed += 1
         self._outcomes.append(result)
         self._outcome_added.set()
 
-    async def _flush_loop(self) -> None:
-        assert self._outcome_added is not None
-        backoff = Backoff()
-        while True:
-            await self._outcome_added.wait()
-            if len(self._outcomes) < self.settings.completion_batch_size:
-                # Coalesce outcomes that finish close together into one statement.
-                await asyncio.sleep(self.settings.completion_flush_interval)
-            self._outcome_added.clear()
-            try:
-                await self._flush_once()
-            except DatabaseError as exc:
-                delay = backoff.next_delay()
-                logger.warning(
-                    "could not record %d outcomes (%s); retrying in %.1fs",
-                    len(self._outcomes),
-                    exc,
-                    delay,
-                )
-                self._outcome_added.set()
-                await self._until_database_answers(delay)
-                continue
-            backoff.reset()
-            if self._outcomes:
-                self._outcome_added.set()
-
-    async def _flush_once(self) -> None:
-        assert self._repo is not None
-        # One flush at a time (the flush loop and the shutdown drain): outcomes are only ever
-        # appended at the end and removed from the front under this lock.
-        async with self._flush_lock:
-            batch = self._outcomes[: self.settings.completion_batch_size]
-            if not batch:
-                return
-            rows = [
-                OutcomeRow(o.job_id, o.attempt, o.state, o.result_json, o.error_json, o.retry_in)
-                for o in batch
-            ]
-            # An outcome the database refuses is recorded as a failure of its own job; the
-            # others are written (pgqueue/outcome_writer.py).
-            rejected = await write_outcomes(self._repo, rows, self.id)
-            self._failed += sum(1 for r in rejected if r.state == outcomes.SUCCEEDED)
-            # Only forget outcomes once they are written: a failed write is retried, and the
-            # state/attempt/worker guard makes a repeated write a no-op.
-            del self._outcomes[: len(batch)]
-        if self._slot_freed is not None:
-            self._slot_freed.set()  # the fetch loop may be holding back while outcomes piled up
-
-    async def _drain_outcomes(self) -> None:
-        """Write every buffered outcome before exit, retrying while the database is away."""
-        backoff = Backoff(cap=5.0)
-        deadline = time.monotonic() + max(30.0, self.settings.shutdown_timeout)
-        while self._outcomes:
-            try:
-                await self._flush_once()
-                backoff.reset()
-            except DatabaseError as exc:
-                if time.monotonic() > deadline:
-                    logger.error(
-                        "giving up on %d outcomes (%s); their jobs will be rescued",
-                        len(self._outcomes),
-                        exc,
-                    )
-                    return
-                await asyncio.sleep(backoff.next_delay())
-
-    # -- side loops --------------------------------------------------------------------------
-
-    def _worker_row(self) -> WorkerRow:
-        """This worker's row; also read by the heartbeat thread (plain reads only)."""
-        stats = self.stats()
-        pool = self._thread_pool
-        return WorkerRow(
-            id=self.id,
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            queues=self.settings.queues,
-            concurrency=self.settings.concurrency,
-            version=_version(),
-            heartbeat_ttl=self.settings.heartbeat_ttl,
-            processed=stats.processed,
-            failed=stats.failed,
-            active=stats.active,
-            abandoned_threads=0 if pool is None else pool.abandoned,
-            claiming=self._threads_available(),
-        )
-
-    async def _set_state(self, state: str) -> None:
-        assert self._repo is not None
-        try:
-            await self._repo.set_worker_state(self._worker_row(), state)
-        except DatabaseError as exc:
-            # The row ages out and is marked lost by others; the jobs were handled already.
-            logger.warning("could not mark worker %s %s: %s", self.id, state, exc)
-
-    def _beat_answered(self, previous: str) -> None:
-        """A heartbeat reached the database (called on the loop); `previous`: the state the row
-        was in before it. The beat registered a lost worker again: claims resume (job_claim.sql
-        refuses them while the row says lost), and an old attempt of a job that is claimed
-        again is given up (_supersede)."""
-        self._database_answered()
-        if previous == "lost":
-            logger.warning(
-                "worker %s was marked lost (heartbeats did not reach the database); "
-                "its running jobs may have been rescued and run elsewhere",
-                self.id,
-                extra={"worker_id": self.id},
-            )
-
-    def _describe_task(self, name: str | None) -> str:
-        """What an asyncio task is, for a stall warning (called on the heartbeat thread)."""
-        if name is None:
-            return "a callback outside any task"
-        job_id = name.removeprefix("pgqueue-job-")
-        running = self._running.get(int(job_id)) if job_id.isdigit() else None
-        if running is None:
-            return f"asyncio task {name}"
-        return f"{name} (task {running.job.task}, attempt {running.job.attempts})"
-
-    async def _cancel_requests_loop(self) -> None:
-        """Every heartbeat_interval, cancel the running jobs whose cancel request is in the
-        table: the backstop for a missed notification (and poll-only mode)."""
-        assert self._repo is not None
-        backoff = Backoff()
-        while True:
-            delay = self.settings.heartbeat_interval
-            try:
-                for job_id in await self._repo.cancel_requested(self.id):
-                    self.cancel_job(job_id)
-                backoff.reset()
-            except DatabaseError as exc:
-                delay = backoff.next_delay()
-                logger.warning("reading cancel requests failed (%s); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-
-    async def _cancel_check_loop(self) -> None:
-        await self._cancel_check.run()
-
-    async def _check_cancel_requests(self) -> None:
-        """Cancel the running jobs whose cancel request is recorded (cancel_requested_at)."""
-        assert self._repo is not None
-        try:
-            requested = await self._repo.cancel_requested(self.id)
-        except DatabaseError as exc:
-            logger.warning("reading cancel requests failed (%s); the heartbeat reads them too", exc)
-            return
-        for job_id in requested:
-            self.cancel_job(job_id)
-
-    async def _rescue_loop(self) -> None:
-        """Any live worker rescues jobs of dead ones; SKIP LOCKED keeps two rescuers apart."""
-        assert self._repo is not None
-        backoff = Backoff()
-        interval = min(self.settings.heartbeat_interval, 5.0)
-        while True:
-            delay = interval * (0.5 + random.random())
-            if time.monotonic() - self._last_beat_ok > self.settings.heartbeat_ttl:
-                # Our own heartbeats have not reached the database for a ttl (a partition):
-                # judging others now could mark ourselves lost and requeue our own running jobs.
-                await asyncio.sleep(delay)
-                continue
-            try:
-                lost, _pruned = await self._repo.reap_workers(self.settings.worker_retention)
-                rescued = await self._repo.rescue_jobs()
-                if lost or rescued:
-                    logger.warning(
-                        "marked %d silent workers lost; rescued %d jobs (%d requeued, %d dead)",
-                        lost,
-                        len(rescued),
-                        sum(1 for s in rescued.values() if s == "queued"),
-                        sum(1 for s in rescued.values() if s == "dead"),
-                    )
-                backoff.reset()
-            except DatabaseError as exc:
-                delay = backoff.next_delay()
-                logger.warning("rescue check failed (%s); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-
-    async def _promote_loop(self) -> None:
-        assert self._repo is not None
-        backoff = Backoff()
-        while True:
-            try:
-                await self._repo.promote_due()
-                backoff.reset()
-                delay = self.settings.schedule_interval * (0.5 + random.random())
-            except DatabaseError as exc:
-                delay = backoff.next_delay()
-                logger.warning("promoting due jobs failed (%s); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
+    def _count_rejected(self, successes: int) -> None:
+        """Successes the database refused were recorded as failures of their jobs."""
+        self._failed += successes
 
 
 async def run_until_signalled(worker: Worker) -> None:

@@ -8,7 +8,8 @@ surviving (issue 15): the run fails if any of them survives again.
 Adding one: copy an entry, keep the original text short but unique (tests/unit/test_mutants.py
 checks that it is found, that the tests it names exist, and that names are unique), then run
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
-promote, enqueue, retry, cancel, unique, operations, dashboard (and, as they land: limits, workflows).
+promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli
+(and, as they land: limits, workflows).
 The operations mutants show that the tests issue 15 found hollow can now fail.
 """
 
@@ -53,6 +54,7 @@ T_DASH = "tests/integration/test_dashboard.py"
 WEB = "pgqueue/web/_app.py"
 T_FASTAPI = "tests/integration/test_fastapi.py"
 T_CLI_POLISH = "tests/integration/test_cli_polish.py"
+T_SERVICES = "tests/integration/test_services_clock.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -273,8 +275,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "promote-early",
         "promote",
         PROMOTE_SQL,
-        "j.run_at <= now()",
-        "j.run_at <= now() + interval '1 hour'",
+        "j.run_at <= coalesce($2::timestamptz, now())",
+        "j.run_at <= coalesce($2::timestamptz, now()) + interval '1 hour'",
         "scheduled jobs are promoted before their run_at",
         (f"{T_WORKER}::test_delayed_job_does_not_start_early",),
     ),
@@ -282,8 +284,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "promote-forgets-retries",
         "promote",
         PROMOTE_SQL,
-        "WHERE j.state IN ('scheduled', 'retrying') AND j.run_at <= now()",
-        "WHERE j.state = 'scheduled' AND j.run_at <= now()",
+        "WHERE j.state IN ('scheduled', 'retrying') AND j.run_at <= coalesce(",
+        "WHERE j.state = 'scheduled' AND j.run_at <= coalesce(",
         "retries that came due are never queued again",
         (f"{T_WORKER}::test_retry_then_success_records_errors",),
     ),
@@ -649,5 +651,63 @@ MUTANTS: tuple[Mutant, ...] = (
         "    if True:\n",
         "pgqueue migrate says there was nothing to apply after applying revisions",
         ("tests/integration/test_cli.py::test_migrate_on_an_empty_database",),
+    ),
+    # -- services (the background loops on pgqueue/services/_base.py) --------------------------
+    Mutant(
+        "services-rescuer-judges-while-cut-off",
+        "services",
+        "pgqueue/services/rescuer.py",
+        "        if self.cut_off():\n            self.skipped += 1\n            return\n",
+        "",
+        "a worker whose own heartbeats do not get through still marks others lost",
+        (f"{T_SERVICES}::test_a_rescuer_whose_own_beats_are_a_ttl_old_rescues_nothing",),
+    ),
+    Mutant(
+        "services-promoter-ignores-the-clock",
+        "services",
+        "pgqueue/services/promoter.py",
+        "promote_due(now=self.clock.now_override())",
+        "promote_due()",
+        "promotion ignores the injected database time (tests of schedules must sleep)",
+        (f"{T_SERVICES}::test_a_job_scheduled_an_hour_ahead_is_promoted_when_the_clock_says_so",),
+    ),
+    Mutant(
+        "services-cancel-flood-unbounded",
+        "services",
+        "pgqueue/services/cancel_check.py",
+        "await self.clock.sleep(max(0.0, NOTIFIED_INTERVAL - since))",
+        "await self.clock.sleep(0.0)",
+        "every forged cancel notification costs a read of the table",
+        (
+            "tests/integration/test_notify_is_a_hint.py"
+            "::test_a_flood_of_forged_cancel_notifications_costs_one_read_per_interval",
+        ),
+    ),
+    Mutant(
+        "services-pruner-prunes-as-follower",
+        "services",
+        "pgqueue/services/maintenance.py",
+        "        if not self.lease.held:\n            return  # the leader pokes",
+        "        if False:\n            return  # the leader pokes",
+        "every worker prunes, not only the maintenance leader",
+        (f"{T_RETENTION}::test_one_elected_worker_prunes",),
+    ),
+    Mutant(
+        "services-backoff-never-reset",
+        "services",
+        "pgqueue/services/_base.py",
+        "        self.passes += 1\n        self.backoff.reset()\n",
+        "        self.passes += 1\n",
+        "after an outage a service keeps its longest backoff instead of its interval",
+        ("tests/unit/test_services.py::test_errors_back_off_and_never_end_the_loop",),
+    ),
+    Mutant(
+        "services-poke-during-a-pass-lost",
+        "services",
+        "pgqueue/services/_base.py",
+        "            self._wake.clear()\n            delay = await self.run_guarded()\n",
+        "            delay = await self.run_guarded()\n            self._wake.clear()\n",
+        "a wake-up that arrives while a pass runs is dropped until the next interval",
+        ("tests/unit/test_services.py::test_a_poke_during_a_pass_is_not_lost",),
     ),
 )

@@ -80,10 +80,11 @@ class Jobs(Database):
             )
         return int(row["recorded"]) if row else 0
 
-    async def promote_due(self, limit: int = 1000) -> dict[str, int]:
-        """Queue the scheduled jobs and retries that are due; returns jobs promoted per queue."""
+    async def promote_due(self, limit: int = 1000, now: datetime | None = None) -> dict[str, int]:
+        """Queue the scheduled jobs and retries due by `now` (default: the database's now());
+        returns jobs promoted per queue."""
         with translated(self.dsn):
-            rows = await self.pool.fetch(query("job_promote_due"), limit)
+            rows = await self.pool.fetch(query("job_promote_due"), limit, now)
         return {r["queue"]: int(r["jobs"]) for r in rows}
 
     async def rescue_jobs(self, limit: int = 1000) -> dict[int, str]:

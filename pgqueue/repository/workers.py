@@ -60,7 +60,7 @@ async def send_heartbeat(executor: Any, worker: WorkerRow) -> str:
 
 
 class HeartbeatConnection:
-    """The heartbeat thread's connection of its own (pgqueue.liveness): beats keep going when
+    """The heartbeat thread's connection of its own (pgqueue/services/heartbeat.py): beats keep going when
     the worker's pool is exhausted or its event loop blocked. Connects on first use; after a
     failed beat, `drop` it and the next beat connects afresh."""
 

@@ -1,10 +1,11 @@
 -- Moves scheduled jobs and retries whose run_at has come (database time) into the queue, at most
 -- $1 at a time, and wakes the workers of each queue that got jobs. Any number of workers may run
--- it at once: SKIP LOCKED hands each row to one of them. Reads jobs_due_idx.
+-- it at once: SKIP LOCKED hands each row to one of them. Reads jobs_due_idx. $2 stands in for
+-- now() when given (a test's clock, pgqueue/clock.py); NULL in production.
 WITH due AS (
     SELECT j.id
     FROM pgqueue.jobs AS j
-    WHERE j.state IN ('scheduled', 'retrying') AND j.run_at <= now()
+    WHERE j.state IN ('scheduled', 'retrying') AND j.run_at <= coalesce($2::timestamptz, now())
     ORDER BY j.run_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED

@@ -18,7 +18,7 @@ import pytest
 
 from pgqueue import App, JobState, Worker, current_job
 from pgqueue.progress import FinishedEvent, JobEvent, ProgressEvent
-from pgqueue.worker import CANCEL_CHECK_INTERVAL
+from pgqueue.services.cancel_check import NOTIFIED_INTERVAL as CANCEL_CHECK_INTERVAL
 from tests.helpers import fetchval, running_worker, wait_for
 from tests.roles import dsn_as, temporary_role
 
@@ -63,7 +63,7 @@ async def cancel_a_second_job_for_real(app: App, dsn: str, worker: Worker) -> in
     (through the notification: heartbeats are a minute apart), the worker has handled every
     forged notification before it."""
     other = await app.registry.require("wait_for_gate").enqueue("sentinel")
-    await wait_for(lambda: other in worker._running, message="the sentinel job running")
+    await wait_for(lambda: other in worker._attempts.running, message="the sentinel job running")
     assert await app.cancel(other) == "cancelling"
     await wait_for(
         lambda: in_state(dsn, other, "cancelled"), timeout=10, message="sentinel cancelled"
@@ -71,9 +71,9 @@ async def cancel_a_second_job_for_real(app: App, dsn: str, worker: Worker) -> in
     return other
 
 
-async def count_cancel_reads(worker: Worker) -> list[float]:
-    """Record when the worker reads its cancel requests from the table."""
-    repository = worker.app.repository
+async def count_cancel_reads(app: App) -> list[float]:
+    """Record when the app's workers read their cancel requests from the table."""
+    repository = app.repository
     original = repository.cancel_requested
     reads: list[float] = []
 
@@ -119,7 +119,7 @@ async def test_a_flood_of_forged_cancel_notifications_costs_one_read_per_interva
             app, concurrency=2, heartbeat_interval=60, heartbeat_ttl=120
         ) as w:
             await wait_for(lambda: in_state(dsn, job_id, "running"), message="the job running")
-            reads = await count_cancel_reads(w)
+            reads = await count_cancel_reads(app)
             started = time.monotonic()
             for n in range(300):  # separate transactions: identical ones would be folded
                 await outsider.execute(f"NOTIFY pgqueue_cancel, '{job_id}'")

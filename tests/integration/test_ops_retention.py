@@ -82,9 +82,9 @@ def leader_ids(workers: list[Worker]) -> list[str]:
 
 
 async def test_one_elected_worker_prunes(dsn: str) -> None:
-    apps = [App(dsn) for _ in range(3)]
-    workers = [await start(a, retention_succeeded=3600.0) for a in apps]
-    workers.append(await start(App(dsn), maintenance=False))
+    apps = [App(dsn) for _ in range(4)]
+    workers = [await start(a, retention_succeeded=3600.0) for a in apps[:3]]
+    workers.append(await start(apps[3], maintenance=False))
     try:
         await wait_for(lambda: len(leader_ids(workers)) == 1, message="a leader")
         [leader] = leader_ids(workers)
@@ -113,7 +113,6 @@ async def test_one_elected_worker_prunes(dsn: str) -> None:
     finally:
         for w in workers:
             await w.stop()
-            await w.app.close()
         for a in apps:
             await a.close()
 

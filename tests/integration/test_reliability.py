@@ -283,13 +283,13 @@ async def test_shutdown_drain_and_flush_loop_never_lose_outcomes(app: App, dsn: 
     await app.enqueue_many([slow.job(i) for i in range(100)])
     worker = app.worker(concurrency=100, completion_batch_size=10, poll_interval=0.2, **FAST)
     await worker.start()
-    write = worker.app.repository.record_outcomes
+    write = app.repository.record_outcomes
 
     async def with_latency(rows: Any, worker_id: str) -> int:
         await asyncio.sleep(random.random() * 0.05)  # a slow network, not a fake database
         return await write(rows, worker_id)
 
-    worker.app.repository.record_outcomes = with_latency  # type: ignore[method-assign]
+    app.repository.record_outcomes = with_latency  # type: ignore[method-assign]
     try:
         await wait_for(lambda: worker.stats().active == 100, message="100 running")
     finally:

@@ -43,7 +43,7 @@ async def test_sync_jobs_after_two_hung_ones_still_run(app: App, dsn: str) -> No
     try:
         async with running_worker(app, concurrency=4, sync_threads=2) as worker:
             await hang_two(app, hang)
-            assert worker._thread_pool is not None and worker._thread_pool.abandoned == 2
+            assert worker.health().abandoned_threads == 2
             ids = await app.enqueue_many([after.job(n) for n in range(6)])  # type: ignore[attr-defined]
             assert [await app.result(i, timeout=20) for i in ids] == list(range(6))
             assert (await worker.healthcheck())["sync_threads"] is True

@@ -125,6 +125,7 @@ def assert_only_targeted_index_scans(plan: dict[str, Any], index: str) -> dict[s
 
 
 CLAIM_PARAMS = "text[], integer, uuid"
+PROMOTE_PARAMS = "integer, timestamptz"
 
 
 def claim_args(queues: str = "{default,other}", limit: int = 10) -> str:
@@ -166,7 +167,7 @@ async def test_custom_plan_is_what_a_fresh_prepared_statement_gets(
 ) -> None:
     plan = await explain(conn, "job_claim", CLAIM_PARAMS, claim_args(), mode="auto")
     assert_only_targeted_index_scans(plan, "jobs_claim_idx")
-    plan = await explain(conn, "job_promote_due", "integer", "1000", mode="auto")
+    plan = await explain(conn, "job_promote_due", PROMOTE_PARAMS, "1000, NULL", mode="auto")
     assert_only_targeted_index_scans(plan, "jobs_due_idx")
 
 
@@ -182,17 +183,17 @@ async def test_custom_plan_is_what_a_fresh_prepared_statement_gets(
 async def test_promote_uses_the_due_index_and_no_seq_scan(
     conn: asyncpg.Connection, mode: str
 ) -> None:
-    plan = await explain(conn, "job_promote_due", "integer", "1000", mode=mode)
+    plan = await explain(conn, "job_promote_due", PROMOTE_PARAMS, "1000, NULL", mode=mode)
     finder = assert_only_targeted_index_scans(plan, "jobs_due_idx")
     assert "run_at" in finder["Index Cond"]
 
 
 async def test_promote_reads_only_due_rows(conn: asyncpg.Connection) -> None:
-    plan = await explain(conn, "job_promote_due", "integer", "1000", analyze=True)
+    plan = await explain(conn, "job_promote_due", PROMOTE_PARAMS, "1000, NULL", analyze=True)
     finder = assert_only_targeted_index_scans(plan, "jobs_due_idx")
     # Exactly the due rows: the 100k far-future rows are never visited.
     assert finder["Actual Rows"] == DUE
-    plan = await explain(conn, "job_promote_due", "integer", "7", analyze=True)
+    plan = await explain(conn, "job_promote_due", PROMOTE_PARAMS, "7, NULL", analyze=True)
     finder = assert_only_targeted_index_scans(plan, "jobs_due_idx")
     assert finder["Actual Rows"] == 7
 

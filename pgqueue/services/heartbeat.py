@@ -30,8 +30,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from pgqueue.backoff import Backoff
 from pgqueue.errors import DatabaseError
-from pgqueue.notifier import Backoff
 from pgqueue.repository import HeartbeatConnection, WorkerRow
 from pgqueue.waits import wait_event
 
@@ -94,6 +94,7 @@ class Heartbeat:
         on_beat: Callable[[str], None] | None = None,
         describe: Callable[[str | None], str] | None = None,
         on_stall: Callable[[float], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.dsn = dsn
         self.watch = watch
@@ -105,7 +106,9 @@ class Heartbeat:
         self.on_beat = on_beat
         self.describe = describe or (lambda name: f"asyncio task {name}")
         self.on_stall = on_stall
-        self.last_ok = time.monotonic()  # the last beat that reached the database
+        # The worker's clock (pgqueue/clock.py), for `last_ok` only: stall measurement is real time.
+        self.monotonic = monotonic
+        self.last_ok = monotonic()  # the last beat that reached the database
         self.stalls = 0
         self._stall: tuple[float, str] | None = None  # (started, what ran) of the stall now
         self._withheld = False
@@ -184,7 +187,7 @@ class Heartbeat:
                 logger.warning("heartbeat failed (%s); retrying in %.1fs", exc, delay)
                 continue
             backoff.reset()
-            self.last_ok = time.monotonic()
+            self.last_ok = self.monotonic()
             if self.on_beat is not None:
                 self.on_beat(previous)
 

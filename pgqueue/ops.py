@@ -18,9 +18,9 @@ from pgqueue.job import ClaimedJob, JobRequest
 from pgqueue.maintenance import Clock, Maintenance
 from pgqueue.monitoring import Monitor
 from pgqueue.notifier import Backoff
-from pgqueue.outcome import Outcome
 from pgqueue.periodic import PeriodicSchedule
 from pgqueue.progress import ProgressReporter
+from pgqueue.transitions import Transition
 
 if TYPE_CHECKING:
     from pgqueue.metrics import WorkerMetrics
@@ -86,9 +86,9 @@ class WorkerOps:
         if self.metrics is not None:
             await self.metrics.close()
 
-    def job_finished(self, job: ClaimedJob, outcome: Outcome, seconds: float) -> None:
+    def job_finished(self, job: ClaimedJob, outcome: Transition, seconds: float) -> None:
         if self.metrics is not None:
-            self.metrics.observe(job.task, job.queue, outcome.state, seconds)
+            self.metrics.observe(job.task, job.queue, outcome.metric_label, seconds)
 
     def loop_stalled(self, seconds: float) -> None:
         """The event loop was blocked this long (called on the heartbeat thread)."""

@@ -26,19 +26,20 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from pgqueue import outcome as outcomes
+from pgqueue import transitions
 from pgqueue.errors import DatabaseError, PgQueueError
 from pgqueue.executor import CANCEL_REQUESTED, SHUTDOWN, SUPERSEDED, JobControl, JobRunner
-from pgqueue.job import ClaimedJob
+from pgqueue.job import ClaimedJob, JobState
 from pgqueue.liveness import Heartbeat, LoopWatch
 from pgqueue.metrics import Health
 from pgqueue.notifier import Backoff, Coalesced, Notifier, job_ids
 from pgqueue.ops import WorkerOps
-from pgqueue.outcome import Outcome, error_info
-from pgqueue.outcome_writer import write_outcomes
-from pgqueue.repository import OutcomeRow, Repository, WorkerRow
+from pgqueue.outcome import error_info
+from pgqueue.outcome_writer import outcome_row, write_outcomes
+from pgqueue.repository import Repository, WorkerRow
 from pgqueue.settings import WorkerSettings
 from pgqueue.threads import SyncThreads
+from pgqueue.transitions import Transition
 from pgqueue.waits import wait_event
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class Worker:
         self._running: dict[int, _Running] = {}
         # Older attempts the database has since given to this worker again, ending.
         self._superseded: dict[asyncio.Task[None], _Running] = {}
-        self._outcomes: list[Outcome] = []
+        self._outcomes: list[Transition] = []
         self._flush_lock = asyncio.Lock()
         self._processed = 0
         self._failed = 0
@@ -355,7 +356,7 @@ class Worker:
                 self._running.pop(job_id, None)
                 attempt = running.job.attempts
                 self._record(
-                    outcomes.requeued(
+                    transitions.interrupted(
                         job_id,
                         attempt,
                         error_info("shutdown", attempt, message="did not stop when cancelled"),
@@ -601,11 +602,11 @@ class Worker:
             return
         attempt = job.attempts
         if control.cancel_reason == CANCEL_REQUESTED:
-            result = outcomes.cancelled(
+            result = transitions.cancelled(
                 job.id, attempt, error_info("cancelled", attempt, message="cancelled on request")
             )
         else:
-            result = outcomes.requeued(
+            result = transitions.interrupted(
                 job.id, attempt, error_info("shutdown", attempt, message="worker stopped")
             )
         self._record(result)
@@ -614,20 +615,22 @@ class Worker:
     async def _execute(self, job: ClaimedJob, control: JobControl) -> None:
         assert self._runner is not None
         started = time.monotonic()
-        result: Outcome | None
+        result: Transition | None
         try:
             result = await self._runner.run(job, control)
         except asyncio.CancelledError:
             result = None
             if control.cancel_reason != SUPERSEDED:
-                result = outcomes.requeued(
+                result = transitions.interrupted(
                     job.id,
                     job.attempts,
                     error_info("shutdown", job.attempts, message="worker stopped"),
                 )
         except Exception as exc:  # a bug in pgqueue's runner: dead-letter, never loop on it
             logger.exception("job runner failed", extra={"job_id": job.id, "task": job.task})
-            result = outcomes.dead(job.id, job.attempts, error_info("internal", job.attempts, exc))
+            result = transitions.dead(
+                job.id, job.attempts, error_info("internal", job.attempts, exc)
+            )
         try:
             if result is not None:
                 self._record(result)
@@ -661,10 +664,10 @@ class Worker:
 
     # -- outcomes ----------------------------------------------------------------------------
 
-    def _record(self, result: Outcome) -> None:
+    def _record(self, result: Transition) -> None:
         assert self._outcome_added is not None
         self._processed += 1
-        if result.state != outcomes.SUCCEEDED:
+        if result.name is not transitions.Name.SUCCEEDED:
             self._failed += 1
         self._outcomes.append(result)
         self._outcome_added.set()
@@ -703,14 +706,11 @@ class Worker:
             batch = self._outcomes[: self.settings.completion_batch_size]
             if not batch:
                 return
-            rows = [
-                OutcomeRow(o.job_id, o.attempt, o.state, o.result_json, o.error_json, o.retry_in)
-                for o in batch
-            ]
+            rows = [outcome_row(t) for t in batch]
             # An outcome the database refuses is recorded as a failure of its own job; the
             # others are written (pgqueue/outcome_writer.py).
             rejected = await write_outcomes(self._repo, rows, self.id)
-            self._failed += sum(1 for r in rejected if r.state == outcomes.SUCCEEDED)
+            self._failed += sum(1 for r in rejected if r.state == JobState.SUCCEEDED)
             # Only forget outcomes once they are written: a failed write is retried, and the
             # state/attempt/worker guard makes a repeated write a no-op.
             del self._outcomes[: len(batch)]

@@ -213,6 +213,27 @@ MUTANTS: tuple[Mutant, ...] = (
             "tests/integration/test_faults.py::test_an_unstorable_error_message_does_not_stop_outcomes",
         ),
     ),
+    Mutant(
+        "complete-retry-due-now-waits-for-promotion",
+        "complete",
+        "pgqueue/transitions.py",
+        "    target = JobState.RETRYING if run_in > 0 else JobState.QUEUED\n",
+        "    target = JobState.RETRYING\n",
+        "a retry due now waits for the next promotion instead of going straight to the queue",
+        (
+            "tests/unit/test_state_writers.py::"
+            "test_a_retry_due_now_goes_straight_to_the_queue_and_a_later_one_waits",
+        ),
+    ),
+    Mutant(
+        "complete-interrupted-attempt-not-refunded",
+        "complete",
+        "pgqueue/transitions.py",
+        "error=error, refund_attempt=True",
+        "error=error, refund_attempt=False",
+        "an attempt interrupted by a shutdown counts against max_attempts",
+        (f"{T_WORKER}::test_stop_timeout_puts_unfinished_jobs_back_in_the_queue",),
+    ),
     # -- rescue --------------------------------------------------------------------------------
     Mutant(
         "rescue-ignores-pending-cancel",

@@ -92,3 +92,18 @@ def test_each_end_of_an_attempt_leads_where_the_catalogue_says() -> None:
         assert {t.name for t in built} == {name}
         assert {t.target for t in built} == set(catalogue[name].targets), name
         assert catalogue[name].sources == (JobState.RUNNING,)
+
+
+def test_a_retry_due_now_goes_straight_to_the_queue_and_a_later_one_waits() -> None:
+    now = transitions.retry(7, 2, -3.0, {"kind": "retry"})
+    later = transitions.retry(7, 2, 2.5, {"kind": "retry"})
+    assert (now.target, now.run_in, now.refund_attempt) == (JobState.QUEUED, 0.0, False)
+    assert (later.target, later.run_in) == (JobState.RETRYING, 2.5)
+    assert (now.metric_label, later.metric_label) == ("retrying", "retrying")
+    back = transitions.interrupted(7, 2, {"kind": "shutdown"})
+    assert (back.target, back.run_in, back.refund_attempt, back.metric_label) == (
+        JobState.QUEUED,
+        None,
+        True,
+        "requeued",
+    )

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from pgqueue import transitions
+from pgqueue import channels, transitions
 from pgqueue.errors import DatabaseError, PgQueueError
 from pgqueue.executor import CANCEL_REQUESTED, SHUTDOWN, SUPERSEDED, JobControl, JobRunner
 from pgqueue.job import ClaimedJob, JobState
 from pgqueue.liveness import Heartbeat, LoopWatch
 from pgqueue.metrics import Health
-from pgqueue.notifier import Backoff, Coalesced, Notifier, job_ids
+from pgqueue.notifier import Backoff, Coalesced, Subscription, job_ids
 from pgqueue.ops import WorkerOps
 from pgqueue.outcome import error_info
 from pgqueue.outcome_writer import outcome_row, write_outcomes
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pgqueue.worker")
 
-JOBS_CHANNEL = "pgqueue_jobs"
-CANCEL_CHANNEL = "pgqueue_cancel"
 # How long a cancelled job task may take to end at shutdown before it is abandoned.
 CANCEL_GRACE = 5.0
 # A pgqueue_cancel notification makes the worker read its cancel requests from the table, at
@@ -108,7 +106,7 @@ class Worker:
         self._stopped = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._fetcher: asyncio.Task[None] | None = None
-        self._notifier: Notifier | None = None
+        self._subscription: Subscription | None = None
         self._thread_pool: SyncThreads | None = None
         self._claiming = True
         self._watch: LoopWatch | None = None
@@ -147,10 +145,14 @@ class Worker:
         for loop_task in self._loops:
             loop_task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        if self._notifier is not None:
-            await self._notifier.stop()
+        await self._unsubscribe()
         if self._thread_pool is not None:
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _unsubscribe(self) -> None:
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            await self.app.listener.unsubscribe(subscription)
 
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -176,13 +178,11 @@ class Worker:
         )
         self._started_at = time.monotonic()
         if self.settings.listen:
-            self._notifier = Notifier(
-                self.app.dsn,
-                (JOBS_CHANNEL, CANCEL_CHANNEL),
+            self._subscription = self.app.listener.subscribe(
+                (channels.JOBS, channels.CANCEL),
                 self._on_notification,
                 on_connect=self._on_listener_connected,
             )
-            self._notifier.start()
         self._loops = [
             asyncio.create_task(self._kept_alive(self._flush_loop), name="pgqueue-flush"),
             asyncio.create_task(self._kept_alive(self._promote_loop), name="pgqueue-promote"),
@@ -317,8 +317,7 @@ class Worker:
             loop_task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         await self.ops.stop()
-        if self._notifier is not None:
-            await self._notifier.stop()
+        await self._unsubscribe()
         await self._stop_liveness()
         if self._thread_pool is not None:
             self._thread_pool.shutdown(wait=False, cancel_futures=True)
@@ -397,7 +396,9 @@ class Worker:
             except PgQueueError:
                 database = False
         listener = (
-            self._notifier.is_connected if self._notifier is not None else not self.settings.listen
+            self._subscription.listening.is_set()
+            if self._subscription is not None
+            else not self.settings.listen
         )
         heartbeat = time.monotonic() - self._last_beat_ok <= self.settings.heartbeat_ttl
         return {
@@ -429,7 +430,7 @@ class Worker:
 
     @property
     def listener_connected(self) -> asyncio.Event | None:
-        return None if self._notifier is None else self._notifier.connected
+        return None if self._subscription is None else self._subscription.listening
 
     # -- claiming ----------------------------------------------------------------------------
 
@@ -439,9 +440,9 @@ class Worker:
         self._database_answered()
 
     def _on_notification(self, channel: str, payload: str) -> None:
-        if channel == JOBS_CHANNEL and payload in self.settings.queues and self._wake is not None:
+        if channel == channels.JOBS and payload in self.settings.queues and self._wake is not None:
             self._wake.set()
-        elif channel == CANCEL_CHANNEL and any(i in self._running for i in job_ids(payload)):
+        elif channel == channels.CANCEL and any(i in self._running for i in job_ids(payload)):
             # A hint, never an order: only the table says which jobs to cancel.
             self._cancel_check.poke()
 

@@ -38,6 +38,7 @@ CORE = "migrations/versions/0001_core.py"
 WORKERS = "migrations/versions/0002_workers.py"
 OPERATIONS = "migrations/versions/0003_operations.py"
 EXECUTOR = "pgqueue/executor.py"
+NOTIFY = "migrations/versions/0007_notify_triggers.py"
 
 T_CLAIM = "tests/integration/test_claim.py"
 T_RETRY = "tests/integration/test_retry_policy.py"
@@ -147,24 +148,29 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "complete-done-notice-wrong-channel",
         "complete",
-        COMPLETE_SQL,
-        "    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))",
-        "    SELECT pg_notify('pgqueue_finished', string_agg(c.id::text, ','))",
+        NOTIFY,
+        "        PERFORM pg_notify('pgqueue_done', string_agg(f.id::text, ','))\n",
+        "        PERFORM pg_notify('pgqueue_finished', string_agg(f.id::text, ','))\n",
         "the completion notice goes out on a channel nobody listens on",
         (
             f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",
             f"{T_WORKER}::test_results_are_woken_by_notify_not_polling",
         ),
+        count=2,
         audited=True,
     ),
     Mutant(
         "complete-retry-wakes-nobody",
         "complete",
-        COMPLETE_SQL,
-        "    SELECT pg_notify('pgqueue_jobs', q.queue)",
-        "    SELECT pg_notify('pgqueue_jobs_elsewhere', q.queue)",
-        "a job put straight back in the queue (a retry due now) wakes no worker",
-        (f"{T_NOTIFY}::test_a_retry_due_now_wakes_a_listening_worker",),
+        NOTIFY,
+        "FROM changed AS c WHERE c.state = 'queued') AS q;",
+        "FROM changed AS c WHERE c.state = 'queued' AND TG_OP = 'INSERT') AS q;",
+        "a job put back in the queue by an UPDATE (a retry due now, a rescue, a promotion) wakes no worker",
+        (
+            f"{T_NOTIFY}::test_a_retry_due_now_wakes_a_listening_worker",
+            f"{T_NOTIFY}::test_a_promoted_job_wakes_a_listening_worker",
+            f"{T_RESCUE}::test_a_rescued_job_wakes_a_listening_worker",
+        ),
     ),
     Mutant(
         "complete-retry-at-once",
@@ -275,15 +281,6 @@ MUTANTS: tuple[Mutant, ...] = (
         "a stopped or lost worker whose last beat is recent still protects its jobs",
         (f"{T_RESCUE}::test_rescue_judges_each_worker_by_its_own_ttl",),
     ),
-    Mutant(
-        "rescue-wakes-nobody",
-        "rescue",
-        RESCUE_SQL,
-        "    SELECT pg_notify('pgqueue_jobs', q.queue)",
-        "    SELECT pg_notify('pgqueue_jobs_elsewhere', q.queue)",
-        "a rescued job back in the queue wakes no worker",
-        (f"{T_RESCUE}::test_a_rescued_job_wakes_a_listening_worker",),
-    ),
     # -- promote -------------------------------------------------------------------------------
     Mutant(
         "promote-early",
@@ -303,22 +300,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "retries that came due are never queued again",
         (f"{T_WORKER}::test_retry_then_success_records_errors",),
     ),
-    Mutant(
-        "promote-wakes-nobody",
-        "promote",
-        PROMOTE_SQL,
-        "SELECT q.queue, q.jobs, pg_notify('pgqueue_jobs', q.queue)",
-        "SELECT q.queue, q.jobs, pg_notify('pgqueue_jobs_elsewhere', q.queue)",
-        "a promoted job wakes no worker (it waits for the poll)",
-        (f"{T_NOTIFY}::test_a_promoted_job_wakes_a_listening_worker",),
-    ),
     # -- enqueue -------------------------------------------------------------------------------
     Mutant(
         "enqueue-notify-per-row",
         "enqueue",
-        CORE,
-        "    FOR EACH STATEMENT EXECUTE FUNCTION pgqueue.notify_jobs_inserted();",
-        "    FOR EACH ROW EXECUTE FUNCTION pgqueue.notify_jobs_inserted();",
+        NOTIFY,
+        "    REFERENCING NEW TABLE AS changed\n    FOR EACH STATEMENT",
+        "    REFERENCING NEW TABLE AS changed\n    FOR EACH ROW",
         "the insert trigger runs (and sends its NOTIFYs) once per row, not once per statement",
         (f"{T_NOTIFY}::test_insert_trigger_notifies_once_per_queue_per_statement",),
         audited=True,
@@ -326,9 +314,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "enqueue-notify-for-scheduled-rows",
         "enqueue",
-        CORE,
-        "FROM (SELECT DISTINCT i.queue FROM inserted AS i WHERE i.state = 'queued') AS q;",
-        "FROM (SELECT DISTINCT i.queue FROM inserted AS i) AS q;",
+        NOTIFY,
+        "FROM changed AS c WHERE c.state = 'queued') AS q;",
+        "FROM changed AS c) AS q;",
         "inserting a scheduled job wakes the workers of its queue for nothing",
         (f"{T_NOTIFY}::test_insert_trigger_notifies_once_per_queue_per_statement",),
     ),
@@ -463,13 +451,23 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_RETENTION}::test_cancel_and_retry",),
     ),
     Mutant(
-        "cancel-done-notice-missing",
+        "notify-done-for-rows-finished-before",
         "cancel",
-        WORKERS,
-        "        PERFORM pg_notify('pgqueue_done', job_id::text);\n",
-        "",
-        "cancelling a queued job wakes no result waiter",
-        (f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",),
+        NOTIFY,
+        "              AND NOT EXISTS (\n",
+        "              AND true OR NOT EXISTS (\n",
+        "an UPDATE of jobs that had already finished tells their result waiters again",
+        (f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",),
+    ),
+    Mutant(
+        "notify-done-ids-in-one-payload",
+        "complete",
+        NOTIFY,
+        "(row_number() OVER ()) / 300 AS chunk",
+        "(row_number() OVER ()) / 30000 AS chunk",
+        "the ids of a large batch go in one payload, which outgrows NOTIFY's 8000-byte limit",
+        (f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",),
+        count=2,
     ),
     # -- operations (the tests issue 15 found hollow can fail) --------------------------------
     Mutant(

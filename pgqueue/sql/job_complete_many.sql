@@ -7,8 +7,8 @@
 -- (a shutdown interrupted it) and whether the state is final (finished_at, as the CHECK of
 -- 0006_finished_states requires). One fact only the database knows overrides it: a job whose
 -- cancellation was requested is not sent round again; a retry or requeue of it ends cancelled.
--- Wakes workers for jobs that go straight back to the queue, and result waiters for finished jobs
--- (ids in chunks that fit a NOTIFY payload).
+-- The jobs' trigger (0007_notify_triggers) wakes workers for jobs that go straight back to the
+-- queue, and result waiters for finished jobs.
 -- The outcomes are MATERIALIZED and carry the expected state (and worker) as columns so the planner cannot
 -- see 'running' and drive the join from jobs_running_idx (statistics taken while nothing ran say
 -- it holds one row): that generic plan rescans the outcomes once per running job, seconds per
@@ -47,20 +47,6 @@ updated AS (
       AND j.attempts = o.attempt
       AND j.state = o.expected
       AND j.worker_id = o.worker
-    RETURNING j.id, j.state, j.queue, j.finished_at
-),
-woken AS (
-    SELECT pg_notify('pgqueue_jobs', q.queue)
-    FROM (SELECT DISTINCT u.queue FROM updated AS u WHERE u.state = 'queued') AS q
-),
-finished AS (
-    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))
-    FROM (
-        SELECT u.id, (row_number() OVER ()) / 300 AS chunk
-        FROM updated AS u
-        WHERE u.finished_at IS NOT NULL
-    ) AS c
-    GROUP BY c.chunk
+    RETURNING j.id
 )
-SELECT (SELECT count(*) FROM updated) AS recorded,
-       (SELECT count(*) FROM woken) + (SELECT count(*) FROM finished) AS notified
+SELECT (SELECT count(*) FROM updated) AS recorded

@@ -50,7 +50,7 @@ class Listener:
 async def trigger_calls(conn: asyncpg.Connection) -> int:
     calls = await conn.fetchval(
         "SELECT calls FROM pg_stat_xact_user_functions "
-        "WHERE schemaname = 'pgqueue' AND funcname = 'notify_jobs_inserted'"
+        "WHERE schemaname = 'pgqueue' AND funcname = 'notify_jobs'"
     )
     return int(calls or 0)
 
@@ -89,6 +89,39 @@ async def test_insert_trigger_notifies_once_per_queue_per_statement(dsn: str) ->
         await conn.close()
     # One per queue per transaction; the scheduled row in "later" wakes nobody.
     assert Counter(seen) == {"q0": 5, "q1": 5}
+
+
+async def test_update_trigger_tells_each_change_once_per_statement(dsn: str) -> None:
+    """The UPDATE trigger (0007_notify_triggers): the ids of rows a statement finished, 300 to a
+    payload and each once; nothing for rows that had finished before; one wake-up per queue with
+    queued rows; one call per statement however many rows."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        big = [
+            r["id"]
+            for r in await conn.fetch(
+                "INSERT INTO pgqueue.jobs (task, queue) "
+                "SELECT 't', 'big' FROM generate_series(1, 700) RETURNING id"
+            )
+        ]
+        await conn.execute("INSERT INTO pgqueue.jobs (task, queue) VALUES ('t', 'other')")
+        async with Listener(dsn, "pgqueue_done") as done, Listener(dsn, "pgqueue_jobs") as jobs:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL track_functions = 'pl'")
+                await conn.execute(
+                    "UPDATE pgqueue.jobs SET state = 'succeeded', finished_at = now() "
+                    "WHERE queue = 'big'"
+                )
+                assert await trigger_calls(conn) == 1
+            await conn.execute("UPDATE pgqueue.jobs SET priority = 1 WHERE queue = 'big'")
+            await conn.execute("UPDATE pgqueue.jobs SET priority = 1 WHERE queue = 'other'")
+            finished = await done.drained(conn)
+            woken = await jobs.drained(conn)
+    finally:
+        await conn.close()
+    assert sorted(len(p.split(",")) for p in finished) == [101, 299, 300]
+    assert sorted(int(i) for p in finished for i in p.split(",")) == sorted(big)
+    assert woken == ["other"]
 
 
 async def test_completion_notice_reaches_pgqueue_done_listeners(app: App, dsn: str) -> None:

@@ -201,3 +201,41 @@ async def test_a_running_job_is_cancelled_by_notification_before_the_heartbeat(
     assert await fetchval(dsn, "SELECT state FROM pgqueue.jobs WHERE id = $1", job_id) == (
         "cancelled"
     )
+
+
+async def test_one_listener_serves_the_worker_result_waiters_and_watchers(
+    app: App, dsn: str
+) -> None:
+    """One LISTEN connection per App: the worker's wake-ups and cancels, result() and watch()
+    all arrive through it; it stays while any of them subscribes and closes with the App."""
+
+    @app.task(name="ok")
+    async def ok() -> str:
+        return "fine"
+
+    async with running_worker(app, **NO_POLL):
+        await settled(app)
+        job_id = await ok.enqueue()
+        assert await app.result(job_id, timeout=WOKEN_WITHIN) == "fine"
+        events = [event async for event in app.watch(await ok.enqueue())]
+        assert [type(event).__name__ for event in events] == ["FinishedEvent"]
+        listener = app.listener
+        heard = {c for s in listener._subscriptions for c in s.channels}
+        assert heard == {"pgqueue_jobs", "pgqueue_cancel", "pgqueue_done", "pgqueue_progress"}
+        assert listener._conn is not None
+        pid = listener._conn.get_server_pid()
+        listening = await fetchval(
+            dsn,
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND datname = current_database()",
+            pid,
+        )
+        assert listening == 1
+    # The worker left; result waiters and watchers of the App still hold the connection.
+    assert listener is app.listener
+    assert listener.is_connected and len(listener._subscriptions) == 2
+    await app.close()
+    assert listener._conn is None and not listener.is_connected
+    await wait_for(
+        lambda: fetchval(dsn, "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1", pid),
+        message="the listener's backend to end",
+    )

@@ -162,25 +162,21 @@ class JobRunner:
                 return self._returned(job, value, log)
             case asyncio.CancelledError() if control.cancel_reason == SHUTDOWN:
                 log.warning("interrupted by worker shutdown: back to the queue")
-                return transitions.interrupted(
-                    job.id,
-                    attempt,
-                    error_info("shutdown", attempt, happened, "interrupted by worker shutdown"),
-                )
+                error = error_info("shutdown", attempt, happened, "interrupted by worker shutdown")
+                return transitions.interrupted(job.id, attempt, error)
             case asyncio.CancelledError() if control.cancel_reason == CANCEL_REQUESTED:
                 log.info("cancelled on request")
+                message = "cancelled on request while running"
                 return transitions.cancelled(
-                    job.id,
-                    attempt,
-                    error_info(
-                        "cancelled", attempt, happened, "cancelled on request while running"
-                    ),
+                    job.id, attempt, error_info("cancelled", attempt, happened, message)
                 )
             case asyncio.CancelledError():
                 raise happened
             case _DeadlineError():
                 cause = happened.__cause__ or happened  # stored as the TimeoutError it raised
                 return self._failed(job, task, max_attempts, "timeout", cause, str(happened), log)
+            case Retry() if (problem := _delay_problem(happened)) is not None:
+                return _invalid_retry(job, happened, problem, log)
             case Retry(delay=delay):
                 return self._failed(job, task, max_attempts, "retry", happened, None, log, delay)
             case _:
@@ -257,15 +253,6 @@ class JobRunner:
     ) -> Transition:
         attempt = job.attempts
         error = error_info(kind, attempt, exc, message)
-        problem = None if delay is None else retry_delay_problem(delay)
-        if problem is not None:
-            # Validated here, before the outcome is buffered: a delay the database cannot store
-            # would make it refuse the whole batch of outcomes this one is written with.
-            message = f"Retry(delay={delay!r}) refused: {problem}"
-            log.error("%s: dead-lettered", message)
-            return transitions.dead(
-                job.id, attempt, error_info("invalid_retry", attempt, exc, message)
-            )
         if attempt >= max_attempts or task is None:
             log.error(
                 "failed (%s: %s); attempts used up (%d/%d): dead-lettered",
@@ -285,6 +272,22 @@ class JobRunner:
             wait,
         )
         return transitions.retry(job.id, attempt, wait, error)
+
+
+def _delay_problem(exc: Retry) -> str | None:
+    """Why the delay a task's Retry asks for cannot be stored; None if it can (or asks none)."""
+    return None if exc.delay is None else retry_delay_problem(exc.delay)
+
+
+def _invalid_retry(
+    job: ClaimedJob, exc: Retry, problem: str, log: logging.LoggerAdapter[logging.Logger]
+) -> Transition:
+    """Dead at once: a delay the database cannot store, refused before the outcome is buffered
+    (it would make the database refuse the whole batch of outcomes this one is written with)."""
+    message = f"Retry(delay={exc.delay!r}) refused: {problem}"
+    log.error("%s: dead-lettered", message)
+    error = error_info("invalid_retry", job.attempts, exc, message)
+    return transitions.dead(job.id, job.attempts, error)
 
 
 def _decode_payload(job: ClaimedJob, task: Task[Any, Any]) -> tuple[list[Any], dict[str, Any]]:

@@ -156,7 +156,6 @@ MUTANTS: tuple[Mutant, ...] = (
             f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",
             f"{T_WORKER}::test_results_are_woken_by_notify_not_polling",
         ),
-        count=2,
         audited=True,
     ),
     Mutant(
@@ -467,7 +466,6 @@ MUTANTS: tuple[Mutant, ...] = (
         "(row_number() OVER ()) / 30000 AS chunk",
         "the ids of a large batch go in one payload, which outgrows NOTIFY's 8000-byte limit",
         (f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",),
-        count=2,
     ),
     # -- operations (the tests issue 15 found hollow can fail) --------------------------------
     Mutant(

@@ -11,9 +11,9 @@ statement's rows as a transition table), however many rows it changed:
 
 - one `pgqueue_jobs` NOTIFY per queue that has a row `queued` after the statement (a job enqueued,
   promoted, retried at once, put back by a shutdown, a rescue, a release or an operator);
-- `pgqueue_done` with the ids of the rows that are finished after the statement and were not
-  before it (an UPDATE; every inserted row counts as "not before"), 300 ids a NOTIFY so a payload
-  stays far below PostgreSQL's 8000-byte limit.
+- for an UPDATE, `pgqueue_done` with the ids of the rows that are finished after the statement
+  and were not before it, 300 ids a NOTIFY so a payload stays far below PostgreSQL's 8000-byte
+  limit.
 
 PostgreSQL folds identical notifications of one transaction into one. A notification stays a
 hint: listeners re-read the table. The channel names are pgqueue/channels.py's; the 0001 insert
@@ -34,24 +34,16 @@ down_revision: str | None = "0006_finished_states"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The old table exists only for UPDATE triggers, so the function looks at TG_OP: an insert has
-# no "before". A finished row is one with finished_at set (0006_finished_states holds that this
-# is exactly the final states).
+# Completion notices come from UPDATEs only (the old table exists only there): nobody can be
+# waiting for a job that is being inserted. A finished row is one with finished_at set
+# (0006_finished_states holds that this is exactly the final states).
 NOTIFY_FUNCTION = r"""
 CREATE FUNCTION pgqueue.notify_jobs() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('pgqueue_jobs', q.queue)
     FROM (SELECT DISTINCT c.queue FROM changed AS c WHERE c.state = 'queued') AS q;
-    IF TG_OP = 'INSERT' THEN
-        PERFORM pg_notify('pgqueue_done', string_agg(f.id::text, ','))
-        FROM (
-            SELECT c.id, (row_number() OVER ()) / 300 AS chunk
-            FROM changed AS c
-            WHERE c.finished_at IS NOT NULL
-        ) AS f
-        GROUP BY f.chunk;
-    ELSE
+    IF TG_OP = 'UPDATE' THEN
         PERFORM pg_notify('pgqueue_done', string_agg(f.id::text, ','))
         FROM (
             SELECT c.id, (row_number() OVER ()) / 300 AS chunk

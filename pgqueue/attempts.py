@@ -12,11 +12,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pgqueue import outcome as outcomes
+from pgqueue import transitions
 from pgqueue.clock import Clock
 from pgqueue.executor import CANCEL_REQUESTED, SHUTDOWN, SUPERSEDED, JobControl, JobRunner
 from pgqueue.job import ClaimedJob
-from pgqueue.outcome import Outcome, error_info
+from pgqueue.outcome import error_info
+from pgqueue.transitions import Transition
 
 logger = logging.getLogger("pgqueue.worker")
 
@@ -24,22 +25,22 @@ logger = logging.getLogger("pgqueue.worker")
 CANCEL_GRACE = 5.0
 
 
-def interrupted(job: ClaimedJob, message: str = "worker stopped") -> Outcome:
+def interrupted(job: ClaimedJob, message: str = "worker stopped") -> Transition:
     """Back in the queue, the attempt not counted: the worker stopped under the job."""
-    return outcomes.requeued(
+    return transitions.interrupted(
         job.id, job.attempts, error_info("shutdown", job.attempts, message=message)
     )
 
 
-def cancelled_on_request(job: ClaimedJob) -> Outcome:
-    return outcomes.cancelled(
+def cancelled_on_request(job: ClaimedJob) -> Transition:
+    return transitions.cancelled(
         job.id, job.attempts, error_info("cancelled", job.attempts, message="cancelled on request")
     )
 
 
-def runner_failed(job: ClaimedJob, exc: Exception) -> Outcome:
+def runner_failed(job: ClaimedJob, exc: Exception) -> Transition:
     """A bug in pgqueue's runner: dead-letter the job, never loop on it."""
-    return outcomes.dead(job.id, job.attempts, error_info("internal", job.attempts, exc))
+    return transitions.dead(job.id, job.attempts, error_info("internal", job.attempts, exc))
 
 
 @dataclass(slots=True)
@@ -49,7 +50,7 @@ class Running:
     job: ClaimedJob
 
 
-Finished = Callable[[ClaimedJob, Outcome, float], None]
+Finished = Callable[[ClaimedJob, Transition, float], None]
 
 
 class Attempts:
@@ -58,7 +59,7 @@ class Attempts:
     def __init__(
         self,
         *,
-        record: Callable[[Outcome], None],
+        record: Callable[[Transition], None],
         finished: Finished,
         slot_freed: Callable[[], None],
         clock: Clock,
@@ -137,7 +138,7 @@ class Attempts:
 
     async def _execute(self, job: ClaimedJob, control: JobControl, runner: JobRunner) -> None:
         started = self.clock.monotonic()
-        result: Outcome | None
+        result: Transition | None
         try:
             result = await runner.run(job, control)
         except asyncio.CancelledError:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
+from pgqueue import channels
 from pgqueue import enqueue as enqueue_paths
 from pgqueue.clock import Clock
 from pgqueue.enqueue import Enqueued
@@ -24,7 +25,7 @@ from pgqueue.errors import (
     UnknownTaskError,
 )
 from pgqueue.job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
-from pgqueue.notifier import Notifier, job_ids
+from pgqueue.notifier import Listener, Subscription, job_ids
 from pgqueue.periodic import DEFAULT_GRACE, PeriodicSchedule
 from pgqueue.progress import MIN_READ_INTERVAL, JobEvent, JobWatcher
 from pgqueue.progress import watch as watch_job
@@ -45,8 +46,6 @@ logger = logging.getLogger("pgqueue")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-DONE_CHANNEL = "pgqueue_done"
 
 
 class App:
@@ -92,7 +91,8 @@ class App:
         self.registry = TaskRegistry()
         self._repository: Repository | None = None
         self._open_lock: asyncio.Lock | None = None
-        self._results: Notifier | None = None
+        self._listener: Listener | None = None
+        self._results: Subscription | None = None
         self._result_waiters: dict[int, list[asyncio.Event]] = {}
         # Operations: periodic schedules (@app.periodic) and progress watchers (app.watch).
         self.schedules: dict[str, PeriodicSchedule] = {}
@@ -181,8 +181,11 @@ class App:
             watcher, self._watcher = self._watcher, None
             await watcher.stop()
         if self._results is not None:
-            await self._results.stop()
-            self._results = None
+            results, self._results = self._results, None
+            await self.listener.unsubscribe(results)
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.close()
         if self._repository is not None:
             repository, self._repository = self._repository, None
             await repository.close()
@@ -376,15 +379,22 @@ class App:
             if not waiters:
                 self._result_waiters.pop(job_id, None)
 
+    @property
+    def listener(self) -> Listener:
+        """The App's one LISTEN connection, which result waiters, watchers and the worker
+        subscribe to (made on first use, with the DSN the App has then)."""
+        if self._listener is None:
+            self._listener = Listener(self.dsn)
+        return self._listener
+
     async def _ensure_result_listener(self) -> None:
         if self._results is None:
-            self._results = Notifier(
-                self.dsn, (DONE_CHANNEL,), self._on_done, on_connect=self._wake_all_waiters
+            self._results = self.listener.subscribe(
+                (channels.DONE,), self._on_done, on_connect=self._wake_all_waiters
             )
-            self._results.start()
         # Listening before the first state check means a completion cannot slip between them;
         # if the listener is slow to come up, the fallback poll still finds the result.
-        await self._results.wait_connected(timeout=2.0)
+        await wait_event(self._results.listening, 2.0)
 
     def _on_done(self, _channel: str, payload: str) -> None:
         # Only a hint to read the job again (anyone who can connect may send one): a forged
@@ -467,7 +477,7 @@ class App:
         outcome (FinishedEvent) as the last event. Raises JobNotFoundError for an unknown id."""
         repository = await self._repo()
         if self._watcher is None:
-            self._watcher = JobWatcher(self.dsn)
+            self._watcher = JobWatcher(self.listener)
         async for event in watch_job(
             repository, self._watcher, job_id, poll_interval=poll_interval
         ):

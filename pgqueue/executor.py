@@ -1,5 +1,6 @@
-"""Run one claimed job and decide its outcome. The only place that maps what happened
-(return, exception, Retry, timeout, cancellation, bad input) to a state change.
+"""Run one claimed job and decide its transition. The only place that maps what happened
+(return, exception, Retry, timeout, cancellation, bad input) to a state change: one `match` in
+`JobRunner._transition`; the transitions themselves are named in pgqueue/transitions.py.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from pgqueue import outcome, serialization
+from pgqueue import serialization, transitions
 from pgqueue.context import JobContext, ProgressSink, reset_current, set_current
 from pgqueue.errors import Retry, SerializationError
 from pgqueue.job import ClaimedJob
-from pgqueue.outcome import Outcome, error_info
+from pgqueue.outcome import error_info
 from pgqueue.registry import Task, TaskRegistry
 from pgqueue.retry import retry_delay_problem
 from pgqueue.threads import SyncThreads
+from pgqueue.transitions import Transition
 
 logger = logging.getLogger("pgqueue.job")
 
@@ -38,6 +40,20 @@ class JobControl:
 
 class _BadPayloadError(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """The attempt could not start (unknown task, bad payload, attempts used up): dead at once."""
+
+    kind: str
+    message: str  # stored in the job's errors
+    logged: str  # what the log line says
+
+
+@dataclass(frozen=True, slots=True)
+class _Returned:
+    value: Any
 
 
 class _DeadlineError(Exception):
@@ -75,95 +91,113 @@ class JobRunner:
         self.progress_sink = progress_sink
         self.max_result_bytes = max_result_bytes
 
-    async def run(self, job: ClaimedJob, control: JobControl) -> Outcome:
-        attempt = job.attempts
+    async def run(self, job: ClaimedJob, control: JobControl) -> Transition:
         log = logging.LoggerAdapter(
-            logger, {"job_id": job.id, "task": job.task, "queue": job.queue, "attempt": attempt}
+            logger,
+            {"job_id": job.id, "task": job.task, "queue": job.queue, "attempt": job.attempts},
         )
         task = self.registry.get(job.task)
+        max_attempts = self._max_attempts(job, task)
+        happened = await self._attempt(job, task, max_attempts, log)
+        return self._transition(job, task, max_attempts, control, happened, log)
+
+    def _max_attempts(self, job: ClaimedJob, task: Task[Any, Any] | None) -> int:
+        configured = None if task is None else task.config.max_attempts
+        return job.max_attempts or configured or self.default_max_attempts
+
+    async def _attempt(
+        self,
+        job: ClaimedJob,
+        task: Task[Any, Any] | None,
+        max_attempts: int,
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> _Refused | _Returned | BaseException:
+        """Run the attempt, or say why it cannot run. What it raised is returned, not raised, so
+        that `_transition` maps every ending in one place."""
+        attempt = job.attempts
         if task is None:
-            log.error("unknown task %r: dead-lettered", job.task)
-            return outcome.dead(
-                job.id,
-                attempt,
-                error_info(
-                    "unknown_task",
-                    attempt,
-                    message=f"no task named {job.task!r} is registered in this worker",
-                ),
+            return _Refused(
+                "unknown_task",
+                f"no task named {job.task!r} is registered in this worker",
+                f"unknown task {job.task!r}",
             )
-        max_attempts = job.max_attempts or task.config.max_attempts or self.default_max_attempts
         if attempt > max_attempts:
             # Only a rescue can get here: the job's worker died during its last allowed attempt
             # and the rescuer could not resolve a NULL max_attempts to this task's default.
-            log.error(
-                "attempts used up (%d/%d) after a lost worker: dead-lettered",
-                attempt - 1,
-                max_attempts,
-            )
-            return outcome.dead(
-                job.id,
-                attempt,
-                error_info(
-                    "worker_lost",
-                    attempt,
-                    message=(
-                        f"attempts used up ({attempt - 1}/{max_attempts}): the worker running the "
-                        "last attempt was lost; not run again"
-                    ),
-                ),
+            return _Refused(
+                "worker_lost",
+                f"attempts used up ({attempt - 1}/{max_attempts}): the worker running the "
+                "last attempt was lost; not run again",
+                f"attempts used up ({attempt - 1}/{max_attempts}) after a lost worker",
             )
         try:
             args, kwargs = _decode_payload(job, task)
         except _BadPayloadError as exc:
-            log.error("bad payload: %s: dead-lettered", exc)
-            return outcome.dead(job.id, attempt, error_info("payload", attempt, message=str(exc)))
-
+            return _Refused("payload", str(exc), f"bad payload: {exc}")
         ctx = JobContext(job.id, job.task, job.queue, attempt, max_attempts, self.progress_sink)
         log.debug("started")
         try:
-            result = await self._call(task, args, kwargs, ctx)
-        except asyncio.CancelledError as exc:
-            if control.cancel_reason == SHUTDOWN:
-                log.warning("interrupted by worker shutdown: back to the queue")
-                return outcome.requeued(
-                    job.id,
-                    attempt,
-                    error_info("shutdown", attempt, exc, "interrupted by worker shutdown"),
-                )
-            if control.cancel_reason == CANCEL_REQUESTED:
-                log.info("cancelled on request")
-                return outcome.cancelled(
-                    job.id,
-                    attempt,
-                    error_info("cancelled", attempt, exc, "cancelled on request while running"),
-                )
-            raise
-        except _DeadlineError as exc:
-            cause = exc.__cause__ or exc  # stored as the TimeoutError the deadline raised
-            return self._failed(job, task, attempt, max_attempts, "timeout", cause, str(exc), log)
-        except Retry as exc:
-            return self._failed(
-                job, task, attempt, max_attempts, "retry", exc, None, log, delay=exc.delay
-            )
-        except (Exception, KeyboardInterrupt, SystemExit) as exc:
+            return _Returned(await self._call(task, args, kwargs, ctx))
+        except (Exception, KeyboardInterrupt, SystemExit, asyncio.CancelledError) as exc:
             # SystemExit/KeyboardInterrupt from task code are failures of that job, not of the
             # worker: caught here, before asyncio would re-raise them out of the event loop.
-            return self._failed(job, task, attempt, max_attempts, "exception", exc, None, log)
+            return exc
 
+    def _transition(
+        self,
+        job: ClaimedJob,
+        task: Task[Any, Any] | None,
+        max_attempts: int,
+        control: JobControl,
+        happened: _Refused | _Returned | BaseException,
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> Transition:
+        """The one map from how an attempt ended to the transition that records it."""
+        attempt = job.attempts
+        match happened:
+            case _Refused(kind=kind, message=message, logged=logged):
+                log.error("%s: dead-lettered", logged)
+                return transitions.dead(job.id, attempt, error_info(kind, attempt, message=message))
+            case _Returned(value=value):
+                return self._returned(job, value, log)
+            case asyncio.CancelledError() if control.cancel_reason == SHUTDOWN:
+                log.warning("interrupted by worker shutdown: back to the queue")
+                error = error_info("shutdown", attempt, happened, "interrupted by worker shutdown")
+                return transitions.interrupted(job.id, attempt, error)
+            case asyncio.CancelledError() if control.cancel_reason == CANCEL_REQUESTED:
+                log.info("cancelled on request")
+                message = "cancelled on request while running"
+                return transitions.cancelled(
+                    job.id, attempt, error_info("cancelled", attempt, happened, message)
+                )
+            case asyncio.CancelledError():
+                raise happened
+            case _DeadlineError():
+                cause = happened.__cause__ or happened  # stored as the TimeoutError it raised
+                return self._failed(job, task, max_attempts, "timeout", cause, str(happened), log)
+            case Retry() if (problem := _delay_problem(happened)) is not None:
+                return _invalid_retry(job, happened, problem, log)
+            case Retry(delay=delay):
+                return self._failed(job, task, max_attempts, "retry", happened, None, log, delay)
+            case _:
+                return self._failed(job, task, max_attempts, "exception", happened, None, log)
+
+    def _returned(
+        self, job: ClaimedJob, value: Any, log: logging.LoggerAdapter[logging.Logger]
+    ) -> Transition:
         try:
             # Its length is checked on the bytes the encoding produced anyway: no second pass.
             result_json = serialization.dumps(
-                result,
+                value,
                 what=f"result of {job.task}",
                 max_bytes=self.max_result_bytes,
                 limit="max_result_bytes",
             )
         except SerializationError as exc:
             log.error("%s: dead-lettered", exc)
-            return outcome.dead(job.id, attempt, error_info("result", attempt, exc))
+            return transitions.dead(job.id, job.attempts, error_info("result", job.attempts, exc))
         log.debug("succeeded")
-        return outcome.succeeded(job.id, attempt, result_json)
+        return transitions.succeeded(job.id, job.attempts, result_json)
 
     async def _call(
         self, task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], ctx: JobContext
@@ -209,24 +243,17 @@ class JobRunner:
     def _failed(
         self,
         job: ClaimedJob,
-        task: Task[Any, Any],
-        attempt: int,
+        task: Task[Any, Any] | None,
         max_attempts: int,
         kind: str,
         exc: BaseException,
         message: str | None,
         log: logging.LoggerAdapter[logging.Logger],
         delay: float | None = None,
-    ) -> Outcome:
+    ) -> Transition:
+        attempt = job.attempts
         error = error_info(kind, attempt, exc, message)
-        problem = None if delay is None else retry_delay_problem(delay)
-        if problem is not None:
-            # Validated here, before the outcome is buffered: a delay the database cannot store
-            # would make it refuse the whole batch of outcomes this one is written with.
-            message = f"Retry(delay={delay!r}) refused: {problem}"
-            log.error("%s: dead-lettered", message)
-            return outcome.dead(job.id, attempt, error_info("invalid_retry", attempt, exc, message))
-        if attempt >= max_attempts:
+        if attempt >= max_attempts or task is None:
             log.error(
                 "failed (%s: %s); attempts used up (%d/%d): dead-lettered",
                 error["type"],
@@ -234,7 +261,7 @@ class JobRunner:
                 attempt,
                 max_attempts,
             )
-            return outcome.dead(job.id, attempt, error)
+            return transitions.dead(job.id, attempt, error)
         wait = delay if delay is not None else task.config.retry.delay(attempt)
         log.warning(
             "failed (%s: %s); retry %d/%d in %.2fs",
@@ -244,7 +271,23 @@ class JobRunner:
             max_attempts,
             wait,
         )
-        return outcome.retrying(job.id, attempt, wait, error)
+        return transitions.retry(job.id, attempt, wait, error)
+
+
+def _delay_problem(exc: Retry) -> str | None:
+    """Why the delay a task's Retry asks for cannot be stored; None if it can (or asks none)."""
+    return None if exc.delay is None else retry_delay_problem(exc.delay)
+
+
+def _invalid_retry(
+    job: ClaimedJob, exc: Retry, problem: str, log: logging.LoggerAdapter[logging.Logger]
+) -> Transition:
+    """Dead at once: a delay the database cannot store, refused before the outcome is buffered
+    (it would make the database refuse the whole batch of outcomes this one is written with)."""
+    message = f"Retry(delay={exc.delay!r}) refused: {problem}"
+    log.error("%s: dead-lettered", message)
+    error = error_info("invalid_retry", job.attempts, exc, message)
+    return transitions.dead(job.id, job.attempts, error)
 
 
 def _decode_payload(job: ClaimedJob, task: Task[Any, Any]) -> tuple[list[Any], dict[str, Any]]:

@@ -17,7 +17,6 @@ from pgqueue.clock import Clock
 from pgqueue.job import ClaimedJob, JobRequest
 from pgqueue.maintenance import ScheduleClock, database_now
 from pgqueue.monitoring import Monitor
-from pgqueue.outcome import Outcome
 from pgqueue.periodic import PeriodicSchedule
 from pgqueue.progress import ProgressReporter
 from pgqueue.registry import TaskRegistry
@@ -26,6 +25,7 @@ from pgqueue.services._base import Service
 from pgqueue.services.maintenance import Maintenance
 from pgqueue.services.queue_stats import QueueStatsReader
 from pgqueue.settings import WorkerSettings
+from pgqueue.transitions import Transition
 
 if TYPE_CHECKING:
     from pgqueue.metrics import Health, WorkerMetrics
@@ -130,9 +130,9 @@ class WorkerOps:
         if self.metrics is not None:
             await self.metrics.close()
 
-    def job_finished(self, job: ClaimedJob, outcome: Outcome, seconds: float) -> None:
+    def job_finished(self, job: ClaimedJob, outcome: Transition, seconds: float) -> None:
         if self.metrics is not None:
-            self.metrics.observe(job.task, job.queue, outcome.state, seconds)
+            self.metrics.observe(job.task, job.queue, outcome.metric_label, seconds)
 
     def loop_stalled(self, seconds: float) -> None:
         """The event loop was blocked this long (called on the heartbeat thread)."""

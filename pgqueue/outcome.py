@@ -1,40 +1,15 @@
-"""The named ends of an attempt. The executor picks one; the worker writes them in batches.
-
-Each maps to one row of job_complete_many.sql, which applies it only while the job is still
-`running` in the attempt that produced it.
+"""What is stored of a failed or interrupted attempt: its kind, exception, message and traceback,
+bounded and made storable. The transitions that carry it are in pgqueue/transitions.py.
 """
 
 from __future__ import annotations
 
 import traceback as tb
-from dataclasses import dataclass
 from typing import Any
-
-from pgqueue import serialization
-
-SUCCEEDED = "succeeded"
-RETRYING = "retrying"
-DEAD = "dead"
-CANCELLED = "cancelled"
-REQUEUED = "requeued"  # interrupted by a worker shutdown: back in the queue, attempt not counted
 
 # What is kept of an error: the text an operator reads, never megabytes of it.
 MAX_ERROR_MESSAGE = 4096
 MAX_TRACEBACK = 16384
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    job_id: int
-    attempt: int
-    state: str
-    result_json: str | None = None
-    error: dict[str, Any] | None = None
-    retry_in: float | None = None
-
-    @property
-    def error_json(self) -> str | None:
-        return None if self.error is None else serialization.dumps(self.error, what="error")
 
 
 def _storable(text: str, limit: int) -> str:
@@ -81,23 +56,3 @@ def error_info(
         info["message"] = _storable(message or kind, MAX_ERROR_MESSAGE)
         info["traceback"] = None
     return info
-
-
-def succeeded(job_id: int, attempt: int, result_json: str) -> Outcome:
-    return Outcome(job_id, attempt, SUCCEEDED, result_json=result_json)
-
-
-def retrying(job_id: int, attempt: int, delay: float, error: dict[str, Any]) -> Outcome:
-    return Outcome(job_id, attempt, RETRYING, error=error, retry_in=max(0.0, delay))
-
-
-def dead(job_id: int, attempt: int, error: dict[str, Any]) -> Outcome:
-    return Outcome(job_id, attempt, DEAD, error=error)
-
-
-def cancelled(job_id: int, attempt: int, error: dict[str, Any] | None = None) -> Outcome:
-    return Outcome(job_id, attempt, CANCELLED, error=error)
-
-
-def requeued(job_id: int, attempt: int, error: dict[str, Any]) -> Outcome:
-    return Outcome(job_id, attempt, REQUEUED, error=error, retry_in=0.0)

@@ -16,9 +16,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pgqueue import outcome
+from pgqueue import transitions
 from pgqueue.errors import DatabaseError, DatabaseUnavailableError
+from pgqueue.outcome import error_info
 from pgqueue.repository import OutcomeRow, Repository
+from pgqueue.transitions import Transition
 
 logger = logging.getLogger("pgqueue.worker")
 
@@ -50,16 +52,26 @@ def _reason(exc: DatabaseError) -> str:
     return str(exc.__cause__ or exc)
 
 
+def outcome_row(transition: Transition) -> OutcomeRow:
+    """The row job_complete_many.sql takes for `transition`: its target state as given."""
+    return OutcomeRow(
+        transition.job_id,
+        transition.attempt,
+        transition.target,
+        transition.result_json,
+        transition.error_json,
+        transition.run_in,
+        refund_attempt=transition.refund_attempt,
+    )
+
+
 def _rejection(row: OutcomeRow, reason: str) -> OutcomeRow:
-    error = outcome.error_info(
+    error = error_info(
         "outcome_rejected",
         row.attempt,
         message=f"the database refused to record this attempt's outcome ({row.state}): {reason}",
     )
-    failure = outcome.dead(row.job_id, row.attempt, error)
-    return OutcomeRow(
-        failure.job_id, failure.attempt, failure.state, None, failure.error_json, None
-    )
+    return outcome_row(transitions.dead(row.job_id, row.attempt, error))
 
 
 async def write_outcomes(

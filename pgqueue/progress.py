@@ -18,16 +18,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from pgqueue import channels
 from pgqueue.errors import DatabaseError, JobNotFoundError
 from pgqueue.job import JobInfo, JobState
-from pgqueue.notifier import Notifier, job_ids
+from pgqueue.notifier import Listener, Subscription, job_ids
 from pgqueue.repository import Repository
 from pgqueue.waits import wait_event
 
 logger = logging.getLogger("pgqueue.progress")
 
-PROGRESS_CHANNEL = "pgqueue_progress"
-DONE_CHANNEL = "pgqueue_done"
 # Messages are cut to this many characters: they are for a person watching, and the row keeps
 # the last RECENT of them.
 MAX_MESSAGE = 1000
@@ -133,31 +132,30 @@ def finished_event(info: JobInfo) -> FinishedEvent:
 
 
 class JobWatcher:
-    """One LISTEN connection (progress and done channels) shared by every watch of an App.
+    """One subscription (progress and done channels) to the App's listener, shared by every
+    watch of the App.
 
     A subscription is an Event meaning "read the job again": set by a notification naming the
     job (on either channel) and after every (re)connect, when notifications may have been lost.
     Payloads are never parsed for anything but a job id, and nothing in them reaches a user."""
 
-    def __init__(self, dsn: str | None) -> None:
-        self.dsn = dsn
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
         self._hints: dict[int, list[asyncio.Event]] = {}
-        self._notifier: Notifier | None = None
+        self._subscription: Subscription | None = None
 
     async def subscribe(self, job_id: int) -> asyncio.Event:
         hint = asyncio.Event()
         self._hints.setdefault(job_id, []).append(hint)
-        if self._notifier is None:
-            self._notifier = Notifier(
-                self.dsn,
-                (PROGRESS_CHANNEL, DONE_CHANNEL),
+        if self._subscription is None:
+            self._subscription = self.listener.subscribe(
+                (channels.PROGRESS, channels.DONE),
                 self._on_notification,
                 on_connect=self._on_connect,
             )
-            self._notifier.start()
         # Listening before the first look at the job, so nothing slips between them; if the
         # listener is slow, polling still gets every event.
-        await self._notifier.wait_connected(timeout=2.0)
+        await wait_event(self._subscription.listening, 2.0)
         return hint
 
     def unsubscribe(self, job_id: int, hint: asyncio.Event) -> None:
@@ -168,9 +166,9 @@ class JobWatcher:
             self._hints.pop(job_id, None)
 
     async def stop(self) -> None:
-        if self._notifier is not None:
-            notifier, self._notifier = self._notifier, None
-            await notifier.stop()
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            await self.listener.unsubscribe(subscription)
 
     def _on_notification(self, _channel: str, payload: str) -> None:
         # pgqueue_progress carries one id, pgqueue_done a comma-separated list of them.

@@ -76,6 +76,11 @@ jobs = Table(
     CheckConstraint("attempts >= 0", name="attempts"),
     CheckConstraint("max_attempts IS NULL OR max_attempts >= 1", name="max_attempts"),
     CheckConstraint("state <> 'running' OR worker_id IS NOT NULL", name="running_has_worker"),
+    # 0006_finished_states: finished_at is set exactly when the state is final.
+    CheckConstraint(
+        "(finished_at IS NOT NULL) = (state IN ('succeeded', 'dead', 'cancelled'))",
+        name="finished_state",
+    ),
     *(CheckConstraint(check, name=name) for name, check in _NAME_CHECKS.items()),
     # The claim reads this index in order and stops after LIMIT rows: only runnable rows are in it,
     # so history and far-future schedules never slow the claim down.

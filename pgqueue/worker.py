@@ -29,7 +29,7 @@ from datetime import datetime
 from importlib import metadata
 from typing import Any, Protocol
 
-from pgqueue import outcome as outcomes
+from pgqueue import channels, transitions
 from pgqueue.attempts import Attempts
 from pgqueue.backoff import Backoff, jittered
 from pgqueue.clock import Clock
@@ -37,9 +37,8 @@ from pgqueue.errors import DatabaseError, PgQueueError
 from pgqueue.executor import JobRunner
 from pgqueue.job import ClaimedJob, JobRequest
 from pgqueue.metrics import Health
-from pgqueue.notifier import Callback, Notifier, job_ids
+from pgqueue.notifier import Callback, Listener, Subscription, job_ids
 from pgqueue.ops import OpsParts, RequestBuilder, WorkerOps
-from pgqueue.outcome import Outcome
 from pgqueue.periodic import PeriodicSchedule
 from pgqueue.registry import TaskRegistry
 from pgqueue.repository import Repository, WorkerRow
@@ -51,13 +50,47 @@ from pgqueue.services.promoter import Promoter
 from pgqueue.services.rescuer import Rescuer
 from pgqueue.settings import WorkerSettings
 from pgqueue.threads import SyncThreads
+from pgqueue.transitions import Transition
 
 logger = logging.getLogger("pgqueue.worker")
 
-JOBS_CHANNEL = "pgqueue_jobs"
-CANCEL_CHANNEL = "pgqueue_cancel"
 
-Listener = Callable[[tuple[str, ...], Callback, Callable[[], None]], Notifier]
+class _Listening:
+    """The worker's subscription to its App's one LISTEN connection (pgqueue/notifier.py):
+    wake-ups and cancel hints, both read again from the table."""
+
+    def __init__(
+        self,
+        listener: Listener,
+        channel_names: tuple[str, ...],
+        callback: Callback,
+        on_connect: Callable[[], None],
+    ) -> None:
+        self._listener = listener
+        self._channels = channel_names
+        self._callback = callback
+        self._on_connect = on_connect
+        self._subscription: Subscription | None = None
+        self._never = asyncio.Event()
+
+    def start(self) -> None:
+        self._subscription = self._listener.subscribe(
+            self._channels, self._callback, on_connect=self._on_connect
+        )
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            await self._listener.unsubscribe(subscription)
+
+    @property
+    def connected(self) -> asyncio.Event:
+        """Set while every channel of the worker is LISTENed on the current connection."""
+        return self._never if self._subscription is None else self._subscription.listening
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connected.is_set()
 
 
 def _version() -> str:
@@ -81,6 +114,9 @@ class AppLike(Protocol):
     @property
     def repository(self) -> Repository: ...
 
+    @property
+    def listener(self) -> Listener: ...
+
     async def open(self) -> None: ...
 
     def request(
@@ -99,7 +135,7 @@ class AppLike(Protocol):
 @dataclass(frozen=True)
 class WorkerParts:
     """Everything a worker is built from. `repository()` opens the pool on first use;
-    `listener(channels, callback, on_connect)` gives a LISTEN connection (None: poll only).
+    `listener()` gives the App's one LISTEN connection to subscribe to (None: poll only).
     `of(app)` takes them from an App when the worker is built (its dsn and timeouts as they are
     then; its registry and schedules live)."""
 
@@ -112,7 +148,7 @@ class WorkerParts:
     connect_timeout: float = 10.0
     command_timeout: float | None = 30.0
     clock: Clock = field(default_factory=Clock)
-    listener: Listener | None = None
+    listener: Callable[[], Listener] | None = None
 
     def operations(self) -> OpsParts:
         return OpsParts(self.registry, self.schedules, self.make_request)
@@ -123,10 +159,8 @@ class WorkerParts:
             await app.open()
             return app.repository
 
-        def listener(
-            channels: tuple[str, ...], callback: Callback, on_connect: Callable[[], None]
-        ) -> Notifier:
-            return Notifier(app.dsn, channels, callback, on_connect=on_connect)
+        def listener() -> Listener:
+            return app.listener
 
         return cls(
             repository=repository,
@@ -160,7 +194,7 @@ class _Serving:
     threads: SyncThreads
     flusher: Flusher
     services: list[Service]
-    notifier: Notifier | None
+    notifier: _Listening | None
     watch: LoopWatch
     heartbeat: Heartbeat
     started_at: float
@@ -201,7 +235,7 @@ class Worker:
         base = settings or WorkerSettings.from_env()
         self.settings = base.with_(**{k: v for k, v in overrides.items() if v is not None})
         self.id = str(uuid.uuid4())
-        self._outcomes: list[Outcome] = []
+        self._outcomes: list[Transition] = []
         self._processed = 0
         self._failed = 0
         self._repository: Repository | None = None
@@ -336,20 +370,24 @@ class Worker:
             ),
         ]
 
-    def _listener(self, cancel_check: CancelCheck) -> Notifier | None:
+    def _listener(self, cancel_check: CancelCheck) -> _Listening | None:
         if not self.settings.listen or self.parts.listener is None:
             return None
 
         def on_notification(channel: str, payload: str) -> None:
-            if channel == JOBS_CHANNEL and payload in self.settings.queues:
+            if channel == channels.JOBS and payload in self.settings.queues:
                 self._wake.set()
-            elif channel == CANCEL_CHANNEL and any(
+            elif channel == channels.CANCEL and any(
                 i in self._attempts.running for i in job_ids(payload)
             ):
                 cancel_check.notified()  # a hint, never an order: only the table says which
 
-        channels = (JOBS_CHANNEL, CANCEL_CHANNEL)
-        return self.parts.listener(channels, on_notification, self._on_listener_connected)
+        return _Listening(
+            self.parts.listener(),
+            (channels.JOBS, channels.CANCEL),
+            on_notification,
+            self._on_listener_connected,
+        )
 
     def _heartbeat(self, watch: LoopWatch, loop: asyncio.AbstractEventLoop) -> Heartbeat:
         return Heartbeat(
@@ -646,9 +684,9 @@ class Worker:
         """Cancel a job this worker is running (on a cancel request); False if it isn't here."""
         return self._attempts.cancel(job_id)
 
-    def _record(self, result: Outcome) -> None:
+    def _record(self, result: Transition) -> None:
         self._processed += 1
-        if result.state != outcomes.SUCCEEDED:
+        if result.name is not transitions.Name.SUCCEEDED:
             self._failed += 1
         self._outcomes.append(result)
         self._outcome_added.set()

@@ -39,6 +39,7 @@ CORE = "migrations/versions/0001_core.py"
 WORKERS = "migrations/versions/0002_workers.py"
 OPERATIONS = "migrations/versions/0003_operations.py"
 EXECUTOR = "pgqueue/executor.py"
+NOTIFY = "migrations/versions/0007_notify_triggers.py"
 
 T_CLAIM = "tests/integration/test_claim.py"
 T_RETRY = "tests/integration/test_retry_policy.py"
@@ -153,9 +154,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "complete-done-notice-wrong-channel",
         "complete",
-        COMPLETE_SQL,
-        "    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))",
-        "    SELECT pg_notify('pgqueue_finished', string_agg(c.id::text, ','))",
+        NOTIFY,
+        "        PERFORM pg_notify('pgqueue_done', string_agg(f.id::text, ','))\n",
+        "        PERFORM pg_notify('pgqueue_finished', string_agg(f.id::text, ','))\n",
         "the completion notice goes out on a channel nobody listens on",
         (
             f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",
@@ -166,17 +167,21 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "complete-retry-wakes-nobody",
         "complete",
-        COMPLETE_SQL,
-        "    SELECT pg_notify('pgqueue_jobs', q.queue)",
-        "    SELECT pg_notify('pgqueue_jobs_elsewhere', q.queue)",
-        "a job put straight back in the queue (a retry due now) wakes no worker",
-        (f"{T_NOTIFY}::test_a_retry_due_now_wakes_a_listening_worker",),
+        NOTIFY,
+        "FROM changed AS c WHERE c.state = 'queued') AS q;",
+        "FROM changed AS c WHERE c.state = 'queued' AND TG_OP = 'INSERT') AS q;",
+        "a job put back in the queue by an UPDATE (a retry due now, a rescue, a promotion) wakes no worker",
+        (
+            f"{T_NOTIFY}::test_a_retry_due_now_wakes_a_listening_worker",
+            f"{T_NOTIFY}::test_a_promoted_job_wakes_a_listening_worker",
+            f"{T_RESCUE}::test_a_rescued_job_wakes_a_listening_worker",
+        ),
     ),
     Mutant(
         "complete-retry-at-once",
         "complete",
         COMPLETE_SQL,
-        "THEN now() + make_interval(secs => greatest(o.retry_in, 0))",
+        "THEN now() + make_interval(secs => o.run_in)",
         "THEN now()",
         "a retry is due at once whatever its delay",
         (f"{T_RETRY}::test_failed_job_waits_its_retry_policy_delay",),
@@ -185,8 +190,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "complete-retry-despite-cancel",
         "complete",
         COMPLETE_SQL,
-        "            WHEN o.state IN ('retrying', 'requeued') AND j.cancel_requested_at IS NOT NULL\n"
-        "                THEN 'cancelled'\n",
+        "            WHEN NOT o.finished AND j.cancel_requested_at IS NOT NULL THEN 'cancelled'\n",
         "",
         "a job whose cancel was requested is retried when its attempt fails",
         (f"{T_RELIABILITY}::test_a_job_failing_after_its_cancel_was_requested_is_not_retried",),
@@ -204,8 +208,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "complete-dead-not-finished",
         "complete",
         COMPLETE_SQL,
-        "WHEN o.state IN ('succeeded', 'dead', 'cancelled') OR j.cancel_requested_at",
-        "WHEN o.state IN ('succeeded', 'cancelled') OR j.cancel_requested_at",
+        "CASE WHEN o.finished OR j.cancel_requested_at IS NOT NULL THEN now() END",
+        "CASE WHEN j.cancel_requested_at IS NOT NULL THEN now() END",
         "a dead-lettered job gets no finished_at (retention and the views never see it)",
         (f"{T_RETRY}::test_a_job_out_of_attempts_is_dead_lettered_and_finished",),
     ),
@@ -219,6 +223,27 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             "tests/integration/test_faults.py::test_an_unstorable_error_message_does_not_stop_outcomes",
         ),
+    ),
+    Mutant(
+        "complete-retry-due-now-waits-for-promotion",
+        "complete",
+        "pgqueue/transitions.py",
+        "    target = JobState.RETRYING if run_in > 0 else JobState.QUEUED\n",
+        "    target = JobState.RETRYING\n",
+        "a retry due now waits for the next promotion instead of going straight to the queue",
+        (
+            "tests/unit/test_state_writers.py::"
+            "test_a_retry_due_now_goes_straight_to_the_queue_and_a_later_one_waits",
+        ),
+    ),
+    Mutant(
+        "complete-interrupted-attempt-not-refunded",
+        "complete",
+        "pgqueue/transitions.py",
+        "error=error, refund_attempt=True",
+        "error=error, refund_attempt=False",
+        "an attempt interrupted by a shutdown counts against max_attempts",
+        (f"{T_WORKER}::test_stop_timeout_puts_unfinished_jobs_back_in_the_queue",),
     ),
     # -- rescue --------------------------------------------------------------------------------
     Mutant(
@@ -261,15 +286,6 @@ MUTANTS: tuple[Mutant, ...] = (
         "a stopped or lost worker whose last beat is recent still protects its jobs",
         (f"{T_RESCUE}::test_rescue_judges_each_worker_by_its_own_ttl",),
     ),
-    Mutant(
-        "rescue-wakes-nobody",
-        "rescue",
-        RESCUE_SQL,
-        "    SELECT pg_notify('pgqueue_jobs', q.queue)",
-        "    SELECT pg_notify('pgqueue_jobs_elsewhere', q.queue)",
-        "a rescued job back in the queue wakes no worker",
-        (f"{T_RESCUE}::test_a_rescued_job_wakes_a_listening_worker",),
-    ),
     # -- promote -------------------------------------------------------------------------------
     Mutant(
         "promote-early",
@@ -289,22 +305,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "retries that came due are never queued again",
         (f"{T_WORKER}::test_retry_then_success_records_errors",),
     ),
-    Mutant(
-        "promote-wakes-nobody",
-        "promote",
-        PROMOTE_SQL,
-        "SELECT q.queue, q.jobs, pg_notify('pgqueue_jobs', q.queue)",
-        "SELECT q.queue, q.jobs, pg_notify('pgqueue_jobs_elsewhere', q.queue)",
-        "a promoted job wakes no worker (it waits for the poll)",
-        (f"{T_NOTIFY}::test_a_promoted_job_wakes_a_listening_worker",),
-    ),
     # -- enqueue -------------------------------------------------------------------------------
     Mutant(
         "enqueue-notify-per-row",
         "enqueue",
-        CORE,
-        "    FOR EACH STATEMENT EXECUTE FUNCTION pgqueue.notify_jobs_inserted();",
-        "    FOR EACH ROW EXECUTE FUNCTION pgqueue.notify_jobs_inserted();",
+        NOTIFY,
+        "    REFERENCING NEW TABLE AS changed\n    FOR EACH STATEMENT",
+        "    REFERENCING NEW TABLE AS changed\n    FOR EACH ROW",
         "the insert trigger runs (and sends its NOTIFYs) once per row, not once per statement",
         (f"{T_NOTIFY}::test_insert_trigger_notifies_once_per_queue_per_statement",),
         audited=True,
@@ -312,9 +319,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "enqueue-notify-for-scheduled-rows",
         "enqueue",
-        CORE,
-        "FROM (SELECT DISTINCT i.queue FROM inserted AS i WHERE i.state = 'queued') AS q;",
-        "FROM (SELECT DISTINCT i.queue FROM inserted AS i) AS q;",
+        NOTIFY,
+        "FROM changed AS c WHERE c.state = 'queued') AS q;",
+        "FROM changed AS c) AS q;",
         "inserting a scheduled job wakes the workers of its queue for nothing",
         (f"{T_NOTIFY}::test_insert_trigger_notifies_once_per_queue_per_statement",),
     ),
@@ -388,8 +395,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "retry-explicit-delay-ignored",
         "retry",
         EXECUTOR,
-        'job, task, attempt, max_attempts, "retry", exc, None, log, delay=exc.delay',
-        'job, task, attempt, max_attempts, "retry", exc, None, log, delay=None',
+        '"retry", happened, None, log, delay)',
+        '"retry", happened, None, log, None)',
         "Retry(delay=...) raised by a task is ignored in favour of the policy",
         (f"{T_RETRY}::test_retry_raised_by_the_task_overrides_the_policy",),
     ),
@@ -397,8 +404,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "retry-one-attempt-too-many",
         "retry",
         EXECUTOR,
-        "        if attempt >= max_attempts:\n",
-        "        if attempt > max_attempts:\n",
+        "        if attempt >= max_attempts or task is None:\n",
+        "        if attempt > max_attempts or task is None:\n",
         "a job gets one attempt more than max_attempts",
         (f"{T_WORKER}::test_dead_letter_after_max_attempts",),
     ),
@@ -406,8 +413,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "retry-job-max-attempts-ignored",
         "retry",
         EXECUTOR,
-        "max_attempts = job.max_attempts or task.config.max_attempts or self.default_max_attempts",
-        "max_attempts = task.config.max_attempts or job.max_attempts or self.default_max_attempts",
+        "return job.max_attempts or configured or self.default_max_attempts",
+        "return configured or job.max_attempts or self.default_max_attempts",
         "max_attempts given at enqueue loses to the task's",
         (f"{T_RETRY}::test_max_attempts_given_at_enqueue_beats_the_tasks",),
     ),
@@ -449,13 +456,22 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_RETENTION}::test_cancel_and_retry",),
     ),
     Mutant(
-        "cancel-done-notice-missing",
+        "notify-done-for-rows-finished-before",
         "cancel",
-        WORKERS,
-        "        PERFORM pg_notify('pgqueue_done', job_id::text);\n",
-        "",
-        "cancelling a queued job wakes no result waiter",
-        (f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",),
+        NOTIFY,
+        "              AND NOT EXISTS (\n",
+        "              AND true OR NOT EXISTS (\n",
+        "an UPDATE of jobs that had already finished tells their result waiters again",
+        (f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",),
+    ),
+    Mutant(
+        "notify-done-ids-in-one-payload",
+        "complete",
+        NOTIFY,
+        "(row_number() OVER ()) / 300 AS chunk",
+        "(row_number() OVER ()) / 30000 AS chunk",
+        "the ids of a large batch go in one payload, which outgrows NOTIFY's 8000-byte limit",
+        (f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",),
     ),
     # -- operations (the tests issue 15 found hollow can fail) --------------------------------
     Mutant(

@@ -14,17 +14,26 @@ from pgqueue.job import ClaimedJob, JobInfo, JobRequest, JobState
 from pgqueue.repository.driver import Database, Row, translated
 from pgqueue.sql import query
 
+_FINAL_STATES = frozenset(s.value for s in JobState if s.is_finished)
+
 
 @dataclass(frozen=True, slots=True)
 class OutcomeRow:
-    """One finished attempt, as job_complete_many.sql takes it."""
+    """One finished attempt, as job_complete_many.sql takes it (built from a Transition by
+    outcome_writer.outcome_row): the state to write, run_at = now() + run_in when run_in is set,
+    the attempt given back when refund_attempt, finished_at set when the state is final."""
 
     job_id: int
     attempt: int
     state: str
     result_json: str | None
     error_json: str | None
-    retry_in: float | None
+    run_in: float | None
+    refund_attempt: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state in _FINAL_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +84,9 @@ class Jobs(Database):
                 [o.state for o in outcomes],
                 [o.result_json for o in outcomes],
                 [o.error_json for o in outcomes],
-                [o.retry_in for o in outcomes],
+                [o.run_in for o in outcomes],
+                [o.refund_attempt for o in outcomes],
+                [o.finished for o in outcomes],
                 worker_id,
             )
         return int(row["recorded"]) if row else 0

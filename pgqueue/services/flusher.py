@@ -13,14 +13,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from pgqueue import outcome as outcomes
 from pgqueue.backoff import Backoff
 from pgqueue.clock import Clock
 from pgqueue.errors import DatabaseError
-from pgqueue.outcome import Outcome
-from pgqueue.outcome_writer import write_outcomes
-from pgqueue.repository import OutcomeRow, Repository
+from pgqueue.job import JobState
+from pgqueue.outcome_writer import outcome_row, write_outcomes
+from pgqueue.repository import Repository
 from pgqueue.services._base import Service
+from pgqueue.transitions import Transition
 
 logger = logging.getLogger("pgqueue.worker")
 
@@ -34,7 +34,7 @@ class Flusher(Service):
         repository: Repository,
         worker_id: str,
         *,
-        pending: list[Outcome],
+        pending: list[Transition],
         wake: asyncio.Event,
         batch_size: int,
         flush_interval: float,
@@ -62,14 +62,11 @@ class Flusher(Service):
             batch = self.pending[: self.batch_size]
             if not batch:
                 return
-            rows = [
-                OutcomeRow(o.job_id, o.attempt, o.state, o.result_json, o.error_json, o.retry_in)
-                for o in batch
-            ]
+            rows = [outcome_row(t) for t in batch]
             # An outcome the database refuses is recorded as a failure of its own job; the
             # others are written.
             rejected = await write_outcomes(self.repository, rows, self.worker_id)
-            self.on_rejected(sum(1 for r in rejected if r.state == outcomes.SUCCEEDED))
+            self.on_rejected(sum(1 for r in rejected if r.state == JobState.SUCCEEDED))
             del self.pending[: len(batch)]
         self.on_written()
 

@@ -1,5 +1,6 @@
 -- Cancels jobs that are not running yet (queued, scheduled, waiting to retry): they become
--- `cancelled` and finished, with the reason as their last error; result waiters are woken.
+-- `cancelled` and finished, with the reason as their last error; the jobs' trigger
+-- (0007_notify_triggers) wakes their result waiters.
 -- Running jobs are left alone here (the worker running them must stop them).
 WITH cancelled AS (
     UPDATE pgqueue.jobs AS j
@@ -11,12 +12,7 @@ WITH cancelled AS (
         ))
     WHERE j.id = ANY ($1::bigint[]) AND j.state IN ('queued', 'scheduled', 'retrying')
     RETURNING j.id
-),
-woken AS (
-    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))
-    FROM (SELECT c.id, (row_number() OVER ()) / 300 AS chunk FROM cancelled AS c) AS c
-    GROUP BY c.chunk
 )
-SELECT c.id, (SELECT count(*) FROM woken) AS notified
+SELECT c.id
 FROM cancelled AS c
 ORDER BY c.id

@@ -1,33 +1,33 @@
--- Records the outcomes of many finished attempts of worker $7 in one statement (the worker buffers
+-- Records the outcomes of many finished attempts of worker $9 in one statement (the worker buffers
 -- them for a few milliseconds). Each row is guarded by state = 'running', the attempt number that
 -- ran and the worker that ran it, so an outcome that arrives after a rescue, a cancel or a requeue
 -- (even one that reran the job under the same attempt number) changes nothing.
--- States: succeeded, retrying (queued at once when retry_in <= 0), dead, cancelled, requeued
--- (shutdown: back to the queue). A job whose cancellation was requested is not sent round again:
--- a retry or requeue of it ends cancelled instead.
--- Wakes workers for jobs that go straight back to the queue, and result waiters for finished jobs
--- (ids in chunks that fit a NOTIFY payload).
+-- Each row carries the transition as pgqueue/transitions.py decided it: the state to write, run_in
+-- (run_at = now() + run_in, database time; NULL keeps run_at), whether the attempt is given back
+-- (a shutdown interrupted it) and whether the state is final (finished_at, as the CHECK of
+-- 0006_finished_states requires). One fact only the database knows overrides it: a job whose
+-- cancellation was requested is not sent round again; a retry or requeue of it ends cancelled.
+-- The jobs' trigger (0007_notify_triggers) wakes workers for jobs that go straight back to the
+-- queue, and result waiters for finished jobs.
 -- The outcomes are MATERIALIZED and carry the expected state (and worker) as columns so the planner cannot
 -- see 'running' and drive the join from jobs_running_idx (statistics taken while nothing ran say
 -- it holds one row): that generic plan rescans the outcomes once per running job, seconds per
 -- flush. This way every plan looks each outcome up by primary key.
 WITH outcome AS MATERIALIZED (
-    SELECT o.*, 'running'::text AS expected, $7::uuid AS worker
-    FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::float8[])
-        AS o(id, attempt, state, result, error, retry_in)
+    SELECT o.*, 'running'::text AS expected, $9::uuid AS worker
+    FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::float8[],
+                $7::bool[], $8::bool[])
+        AS o(id, attempt, state, result, error, run_in, refund, finished)
 ),
 updated AS (
     UPDATE pgqueue.jobs AS j
     SET state = CASE
-            WHEN o.state IN ('retrying', 'requeued') AND j.cancel_requested_at IS NOT NULL
-                THEN 'cancelled'
-            WHEN o.state = 'requeued' THEN 'queued'
-            WHEN o.state = 'retrying' AND o.retry_in <= 0 THEN 'queued'
+            WHEN NOT o.finished AND j.cancel_requested_at IS NOT NULL THEN 'cancelled'
             ELSE o.state
         END,
         -- A shutdown interrupted the attempt: it does not count against max_attempts.
         attempts = CASE
-            WHEN o.state = 'requeued' AND j.cancel_requested_at IS NULL THEN j.attempts - 1
+            WHEN o.refund AND j.cancel_requested_at IS NULL THEN j.attempts - 1
             ELSE j.attempts
         END,
         result = o.result::jsonb,
@@ -36,34 +36,17 @@ updated AS (
             ELSE j.errors || jsonb_build_array(jsonb_build_object('at', now()) || o.error::jsonb)
         END,
         run_at = CASE
-            WHEN o.state = 'retrying' AND j.cancel_requested_at IS NULL
-                THEN now() + make_interval(secs => greatest(o.retry_in, 0))
+            WHEN o.run_in IS NOT NULL AND j.cancel_requested_at IS NULL
+                THEN now() + make_interval(secs => o.run_in)
             ELSE j.run_at
         END,
-        finished_at = CASE
-            WHEN o.state IN ('succeeded', 'dead', 'cancelled') OR j.cancel_requested_at IS NOT NULL
-                THEN now()
-        END,
+        finished_at = CASE WHEN o.finished OR j.cancel_requested_at IS NOT NULL THEN now() END,
         worker_id = NULL
     FROM outcome AS o
     WHERE j.id = o.id
       AND j.attempts = o.attempt
       AND j.state = o.expected
       AND j.worker_id = o.worker
-    RETURNING j.id, j.state, j.queue
-),
-woken AS (
-    SELECT pg_notify('pgqueue_jobs', q.queue)
-    FROM (SELECT DISTINCT u.queue FROM updated AS u WHERE u.state = 'queued') AS q
-),
-finished AS (
-    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))
-    FROM (
-        SELECT u.id, (row_number() OVER ()) / 300 AS chunk
-        FROM updated AS u
-        WHERE u.state IN ('succeeded', 'dead', 'cancelled')
-    ) AS c
-    GROUP BY c.chunk
+    RETURNING j.id
 )
-SELECT (SELECT count(*) FROM updated) AS recorded,
-       (SELECT count(*) FROM woken) + (SELECT count(*) FROM finished) AS notified
+SELECT (SELECT count(*) FROM updated) AS recorded

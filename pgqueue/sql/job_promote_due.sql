@@ -1,7 +1,8 @@
 -- Moves scheduled jobs and retries whose run_at has come (database time) into the queue, at most
--- $1 at a time, and wakes the workers of each queue that got jobs. Any number of workers may run
--- it at once: SKIP LOCKED hands each row to one of them. Reads jobs_due_idx. $2 stands in for
--- now() when given (a test's clock, pgqueue/clock.py); NULL in production.
+-- $1 at a time; the jobs' trigger (0007_notify_triggers) wakes the workers of each queue that got
+-- jobs. Any number of workers may run it at once: SKIP LOCKED hands each row to one of them.
+-- Reads jobs_due_idx. $2 stands in for now() when given (a test's clock, pgqueue/clock.py); NULL
+-- in production.
 WITH due AS (
     SELECT j.id
     FROM pgqueue.jobs AS j
@@ -17,5 +18,4 @@ promoted AS (
     WHERE j.id = ANY(ARRAY(SELECT due.id FROM due))
     RETURNING j.queue
 )
-SELECT q.queue, q.jobs, pg_notify('pgqueue_jobs', q.queue)
-FROM (SELECT p.queue, count(*) AS jobs FROM promoted AS p GROUP BY p.queue) AS q
+SELECT p.queue, count(*) AS jobs FROM promoted AS p GROUP BY p.queue

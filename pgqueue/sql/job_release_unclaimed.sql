@@ -7,11 +7,8 @@ WITH released AS (
     UPDATE pgqueue.jobs AS j
     SET state = 'queued', attempts = j.attempts - 1, worker_id = NULL, started_at = NULL
     WHERE j.worker_id = $1::uuid AND j.state = 'running' AND j.id <> ALL($2::bigint[])
-    RETURNING j.id, j.queue
-),
-woken AS (
-    SELECT pg_notify('pgqueue_jobs', q.queue)
-    FROM (SELECT DISTINCT r.queue FROM released AS r) AS q
+    RETURNING j.id
 )
-SELECT r.id, (SELECT count(*) FROM woken) AS notified
+-- The jobs' trigger (0007_notify_triggers) wakes the workers of their queues.
+SELECT r.id
 FROM released AS r

@@ -37,12 +37,8 @@ requeued AS (
         cancel_requested_at = NULL
     FROM chosen AS c
     WHERE j.id = c.id
-    RETURNING j.id, j.queue
-),
-woken AS (
-    SELECT pg_notify('pgqueue_jobs', q.queue)
-    FROM (SELECT DISTINCT r.queue FROM requeued AS r) AS q
+    RETURNING j.id
 )
+-- The jobs' trigger (0007_notify_triggers) wakes the workers of their queues.
 SELECT (SELECT count(*) FROM candidates) AS examined,
-       (SELECT count(*) FROM requeued) AS requeued,
-       (SELECT count(*) FROM woken) AS notified
+       (SELECT count(*) FROM requeued) AS requeued

@@ -43,20 +43,8 @@ rescued AS (
         ))
     FROM lost
     WHERE j.id = lost.id AND j.state = 'running'
-    RETURNING j.id, j.state, j.queue
-),
-woken AS (
-    SELECT pg_notify('pgqueue_jobs', q.queue)
-    FROM (SELECT DISTINCT r.queue FROM rescued AS r WHERE r.state = 'queued') AS q
-),
-finished AS (
-    SELECT pg_notify('pgqueue_done', string_agg(c.id::text, ','))
-    FROM (
-        SELECT r.id, (row_number() OVER ()) / 300 AS chunk
-        FROM rescued AS r
-        WHERE r.state IN ('dead', 'cancelled')
-    ) AS c
-    GROUP BY c.chunk
+    RETURNING j.id, j.state
 )
-SELECT r.id, r.state, (SELECT count(*) FROM woken) + (SELECT count(*) FROM finished) AS notified
+-- The jobs' trigger (0007_notify_triggers) wakes workers and result waiters.
+SELECT r.id, r.state
 FROM rescued AS r

@@ -31,12 +31,9 @@ retried AS (
         cancel_requested_at = NULL
     FROM candidates AS c
     WHERE j.id = c.id
-    RETURNING j.id, j.queue
-),
-woken AS (
-    SELECT pg_notify('pgqueue_jobs', q.queue)
-    FROM (SELECT DISTINCT r.queue FROM retried AS r) AS q
+    RETURNING j.id
 )
-SELECT r.id, (SELECT count(*) FROM woken) AS notified
+-- The jobs' trigger (0007_notify_triggers) wakes the workers of their queues.
+SELECT r.id
 FROM retried AS r
 ORDER BY r.id

@@ -89,7 +89,11 @@ class Dashboard:
         self.hide_payloads = hide_payloads
         self.title = title
         self.hub = LiveHub(
-            app.dsn, self.overview, self._read_job, min_interval=min_interval, fallback=fallback
+            lambda: app.listener,
+            self.overview,
+            self._read_job,
+            min_interval=min_interval,
+            fallback=fallback,
         )
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("pgqueue.web", "templates"),

@@ -15,11 +15,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from pgqueue import channels
 from pgqueue.job import JobInfo
-from pgqueue.notifier import Notifier, job_ids
+from pgqueue.notifier import Listener, Subscription, job_ids
 from pgqueue.progress import (
-    DONE_CHANNEL,
-    PROGRESS_CHANNEL,
     FinishedEvent,
     JobEvent,
     ProgressEvent,
@@ -27,12 +26,11 @@ from pgqueue.progress import (
     progress_events,
 )
 from pgqueue.waits import wait_event
-from pgqueue.worker import JOBS_CHANNEL
 
 logger = logging.getLogger("pgqueue.web")
 
 # pgqueue_jobs: enqueues, retries, requeues (the workers' wake-up channel).
-CHANNELS = (JOBS_CHANNEL, PROGRESS_CHANNEL, DONE_CHANNEL)
+CHANNELS = (channels.JOBS, channels.PROGRESS, channels.DONE)
 
 _CLOSED: Any = object()
 
@@ -69,20 +67,20 @@ class LiveHub:
 
     def __init__(
         self,
-        dsn: str | None,
+        listener: Callable[[], Listener],
         read_overview: Callable[[], Awaitable[Any]],
         read_job: Callable[[int], Awaitable[JobInfo | None]],
         *,
         min_interval: float = 0.5,
         fallback: float = 5.0,
     ) -> None:
-        self.dsn = dsn
+        self.listener = listener  # the App's one LISTEN connection, made on first use
         self.read_overview = read_overview
         self.read_job = read_job
         self.min_interval = min_interval
         self.fallback = fallback
         self.reads = 0  # overview reads, for tests: one per interval, not one per browser
-        self._notifier: Notifier | None = None
+        self._subscription: Subscription | None = None
         self._overview_hint = asyncio.Event()
         self._overview: Any = None
         self._overview_subs: list[_Latest] = []
@@ -93,22 +91,21 @@ class LiveHub:
     # -- the one listener ----------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        if self._notifier is None:
-            self._notifier = Notifier(
-                self.dsn, CHANNELS, self._on_notification, on_connect=self._poke_all
+        if self._subscription is None:
+            self._subscription = self.listener().subscribe(
+                CHANNELS, self._on_notification, on_connect=self._poke_all
             )
-            self._notifier.start()
         # Listening before the first read, so nothing slips between them; if the listener is
         # slow to come up the fallback read still gets there.
-        await self._notifier.wait_connected(timeout=2.0)
+        await wait_event(self._subscription.listening, 2.0)
 
     @property
     def listening(self) -> bool:
-        return self._notifier is not None and self._notifier.is_connected
+        return self._subscription is not None and self._subscription.listening.is_set()
 
     def _on_notification(self, channel: str, payload: str) -> None:
         self._overview_hint.set()
-        if channel != JOBS_CHANNEL:
+        if channel != channels.JOBS:
             for job_id in job_ids(payload):
                 feed = self._feeds.get(job_id)
                 if feed is not None:
@@ -133,9 +130,9 @@ class LiveHub:
         for feed in self._feeds.values():
             feed.broadcast(_CLOSED)
         self._feeds.clear()
-        if self._notifier is not None:
-            notifier, self._notifier = self._notifier, None
-            await notifier.stop()
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            await self.listener().unsubscribe(subscription)
 
     # -- the overview (queues, throughput, workers) ---------------------------------------------
 

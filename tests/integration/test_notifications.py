@@ -50,7 +50,7 @@ class Listener:
 async def trigger_calls(conn: asyncpg.Connection) -> int:
     calls = await conn.fetchval(
         "SELECT calls FROM pg_stat_xact_user_functions "
-        "WHERE schemaname = 'pgqueue' AND funcname = 'notify_jobs_inserted'"
+        "WHERE schemaname = 'pgqueue' AND funcname = 'notify_jobs'"
     )
     return int(calls or 0)
 
@@ -89,6 +89,39 @@ async def test_insert_trigger_notifies_once_per_queue_per_statement(dsn: str) ->
         await conn.close()
     # One per queue per transaction; the scheduled row in "later" wakes nobody.
     assert Counter(seen) == {"q0": 5, "q1": 5}
+
+
+async def test_update_trigger_tells_each_change_once_per_statement(dsn: str) -> None:
+    """The UPDATE trigger (0007_notify_triggers): the ids of rows a statement finished, 300 to a
+    payload and each once; nothing for rows that had finished before; one wake-up per queue with
+    queued rows; one call per statement however many rows."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        big = [
+            r["id"]
+            for r in await conn.fetch(
+                "INSERT INTO pgqueue.jobs (task, queue) "
+                "SELECT 't', 'big' FROM generate_series(1, 700) RETURNING id"
+            )
+        ]
+        await conn.execute("INSERT INTO pgqueue.jobs (task, queue) VALUES ('t', 'other')")
+        async with Listener(dsn, "pgqueue_done") as done, Listener(dsn, "pgqueue_jobs") as jobs:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL track_functions = 'pl'")
+                await conn.execute(
+                    "UPDATE pgqueue.jobs SET state = 'succeeded', finished_at = now() "
+                    "WHERE queue = 'big'"
+                )
+                assert await trigger_calls(conn) == 1
+            await conn.execute("UPDATE pgqueue.jobs SET priority = 1 WHERE queue = 'big'")
+            await conn.execute("UPDATE pgqueue.jobs SET priority = 1 WHERE queue = 'other'")
+            finished = await done.drained(conn)
+            woken = await jobs.drained(conn)
+    finally:
+        await conn.close()
+    assert sorted(len(p.split(",")) for p in finished) == [101, 299, 300]
+    assert sorted(int(i) for p in finished for i in p.split(",")) == sorted(big)
+    assert woken == ["other"]
 
 
 async def test_completion_notice_reaches_pgqueue_done_listeners(app: App, dsn: str) -> None:
@@ -167,4 +200,42 @@ async def test_a_running_job_is_cancelled_by_notification_before_the_heartbeat(
             await app.result(job_id, timeout=10, poll_interval=0.2)
     assert await fetchval(dsn, "SELECT state FROM pgqueue.jobs WHERE id = $1", job_id) == (
         "cancelled"
+    )
+
+
+async def test_one_listener_serves_the_worker_result_waiters_and_watchers(
+    app: App, dsn: str
+) -> None:
+    """One LISTEN connection per App: the worker's wake-ups and cancels, result() and watch()
+    all arrive through it; it stays while any of them subscribes and closes with the App."""
+
+    @app.task(name="ok")
+    async def ok() -> str:
+        return "fine"
+
+    async with running_worker(app, **NO_POLL):
+        await settled(app)
+        job_id = await ok.enqueue()
+        assert await app.result(job_id, timeout=WOKEN_WITHIN) == "fine"
+        events = [event async for event in app.watch(await ok.enqueue())]
+        assert [type(event).__name__ for event in events] == ["FinishedEvent"]
+        listener = app.listener
+        heard = {c for s in listener._subscriptions for c in s.channels}
+        assert heard == {"pgqueue_jobs", "pgqueue_cancel", "pgqueue_done", "pgqueue_progress"}
+        assert listener._conn is not None
+        pid = listener._conn.get_server_pid()
+        listening = await fetchval(
+            dsn,
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND datname = current_database()",
+            pid,
+        )
+        assert listening == 1
+    # The worker left; result waiters and watchers of the App still hold the connection.
+    assert listener is app.listener
+    assert listener.is_connected and len(listener._subscriptions) == 2
+    await app.close()
+    assert listener._conn is None and not listener.is_connected
+    await wait_for(
+        lambda: fetchval(dsn, "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1", pid),
+        message="the listener's backend to end",
     )

@@ -158,12 +158,30 @@ async def test_an_outcome_of_an_earlier_attempt_changes_nothing(dsn: str) -> Non
         job_id = await add_running_job(conn, worker, attempts=2)
         complete = query("job_complete_many")
         stale = await conn.fetchrow(
-            complete, [job_id], [1], ["succeeded"], ['"attempt 1"'], [None], [None], worker
+            complete,
+            [job_id],
+            [1],
+            ["succeeded"],
+            ['"attempt 1"'],
+            [None],
+            [None],
+            [False],
+            [True],
+            worker,
         )
         state = await conn.fetchval("SELECT state FROM pgqueue.jobs WHERE id = $1", job_id)
         assert (stale["recorded"], state) == (0, "running")
         fresh = await conn.fetchrow(
-            complete, [job_id], [2], ["succeeded"], ['"attempt 2"'], [None], [None], worker
+            complete,
+            [job_id],
+            [2],
+            ["succeeded"],
+            ['"attempt 2"'],
+            [None],
+            [None],
+            [False],
+            [True],
+            worker,
         )
         assert fresh["recorded"] == 1
         result = await conn.fetchval("SELECT result::text FROM pgqueue.jobs WHERE id = $1", job_id)

@@ -154,7 +154,7 @@ def test_upgrade_downgrade_upgrade_round_trip(empty_db: str) -> None:
     assert relations["jobs"] == "r"
     assert relations["alembic_version"] == "r"
     functions = {name for name, _args, _md5 in after_first["functions"]}
-    assert {"enqueue", "enqueue_many", "notify_jobs_inserted"} <= functions
+    assert {"enqueue", "enqueue_many", "notify_jobs"} <= functions
 
     migrate.downgrade(empty_db, "base")
     assert versions(empty_db) == set()

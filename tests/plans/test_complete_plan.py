@@ -10,7 +10,7 @@ import pytest
 
 from pgqueue.sql import query
 
-PARAMS = "(bigint[], int[], text[], text[], text[], float8[], uuid)"
+PARAMS = "(bigint[], int[], text[], text[], text[], float8[], bool[], bool[], uuid)"
 
 
 @pytest.mark.parametrize("mode", ["force_generic_plan", "force_custom_plan"])
@@ -34,7 +34,7 @@ async def test_complete_many_joins_by_primary_key(dsn: str, mode: str) -> None:
             for row in await conn.fetch(
                 "EXPLAIN EXECUTE complete_many('{1,2,3}', '{1,1,1}',"
                 " '{succeeded,succeeded,succeeded}', '{null,null,null}', '{NULL,NULL,NULL}',"
-                " '{NULL,NULL,NULL}', gen_random_uuid())"
+                " '{NULL,NULL,NULL}', '{f,f,f}', '{t,t,t}', gen_random_uuid())"
             )
         )
     finally:

@@ -224,42 +224,53 @@ def _parse_url(url: str) -> dict[str, str]:
     """libpq's conninfo_uri_parse_options (plus the two strict checks in the module docstring)."""
     params: dict[str, str] = {}
     rest = url.split("://", 1)[1]
-    p = 0
+    p = _credentials(rest, params)
+    hosts, ports, terminator, p = _hosts(rest, p)
+    host_value = ",".join(hosts)
+    port_value = ",".join(ports)  # as libpq: "," for two hosts without ports
+    if host_value:
+        params["host"] = _decode(host_value, "the host")
+    if port_value:
+        params["port"] = _decode(port_value, "the port")
     n = len(rest)
+    if terminator and terminator != "?":
+        p += 1
+        start = p
+        while p < n and rest[p] != "?":
+            p += 1
+        if rest[start:p]:
+            params["dbname"] = _decode(rest[start:p], "the database name")
+        terminator = rest[p] if p < n else ""
+    if terminator:
+        params.update(_query_params(rest[p + 1 :]))
+    return params
+
+
+def _credentials(rest: str, params: dict[str, str]) -> int:
+    """The user and password before an '@' (into `params`); where the host list starts."""
+    p, n = 0, len(rest)
     while p < n and rest[p] not in "@/":
         p += 1
-    if p < n and rest[p] == "@":
-        at = p
-        colon = rest.find(":", 0, at)
-        user = rest[: colon if colon != -1 else at]
-        if user:
-            params["user"] = _decode(user, "the user name")
-        if colon != -1 and rest[colon + 1 : at]:
-            params["password"] = _decode(rest[colon + 1 : at], "the password")
-        p = at + 1
-    else:
-        p = 0  # no credentials: the host starts right after ://
+    if not (p < n and rest[p] == "@"):
+        return 0  # no credentials: the host starts right after ://
+    at = p
+    colon = rest.find(":", 0, at)
+    user = rest[: colon if colon != -1 else at]
+    if user:
+        params["user"] = _decode(user, "the user name")
+    if colon != -1 and rest[colon + 1 : at]:
+        params["password"] = _decode(rest[colon + 1 : at], "the password")
+    return at + 1
+
+
+def _hosts(rest: str, p: int) -> tuple[list[str], list[str], str, int]:
+    """The comma-separated host[:port] list from `p`: hosts, ports, the character that ended
+    it ('/', '?' or '') and its position."""
+    n = len(rest)
     hosts: list[str] = []
     ports: list[str] = []
-    terminator = ""
     while True:
-        if p < n and rest[p] == "[":
-            close = rest.find("]", p)
-            if close == -1:
-                raise _MalformedError("an IPv6 address in [ has no closing ]")
-            if close == p + 1:
-                raise _MalformedError("an IPv6 address in [] is empty")
-            host = rest[p + 1 : close]
-            p = close + 1
-            if p < n and rest[p] not in ":/?,":
-                raise _MalformedError("unexpected text after an IPv6 address (expected : or /)")
-        else:
-            start = p
-            while p < n and rest[p] not in ":/?,":
-                p += 1
-            host = rest[start:p]
-        if "@" in host:
-            raise _MalformedError("an '@' in a user name or password must be written %40")
+        host, p = _host_at(rest, p)
         hosts.append(host)
         terminator = rest[p] if p < n else ""
         port = ""
@@ -272,25 +283,31 @@ def _parse_url(url: str) -> dict[str, str]:
             terminator = rest[p] if p < n else ""
         ports.append(port)
         if terminator != ",":
-            break
+            return hosts, ports, terminator, p
         p += 1
-    host_value = ",".join(hosts)
-    port_value = ",".join(ports)  # as libpq: "," for two hosts without ports
-    if host_value:
-        params["host"] = _decode(host_value, "the host")
-    if port_value:
-        params["port"] = _decode(port_value, "the port")
-    if terminator and terminator != "?":
-        p += 1
+
+
+def _host_at(rest: str, p: int) -> tuple[str, int]:
+    """One host (a name, an address or an [IPv6 address]) starting at `p`, and where it ends."""
+    n = len(rest)
+    if p < n and rest[p] == "[":
+        close = rest.find("]", p)
+        if close == -1:
+            raise _MalformedError("an IPv6 address in [ has no closing ]")
+        if close == p + 1:
+            raise _MalformedError("an IPv6 address in [] is empty")
+        host = rest[p + 1 : close]
+        p = close + 1
+        if p < n and rest[p] not in ":/?,":
+            raise _MalformedError("unexpected text after an IPv6 address (expected : or /)")
+    else:
         start = p
-        while p < n and rest[p] != "?":
+        while p < n and rest[p] not in ":/?,":
             p += 1
-        if rest[start:p]:
-            params["dbname"] = _decode(rest[start:p], "the database name")
-        terminator = rest[p] if p < n else ""
-    if terminator:
-        params.update(_query_params(rest[p + 1 :]))
-    return params
+        host = rest[start:p]
+    if "@" in host:
+        raise _MalformedError("an '@' in a user name or password must be written %40")
+    return host, p
 
 
 def _query_params(query: str) -> dict[str, str]:

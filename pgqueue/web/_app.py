@@ -104,6 +104,12 @@ class Dashboard:
         self.env.filters["pretty"] = _pretty
         self.env.filters["seconds"] = _seconds
 
+    async def close(self) -> None:
+        """Stop the live hub, and close the App if the dashboard made it."""
+        await self.hub.close()
+        if self.owns_app:
+            await self.app.close()
+
     async def ready(self) -> None:
         await self.app.open()
 
@@ -224,6 +230,20 @@ def create_app(
         fallback=live_fallback,
     )
 
+    web = Starlette(
+        routes=_routes(board),
+        lifespan=_lifespan(board),
+        exception_handlers={PgQueueError: _database_error(board)},
+    )
+    web.add_middleware(_Guard, auth=auth)
+    # For an application that mounts the dashboard (a mounted app's lifespan does not run):
+    # `await dashboard.state.close()` on shutdown stops its listener.
+    web.state.dashboard = board
+    web.state.close = board.close
+    return web
+
+
+def _routes(board: Dashboard) -> list[Route | Mount]:
     def page(
         handler: Callable[[Dashboard, Request], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
@@ -233,7 +253,7 @@ def create_app(
 
         return endpoint
 
-    routes = [
+    return [
         Route("/", page(_queues_page)),
         Route("/jobs", page(_jobs_page)),
         Route("/jobs/{job_id:int}", page(_job_page)),
@@ -255,18 +275,21 @@ def create_app(
         Mount("/static", StaticFiles(packages=[("pgqueue.web", "static")]), name="static"),
     ]
 
+
+def _lifespan(
+    board: Dashboard,
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            await close()
+            await board.close()
 
-    async def close() -> None:
-        await board.hub.close()
-        if board.owns_app:
-            await board.app.close()
+    return lifespan
 
+
+def _database_error(board: Dashboard) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def database_error(request: Request, exc: Exception) -> Response:
         # The database is down, a role lacks a grant, the schema is missing: say which, as the
         # CLI does, instead of a bare 500.
@@ -275,15 +298,7 @@ def create_app(
             return JSONResponse({"error": message}, status_code=503)
         return board.render(request, "error.html", 503, message=message)
 
-    web = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={PgQueueError: database_error}
-    )
-    web.add_middleware(_Guard, auth=auth)
-    # For an application that mounts the dashboard (a mounted app's lifespan does not run):
-    # `await dashboard.state.close()` on shutdown stops its listener.
-    web.state.dashboard = board
-    web.state.close = close
-    return web
+    return database_error
 
 
 class _Guard:

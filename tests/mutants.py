@@ -710,4 +710,26 @@ MUTANTS: tuple[Mutant, ...] = (
         "a wake-up that arrives while a pass runs is dropped until the next interval",
         ("tests/unit/test_services.py::test_a_poke_during_a_pass_is_not_lost",),
     ),
+    Mutant(
+        "integrations-imports-flag-ignored",
+        "integrations",
+        "pgqueue/cli/core.py",
+        "            imports=imports or None,\n",
+        "",
+        "`pgqueue worker --import MODULE` imports nothing: the module's tasks are not served",
+        (
+            "tests/integration/test_task_modules.py::test_imported_modules_tasks_are_served_and_a_missing_one_is_named",
+        ),
+    ),
+    Mutant(
+        "integrations-unregistered-tasks-not-excluded",
+        "integrations",
+        "pgqueue/sql/job_waiting_unregistered.sql",
+        "  AND j.task <> ALL($2::text[])\n",
+        "",
+        "the start-up report names tasks the imported modules do register",
+        (
+            "tests/integration/test_task_modules.py::test_imported_modules_tasks_are_served_and_a_missing_one_is_named",
+        ),
+    ),
 )

@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from pgqueue import outcome, serialization
+from pgqueue import outcome, payloads, serialization
 from pgqueue.context import JobContext, ProgressSink, reset_current, set_current
 from pgqueue.errors import Retry, SerializationError
 from pgqueue.job import ClaimedJob
@@ -154,7 +154,7 @@ class JobRunner:
         try:
             # Its length is checked on the bytes the encoding produced anyway: no second pass.
             result_json = serialization.dumps(
-                result,
+                payloads.dump_result(task.fn, result),
                 what=f"result of {job.task}",
                 max_bytes=self.max_result_bytes,
                 limit="max_result_bytes",
@@ -262,7 +262,7 @@ def _decode_payload(job: ClaimedJob, task: Task[Any, Any]) -> tuple[list[Any], d
             f"kwargs must be a JSON object, got {type(kwargs).__name__}: {job.kwargs[:200]}"
         )
     try:
-        task.signature.bind(*args, **kwargs)
+        args, kwargs = payloads.rebuild_arguments(task.fn, args, kwargs)  # typed payloads
     except TypeError as exc:
         raise _BadPayloadError(f"arguments do not fit {task.name}{task.signature}: {exc}") from exc
     return args, kwargs

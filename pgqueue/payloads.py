@@ -97,15 +97,17 @@ def _load(cls: type, value: Any, where: str) -> Any:
             )
         return cls(**value)  # a pydantic dataclass validates here; a plain one checks names
     except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        raise PayloadValidationError(f"{where}: {_field_errors(exc)}") from exc
+        raise PayloadValidationError(_field_errors(exc, where)) from exc
 
 
-def _field_errors(exc: Exception) -> str:
+def _field_errors(exc: Exception, where: str) -> str:
+    """`invoice.cents: Input should be a valid integer; invoice.due: Field required` from a
+    pydantic ValidationError; `where: message` from anything else."""
     errors = getattr(exc, "errors", None)
     if not callable(errors):
-        return str(exc)
+        return f"{where}: {exc}"
     return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or '(value)'}: {error['msg']}"
+        f"{'.'.join([where, *(str(part) for part in error['loc'])])}: {error['msg']}"
         for error in errors()
     )
 

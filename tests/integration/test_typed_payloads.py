@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from datetime import date
 
 import pydantic
@@ -121,8 +123,8 @@ async def test_a_payload_that_does_not_validate_is_dead_lettered_with_field_erro
         [error] = info.errors
         assert error["kind"] == "payload"
         errors[job_id] = error["message"]
-    assert "invoice: cents: Input should be a valid integer" in errors[bad_model]
-    assert "due: Field required" in errors[bad_model]
+    assert "invoice.cents: Input should be a valid integer" in errors[bad_model]
+    assert "invoice.due: Field required" in errors[bad_model]
     assert "address: " in errors[bad_dataclass] and "'color'" in errors[bad_dataclass]
     assert "expected a JSON object for Address, got str" in errors[not_an_object]
     assert len(calls) == 1
@@ -153,5 +155,22 @@ async def test_enqueue_refuses_what_json_cannot_hold_and_result_validates(
         "finished_at = now() WHERE id = $1",
         job_id,
     )
-    with pytest.raises(PayloadValidationError, match="result: customer: Field required"):
+    with pytest.raises(PayloadValidationError, match=r"result\.customer: Field required"):
         await app.result(job_id, timeout=10, task=charge)
+
+
+def test_pgqueue_never_imports_pydantic() -> None:
+    """Pydantic is an optional extra: a worker and typed dataclass payloads work without it."""
+    code = (
+        "import sys, dataclasses\n"
+        "import pgqueue.client, pgqueue.executor, pgqueue.payloads as p\n"
+        "@dataclasses.dataclass\n"
+        "class A:\n"
+        "    x: int\n"
+        "def f(a: A) -> A: return a\n"
+        "assert p.dump_arguments(f, (A(1),), {}) == (({'x': 1},), {})\n"
+        "assert p.rebuild_arguments(f, [{'x': 1}], {}) == ([A(1)], {})\n"
+        "assert 'pydantic' not in sys.modules, 'pydantic imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

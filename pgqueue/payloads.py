@@ -15,12 +15,13 @@ task without typed payloads behaves exactly as before.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
 import inspect
 import sys
 import types
 import typing
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,10 +34,18 @@ _RETURN = "return"
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Typed:
-    """The typed payloads of one function: parameter name -> class, and the return's class."""
+    """The typed payloads of one function: parameter name -> class, and the return's class;
+    its signature and positional parameter names, read once (the worker binds per job)."""
 
     params: Mapping[str, type]
     result: type | None
+    signature: inspect.Signature
+    positional: tuple[str, ...]
+
+
+# Per function, computed at its first enqueue or job (annotations resolve by then); weak, so a
+# task defined in a test function does not stay alive.
+_CACHE: weakref.WeakKeyDictionary[Callable[..., Any], _Typed] = weakref.WeakKeyDictionary()
 
 
 def _model_base() -> type | None:
@@ -59,18 +68,34 @@ def _payload_class(annotation: Any) -> type | None:
     return annotation if dataclasses.is_dataclass(annotation) else None
 
 
-@functools.cache
 def _typed(fn: Callable[..., Any]) -> _Typed:
+    try:
+        return _CACHE[fn]
+    except (KeyError, TypeError):  # not seen yet, or not weakly referenceable
+        pass
+    typed = _read(fn)
+    with contextlib.suppress(TypeError):
+        _CACHE[fn] = typed
+    return typed
+
+
+def _read(fn: Callable[..., Any]) -> _Typed:
     try:
         hints = typing.get_type_hints(fn)
     except Exception:  # an annotation that does not resolve: only real classes count
         hints = {k: v for k, v in getattr(fn, "__annotations__", {}).items() if isinstance(v, type)}
+    signature = inspect.signature(fn)
     params = {}
-    for name, param in inspect.signature(fn).parameters.items():
+    for name, param in signature.parameters.items():
         cls = _payload_class(hints.get(name))
         if cls is not None and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             params[name] = cls
-    return _Typed(params, _payload_class(hints.get(_RETURN)))
+    positional = tuple(
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )
+    return _Typed(params, _payload_class(hints.get(_RETURN)), signature, positional)
 
 
 def _dump(value: Any) -> Any:
@@ -121,11 +146,7 @@ def _each_typed(
     """`convert` applied to each typed payload among the arguments, keeping which are positional
     and which keyword (what is stored is what the caller wrote, only JSON-ready)."""
     typed = _typed(fn).params
-    positional = [
-        p.name
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = _typed(fn).positional
     new_args = [
         convert(positional[i], typed[positional[i]], value)
         if i < len(positional) and positional[i] in typed
@@ -154,8 +175,9 @@ def rebuild_arguments(
 ) -> tuple[list[Any], dict[str, Any]]:
     """In the worker: check the arguments fit `fn` (TypeError if not) and rebuild each typed
     payload from its annotation (PayloadValidationError, a TypeError, naming the fields)."""
-    inspect.signature(fn).bind(*args, **kwargs)
-    if not _typed(fn).params:
+    typed = _typed(fn)
+    typed.signature.bind(*args, **kwargs)
+    if not typed.params:
         return args, kwargs
     return _each_typed(fn, args, kwargs, lambda name, cls, value: _load(cls, value, name))
 

@@ -122,3 +122,19 @@ def test_a_module_that_fails_to_import_exits_2_with_one_line(dsn: str) -> None:
     stderr = assert_one_clean_error(done, 2)
     assert "'examples/task_modules/mail.py' is not a dotted module name" in stderr
     assert rows(dsn, "SELECT count(*) FROM pgqueue.workers") == [(0,)]
+
+
+async def test_every_process_of_processes_imports_the_modules(dsn: str, tmp_path: Path) -> None:
+    ids = [
+        await fetchval(dsn, f"""SELECT pgqueue.enqueue('mail.send', '["p{i}@example.com"]')""")
+        for i in range(4)
+    ]
+    log = tmp_path / "worker.log"
+    async with worker(dsn, log, "--processes", "2", "--import", MAIL):
+        for i, job_id in enumerate(ids):
+            assert await wait_succeeded(dsn, job_id) == f"sent to p{i}@example.com"
+        await wait_for(
+            lambda: text(log).count("serving 1 task(s): mail.send") == 2,
+            timeout=30,
+            message=f"both processes to serve; log: {log}",
+        )

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pgqueue.errors import PayloadValidationError
+from pgqueue.errors import PayloadValidationError, SerializationError
 
 __all__ = ["dump_arguments", "dump_result", "load_result", "rebuild_arguments"]
 
@@ -121,7 +121,7 @@ def _load(cls: type, value: Any, where: str) -> Any:
                 f"expected a JSON object for {cls.__name__}, got {type(value).__name__}"
             )
         return cls(**value)  # a pydantic dataclass validates here; a plain one checks names
-    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+    except Exception as exc:  # ValidationError (a ValueError), or a __post_init__'s own error
         raise PayloadValidationError(_field_errors(exc, where)) from exc
 
 
@@ -184,7 +184,12 @@ def rebuild_arguments(
 
 def dump_result(fn: Callable[..., Any], value: Any) -> Any:
     """The result of `fn` as JSON-ready data when its return is annotated as a typed payload."""
-    return _dump(value) if _typed(fn).result is not None else value
+    if _typed(fn).result is None:
+        return value
+    try:
+        return _dump(value)
+    except Exception as exc:  # a model that cannot dump itself: the job's `result` failure
+        raise SerializationError(f"result of {fn.__qualname__} does not dump: {exc}") from exc
 
 
 def load_result(fn: Callable[..., Any], value: Any) -> Any:

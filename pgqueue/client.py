@@ -26,6 +26,7 @@ from pgqueue.errors import (
 )
 from pgqueue.job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
 from pgqueue.notifier import Listener, Subscription, job_ids
+from pgqueue.payloads import load_result
 from pgqueue.periodic import DEFAULT_GRACE, PeriodicSchedule
 from pgqueue.progress import MIN_READ_INTERVAL, JobEvent, JobWatcher
 from pgqueue.progress import watch as watch_job
@@ -338,10 +339,32 @@ class App:
             raise JobNotFoundError(f"no job with id {job_id}")
         return outcome
 
+    @overload
     async def result(
         self, job_id: int, timeout: float | None = None, *, poll_interval: float = 5.0
+    ) -> Any: ...
+
+    @overload
+    async def result(
+        self,
+        job_id: int,
+        timeout: float | None = None,
+        *,
+        task: Task[Any, R],
+        poll_interval: float = 5.0,
+    ) -> R: ...
+
+    async def result(
+        self,
+        job_id: int,
+        timeout: float | None = None,
+        *,
+        task: Task[Any, Any] | None = None,
+        poll_interval: float = 5.0,
     ) -> Any:
-        """Wait for the job to finish and return its result.
+        """Wait for the job to finish and return its result; with `task=`, the job's task, a
+        result its return annotation types as a Pydantic model or a dataclass is rebuilt as one
+        (PayloadValidationError if the stored JSON does not fit it).
 
         Woken by the NOTIFY the worker sends when it records the outcome, with a slow poll as
         the fallback. Raises JobFailedError (dead-lettered or cancelled, with the last error's
@@ -357,7 +380,7 @@ class App:
                 read_at = time.monotonic()
                 info = await self.get_job(job_id)
                 if info.state == JobState.SUCCEEDED:
-                    return info.result
+                    return info.result if task is None else load_result(task.fn, info.result)
                 if info.state in (JobState.DEAD, JobState.CANCELLED):
                     raise JobFailedError(job_id, info.state.value, info.last_error)
                 wait = poll_interval

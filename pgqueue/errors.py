@@ -42,6 +42,11 @@ class SerializationError(PgQueueError, TypeError):
     """A value that must be stored as JSON could not be encoded or decoded."""
 
 
+class PayloadValidationError(SerializationError):
+    """Arguments or a result that do not validate against the task's model or dataclass
+    annotation; the message names each field and what is wrong with it."""
+
+
 class DatabaseError(PgQueueError):
     """The database reported an error pgqueue did not expect.
 

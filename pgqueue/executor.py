@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from pgqueue import serialization, transitions
+from pgqueue import payloads, serialization, transitions
 from pgqueue.context import JobContext, ProgressSink, reset_current, set_current
 from pgqueue.errors import Retry, SerializationError
 from pgqueue.job import ClaimedJob
@@ -159,7 +159,7 @@ class JobRunner:
                 log.error("%s: dead-lettered", logged)
                 return transitions.dead(job.id, attempt, error_info(kind, attempt, message=message))
             case _Returned(value=value):
-                return self._returned(job, value, log)
+                return self._returned(job, task, value, log)
             case asyncio.CancelledError() if control.cancel_reason == SHUTDOWN:
                 log.warning("interrupted by worker shutdown: back to the queue")
                 error = error_info("shutdown", attempt, happened, "interrupted by worker shutdown")
@@ -183,12 +183,16 @@ class JobRunner:
                 return self._failed(job, task, max_attempts, "exception", happened, None, log)
 
     def _returned(
-        self, job: ClaimedJob, value: Any, log: logging.LoggerAdapter[logging.Logger]
+        self,
+        job: ClaimedJob,
+        task: Task[Any, Any] | None,
+        value: Any,
+        log: logging.LoggerAdapter[logging.Logger],
     ) -> Transition:
         try:
             # Its length is checked on the bytes the encoding produced anyway: no second pass.
             result_json = serialization.dumps(
-                value,
+                value if task is None else payloads.dump_result(task.fn, value),
                 what=f"result of {job.task}",
                 max_bytes=self.max_result_bytes,
                 limit="max_result_bytes",
@@ -305,7 +309,7 @@ def _decode_payload(job: ClaimedJob, task: Task[Any, Any]) -> tuple[list[Any], d
             f"kwargs must be a JSON object, got {type(kwargs).__name__}: {job.kwargs[:200]}"
         )
     try:
-        task.signature.bind(*args, **kwargs)
+        args, kwargs = payloads.rebuild_arguments(task.fn, args, kwargs)  # typed payloads
     except TypeError as exc:
         raise _BadPayloadError(f"arguments do not fit {task.name}{task.signature}: {exc}") from exc
     return args, kwargs

@@ -226,6 +226,13 @@ class Monitor:
         """The state of each given job that exists."""
         return await self.repository.job_states(job_ids)
 
+    async def unregistered_tasks(
+        self, queues: Sequence[str], registered: Sequence[str]
+    ) -> dict[str, int]:
+        """Tasks with jobs waiting on `queues` that are not in `registered`, with their job
+        counts (at most 20 names): what a worker serving those queues could not run."""
+        return await self.repository.waiting_unregistered(queues, registered)
+
     async def status(self, queues: Sequence[str] | None = None) -> Status:
         return Status(await self.queues(queues), await self.workers())
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
+from pgqueue import payloads
 from pgqueue.enqueue import Enqueued
 from pgqueue.errors import TaskRegistrationError, UnknownTaskError
 from pgqueue.job import DEFAULT_QUEUE, JobOptions, JobRequest
@@ -137,10 +138,11 @@ class Task(Generic[P, R]):
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"arguments do not fit task {self.name}: {exc}") from None
+        json_args, json_kwargs = payloads.dump_arguments(self.fn, args, kwargs)  # typed payloads
         return self._binding.options.request(
             self.name,
-            args,
-            kwargs,
+            json_args,
+            json_kwargs,
             queue=self.config.queue,
             priority=self.config.priority,
             max_attempts=self.config.max_attempts,

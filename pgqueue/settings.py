@@ -80,6 +80,10 @@ class WorkerSettings:
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
     metrics_interval: float = 15.0
+    # -- task modules (docs/worker.md) ---------------------------------------------------------
+    # Modules `pgqueue worker` imports after MODULE:APP so that the tasks they define are
+    # registered (PGQUEUE_IMPORTS: comma-separated; --import beats it).
+    imports: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -108,6 +112,11 @@ class WorkerSettings:
             raise ConfigurationError("heartbeat_ttl must be longer than heartbeat_interval")
         self._check_reliability()
         self._check_operations()
+        for module in self.imports:
+            if not all(part.isidentifier() for part in module.split(".")):
+                raise ConfigurationError(
+                    f"imports: {module!r} is not a dotted module name (e.g. myapp.billing)"
+                )
 
     def _check_reliability(self) -> None:
         if self.max_result_bytes < 1:
@@ -142,8 +151,9 @@ class WorkerSettings:
             if raw is not None and raw != "":
                 values[f.name] = _parse(f.name, raw, str(f.type))
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "queues" in values:
-            values["queues"] = tuple(values["queues"])
+        for name in ("queues", "imports"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def with_(self, **changes: Any) -> WorkerSettings:

@@ -726,4 +726,48 @@ MUTANTS: tuple[Mutant, ...] = (
         "a wake-up that arrives while a pass runs is dropped until the next interval",
         ("tests/unit/test_services.py::test_a_poke_during_a_pass_is_not_lost",),
     ),
+    Mutant(
+        "integrations-imports-flag-ignored",
+        "integrations",
+        "pgqueue/cli/core.py",
+        "            imports=imports or None,\n",
+        "",
+        "`pgqueue worker --import MODULE` imports nothing: the module's tasks are not served",
+        (
+            "tests/integration/test_task_modules.py::test_imported_modules_tasks_are_served_and_a_missing_one_is_named",
+        ),
+    ),
+    Mutant(
+        "integrations-unregistered-tasks-not-excluded",
+        "integrations",
+        "pgqueue/sql/job_waiting_unregistered.sql",
+        "  AND j.task <> ALL($2::text[])\n",
+        "",
+        "the start-up report names tasks the imported modules do register",
+        (
+            "tests/integration/test_task_modules.py::test_imported_modules_tasks_are_served_and_a_missing_one_is_named",
+        ),
+    ),
+    Mutant(
+        "integrations-typed-payloads-not-rebuilt",
+        "integrations",
+        "pgqueue/payloads.py",
+        "    return _each_typed(fn, args, kwargs, lambda name, cls, value: _load(cls, value, name))",
+        "    return args, kwargs",
+        "a task annotated with a model gets a dict, and bad payloads run instead of dead-lettering",
+        (
+            "tests/integration/test_typed_payloads.py::test_a_payload_that_does_not_validate_is_dead_lettered_with_field_errors",
+        ),
+    ),
+    Mutant(
+        "integrations-typed-result-not-rebuilt",
+        "integrations",
+        "pgqueue/payloads.py",
+        'return value if cls is None else _load(cls, value, "result")',
+        "return value",
+        "app.result(job_id, task=...) returns the stored dict, not the annotated model",
+        (
+            "tests/integration/test_typed_payloads.py::test_models_and_dataclasses_round_trip_as_json",
+        ),
+    ),
 )

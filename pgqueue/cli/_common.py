@@ -10,7 +10,7 @@ below; `--log-level DEBUG` adds the traceback below that line.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from pgqueue.client import App
-    from pgqueue.settings import AppSettings
+    from pgqueue.settings import AppSettings, WorkerSettings
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -138,6 +138,54 @@ def load_app(spec: str, **flags: Any) -> App:
     if "dsn" in given:
         given["dsn"] = app_settings(dsn=given["dsn"]).dsn  # malformed: exit 2 before importing
     return import_app(spec, given, lambda message, exc: fail(message, EXIT_CONFIG, exc))
+
+
+def load_modules(names: Sequence[str], **flags: Any) -> None:
+    """Import the task modules `names` (after `load_app`, with the same flags): whatever goes
+    wrong is one line and exit 2, as for MODULE:APP."""
+    from pgqueue.cli._load import import_modules
+
+    given = {name: value for name, value in flags.items() if value is not None}
+    if "dsn" in given:
+        given["dsn"] = app_settings(dsn=given["dsn"]).dsn
+    import_modules(names, given, lambda message, exc: fail(message, EXIT_CONFIG, exc))
+
+
+async def report_tasks(app: App, settings: WorkerSettings) -> None:
+    """Before the worker claims: warn by name about tasks with jobs waiting on its queues that
+    no imported module registers (the worker dead-letters such a job as an unknown task). Best
+    effort: a database that cannot answer yet is the worker's start-up to wait for and report,
+    not this check's."""
+    import logging
+
+    from pgqueue.errors import PgQueueError
+    from pgqueue.monitoring import Monitor
+
+    log = logging.getLogger("pgqueue.worker")
+    names = app.registry.names()
+    try:
+        await app.open()
+        missing = await Monitor(app.repository).unregistered_tasks(settings.queues, names)
+    except PgQueueError as exc:
+        log.debug("could not check for unregistered tasks: %s", exc)
+        return
+    if missing:
+        log.warning(
+            "jobs are waiting for task(s) that no imported module registers: %s; they will be "
+            "dead-lettered as unknown tasks: name the module(s) that define them with --import "
+            "(or PGQUEUE_IMPORTS)",
+            ", ".join(f"{task} ({n} job{'s' * (n != 1)})" for task, n in missing.items()),
+        )
+
+
+def log_tasks(app: App) -> None:
+    """Once the worker serves: the tasks it runs, by name."""
+    import logging
+
+    names = app.registry.names()
+    logging.getLogger("pgqueue.worker").info(
+        "serving %d task(s): %s", len(names), ", ".join(names) or "none"
+    )
 
 
 # -- flags -------------------------------------------------------------------------------------

@@ -18,8 +18,11 @@ from pgqueue.cli._common import (
     errors_exit,
     fail,
     load_app,
+    load_modules,
+    log_tasks,
     open_app,
     option,
+    report_tasks,
     run_or_exit,
     with_app,
 )
@@ -126,6 +129,14 @@ def run_migrations(dsn: str | None, revision: str) -> None:
     help="How long one of pgqueue's own queries may take before it is abandoned (a stalled "
     "network); 0: never. Default: 30s.",
 )
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help="A module of tasks to import after MODULE:APP, e.g. myapp.billing (repeatable). "
+    "Default: PGQUEUE_IMPORTS (comma-separated), else none.",
+)
 @option(
     "--processes",
     type=click.IntRange(min=1),
@@ -173,6 +184,7 @@ def worker(
     heartbeat_interval: float | None,
     heartbeat_ttl: float | None,
     command_timeout: float | None,
+    imports: tuple[str, ...],
     processes: int,
     restart_backoff_max: float,
     loop: str,
@@ -182,7 +194,8 @@ def worker(
 ) -> None:
     """Run a worker for the tasks of MODULE:APP.
 
-    MODULE:APP names the App, e.g. myapp.tasks:app (the attribute defaults to `app`)."""
+    MODULE:APP names the App, e.g. myapp.tasks:app (the attribute defaults to `app`); tasks
+    defined in other modules are served when those modules are named with --import."""
     configure_logging(log_level, log_format)
     # Before any child starts: a bad MODULE:APP or bad settings fail once, clearly.
     app = load_app(app_spec, dsn=dsn, command_timeout=command_timeout)
@@ -197,8 +210,11 @@ def worker(
             listen=False if no_listen else None,
             heartbeat_interval=heartbeat_interval,
             heartbeat_ttl=heartbeat_ttl,
+            imports=imports or None,
         )
         settings = apply_ops_options(settings, ops)
+    # After the App, so that the modules' `@app.task`s register on it; a bad one is exit 2.
+    load_modules(settings.imports, dsn=dsn, command_timeout=command_timeout)
     if processes > 1:
         from pgqueue.supervisor import Supervisor, child_command
 
@@ -219,8 +235,10 @@ def worker(
         from pgqueue.worker import run_until_signalled
 
         try:
+            await report_tasks(app, settings)
             worker = app.worker(settings)
             worker.ops.on_serving.append(announce_serving)  # a no-op without a supervisor
+            worker.ops.on_serving.append(lambda: log_tasks(app))
             await run_until_signalled(worker)
         finally:
             await app.close()

@@ -129,6 +129,17 @@ class Jobs(Database):
             rows = await self.pool.fetch(query("job_states"), list(job_ids))
         return {r["id"]: JobState(r["state"]) for r in rows}
 
+    async def waiting_unregistered(
+        self, queues: Sequence[str], registered: Sequence[str], limit: int = 20
+    ) -> dict[str, int]:
+        """Task name -> jobs waiting on `queues` for tasks not in `registered` (at most `limit`
+        names): the worker's start-up report of tasks no imported module registers."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(
+                query("job_waiting_unregistered"), list(queues), list(registered), limit
+            )
+        return {r["task"]: int(r["jobs"]) for r in rows}
+
     async def list_jobs(
         self, queue: str | None, task: str | None, states: list[str] | None, limit: int
     ) -> list[Row]:

@@ -75,3 +75,11 @@ def test_application_alembic_env_runs_pgqueue_revisions(empty_db: str) -> None:
     assert pgqueue_at == [(head,) for head in migrate.heads()]
     assert app_at == [("app_0001",)]
     assert tables == ("pgqueue.jobs", "users")
+
+
+def test_typed_payloads(dsn: str) -> None:
+    out = run_example("typed_payloads.py", dsn)
+    assert "stored args: [{'cents': 250, 'customer': 'ada', 'due': '2026-12-24'}]" in out
+    assert "result: Receipt(customer='ada', paid_cents=250)" in out
+    assert "bad: dead 1 payload" in out
+    assert "invoice.customer: Field required; invoice.cents: Input should be a valid" in out

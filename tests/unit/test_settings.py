@@ -266,3 +266,21 @@ def test_with_returns_a_validated_copy() -> None:
     assert base.concurrency == 10
     with pytest.raises(ConfigurationError, match="concurrency must be at least 1"):
         base.with_(concurrency=0)
+
+
+def test_imports_come_comma_separated_from_the_environment_and_flags_replace_them() -> None:
+    from pgqueue.settings import WorkerSettings
+
+    env = {"PGQUEUE_IMPORTS": " myapp.billing, myapp.mail ,"}
+    assert WorkerSettings.from_env(env).imports == ("myapp.billing", "myapp.mail")
+    assert WorkerSettings.from_env(env, imports=["a.b"]).imports == ("a.b",)
+    assert WorkerSettings.from_env({}).imports == ()
+
+
+@pytest.mark.parametrize("bad", ["myapp/billing.py", "my-app.billing", "myapp..mail"])
+def test_an_import_that_is_not_a_dotted_module_name_is_refused(bad: str) -> None:
+    from pgqueue.errors import ConfigurationError
+    from pgqueue.settings import WorkerSettings
+
+    with pytest.raises(ConfigurationError, match="is not a dotted module name"):
+        WorkerSettings(imports=(bad,))

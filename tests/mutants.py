@@ -55,6 +55,7 @@ WEB = "pgqueue/web/_app.py"
 T_FASTAPI = "tests/integration/test_fastapi.py"
 T_CLI_POLISH = "tests/integration/test_cli_polish.py"
 T_SERVICES = "tests/integration/test_services_clock.py"
+T_OPS_CLI_STATUS = "tests/integration/test_ops_cli.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -709,5 +710,27 @@ MUTANTS: tuple[Mutant, ...] = (
         "            delay = await self.run_guarded()\n            self._wake.clear()\n",
         "a wake-up that arrives while a pass runs is dropped until the next interval",
         ("tests/unit/test_services.py::test_a_poke_during_a_pass_is_not_lost",),
+    ),
+    # -- operations: unserved queues (issue 14 item 3) -------------------------------------
+    Mutant(
+        "operations-stopping-worker-serves",
+        "operations",
+        "pgqueue/monitoring.py",
+        'if w.alive and w.state == "running" for q in w.queues}',
+        "if w.alive for q in w.queues}",
+        "a stopping worker (it claims nothing more) counts as serving its queues in status",
+        (f"{T_OPS_CLI_STATUS}::test_status_flags_queues_no_live_worker_serves",),
+    ),
+    Mutant(
+        "operations-worker-silent-on-unserved-queue",
+        "operations",
+        "pgqueue/worker.py",
+        "            if queue not in self.settings.queues:\n",
+        "            if queue in ():\n",
+        "a worker no longer says which of the app's queues it leaves alone",
+        (
+            "tests/integration/test_unserved_queues.py"
+            "::test_worker_names_the_app_queues_it_does_not_serve",
+        ),
     ),
 )

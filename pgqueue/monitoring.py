@@ -63,6 +63,8 @@ class WorkerRow:
     loop_stall_seconds: float = 0.0
     loop_stalls: int = 0
     healthy: bool = True
+    # Seconds since it started (until it stopped, or its last heartbeat when lost).
+    uptime_seconds: float = 0.0
 
     @property
     def health(self) -> str:

@@ -733,4 +733,26 @@ MUTANTS: tuple[Mutant, ...] = (
             "::test_worker_names_the_app_queues_it_does_not_serve",
         ),
     ),
+    # -- operations: worker stats (issue 14 item 14) ---------------------------------------
+    Mutant(
+        "operations-counts-wait-a-whole-heartbeat",
+        "operations",
+        "pgqueue/services/heartbeat.py",
+        "if not self._failing and self._counts_moved():",
+        "if False:",
+        "jobs done show in pgqueue workers only after a whole heartbeat interval again",
+        (
+            "tests/integration/test_worker_stats_fresh.py"
+            "::test_counts_reach_the_database_well_within_one_heartbeat",
+        ),
+    ),
+    Mutant(
+        "operations-stopped-worker-uptime-grows",
+        "operations",
+        "pgqueue/sql/worker_list.sql",
+        "ELSE coalesce(w.stopped_at, w.last_heartbeat) END",
+        "ELSE now() END",
+        "a stopped worker's uptime keeps counting after it stopped",
+        (f"{T_OPS_CLI}::test_workers_lists_running_workers_and_all_with_the_flag",),
+    ),
 )

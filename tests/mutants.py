@@ -746,6 +746,18 @@ MUTANTS: tuple[Mutant, ...] = (
             "::test_counts_reach_the_database_well_within_one_heartbeat",
         ),
     ),
+    # -- operations: periodic catch-up after a leader change (issue 14 item 15) --------------
+    Mutant(
+        "operations-frequent-cron-bursts",
+        "operations",
+        "pgqueue/periodic.py",
+        "min(timedelta(seconds=self.grace), MAX_LATE_PERIODS * period)",
+        "timedelta(seconds=self.grace)",
+        "a 2 s cron held up 30 s runs all fifteen late ticks at once again",
+        (
+            "tests/unit/test_ops_periodic.py::test_a_frequent_cron_held_up_runs_a_bounded_few_late_ticks",
+        ),
+    ),
     Mutant(
         "operations-stopped-worker-uptime-grows",
         "operations",

@@ -85,6 +85,9 @@ class Heartbeat:
     stalled loop was running; `on_stall(seconds)` is told each stall's length. All three are
     called on the heartbeat thread."""
 
+    _failing = False  # the last beat failed: back off, no early beats
+    _counts: tuple[int, int, int] | None = None  # (processed, failed, active) as last beaten
+
     def __init__(
         self,
         *,
@@ -116,8 +119,6 @@ class Heartbeat:
         self.stalls = 0
         self._stall: tuple[float, str] | None = None  # (started, what ran) of the stall now
         self._withheld = False
-        self._failing = False  # the last beat failed: back off, no early beats
-        self._counts: tuple[int, int, int] | None = None  # as of the last beat
         self._stopping = False
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None

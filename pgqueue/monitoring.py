@@ -63,6 +63,8 @@ class WorkerRow:
     loop_stall_seconds: float = 0.0
     loop_stalls: int = 0
     healthy: bool = True
+    # Seconds since it started (until it stopped, or its last heartbeat when lost).
+    uptime_seconds: float = 0.0
 
     @property
     def health(self) -> str:
@@ -173,6 +175,15 @@ class Status:
     @property
     def dead(self) -> int:
         return sum(q.dead for q in self.queues)
+
+    @property
+    def unserved(self) -> list[str]:
+        """Queues with ready jobs that no live running worker serves: those jobs wait until
+        one starts. Empty where workers are not tracked (the schema has no workers table)."""
+        if self.workers is None:
+            return []
+        served = {q for w in self.workers if w.alive and w.state == "running" for q in w.queues}
+        return [q.queue for q in self.queues if q.ready and q.queue not in served]
 
 
 def as_json(value: Any) -> Any:

@@ -18,6 +18,10 @@ from croniter import CroniterBadDateError, croniter
 from pgqueue.errors import TaskRegistrationError
 
 DEFAULT_GRACE = 60.0
+# A tick counts as late-but-due (always run) for `grace`, but never for more than this many of
+# the schedule's own periods: a 2 s cron held up 30 s (a leader taking over) then runs at most
+# three late ticks plus `catch_up`, not fifteen at once (docs/periodic.md, issue 14 item 15).
+MAX_LATE_PERIODS = 3
 # A cron that fires at all fires within 8 years (29 February across a century year that is not
 # a leap year); one with no tick in this horizon names a date that does not exist (30 February).
 HORIZON_YEARS = 10
@@ -58,8 +62,9 @@ class PeriodicSchedule:
     """Run `task` at every tick of `cron` in `timezone`.
 
     A tick is enqueued once however many workers run. Ticks that are late by at most `grace`
-    seconds (a worker restart, a slow pass) are always enqueued; of the ticks missed for longer
-    (an outage), only the latest `catch_up` are, so an outage never ends in a burst.
+    seconds, and at most MAX_LATE_PERIODS of the cron's periods (a worker restart, a slow pass,
+    a leader change), are always enqueued; of the ticks missed for longer (an outage), only the
+    latest `catch_up` are, so an outage never ends in a burst.
     """
 
     name: str
@@ -106,11 +111,13 @@ class PeriodicSchedule:
     def due_ticks(self, after: datetime, now: datetime) -> tuple[list[datetime], int]:
         """The ticks in (after, now] to enqueue, oldest first, and how many were skipped.
 
-        All ticks within `grace` of `now` are due; of older ones only the latest `catch_up`.
+        All ticks within `grace` of `now` (at most MAX_LATE_PERIODS periods) are due; of older
+        ones only the latest `catch_up`.
         """
         ticks_within_grace: list[datetime] = []
-        cutoff = now - timedelta(seconds=self.grace)
         tick = self.latest_tick(now)
+        period = tick - _croniter(self.cron, tick).get_prev(datetime)
+        cutoff = now - min(timedelta(seconds=self.grace), MAX_LATE_PERIODS * period)
         it = _croniter(self.cron, tick)
         while tick > after and tick >= cutoff:
             ticks_within_grace.append(tick)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
@@ -17,6 +17,7 @@ from pgqueue.enqueue import Enqueued
 from pgqueue.errors import TaskRegistrationError, UnknownTaskError
 from pgqueue.job import DEFAULT_QUEUE, JobOptions, JobRequest
 from pgqueue.names import queue_name_problem, task_name_problem
+from pgqueue.periodic import PeriodicSchedule
 from pgqueue.retry import DEFAULT_RETRY, RetryPolicy
 
 P = ParamSpec("P")
@@ -228,6 +229,20 @@ class TaskRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._tasks)
+
+    def queues(self, schedules: Iterable[PeriodicSchedule] = ()) -> dict[str, list[str]]:
+        """Queue -> the task names whose jobs land there by default: each task's own queue, and
+        the queue a periodic schedule sends its task's jobs to. A worker warns at start about
+        the ones it does not serve (their jobs would wait for another worker)."""
+        found: dict[str, set[str]] = {}
+        for task in self._tasks.values():
+            found.setdefault(task.config.queue, set()).add(task.name)
+        for schedule in schedules:
+            scheduled = self._tasks.get(schedule.task)
+            queue = schedule.queue or (scheduled.config.queue if scheduled else None)
+            if queue is not None:
+                found.setdefault(queue, set()).add(schedule.task)
+        return {queue: sorted(names) for queue, names in sorted(found.items())}
 
 
 def default_task_name(fn: Callable[..., Any]) -> str:

@@ -68,7 +68,10 @@ class WorkerSettings:
     # -- operations (docs/operations.md): maintenance leader, retention, metrics --------------
     # Take part in the election of the one maintenance worker (retention pruning, cron ticks).
     maintenance: bool = True
-    maintenance_lease_ttl: float = 30.0
+    # 10 s: a leader that dies (SIGKILL) is replaced within about ttl + ttl/3 (13 s), so a
+    # frequent cron pauses that long, not 40 s (issue 14 item 15); renewing costs one UPDATE
+    # every 3.3 s.
+    maintenance_lease_ttl: float = 10.0
     # Seconds finished jobs are kept; None keeps them. Dead letters stay until requeued or purged
     # unless retention_dead is set.
     retention_succeeded: float | None = 86400.0

@@ -301,6 +301,23 @@ class Worker:
             self.settings.concurrency,
             extra={"worker_id": self.id},
         )
+        self._warn_unserved()
+
+    def _warn_unserved(self) -> None:
+        """Say which of the app's queues this worker leaves alone: their jobs wait for a worker
+        started with --queue for them, and nothing else would tell (issue 14, item 3)."""
+        app_queues = self.parts.registry.queues(self.parts.schedules.values())
+        for queue, tasks in app_queues.items():
+            if queue not in self.settings.queues:
+                logger.warning(
+                    "worker %s does not serve queue %r (tasks %s): its jobs wait for a worker "
+                    "that does (pgqueue worker --queue %s)",
+                    self.id,
+                    queue,
+                    ", ".join(tasks),
+                    queue,
+                    extra={"worker_id": self.id, "queue": queue},
+                )
 
     def _build(self, repository: Repository, loop: asyncio.AbstractEventLoop) -> _Serving:
         """Every part of a serving worker, nothing started yet."""

@@ -56,6 +56,7 @@ WEB = "pgqueue/web/_app.py"
 T_FASTAPI = "tests/integration/test_fastapi.py"
 T_CLI_POLISH = "tests/integration/test_cli_polish.py"
 T_SERVICES = "tests/integration/test_services_clock.py"
+T_OPS_CLI_STATUS = "tests/integration/test_ops_cli.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -769,5 +770,61 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             "tests/integration/test_typed_payloads.py::test_models_and_dataclasses_round_trip_as_json",
         ),
+    ),
+    # -- operations: unserved queues (issue 14 item 3) -------------------------------------
+    Mutant(
+        "operations-stopping-worker-serves",
+        "operations",
+        "pgqueue/monitoring.py",
+        'if w.alive and w.state == "running" for q in w.queues}',
+        "if w.alive for q in w.queues}",
+        "a stopping worker (it claims nothing more) counts as serving its queues in status",
+        (f"{T_OPS_CLI_STATUS}::test_status_flags_queues_no_live_worker_serves",),
+    ),
+    Mutant(
+        "operations-worker-silent-on-unserved-queue",
+        "operations",
+        "pgqueue/worker.py",
+        "            if queue not in self.settings.queues:\n",
+        "            if queue in ():\n",
+        "a worker no longer says which of the app's queues it leaves alone",
+        (
+            "tests/integration/test_unserved_queues.py"
+            "::test_worker_names_the_app_queues_it_does_not_serve",
+        ),
+    ),
+    # -- operations: worker stats (issue 14 item 14) ---------------------------------------
+    Mutant(
+        "operations-counts-wait-a-whole-heartbeat",
+        "operations",
+        "pgqueue/services/heartbeat.py",
+        "if not self._failing and self._counts_moved():",
+        "if False:",
+        "jobs done show in pgqueue workers only after a whole heartbeat interval again",
+        (
+            "tests/integration/test_worker_stats_fresh.py"
+            "::test_counts_reach_the_database_well_within_one_heartbeat",
+        ),
+    ),
+    # -- operations: periodic catch-up after a leader change (issue 14 item 15) --------------
+    Mutant(
+        "operations-frequent-cron-bursts",
+        "operations",
+        "pgqueue/periodic.py",
+        "min(timedelta(seconds=self.grace), MAX_LATE_PERIODS * period)",
+        "timedelta(seconds=self.grace)",
+        "a 2 s cron held up 30 s runs all fifteen late ticks at once again",
+        (
+            "tests/unit/test_ops_periodic.py::test_a_frequent_cron_held_up_runs_a_bounded_few_late_ticks",
+        ),
+    ),
+    Mutant(
+        "operations-stopped-worker-uptime-grows",
+        "operations",
+        "pgqueue/sql/worker_list.sql",
+        "ELSE coalesce(w.stopped_at, w.last_heartbeat) END",
+        "ELSE now() END",
+        "a stopped worker's uptime keeps counting after it stopped",
+        (f"{T_OPS_CLI}::test_workers_lists_running_workers_and_all_with_the_flag",),
     ),
 )

@@ -82,6 +82,7 @@ NUMERIC = {
     "ATTEMPTS",
     "PRIORITY",
     "BEAT",
+    "UPTIME",
     "DONE",
     "FAIL",
     "RUN",

@@ -31,8 +31,21 @@ PRUNABLE = ["succeeded", "cancelled", "dead"]
 # -- status ------------------------------------------------------------------------------------
 
 
+def _unserved_lines(status: Status) -> list[str]:
+    by_name = {q.queue: q for q in status.queues}
+    return [
+        f"queue {name}: {by_name[name].ready} ready jobs and no live worker serves it "
+        f"(start one with `pgqueue worker MODULE:APP --queue {name}`)"
+        for name in status.unserved
+    ]
+
+
 def _health_problems(
-    status: Status, fail_if_lag: float | None, fail_if_dead: int | None, fail_if_no_workers: bool
+    status: Status,
+    fail_if_lag: float | None,
+    fail_if_dead: int | None,
+    fail_if_no_workers: bool,
+    fail_if_unserved: bool = False,
 ) -> list[str]:
     problems = []
     if fail_if_lag is not None:
@@ -45,6 +58,8 @@ def _health_problems(
         problems.append(f"{status.dead} dead-lettered jobs (more than {fail_if_dead})")
     if fail_if_no_workers and not any(w.alive for w in status.workers or []):
         problems.append("no live workers")
+    if fail_if_unserved:
+        problems.extend(_unserved_lines(status))
     return problems
 
 
@@ -69,6 +84,8 @@ def _print_status(status: Status) -> None:
         ],
     )
     out.print(queues if status.queues else "Queues: no jobs")
+    for line in _unserved_lines(status):
+        out.print(f"unserved: {line}", markup=False, highlight=False)
     if status.workers is None:
         out.print("Workers: not tracked by this database's schema (pgqueue.workers is missing)")
         return
@@ -125,6 +142,11 @@ def _print_status(status: Status) -> None:
     help="Exit 3 if more than N jobs are dead-lettered.",
 )
 @click.option("--fail-if-no-workers", is_flag=True, help="Exit 3 if no worker is alive.")
+@click.option(
+    "--fail-if-unserved",
+    is_flag=True,
+    help="Exit 3 if a queue has ready jobs and no live worker serves it.",
+)
 def status(
     dsn: str | None,
     as_json: bool,
@@ -134,11 +156,13 @@ def status(
     fail_if_lag: float | None,
     fail_if_dead: int | None,
     fail_if_no_workers: bool,
+    fail_if_unserved: bool,
 ) -> None:
     """Queues and workers at a glance, or a health check.
 
     Per queue: ready, scheduled, running, retrying and dead jobs, outcomes of the last five
-    minutes, and the lag of the oldest ready job; then the workers. Exit codes: 0 healthy,
+    minutes, and the lag of the oldest ready job; a line for each queue with ready jobs that no
+    live worker serves; then the workers. Exit codes: 0 healthy,
     1 error, 3 a --fail-if check failed."""
 
     async def show(app: App) -> list[str]:
@@ -150,12 +174,15 @@ def status(
         shown = 0
         while True:
             current = await monitor.status(queues or None)
-            problems = _health_problems(current, fail_if_lag, fail_if_dead, fail_if_no_workers)
+            problems = _health_problems(
+                current, fail_if_lag, fail_if_dead, fail_if_no_workers, fail_if_unserved
+            )
             if as_json:
                 echo_json(
                     {
                         "queues": current.queues,
                         "workers": current.workers,
+                        "unserved": current.unserved,
                         "healthy": not problems,
                         "problems": problems,
                     }

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pgqueue.cli._common import EXIT_NOT_FOUND, dsn_option, fail, with_app
-from pgqueue.cli._render import age, show, table
+from pgqueue.cli._render import age, console, show, table
 from pgqueue.cli.group import main
+
+UPTIME_WIDTH = 100  # the terminal width from which `pgqueue workers` shows UPTIME
 
 if TYPE_CHECKING:
     from pgqueue.client import App
@@ -20,10 +22,12 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, envvar="PGQUEUE_JSON", help="Print JSON.")
 @click.option("--all", "show_all", is_flag=True, help="Include stopped and lost workers.")
 def workers(dsn: str | None, as_json: bool, show_all: bool) -> None:
-    """List workers: host, queues, state, heartbeat, jobs done.
+    """List workers: host, queues, state, uptime, jobs done.
 
-    Columns: UP yes when the worker beats within its ttl, BEAT the age of its last heartbeat,
-    DONE and FAIL jobs it finished, RUN jobs it runs now; HEALTH only when one is unwell."""
+    Columns: UP yes when the worker beats within its ttl, UPTIME since it started (until it
+    stopped; at 100 columns or more), BEAT the age of its last heartbeat, DONE and FAIL jobs it finished, RUN jobs it runs
+    now (as of its last heartbeat, at most a second old while they change); HEALTH only when
+    one is unwell."""
     from pgqueue.monitoring import Monitor
 
     rows = with_app(dsn, lambda app: Monitor(app.repository).worker_list(include_stopped=show_all))
@@ -37,7 +41,12 @@ def workers(dsn: str | None, as_json: bool, show_all: bool) -> None:
         return
     health = [_health(r) for r in rows]
     unwell = any(h != "ok" for h in health)
-    columns = ["ID", "HOST", "PID", "QUEUES", "STATE", "UP", "BEAT", "DONE", "FAIL", "RUN"]
+    # UPTIME only where it fits: at 80 columns the table stays readable without it (item 4).
+    uptime = console().width >= UPTIME_WIDTH
+    columns = [
+        *["ID", "HOST", "PID", "QUEUES", "STATE", "UP", *(["UPTIME"] if uptime else [])],
+        *["BEAT", "DONE", "FAIL", "RUN"],
+    ]
     show(
         table(
             None,
@@ -50,6 +59,7 @@ def workers(dsn: str | None, as_json: bool, show_all: bool) -> None:
                     r["queues"],
                     r["state"],
                     r["alive"],
+                    *([age(r["uptime_seconds"])] if uptime else []),
                     age(r["heartbeat_age"]),
                     r["processed"],
                     r["failed"],

@@ -40,6 +40,10 @@ logger = logging.getLogger("pgqueue.worker")
 TICK = 0.1  # how often the worker's loop says it is alive
 WATCH_INTERVAL = 0.1  # how often the thread looks
 STALL_WARNING = 1.0  # silent this long: a stall worth a warning and a metric
+# Jobs done, failed or running changed since the last beat: beat within this long rather than
+# a whole interval, so `pgqueue workers` and the dashboard show counts at most this old (one
+# UPDATE a second at most, only while the counts move; issue 14 item 14).
+COUNTS_FRESH = 1.0
 
 
 class LoopWatch:
@@ -80,6 +84,9 @@ class Heartbeat:
     the state the row was in before each successful beat; `describe(task_name)` says what a
     stalled loop was running; `on_stall(seconds)` is told each stall's length. All three are
     called on the heartbeat thread."""
+
+    _failing = False  # the last beat failed: back off, no early beats
+    _counts: tuple[int, int, int] | None = None  # (processed, failed, active) as last beaten
 
     def __init__(
         self,
@@ -128,6 +135,9 @@ class Heartbeat:
         return silent if silent >= STALL_WARNING else 0.0
 
     def start(self) -> None:
+        # The worker registered its row (these counts) just before starting its heartbeat.
+        row = self.row()
+        self._counts = (row.processed, row.failed, row.active)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -173,7 +183,7 @@ class Heartbeat:
         backoff = Backoff()
         delay = self.interval
         while not self._stopping:
-            await self._sleep(delay)
+            await self._wait_for_beat(delay)
             if self._stopping:
                 return
             delay = self.interval
@@ -183,13 +193,31 @@ class Heartbeat:
                 previous = await self._beat()
             except DatabaseError as exc:
                 self._conn.drop()
+                self._failing = True
                 delay = min(self.interval, backoff.next_delay())
                 logger.warning("heartbeat failed (%s); retrying in %.1fs", exc, delay)
                 continue
+            self._failing = False
             backoff.reset()
             self.last_ok = self.monotonic()
             if self.on_beat is not None:
                 self.on_beat(previous)
+
+    async def _wait_for_beat(self, delay: float) -> None:
+        """Sleep `delay`, or only until COUNTS_FRESH after the worker's counts moved (not while
+        beats fail: then the backoff decides)."""
+        deadline = time.monotonic() + delay
+        while not self._stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await self._sleep(min(left, COUNTS_FRESH))
+            if not self._failing and self._counts_moved():
+                return
+
+    def _counts_moved(self) -> bool:
+        row = self.row()
+        return self._counts is not None and self._counts != (row.processed, row.failed, row.active)
 
     def _wedged(self) -> bool:
         """Whether the loop has been silent for stall_limit (logs once when it starts and
@@ -216,7 +244,9 @@ class Heartbeat:
         row = dataclasses.replace(
             self.row(), loop_stall_seconds=self.stalled_for, loop_stalls=self.stalls
         )
-        return await self._conn.beat(row)
+        previous = await self._conn.beat(row)
+        self._counts = (row.processed, row.failed, row.active)
+        return previous
 
     async def _watch_loop(self) -> None:
         while True:

@@ -152,6 +152,7 @@ class Dashboard:
                     "id": w.id,
                     "alive": w.alive,
                     "heartbeat_age_seconds": w.heartbeat_age_seconds,
+                    "uptime_seconds": w.uptime_seconds,
                     "active": w.active,
                     "processed": w.processed,
                     "failed": w.failed,

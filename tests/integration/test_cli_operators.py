@@ -74,10 +74,9 @@ async def add_workers(dsn: str) -> None:
 
 
 def without_clock(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows without the two fields that depend on the time of the test."""
-    return [
-        {k: v for k, v in r.items() if k not in ("heartbeat_age", "last_heartbeat")} for r in rows
-    ]
+    """The rows without the fields that depend on the time of the test."""
+    clocked = ("heartbeat_age", "last_heartbeat", "uptime_seconds")
+    return [{k: v for k, v in r.items() if k not in clocked} for r in rows]
 
 
 EXPECTED_LIVE = {
@@ -141,7 +140,14 @@ async def test_workers_lists_running_workers_and_all_with_the_flag(dsn: str) -> 
 
     rc, out, err = await cli(dsn, "workers", "--json", "--all")
     assert rc == 0, err
-    assert without_clock(json.loads(out)) == [EXPECTED_LIVE, EXPECTED_SILENT, EXPECTED_STOPPED]
+    everyone = json.loads(out)
+    assert without_clock(everyone) == [EXPECTED_LIVE, EXPECTED_SILENT, EXPECTED_STOPPED]
+    # Uptime (issue 14 item 14): until now while running, until stopped_at once stopped.
+    uptimes = [r["uptime_seconds"] for r in everyone]
+    since_2020 = await fetchval(dsn, "SELECT extract(epoch FROM now() - '2020-01-01+00')::float8")
+    assert since_2020 - 5 < uptimes[0] < since_2020 + 60
+    assert since_2020 - 65 < uptimes[1] < since_2020  # started a minute later
+    assert uptimes[2] == 3480.0  # 00:02 to 01:00
 
     rc, out, err = await cli(dsn, "workers")
     assert rc == 0, err

@@ -117,6 +117,32 @@ async def test_workers_reads_at_80_columns(dsn: str) -> None:
     assert re.fullmatch(r"5m1\ds", beats[1])
 
 
+async def test_workers_shows_uptime_where_it_fits(dsn: str) -> None:
+    """Item 14: UPTIME from 100 columns (since started_at; until stopped_at once stopped)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """
+            INSERT INTO pgqueue.workers (id, hostname, pid, queues, concurrency, version, state,
+                heartbeat_ttl, started_at, last_heartbeat, stopped_at)
+            VALUES ('0f3a9c21-0000-0000-0000-000000000001', 'w1', 1, '{default}', 10, '0.1.0',
+                    'running', '30 seconds', now() - interval '2 hours 5 minutes', now(), NULL),
+                   ('0f3a9c22-0000-0000-0000-000000000002', 'w2', 2, '{default}', 10, '0.1.0',
+                    'stopped', '30 seconds', now() - interval '3 days',
+                    now() - interval '2 days', now() - interval '3 days' + interval '90 seconds')
+            """
+        )
+    finally:
+        await conn.close()
+    rc, out, err = await cli(dsn, "workers", "--all", columns=120)
+    assert rc == 0, err
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][:8] == ["ID", "HOST", "PID", "QUEUES", "STATE", "UP", "UPTIME", "BEAT"]
+    assert [r[6] for r in rows[1:]] == ["1m30s", "2h05m"]  # by started_at
+    rc, out, err = await cli(dsn, "workers", "--all", columns=80)
+    assert rc == 0 and "UPTIME" not in out
+
+
 # -- item 8: messages that say what happened and what to do -------------------------------------
 
 

@@ -161,6 +161,7 @@ async def test_status_json_and_health_checks(dsn: str) -> None:
             },
         ],
         "workers": [] if await has_workers_table(dsn) else None,
+        "unserved": ["a"] if await has_workers_table(dsn) else [],
         "healthy": True,
         "problems": [],
     }
@@ -177,6 +178,40 @@ async def test_status_json_and_health_checks(dsn: str) -> None:
     assert rc == 0 and len(out.splitlines()) == 2
     rc, _, err = await cli(dsn, "status", "--fail-if-lag", "soon")
     assert rc == 2 and "cannot read duration 'soon'" in err
+
+
+async def add_worker(dsn: str, queues: list[str], state: str = "running") -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO pgqueue.workers (id, hostname, pid, queues, concurrency, version, state,"
+            " heartbeat_ttl) VALUES (gen_random_uuid(), 'h', 1, $1, 1, 'x', $2, '1 hour')",
+            queues,
+            state,
+        )
+    finally:
+        await conn.close()
+
+
+async def test_status_flags_queues_no_live_worker_serves(dsn: str) -> None:
+    """Issue 14 item 3: ready jobs in a queue nobody serves wait forever; status says so."""
+    await setup_state(dsn)  # queue a: 2 ready; queue b: none ready
+    await add_worker(dsn, ["b"])
+    await add_worker(dsn, ["a"], state="stopping")  # stopping: claims nothing more
+    rc, out, err = await cli(dsn, "status")
+    line = "queue a: 2 ready jobs and no live worker serves it (start one with "
+    assert (rc, err) == (0, "")
+    assert f"unserved: {line}`pgqueue worker MODULE:APP --queue a`)" in out
+    assert "queue b" not in out
+    checked = await cli_json(dsn, "status", "--fail-if-unserved", code=3)
+    assert checked["unserved"] == ["a"]
+    assert checked["problems"] == [f"{line}`pgqueue worker MODULE:APP --queue a`)"]
+    rc, _, err = await cli(dsn, "status", "--fail-if-unserved")
+    assert rc == 3 and err == f"unhealthy: {line}`pgqueue worker MODULE:APP --queue a`)\n"
+    await add_worker(dsn, ["a", "c"])
+    rc, out, err = await cli(dsn, "status", "--fail-if-unserved")
+    assert (rc, err) == (0, "") and "unserved" not in out
+    assert (await cli_json(dsn, "status"))["unserved"] == []
 
 
 async def test_status_unreachable_database_exits_1(dsn: str) -> None:

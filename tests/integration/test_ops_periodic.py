@@ -156,6 +156,30 @@ async def test_concurrent_schedulers_enqueue_each_tick_once(dsn: str) -> None:
     assert await tick_times(dsn) == [at("10:02:00"), at("10:03:00")]
 
 
+async def test_a_frequent_cron_after_its_leader_dies_runs_no_burst(dsn: str) -> None:
+    """Issue 14 item 15: a 2 s cron whose leader was killed; the next leader's first pass, 30 s
+    on, enqueues the three latest late ticks and one caught up (docs/periodic.md), not 15."""
+    app = App(dsn)
+
+    @app.periodic(cron="*/2 * * * * *", name="every-2s")
+    @app.task(name="tick")
+    async def tick() -> None: ...
+
+    try:
+        await app.open()
+        schedules = list(app.schedules.values())
+        first, second = (
+            Scheduler(app.repository, schedules, _request_factory(app)) for _ in range(2)
+        )
+        await first.register(at("09:59:59"))
+        assert await first.run_due(at("10:00:00.5")) == 1
+        # The first leader is SIGKILLed here; the second takes over 30 s later.
+        assert await second.run_due(at("10:00:30.5")) == 4
+    finally:
+        await app.close()
+    assert await tick_times(dsn) == [at(f"10:00:{n}") for n in ("00", 24, 26, 28, 30)]
+
+
 def _request_factory(app: App):  # type: ignore[no-untyped-def]
     def make(schedule, tick):  # type: ignore[no-untyped-def]
         return app.request(schedule.task, schedule.args, schedule.kwargs, run_at=tick)

@@ -117,3 +117,26 @@ def test_the_malformed_cron_error_names_the_schedule() -> None:
     with pytest.raises(TaskRegistrationError) as caught:
         PeriodicSchedule(name="nightly", task="t", cron="61 * * * *")
     assert str(caught.value).startswith("schedule nightly: invalid cron expression '61 * * * *'")
+
+
+def test_a_frequent_cron_held_up_runs_a_bounded_few_late_ticks() -> None:
+    """Issue 14 item 15: a 2 s cron held up 30 s (its leader killed, the lease taken over) runs
+    three late ticks (MAX_LATE_PERIODS periods, inside the 60 s grace) and catch_up=1 more,
+    not all fifteen; the rest are skipped with the warning."""
+    s = PeriodicSchedule(name="s", task="t", cron="*/2 * * * * *")
+    ticks, skipped = s.due_ticks(at("2030-01-01T10:00:00"), at("2030-01-01T10:00:30.5"))
+    assert ticks == [at(f"2030-01-01T10:00:{n}") for n in (24, 26, 28, 30)]
+    assert skipped == 11  # 10:00:02 .. 10:00:22
+    # A tick a pass or two late still runs (well within three periods).
+    assert s.due_ticks(at("2030-01-01T10:00:00"), at("2030-01-01T10:00:03.9")) == (
+        [at("2030-01-01T10:00:02")],
+        0,
+    )
+
+
+def test_a_dead_leader_is_replaced_within_about_13_seconds() -> None:
+    """Issue 14 item 15: the lease expires after its ttl and a follower looks every ttl/3."""
+    from pgqueue.settings import WorkerSettings
+
+    ttl = WorkerSettings().maintenance_lease_ttl
+    assert ttl + ttl / 3 <= 15

@@ -154,7 +154,7 @@
             badge.className = "badge " + (w.alive ? "state-succeeded" : "state-dead");
             badge.textContent = w.alive ? "alive" : "lost";
             cell.replaceChildren(badge);
-          } else if (field === "heartbeat_age_seconds") {
+          } else if (field === "heartbeat_age_seconds" || field === "uptime_seconds") {
             cell.textContent = seconds(w[field]);
           } else if (field === "health") {
             cell.textContent = w.health;

@@ -214,6 +214,8 @@ class Worker:
         self._stopping = False
         self._stopped = asyncio.Event()
         self._claiming = True
+        self._until_empty = False  # run(until_empty=True): stop once nothing is left to run
+        self._burst_stop: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # claim now: a NOTIFY, a stop, the listener back
         self._slot_freed = asyncio.Event()
         self._outcome_added = asyncio.Event()
@@ -223,7 +225,7 @@ class Worker:
         self._attempts = Attempts(
             record=self._record,
             finished=self.ops.job_finished,
-            slot_freed=self._slot_freed.set,
+            slot_freed=self._on_slot_freed,
             clock=self.clock,
         )
 
@@ -375,8 +377,15 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self.ops.stop()
 
-    async def run(self) -> None:
-        """Serve until `stop()` is called (or the task running this is cancelled)."""
+    async def run(self, *, until_empty: bool = False) -> None:
+        """Serve until `stop()` is called (or the task running this is cancelled).
+
+        `until_empty=True` (burst mode, `pgqueue worker --burst`): also stop, gracefully, once
+        no runnable job remains in the worker's queues, nothing runs and every outcome is
+        written; see docs/worker.md#burst-mode for what counts as runnable."""
+        if self._start_called:
+            raise RuntimeError("worker already started")
+        self._until_empty = until_empty
         self._start_task = asyncio.ensure_future(self.start())
         try:
             await self._start_task
@@ -559,6 +568,7 @@ class Worker:
     async def _fetch_loop(self, serving: _Serving) -> None:
         backoff = Backoff()
         claim_uncertain = False
+        settled = False  # burst mode: outcomes written and due jobs promoted since the last claim
         while not self._stopping:
             free = self._free_slots()
             if free <= 0:
@@ -581,8 +591,49 @@ class Worker:
             self._database_answered()
             for job in jobs:
                 self._attempts.spawn(job, serving.runner)
+            if self._until_empty:
+                verdict = await self._burst_check(serving, jobs, settled)
+                if verdict is None:
+                    return
+                settled = verdict
+                if settled:
+                    continue  # claim once more now, after the outcomes and promotions
             if len(jobs) < free:
                 await self.clock.wait(self._wake, jittered(self.settings.poll_interval, 0.25))
+
+    async def _burst_check(
+        self, serving: _Serving, jobs: list[ClaimedJob], settled: bool
+    ) -> bool | None:
+        """Burst mode, after a claim: None when the worker is done (a graceful stop is started),
+        True to claim again at once, False to go on as usual.
+
+        Done means a claim found nothing, nothing runs, and that claim came after every outcome
+        was written and every due scheduled job or retry promoted (a written outcome can queue a
+        retry; a promotion queues jobs): two claims, the last one on a settled database."""
+        if jobs or self._attempts.active:
+            return False  # work found or running: an attempt's end wakes the loop (_on_slot_freed)
+        if settled:
+            logger.info(
+                "worker %s: no runnable job left (burst mode): stopping",
+                self.id,
+                extra={"worker_id": self.id},
+            )
+            self._burst_stop = asyncio.create_task(self.stop(), name="pgqueue-burst-stop")
+            return None
+        await serving.flusher.drain(give_up_after=max(30.0, self.settings.shutdown_timeout))
+        if self._outcomes:
+            return False  # the database is away: the flusher keeps trying, so do we
+        try:
+            await serving.repository.promote_due(now=self.clock.now_override())
+        except DatabaseError as exc:
+            logger.warning("could not promote due jobs (%s); checking again", exc)
+            return False  # the next claim (or its backoff) comes first
+        return True
+
+    def _on_slot_freed(self) -> None:
+        self._slot_freed.set()
+        if self._until_empty and not self._attempts.active:
+            self._wake.set()  # the last attempt ended: see whether anything is left
 
     async def _claim(
         self, repository: Repository, free: int, after_lost_answer: bool
@@ -658,8 +709,9 @@ class Worker:
         self._failed += successes
 
 
-async def run_until_signalled(worker: Worker) -> None:
-    """Run the worker; SIGTERM/SIGINT stop it gracefully, a second signal stops it at once.
+async def run_until_signalled(worker: Worker, *, until_empty: bool = False) -> None:
+    """Run the worker (until the queues are empty too, with `until_empty`: burst mode);
+    SIGTERM/SIGINT stop it gracefully, a second signal stops it at once.
     A signal during start-up counts too: the worker stops as soon as it has started (and a
     second one abandons a start-up that is still waiting, on the database say)."""
     loop = asyncio.get_running_loop()
@@ -682,7 +734,7 @@ async def run_until_signalled(worker: Worker) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await worker.run()
+        await worker.run(until_empty=until_empty)
         if stopper is not None:
             await stopper
     finally:

@@ -55,6 +55,7 @@ WEB = "pgqueue/web/_app.py"
 T_FASTAPI = "tests/integration/test_fastapi.py"
 T_CLI_POLISH = "tests/integration/test_cli_polish.py"
 T_SERVICES = "tests/integration/test_services_clock.py"
+T_BURST = "tests/integration/test_burst.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -709,5 +710,33 @@ MUTANTS: tuple[Mutant, ...] = (
         "            delay = await self.run_guarded()\n            self._wake.clear()\n",
         "a wake-up that arrives while a pass runs is dropped until the next interval",
         ("tests/unit/test_services.py::test_a_poke_during_a_pass_is_not_lost",),
+    ),
+    # -- burst (issue 18 goal 5) -----------------------------------------------------------------
+    Mutant(
+        "burst-stops-before-settling",
+        "burst",
+        "pgqueue/worker.py",
+        "        if settled:\n            logger.info(\n",
+        "        if True:\n            logger.info(\n",
+        "burst mode stops on the first empty claim, before outcomes queue retries due now",
+        (f"{T_BURST}::test_burst_waits_for_retries_due_now_and_promotions",),
+    ),
+    Mutant(
+        "burst-skips-promotion",
+        "burst",
+        "pgqueue/worker.py",
+        "        await serving.repository.promote_due(now=self.clock.now_override())\n",
+        "",
+        "burst mode stops while a scheduled job is due but not yet promoted",
+        (f"{T_BURST}::test_burst_waits_for_retries_due_now_and_promotions",),
+    ),
+    Mutant(
+        "burst-never-woken-by-the-last-attempt",
+        "burst",
+        "pgqueue/worker.py",
+        "            self._wake.set()  # the last attempt ended: see whether anything is left\n",
+        "            pass\n",
+        "burst mode waits a whole poll interval after the last job instead of stopping",
+        (f"{T_BURST}::test_burst_runs_every_job_then_stops",),
     ),
 )

@@ -106,6 +106,11 @@ def run_migrations(dsn: str | None, revision: str) -> None:
     help="Poll only, without LISTEN (e.g. behind PgBouncer in transaction mode).",
 )
 @option(
+    "--burst",
+    is_flag=True,
+    help="Run until no runnable job is left and every outcome is written, then exit 0.",
+)
+@option(
     "--shutdown-timeout",
     type=Duration(),
     help="How long running jobs get to finish on SIGTERM. Default: 30s.",
@@ -169,6 +174,7 @@ def worker(
     concurrency: int | None,
     poll_interval: float | None,
     no_listen: bool,
+    burst: bool,
     shutdown_timeout: float | None,
     heartbeat_interval: float | None,
     heartbeat_ttl: float | None,
@@ -200,6 +206,12 @@ def worker(
         )
         settings = apply_ops_options(settings, ops)
     if processes > 1:
+        if burst:
+            # The supervisor restarts a child that exits; a burst child exits when done.
+            fail(
+                "--burst runs one process: drop --processes (or start several --burst workers)",
+                EXIT_CONFIG,
+            )
         from pgqueue.supervisor import Supervisor, child_command
 
         supervisor = Supervisor(
@@ -221,7 +233,7 @@ def worker(
         try:
             worker = app.worker(settings)
             worker.ops.on_serving.append(announce_serving)  # a no-op without a supervisor
-            await run_until_signalled(worker)
+            await run_until_signalled(worker, until_empty=burst)
         finally:
             await app.close()
 

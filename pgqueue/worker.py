@@ -252,16 +252,23 @@ class Worker:
         await repository.heartbeat(self._worker_row())
         # Nothing below awaits: start-up is either abandoned before this point or complete.
         self._serving = serving = self._build(repository, loop)
+        if self._stop_requested:
+            self._start_services(serving)
+        else:
+            # The first claim goes first, alone: it takes the pool connection start-up left open,
+            # and the services' first passes (which open more connections, and cost CPU on a
+            # busy machine) start once it has returned. Both at once put the first job 35-60 ms
+            # after start() returned; this, under 20 (docs/benchmarks.md, benchmarks/startup.py).
+            # The task runs only once start() returns; _undo_start cancels it before that.
+            serving.fetcher = asyncio.create_task(self._fetch_loop(serving), name="pgqueue-fetch")
         if serving.notifier is not None:
             serving.notifier.start()
-        serving.tasks = [service.start() for service in serving.services]
         serving.watch.start()
         serving.heartbeat.start()  # last: nothing after it can fail
         self.ops.serving()
-        if self._stop_requested:
+        if serving.fetcher is None:
             logger.info("worker %s: stop requested during start-up: claiming nothing", self.id)
             return
-        serving.fetcher = asyncio.create_task(self._fetch_loop(serving), name="pgqueue-fetch")
         logger.info(
             "worker %s serving queues %s with concurrency %d",
             self.id,
@@ -269,6 +276,12 @@ class Worker:
             self.settings.concurrency,
             extra={"worker_id": self.id},
         )
+
+    def _start_services(self, serving: _Serving) -> None:
+        """Start the background services, once (after the first claim, or at a start-up that
+        claims nothing)."""
+        if not serving.tasks:
+            serving.tasks = [service.start() for service in serving.services]
 
     def _build(self, repository: Repository, loop: asyncio.AbstractEventLoop) -> _Serving:
         """Every part of a serving worker, nothing started yet."""
@@ -372,6 +385,8 @@ class Worker:
         """start() failed half-way (a metrics port in use, say): leave nothing running."""
         serving, self._serving = self._serving, None
         if serving is not None:
+            if serving.fetcher is not None:
+                serving.fetcher.cancel()  # not run yet (start() never returned): claims nothing
             await self._stop_services(serving)
         else:
             with contextlib.suppress(Exception):
@@ -584,6 +599,7 @@ class Worker:
                 claim_uncertain = True
                 delay = backoff.next_delay()
                 logger.warning("claim failed (%s); retrying in %.1fs", exc, delay)
+                self._start_services(serving)
                 await self.clock.wait(self._wake, delay)
                 continue
             claim_uncertain = False
@@ -591,6 +607,8 @@ class Worker:
             self._database_answered()
             for job in jobs:
                 self._attempts.spawn(job, serving.runner)
+            # After the first claim and its jobs' tasks (which then run first): see _start.
+            self._start_services(serving)
             if self._until_empty:
                 verdict = await self._burst_check(serving, jobs, settled)
                 if verdict is None:

@@ -42,24 +42,28 @@ def timed(argv: list[str], dsn: str) -> float:
     return time.perf_counter() - begin
 
 
-async def cli_start(base: str, rounds: int = 5) -> dict[str, Any]:
+async def cli_start(databases: Databases, rounds: int = 5) -> dict[str, Any]:
     """Median wall time per command over `rounds` interleaved rounds (seconds)."""
-    databases = Databases(base)
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    try:
-        async with databases.fresh() as dsn:
-            for argv in COMMANDS.values():
-                await asyncio.to_thread(timed, argv, dsn)  # warm-up: bytecode written, caches
-            for _ in range(rounds):
-                for name, argv in COMMANDS.items():
-                    times[name].append(await asyncio.to_thread(timed, argv, dsn))
-    finally:
-        await databases.close()
+    async with databases.fresh() as dsn:
+        for argv in COMMANDS.values():
+            await asyncio.to_thread(timed, argv, dsn)  # warm-up: bytecode written, caches
+        for _ in range(rounds):
+            for name, argv in COMMANDS.items():
+                times[name].append(await asyncio.to_thread(timed, argv, dsn))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+async def _alone() -> dict[str, Any]:
+    databases = Databases(BENCH_DSN)
+    try:
+        return await cli_start(databases)
+    finally:
+        await databases.close()
+
+
 def main() -> None:
-    for name, seconds in asyncio.run(cli_start(BENCH_DSN)).items():
+    for name, seconds in asyncio.run(_alone()).items():
         print(f"{name}: {seconds * 1000:.0f} ms")
 
 

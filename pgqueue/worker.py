@@ -587,6 +587,7 @@ class Worker:
         while not self._stopping:
             free = self._free_slots()
             if free <= 0:
+                self._start_services(serving)  # no first claim to wait for
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue

@@ -739,4 +739,17 @@ MUTANTS: tuple[Mutant, ...] = (
         "burst mode waits a whole poll interval after the last job instead of stopping",
         (f"{T_BURST}::test_burst_runs_every_job_then_stops",),
     ),
+    # -- start-up (issue 18 goal 6) ---------------------------------------------------------
+    Mutant(
+        "startup-services-before-the-first-claim",
+        "burst",
+        "pgqueue/worker.py",
+        "        if self._stop_requested:\n            self._start_services(serving)\n        else:\n",
+        "        self._start_services(serving)\n        if not self._stop_requested:\n",
+        "the services' first passes start before the first claim and delay the first job",
+        (
+            "tests/integration/test_startup_order.py"
+            "::test_the_first_claim_and_its_job_go_before_the_services",
+        ),
+    ),
 )

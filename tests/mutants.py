@@ -8,7 +8,8 @@ surviving (issue 15): the run fails if any of them survives again.
 Adding one: copy an entry, keep the original text short but unique (tests/unit/test_mutants.py
 checks that it is found, that the tests it names exist, and that names are unique), then run
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
-promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli
+promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli,
+burst (burst mode and start-up order)
 (and, as they land: limits, workflows).
 The operations mutants show that the tests issue 15 found hollow can now fail.
 """

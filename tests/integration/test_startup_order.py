@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pgqueue import App
-from tests.helpers import count_states
+from tests.helpers import count_states, wait_for
 
 SERVICE_CALLS = ("promote_due", "rescue_jobs", "cancel_requested", "acquire_lease")
 
@@ -44,10 +44,10 @@ async def test_the_first_claim_and_its_job_go_before_the_services(app: App, dsn:
     await worker.start()
     try:
         await asyncio.wait_for(ran.wait(), 10)
-        for _ in range(200):  # the services do start, right after: wait for them (bounded)
-            if {"promote_due", "cancel_requested"} <= set(order):
-                break
-            await asyncio.sleep(0.02)
+        # The services do start, right after.
+        await wait_for(
+            lambda: {"promote_due", "cancel_requested"} <= set(order), message="services"
+        )
     finally:
         await worker.stop(timeout=10)
     assert order[:2] == ["claim", "job"], order

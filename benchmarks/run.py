@@ -21,14 +21,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from benchmarks import report, soak, workloads
+from benchmarks import cli_start, report, soak, startup, workloads
 from benchmarks.cluster import own_cluster
 from benchmarks.db import BENCH_DSN, Databases, server_info
 from benchmarks.measure import Rate
 from benchmarks.report import FAIL, INFO, Row, ms, rate, ratio, verdict
 from benchmarks.workers import ROOT
 
-WORKLOADS = ("enqueue", "batch", "drain", "latency", "deep", "soak", "sync")
+WORKLOADS = ("enqueue", "batch", "drain", "latency", "deep", "soak", "sync", "startup", "cli")
 # Not in the default run: drains with 1..--max-processes worker processes, for docs/scaling.md.
 EXTRA = ("scaling",)
 T = TypeVar("T")
@@ -401,9 +401,56 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
                     INFO if one is None else f"{sync / one:.2f}x async",
                 )
             )
+        if "startup" in only:
+            log("start-up: first job after worker.start() returns ...")
+            s = await startup.startup(dbs)
+            results["startup"] = s
+            rows += startup_rows(s)
+        if "cli" in only:
+            log("CLI start: pgqueue status, pgqueue enqueue ...")
+            t = await cli_start.cli_start(dbs)
+            results["cli"] = t
+            rows += cli_rows(t)
     finally:
         await dbs.close()
     return rows, results
+
+
+def startup_rows(s: dict[str, Any]) -> list[Row]:
+    after, raw = s["after_start_p50"] * 1000, s["raw_claim_p50"] * 1000
+    return [
+        Row(
+            f"8. start-up: first job after worker.start() returns, p50 of {s['rounds']}",
+            ms(after),
+            f"raw claim, open connection {ms(raw)}",
+            ratio(after, raw),
+            "<= 20 ms",
+            verdict(after <= 20.0),
+        ),
+        Row(
+            "8. start-up: worst round / start() itself, p50",
+            f"{ms(s['after_start_max'] * 1000)} / {ms(s['start_p50'] * 1000)}",
+            "",
+            "",
+            "",
+            INFO,
+        ),
+    ]
+
+
+def cli_rows(t: dict[str, float]) -> list[Row]:
+    raw, bare = t["raw"] * 1000, t["interpreter"] * 1000
+    return [
+        Row(
+            f"10. CLI: pgqueue {name}, whole command",
+            f"{t[name] * 1000:.0f} ms",
+            f"raw asyncpg script {raw:.0f} ms (python -c pass {bare:.0f} ms)",
+            ratio(t[name], t["raw"]),
+            "< 300 ms",
+            verdict(t[name] < 0.3),
+        )
+        for name in ("status", "enqueue")
+    ]
 
 
 def dead_verdict(s: dict[str, Any], seconds: float) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from pgqueue import channels
 from pgqueue import enqueue as enqueue_paths
@@ -41,7 +41,11 @@ from pgqueue.repository import Repository, translated
 from pgqueue.retry import DEFAULT_RETRY, RetryPolicy
 from pgqueue.settings import NOT_GIVEN, AppSettings, NotGiven, WorkerSettings
 from pgqueue.waits import wait_event
-from pgqueue.worker import Worker, WorkerParts
+
+if TYPE_CHECKING:
+    # Imported when a worker is built (app.worker()): a process that only enqueues or reads
+    # (a web app, `pgqueue status`) never loads the worker and its services.
+    from pgqueue.worker import Worker
 
 logger = logging.getLogger("pgqueue")
 
@@ -442,6 +446,8 @@ class App:
     ) -> Worker:
         """A Worker for this app (see WorkerSettings for the options; `clock`: pgqueue/clock.py).
         The worker gets this app's parts, never the app itself."""
+        from pgqueue.worker import Worker, WorkerParts
+
         return Worker(WorkerParts.of(self, clock), settings, **overrides)
 
     # -- operations: periodic tasks, progress ------------------------------------------------

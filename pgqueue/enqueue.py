@@ -7,27 +7,38 @@ if the caller's transaction commits.
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.engine import Connection as SAConnection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pgqueue import serialization
 from pgqueue.errors import SerializationError
 from pgqueue.job import JobRequest
 from pgqueue.sql import query
 
-_SA_ENQUEUE_MANY = text(
-    "SELECT m.ord, m.id, m.duplicate FROM pgqueue.enqueue_many(CAST(:jobs AS jsonb)) AS m "
-    "ORDER BY m.ord"
-)
+# SQLAlchemy is imported only when a caller hands us one of its connections: importing it costs
+# 0.25-0.6 s, which every `pgqueue enqueue`/`status` and every worker start would pay otherwise
+# (issue 18 goal 10). A SQLAlchemy connection cannot exist before sqlalchemy is in sys.modules.
+if TYPE_CHECKING:
+    from sqlalchemy import TextClause
+    from sqlalchemy.engine import Connection as SAConnection
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+    from sqlalchemy.orm import Session
 
-SyncConnection = Session | SAConnection
-AsyncSAConnection = AsyncSession | AsyncConnection
+    SyncConnection: TypeAlias = Session | SAConnection
+    AsyncSAConnection: TypeAlias = AsyncSession | AsyncConnection
+
+
+@functools.cache
+def _sa_enqueue_many() -> TextClause:
+    from sqlalchemy import text
+
+    return text(
+        "SELECT m.ord, m.id, m.duplicate FROM pgqueue.enqueue_many(CAST(:jobs AS jsonb)) AS m "
+        "ORDER BY m.ord"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +98,7 @@ async def enqueue_sqlalchemy_async(
 ) -> list[Enqueued]:
     """Enqueue through a SQLAlchemy AsyncSession or AsyncConnection, in its transaction."""
     payload = encode_jobs(requests)
-    result = await connection.execute(_SA_ENQUEUE_MANY, {"jobs": payload})
+    result = await connection.execute(_sa_enqueue_many(), {"jobs": payload})
     return _rows_to_enqueued(result.all())
 
 
@@ -96,13 +107,22 @@ def enqueue_sqlalchemy_sync(
 ) -> list[Enqueued]:
     """Enqueue through a SQLAlchemy Session or Connection (any sync driver), in its transaction."""
     payload = encode_jobs(requests)
-    result = connection.execute(_SA_ENQUEUE_MANY, {"jobs": payload})
+    result = connection.execute(_sa_enqueue_many(), {"jobs": payload})
     return _rows_to_enqueued(result.all())
 
 
 def is_sqlalchemy_async(connection: object) -> bool:
+    if "sqlalchemy" not in sys.modules:
+        return False
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
     return isinstance(connection, AsyncSession | AsyncConnection)
 
 
 def is_sqlalchemy_sync(connection: object) -> bool:
+    if "sqlalchemy" not in sys.modules:
+        return False
+    from sqlalchemy.engine import Connection as SAConnection
+    from sqlalchemy.orm import Session
+
     return isinstance(connection, Session | SAConnection)

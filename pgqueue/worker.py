@@ -248,6 +248,8 @@ class Worker:
         self._stopping = False
         self._stopped = asyncio.Event()
         self._claiming = True
+        self._until_empty = False  # run(until_empty=True): stop once nothing is left to run
+        self._burst_stop: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # claim now: a NOTIFY, a stop, the listener back
         self._slot_freed = asyncio.Event()
         self._outcome_added = asyncio.Event()
@@ -257,7 +259,7 @@ class Worker:
         self._attempts = Attempts(
             record=self._record,
             finished=self.ops.job_finished,
-            slot_freed=self._slot_freed.set,
+            slot_freed=self._on_slot_freed,
             clock=self.clock,
         )
 
@@ -284,16 +286,23 @@ class Worker:
         await repository.heartbeat(self._worker_row())
         # Nothing below awaits: start-up is either abandoned before this point or complete.
         self._serving = serving = self._build(repository, loop)
+        if self._stop_requested:
+            self._start_services(serving)
+        else:
+            # The first claim goes first, alone: it takes the pool connection start-up left open,
+            # and the services' first passes (which open more connections, and cost CPU on a
+            # busy machine) start once it has returned. Both at once put the first job 35-60 ms
+            # after start() returned; this, under 20 (docs/benchmarks.md, benchmarks/startup.py).
+            # The task runs only once start() returns; _undo_start cancels it before that.
+            serving.fetcher = asyncio.create_task(self._fetch_loop(serving), name="pgqueue-fetch")
         if serving.notifier is not None:
             serving.notifier.start()
-        serving.tasks = [service.start() for service in serving.services]
         serving.watch.start()
         serving.heartbeat.start()  # last: nothing after it can fail
         self.ops.serving()
-        if self._stop_requested:
+        if serving.fetcher is None:
             logger.info("worker %s: stop requested during start-up: claiming nothing", self.id)
             return
-        serving.fetcher = asyncio.create_task(self._fetch_loop(serving), name="pgqueue-fetch")
         logger.info(
             "worker %s serving queues %s with concurrency %d",
             self.id,
@@ -318,6 +327,12 @@ class Worker:
                     queue,
                     extra={"worker_id": self.id, "queue": queue},
                 )
+
+    def _start_services(self, serving: _Serving) -> None:
+        """Start the background services, once (after the first claim, or at a start-up that
+        claims nothing)."""
+        if not serving.tasks:
+            serving.tasks = [service.start() for service in serving.services]
 
     def _build(self, repository: Repository, loop: asyncio.AbstractEventLoop) -> _Serving:
         """Every part of a serving worker, nothing started yet."""
@@ -425,13 +440,22 @@ class Worker:
         """start() failed half-way (a metrics port in use, say): leave nothing running."""
         serving, self._serving = self._serving, None
         if serving is not None:
+            if serving.fetcher is not None:
+                serving.fetcher.cancel()  # not run yet (start() never returned): claims nothing
             await self._stop_services(serving)
         else:
             with contextlib.suppress(Exception):
                 await self.ops.stop()
 
-    async def run(self) -> None:
-        """Serve until `stop()` is called (or the task running this is cancelled)."""
+    async def run(self, *, until_empty: bool = False) -> None:
+        """Serve until `stop()` is called (or the task running this is cancelled).
+
+        `until_empty=True` (burst mode, `pgqueue worker --burst`): also stop, gracefully, once
+        no runnable job remains in the worker's queues, nothing runs and every outcome is
+        written; see docs/worker.md#burst-mode for what counts as runnable."""
+        if self._start_called:
+            raise RuntimeError("worker already started")
+        self._until_empty = until_empty
         self._start_task = asyncio.ensure_future(self.start())
         try:
             await self._start_task
@@ -614,9 +638,11 @@ class Worker:
     async def _fetch_loop(self, serving: _Serving) -> None:
         backoff = Backoff()
         claim_uncertain = False
+        settled = False  # burst mode: outcomes written and due jobs promoted since the last claim
         while not self._stopping:
             free = self._free_slots()
             if free <= 0:
+                self._start_services(serving)  # no first claim to wait for
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
@@ -629,6 +655,7 @@ class Worker:
                 claim_uncertain = True
                 delay = backoff.next_delay()
                 logger.warning("claim failed (%s); retrying in %.1fs", exc, delay)
+                self._start_services(serving)
                 await self.clock.wait(self._wake, delay)
                 continue
             claim_uncertain = False
@@ -636,8 +663,51 @@ class Worker:
             self._database_answered()
             for job in jobs:
                 self._attempts.spawn(job, serving.runner)
+            # After the first claim and its jobs' tasks (which then run first): see _start.
+            self._start_services(serving)
+            if self._until_empty:
+                verdict = await self._burst_check(serving, jobs, settled)
+                if verdict is None:
+                    return
+                settled = verdict
+                if settled:
+                    continue  # claim once more now, after the outcomes and promotions
             if len(jobs) < free:
                 await self.clock.wait(self._wake, jittered(self.settings.poll_interval, 0.25))
+
+    async def _burst_check(
+        self, serving: _Serving, jobs: list[ClaimedJob], settled: bool
+    ) -> bool | None:
+        """Burst mode, after a claim: None when the worker is done (a graceful stop is started),
+        True to claim again at once, False to go on as usual.
+
+        Done means a claim found nothing, nothing runs, and that claim came after every outcome
+        was written and every due scheduled job or retry promoted (a written outcome can queue a
+        retry; a promotion queues jobs): two claims, the last one on a settled database."""
+        if jobs or self._attempts.active:
+            return False  # work found or running: an attempt's end wakes the loop (_on_slot_freed)
+        if settled:
+            logger.info(
+                "worker %s: no runnable job left (burst mode): stopping",
+                self.id,
+                extra={"worker_id": self.id},
+            )
+            self._burst_stop = asyncio.create_task(self.stop(), name="pgqueue-burst-stop")
+            return None
+        await serving.flusher.drain(give_up_after=max(30.0, self.settings.shutdown_timeout))
+        if self._outcomes:
+            return False  # the database is away: the flusher keeps trying, so do we
+        try:
+            await serving.repository.promote_due(now=self.clock.now_override())
+        except DatabaseError as exc:
+            logger.warning("could not promote due jobs (%s); checking again", exc)
+            return False  # the next claim (or its backoff) comes first
+        return True
+
+    def _on_slot_freed(self) -> None:
+        self._slot_freed.set()
+        if self._until_empty and not self._attempts.active:
+            self._wake.set()  # the last attempt ended: see whether anything is left
 
     async def _claim(
         self, repository: Repository, free: int, after_lost_answer: bool
@@ -713,8 +783,9 @@ class Worker:
         self._failed += successes
 
 
-async def run_until_signalled(worker: Worker) -> None:
-    """Run the worker; SIGTERM/SIGINT stop it gracefully, a second signal stops it at once.
+async def run_until_signalled(worker: Worker, *, until_empty: bool = False) -> None:
+    """Run the worker (until the queues are empty too, with `until_empty`: burst mode);
+    SIGTERM/SIGINT stop it gracefully, a second signal stops it at once.
     A signal during start-up counts too: the worker stops as soon as it has started (and a
     second one abandons a start-up that is still waiting, on the database say)."""
     loop = asyncio.get_running_loop()
@@ -737,7 +808,7 @@ async def run_until_signalled(worker: Worker) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await worker.run()
+        await worker.run(until_empty=until_empty)
         if stopper is not None:
             await stopper
     finally:

@@ -8,7 +8,8 @@ surviving (issue 15): the run fails if any of them survives again.
 Adding one: copy an entry, keep the original text short but unique (tests/unit/test_mutants.py
 checks that it is found, that the tests it names exist, and that names are unique), then run
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
-promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli
+promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli,
+burst (burst mode and start-up order)
 (and, as they land: limits, workflows).
 The operations mutants show that the tests issue 15 found hollow can now fail.
 """
@@ -57,6 +58,7 @@ T_FASTAPI = "tests/integration/test_fastapi.py"
 T_CLI_POLISH = "tests/integration/test_cli_polish.py"
 T_SERVICES = "tests/integration/test_services_clock.py"
 T_OPS_CLI_STATUS = "tests/integration/test_ops_cli.py"
+T_BURST = "tests/integration/test_burst.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -826,5 +828,46 @@ MUTANTS: tuple[Mutant, ...] = (
         "ELSE now() END",
         "a stopped worker's uptime keeps counting after it stopped",
         (f"{T_OPS_CLI}::test_workers_lists_running_workers_and_all_with_the_flag",),
+    ),
+    # -- burst (issue 18 goal 5) -----------------------------------------------------------------
+    Mutant(
+        "burst-stops-before-settling",
+        "burst",
+        "pgqueue/worker.py",
+        "        if settled:\n            logger.info(\n",
+        "        if True:\n            logger.info(\n",
+        "burst mode stops on the first empty claim, before outcomes queue retries due now",
+        (f"{T_BURST}::test_burst_waits_for_retries_due_now_and_promotions",),
+    ),
+    Mutant(
+        "burst-skips-promotion",
+        "burst",
+        "pgqueue/worker.py",
+        "        await serving.repository.promote_due(now=self.clock.now_override())\n",
+        "",
+        "burst mode stops while a scheduled job is due but not yet promoted",
+        (f"{T_BURST}::test_burst_waits_for_retries_due_now_and_promotions",),
+    ),
+    Mutant(
+        "burst-never-woken-by-the-last-attempt",
+        "burst",
+        "pgqueue/worker.py",
+        "            self._wake.set()  # the last attempt ended: see whether anything is left\n",
+        "            pass\n",
+        "burst mode waits a whole poll interval after the last job instead of stopping",
+        (f"{T_BURST}::test_burst_runs_every_job_then_stops",),
+    ),
+    # -- start-up (issue 18 goal 6) ---------------------------------------------------------
+    Mutant(
+        "startup-services-before-the-first-claim",
+        "burst",
+        "pgqueue/worker.py",
+        "        if self._stop_requested:\n            self._start_services(serving)\n        else:\n",
+        "        self._start_services(serving)\n        if not self._stop_requested:\n",
+        "the services' first passes start before the first claim and delay the first job",
+        (
+            "tests/integration/test_startup_order.py"
+            "::test_the_first_claim_and_its_job_go_before_the_services",
+        ),
     ),
 )

@@ -109,6 +109,11 @@ def run_migrations(dsn: str | None, revision: str) -> None:
     help="Poll only, without LISTEN (e.g. behind PgBouncer in transaction mode).",
 )
 @option(
+    "--burst",
+    is_flag=True,
+    help="Run until no runnable job is left and every outcome is written, then exit 0.",
+)
+@option(
     "--shutdown-timeout",
     type=Duration(),
     help="How long running jobs get to finish on SIGTERM. Default: 30s.",
@@ -180,6 +185,7 @@ def worker(
     concurrency: int | None,
     poll_interval: float | None,
     no_listen: bool,
+    burst: bool,
     shutdown_timeout: float | None,
     heartbeat_interval: float | None,
     heartbeat_ttl: float | None,
@@ -216,6 +222,12 @@ def worker(
     # After the App, so that the modules' `@app.task`s register on it; a bad one is exit 2.
     load_modules(settings.imports, dsn=dsn, command_timeout=command_timeout)
     if processes > 1:
+        if burst:
+            # The supervisor restarts a child that exits; a burst child exits when done.
+            fail(
+                "--burst runs one process: drop --processes (or start several --burst workers)",
+                EXIT_CONFIG,
+            )
         from pgqueue.supervisor import Supervisor, child_command
 
         supervisor = Supervisor(
@@ -239,7 +251,7 @@ def worker(
             worker = app.worker(settings)
             worker.ops.on_serving.append(announce_serving)  # a no-op without a supervisor
             worker.ops.on_serving.append(lambda: log_tasks(app))
-            await run_until_signalled(worker)
+            await run_until_signalled(worker, until_empty=burst)
         finally:
             await app.close()
 

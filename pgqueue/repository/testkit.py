@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-
 from pgqueue.enqueue import is_sqlalchemy_async, is_sqlalchemy_sync
 from pgqueue.repository.driver import Database, Row, connect, translated
 from pgqueue.sql import query
@@ -65,6 +63,8 @@ async def _admin(server: str, statement: str) -> None:
 def _sqlalchemy_statement(sql: str, args: Sequence[Any]) -> tuple[Any, dict[str, Any]]:
     """The same file for SQLAlchemy's :name binding: $1 becomes :p1 (the file writes
     CAST($n AS type), never $n::type, which :name binding would misread; comments dropped)."""
+    from sqlalchemy import text  # lazily: only a SQLAlchemy caller pays for importing it
+
     body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
     return text(_POSITIONAL.sub(r":p\1", body)), {f"p{n}": v for n, v in enumerate(args, 1)}
 

@@ -5,16 +5,19 @@ puts back 0007's definitions (bodies, view definitions, grants, comments) exactl
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import asyncpg
 import psycopg
 import pytest
 
 from pgqueue import migrate
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL = ROOT / "pgqueue" / "sql"
@@ -201,3 +204,46 @@ def test_a_producer_role_still_enqueues_through_the_new_body(empty_db: str, role
             conn.execute(f"REVOKE ALL ON SCHEMA pgqueue FROM {role}")  # type: ignore[arg-type]
             conn.execute("SELECT pgqueue.revoke_access(%s)", (role,))
             conn.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]
+
+
+async def test_a_batch_waiting_on_a_keys_holder_writes_each_job_once(dsn: str) -> None:
+    """A batch with a job without a key and a keyed job whose holder finishes while the batch
+    waits on it: the plain job is written once, the key gets a new job, every job its own id."""
+    holder = await asyncpg.connect(dsn)
+    other = await asyncpg.connect(dsn)
+    try:
+        tx = holder.transaction()
+        await tx.start()
+        held = await holder.fetchval("SELECT pgqueue.enqueue('t', unique_key => 'w')")
+        waiting = asyncio.create_task(
+            other.fetch(
+                "SELECT ord, id, duplicate FROM pgqueue.enqueue_many($1::jsonb) ORDER BY ord",
+                '[{"task": "plain"}, {"task": "t", "unique_key": "w"}]',
+            )
+        )
+
+        async def is_waiting() -> bool:
+            n = await holder.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            return bool(n)
+
+        await wait_for(is_waiting, message="the batch to wait on the key's holder")
+        await holder.execute(
+            "UPDATE pgqueue.jobs SET state = 'succeeded', finished_at = now() WHERE id = $1", held
+        )
+        await tx.commit()
+        got = await waiting
+    finally:
+        await holder.close()
+        await other.close()
+    assert [(r["ord"], r["duplicate"]) for r in got] == [(1, False), (2, False)]
+    jobs = rows(dsn, "SELECT id, task, state, unique_key FROM pgqueue.jobs ORDER BY id")
+    assert sorted(jobs) == sorted(
+        [
+            (held, "t", "succeeded", "w"),
+            (got[0]["id"], "plain", "queued", None),
+            (got[1]["id"], "t", "queued", "w"),
+        ]
+    )

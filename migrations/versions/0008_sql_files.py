@@ -39,7 +39,7 @@ FILES = {
         "b36c0e67590d17e11cd50da378be93bc6b693c46f0849d3468e6333e685361e3"
     ),
     "functions/enqueue_many.v1.sql": (
-        "d58bb1c017297032e3724db10c5bed402703f133cd980baae2dc76a5696af94f"
+        "8755c10a1e563715cb8b80dcd4282a0c7a554785c73f3acd4be1454b277c3f51"
     ),
     "functions/enqueue.v1.sql": "44b9783fe85802f2c042e292f03b2afcc878c0d77df5bba5eb58cda8f418222d",
     "functions/cancel.v1.sql": "e2eb7b6e93db79031ddd22c43b42aacd3bf201c44988075845732e71b46f93cf",

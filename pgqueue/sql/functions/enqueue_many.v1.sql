@@ -114,17 +114,17 @@ BEGIN
             RETURNING j.id, j.unique_key
         ),
         matched AS (
-            SELECT b.n, ins.id FROM inserted AS ins JOIN batch AS b ON b.unique_key = ins.unique_key
+            SELECT b.n, ins.id
+            FROM inserted AS ins JOIN batch AS b ON b.unique_key = ins.unique_key
+            WHERE ins.unique_key IS NOT NULL
             UNION ALL
-            SELECT u.n, k.id
-            FROM (
-                SELECT ins.id, row_number() OVER (ORDER BY ins.id) AS rn
-                FROM inserted AS ins WHERE ins.unique_key IS NULL
-            ) AS k
-            JOIN (
-                SELECT b.n, row_number() OVER (ORDER BY b.n) AS rn
-                FROM batch AS b WHERE b.unique_key IS NULL
-            ) AS u ON u.rn = k.rn
+            -- Without a key, the k-th id is the k-th job's: two sorted arrays zipped, not a join
+            -- (the planner cannot estimate these rows and would compare every pair).
+            SELECT z.n, z.id
+            FROM unnest(
+                ARRAY(SELECT b.n FROM batch AS b WHERE b.unique_key IS NULL ORDER BY b.n),
+                ARRAY(SELECT ins.id FROM inserted AS ins WHERE ins.unique_key IS NULL ORDER BY ins.id)
+            ) AS z(n, id)
         )
         SELECT coalesce(array_agg(m.n), '{}'), coalesce(array_agg(m.id), '{}')
         INTO got_n, got_id

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 from collections.abc import Iterator
 from contextlib import redirect_stdout
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,20 @@ from pgqueue.errors import ConfigurationError, DatabaseError
 from pgqueue.schema import SCHEMA, VERSION_TABLE, metadata
 
 INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def sql_definition(path: str) -> str:
+    """The text of a function or view definition, `functions/<name>.v<N>.sql` or
+    `views/<name>.v<N>.sql` under pgqueue/sql: what a thin revision runs. A file, once a revision
+    loads it, never changes: a new definition is a new version file and a new revision, so an old
+    revision runs the same DDL forever (docs/migrations.md, "SQL functions and views")."""
+    return resources.files("pgqueue.sql").joinpath(path).read_text(encoding="utf-8")
+
+
+def sql_digest(path: str) -> str:
+    """The sha256 of a definition file, as a revision pins it (tests/migrations/test_sql_files.py
+    compares the two, so an edit of a landed file fails the build)."""
+    return hashlib.sha256(sql_definition(path).encode("utf-8")).hexdigest()
 
 
 def migrations_path() -> Path:

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, INTERVAL, JSONB, UUID
 
+from pgqueue.job import JobState
+
 SCHEMA = "pgqueue"
 VERSION_TABLE = "alembic_version"
 
@@ -46,8 +48,8 @@ _NAME_CHECKS = {
     ),
 }
 
-STATES = ("scheduled", "queued", "running", "retrying", "succeeded", "dead", "cancelled")
-_states_sql = ", ".join(f"'{s}'" for s in STATES)
+# One list of states, JobState's, in the order of 0001's CHECK (the drift check compares them).
+_states_sql = ", ".join(f"'{s.value}'" for s in JobState)
 
 jobs = Table(
     "jobs",
@@ -104,8 +106,8 @@ jobs = Table(
         "worker_id",
         postgresql_where=text("state = 'running'"),
     ),
-    # 0003_operations: at most one queued-or-running job per unique key (enqueue_many's
-    # ON CONFLICT names this predicate word for word).
+    # 0003_operations: at most one queued-or-running job per unique key (the ON CONFLICT of
+    # pgqueue/sql/functions/enqueue_many.v1.sql infers this index from its predicate).
     Index(
         "jobs_unique_key_idx",
         "unique_key",
@@ -124,7 +126,7 @@ jobs = Table(
     ),
 )
 
-# -- 0003_operations ---------------------------------------------------------------------------
+# -- 0003_operations: the maintenance lease and periodic schedules ----------------------------
 
 # Named leases with an expiry in database time: the maintenance leader holds "maintenance".
 leases = Table(
@@ -149,6 +151,8 @@ schedules = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("last_tick", DateTime(timezone=True), nullable=True),
 )
+
+# -- 0002_workers, with 0005_worker_health's columns ------------------------------------------
 
 # One row per worker process start (a fresh uuid each time: hostnames and pids get reused).
 # Rescue asks "is there a live row for this job's worker?", never "is there a dead one?", so a

@@ -36,11 +36,14 @@ CLAIM_SQL = "pgqueue/sql/job_claim.sql"
 COMPLETE_SQL = "pgqueue/sql/job_complete_many.sql"
 RESCUE_SQL = "pgqueue/sql/job_rescue.sql"
 PROMOTE_SQL = "pgqueue/sql/job_promote_due.sql"
-CORE = "migrations/versions/0001_core.py"
-WORKERS = "migrations/versions/0002_workers.py"
 OPERATIONS = "migrations/versions/0003_operations.py"
 EXECUTOR = "pgqueue/executor.py"
-NOTIFY = "migrations/versions/0007_notify_triggers.py"
+NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselves
+# Function bodies live in files since 0008_sql_files: the newest version of each is what runs.
+NOTIFY_JOBS = "pgqueue/sql/functions/notify_jobs.v1.sql"
+ENQUEUE_MANY = "pgqueue/sql/functions/enqueue_many.v1.sql"
+ENQUEUE_INPUT = "pgqueue/sql/functions/enqueue_input.v1.sql"
+CANCEL = "pgqueue/sql/functions/cancel.v1.sql"
 
 T_CLAIM = "tests/integration/test_claim.py"
 T_RETRY = "tests/integration/test_retry_policy.py"
@@ -157,7 +160,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "complete-done-notice-wrong-channel",
         "complete",
-        NOTIFY,
+        NOTIFY_JOBS,
         "        PERFORM pg_notify('pgqueue_done', string_agg(f.id::text, ','))\n",
         "        PERFORM pg_notify('pgqueue_finished', string_agg(f.id::text, ','))\n",
         "the completion notice goes out on a channel nobody listens on",
@@ -170,7 +173,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "complete-retry-wakes-nobody",
         "complete",
-        NOTIFY,
+        NOTIFY_JOBS,
         "FROM changed AS c WHERE c.state = 'queued') AS q;",
         "FROM changed AS c WHERE c.state = 'queued' AND TG_OP = 'INSERT') AS q;",
         "a job put back in the queue by an UPDATE (a retry due now, a rescue, a promotion) wakes no worker",
@@ -322,7 +325,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "enqueue-notify-for-scheduled-rows",
         "enqueue",
-        NOTIFY,
+        NOTIFY_JOBS,
         "FROM changed AS c WHERE c.state = 'queued') AS q;",
         "FROM changed AS c) AS q;",
         "inserting a scheduled job wakes the workers of its queue for nothing",
@@ -331,7 +334,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "enqueue-ignores-delay",
         "enqueue",
-        OPERATIONS,
+        ENQUEUE_INPUT,
         "coalesce(x.run_at, now() + make_interval(secs => coalesce(x.delay, 0))),",
         "coalesce(x.run_at, now()),",
         "a delay given at enqueue is ignored",
@@ -340,16 +343,16 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "enqueue-never-scheduled",
         "enqueue",
-        OPERATIONS,
-        "CASE WHEN i.run_at > now() THEN 'scheduled' ELSE 'queued' END",
+        ENQUEUE_MANY,
+        "CASE WHEN b.run_at > now() THEN 'scheduled' ELSE 'queued' END",
         "'queued'",
-        "a job for later is queued at once (plain batch path)",
+        "a job for later is queued at once (the one insert of every enqueue path)",
         (f"{T_ENQUEUE}::test_options_priority_delay_run_at_max_attempts",),
     ),
     Mutant(
         "enqueue-accepts-zero-attempts",
         "enqueue",
-        OPERATIONS,
+        ENQUEUE_MANY,
         """                OR (e.job ->> 'max_attempts')::numeric < 1\n""",
         "",
         "enqueue_many lets max_attempts < 1 through to the table's CHECK (an unclear error)",
@@ -359,9 +362,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "unique-later-job-of-a-batch-wins",
         "unique",
-        OPERATIONS,
-        "        ORDER BY i.unique_key, i.n\n    ) AS l;",
-        "        ORDER BY i.unique_key, i.n DESC\n    ) AS l;",
+        ENQUEUE_MANY,
+        "            ORDER BY i.unique_key, i.n\n        ) AS l;",
+        "            ORDER BY i.unique_key, i.n DESC\n        ) AS l;",
         "within one batch the last job of a key is inserted, not the first",
         (f"{T_UNIQUE}::test_duplicates_within_one_batch",),
     ),
@@ -434,7 +437,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "cancel-scheduled-job-not-cancelled",
         "cancel",
-        WORKERS,
+        CANCEL,
         "    IF current IN ('scheduled', 'queued', 'retrying') THEN",
         "    IF current IN ('queued') THEN",
         "pgqueue.cancel leaves a scheduled or retrying job alone",
@@ -443,7 +446,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "cancel-running-job-not-told",
         "cancel",
-        WORKERS,
+        CANCEL,
         "        PERFORM pg_notify('pgqueue_cancel', job_id::text);\n",
         "",
         "cancelling a running job tells no worker (only the heartbeat's backstop finds it)",
@@ -461,7 +464,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "notify-done-for-rows-finished-before",
         "cancel",
-        NOTIFY,
+        NOTIFY_JOBS,
         "              AND NOT EXISTS (\n",
         "              AND true OR NOT EXISTS (\n",
         "an UPDATE of jobs that had already finished tells their result waiters again",
@@ -470,7 +473,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "notify-done-ids-in-one-payload",
         "complete",
-        NOTIFY,
+        NOTIFY_JOBS,
         "(row_number() OVER ()) / 300 AS chunk",
         "(row_number() OVER ()) / 30000 AS chunk",
         "the ids of a large batch go in one payload, which outgrows NOTIFY's 8000-byte limit",

@@ -31,9 +31,12 @@ def writes_state(sql: str) -> bool:
 
 def writers_in_the_code() -> set[str]:
     found = {
-        f.name for f in (ROOT / "pgqueue" / "sql").rglob("*.sql") if writes_state(f.read_text())
+        f.name for f in (ROOT / "pgqueue" / "sql").glob("*.sql") if writes_state(f.read_text())
     }
-    for revision in (ROOT / "migrations" / "versions").glob("*.py"):
+    # Function bodies: in the revisions up to 0007, as files under pgqueue/sql/functions since.
+    bodies = [*(ROOT / "migrations" / "versions").glob("*.py")]
+    bodies += (ROOT / "pgqueue" / "sql" / "functions").glob("*.sql")
+    for revision in bodies:
         parts = _FUNCTION.split(revision.read_text())
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
             if writes_state(body):

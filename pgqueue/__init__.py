@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from pgqueue.registry import Task
     from pgqueue.retry import RetryPolicy, constant
     from pgqueue.settings import WorkerSettings
-    from pgqueue.worker import Worker, WorkerStats
+    from pgqueue.worker import Worker, WorkerStats, run_until_signalled
 
 __version__ = "0.1.0"
 
@@ -71,6 +71,7 @@ _LAZY = {
     "WorkerSettings": "pgqueue.settings",
     "Worker": "pgqueue.worker",
     "WorkerStats": "pgqueue.worker",
+    "run_until_signalled": "pgqueue.worker",
 }
 
 
@@ -125,4 +126,5 @@ __all__ = [
     "__version__",
     "constant",
     "current_job",
+    "run_until_signalled",
 ]

@@ -16,7 +16,7 @@ What it leaves alone, on purpose:
 - logger names (`getLogger("pgqueue.worker")`, `caplog.set_level(..., "pgqueue.worker")`): they
   are part of the operator surface (docs/worker.md's table of loggers) and keep their names;
 - SQL names that look like modules (`pgqueue.enqueue(...)` is the SQL function): a dotted name
-  followed by `(` is never rewritten;
+  followed by `(` is never rewritten, nor a bare `pgqueue.enqueue` in a comment (SQL_NAMES);
 - landed migration revisions (migrations/versions/): never edited; migrations/env.py is;
 - in Markdown outside docs/architecture.md, a bare `pgqueue.job` or `pgqueue.worker` (a logger
   or an SQL name there); attribute paths (`pgqueue.sql.query`), imports and file paths are
@@ -51,6 +51,10 @@ TEXT_ROOTS = ["pgqueue", "tests", "docs", "examples", "benchmarks", "tools"]
 TEXT_FILES = ["pyproject.toml", "README.md", "migrations/env.py", "alembic.ini"]
 SUFFIXES = {".py", ".md", ".toml", ".ini", ".cfg", ".txt", ".html", ".sql"}
 SELF = Path("tools/privatize.py")
+
+# Names of SQL functions in the pgqueue schema that are also module names: a bare mention in a
+# comment or docstring is the function (a module is imported, quoted, or followed by .attr).
+SQL_NAMES = {"enqueue"}
 
 # A line naming a logger: its exact "pgqueue.x" strings are logger names, not modules.
 LOGGER_LINE = re.compile(r"getLogger|logger=|set_level|at_level")
@@ -98,6 +102,9 @@ def rewrite(text: str, names: list[str], *, markdown: bool, architecture: bool) 
                 return match.group(0)  # a logger name
             if markdown and not architecture and not attribute:
                 return match.group(0)  # a logger or SQL name in prose
+            statement = re.match(r"\s*(from|import) ", line)
+            if match.group(1) in SQL_NAMES and not (attribute or exact or statement):
+                return match.group(0)  # the SQL function pgqueue.enqueue, in a comment
             return f"pgqueue._{match.group(1)}"
 
         return dotted.sub(one, line)
@@ -120,6 +127,9 @@ def rewrite(text: str, names: list[str], *, markdown: bool, architecture: bool) 
     text = path.sub(lambda m: f"pgqueue/_{m.group(1)}", text)
     if not markdown:
         text = from_import.sub(import_sub, text)
+        # Paths built in Python: "enqueue.py" as a file name, PACKAGE / "sql" as a join.
+        text = re.sub(rf"([\"'])({alternatives})\.py\1", r"\1_\2.py\1", text)
+        text = re.sub(rf"/ ([\"'])({alternatives})\1", r"/ \1_\2\1", text)
     if architecture:
         # The layer table names modules relative to pgqueue (| 6 | `worker` | ...), and the
         # prose names files relative to it (`services/flusher.py`).

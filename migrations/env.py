@@ -15,8 +15,8 @@ from alembic import context
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from pgqueue._schema import SCHEMA
 from pgqueue.migrate import context_options
-from pgqueue.schema import SCHEMA
 from pgqueue.settings import resolve_dsn
 
 config = context.config

@@ -7,9 +7,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pgqueue.client import App
-    from pgqueue.context import JobContext, current_job
-    from pgqueue.enqueue import Enqueued
+    from pgqueue._client import App
+    from pgqueue._context import JobContext, current_job
+    from pgqueue._enqueue import Enqueued
+    from pgqueue._job import JobInfo, JobRequest, JobState, Priority
+    from pgqueue._progress import FinishedEvent, ProgressEvent
+    from pgqueue._registry import Task
+    from pgqueue._retry import RetryPolicy, constant
+    from pgqueue._worker import Worker, WorkerStats, run_until_signalled
     from pgqueue.errors import (
         AuthenticationError,
         ConfigurationError,
@@ -27,12 +32,7 @@ if TYPE_CHECKING:
         TaskRegistrationError,
         UnknownTaskError,
     )
-    from pgqueue.job import JobInfo, JobRequest, JobState, Priority
-    from pgqueue.progress import FinishedEvent, ProgressEvent
-    from pgqueue.registry import Task
-    from pgqueue.retry import RetryPolicy, constant
     from pgqueue.settings import WorkerSettings
-    from pgqueue.worker import Worker, WorkerStats, run_until_signalled
 
 __version__ = "0.1.0"
 
@@ -40,10 +40,10 @@ __version__ = "0.1.0"
 # command imports this package too, and `pgqueue --version` must not pay for SQLAlchemy and
 # asyncpg. `from pgqueue import App` and `pgqueue.App` work as before.
 _LAZY = {
-    "App": "pgqueue.client",
-    "JobContext": "pgqueue.context",
-    "current_job": "pgqueue.context",
-    "Enqueued": "pgqueue.enqueue",
+    "App": "pgqueue._client",
+    "JobContext": "pgqueue._context",
+    "current_job": "pgqueue._context",
+    "Enqueued": "pgqueue._enqueue",
     "AuthenticationError": "pgqueue.errors",
     "ConfigurationError": "pgqueue.errors",
     "DatabaseError": "pgqueue.errors",
@@ -59,25 +59,25 @@ _LAZY = {
     "SerializationError": "pgqueue.errors",
     "TaskRegistrationError": "pgqueue.errors",
     "UnknownTaskError": "pgqueue.errors",
-    "JobInfo": "pgqueue.job",
-    "JobRequest": "pgqueue.job",
-    "JobState": "pgqueue.job",
-    "Priority": "pgqueue.job",
-    "FinishedEvent": "pgqueue.progress",
-    "ProgressEvent": "pgqueue.progress",
-    "Task": "pgqueue.registry",
-    "RetryPolicy": "pgqueue.retry",
-    "constant": "pgqueue.retry",
+    "JobInfo": "pgqueue._job",
+    "JobRequest": "pgqueue._job",
+    "JobState": "pgqueue._job",
+    "Priority": "pgqueue._job",
+    "FinishedEvent": "pgqueue._progress",
+    "ProgressEvent": "pgqueue._progress",
+    "Task": "pgqueue._registry",
+    "RetryPolicy": "pgqueue._retry",
+    "constant": "pgqueue._retry",
     "WorkerSettings": "pgqueue.settings",
-    "Worker": "pgqueue.worker",
-    "WorkerStats": "pgqueue.worker",
-    "run_until_signalled": "pgqueue.worker",
+    "Worker": "pgqueue._worker",
+    "WorkerStats": "pgqueue._worker",
+    "run_until_signalled": "pgqueue._worker",
 }
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:  # a submodule (`pgqueue.worker`), as when this file imported them all
+    if module is None:  # a submodule (`pgqueue._worker`), as when this file imported them all
         try:
             return importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:

@@ -1,3 +1,3 @@
-from pgqueue.cli import main
+from pgqueue._cli import main
 
 main()

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from pgqueue.context import current_job
+from pgqueue._context import current_job
 
 _CONTEXT = ("job_id", "task", "queue", "attempt", "worker_id")
 _STANDARD = set(vars(logging.makeLogRecord({})))

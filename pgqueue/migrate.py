@@ -20,9 +20,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from pgqueue.dsn import dsn_host
+from pgqueue._dsn import dsn_host
+from pgqueue._schema import SCHEMA, VERSION_TABLE, metadata
 from pgqueue.errors import ConfigurationError, DatabaseError
-from pgqueue.schema import SCHEMA, VERSION_TABLE, metadata
 
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -32,7 +32,7 @@ def sql_definition(path: str) -> str:
     `views/<name>.v<N>.sql` under pgqueue/sql: what a thin revision runs. A file, once a revision
     loads it, never changes: a new definition is a new version file and a new revision, so an old
     revision runs the same DDL forever (docs/migrations.md, "SQL functions and views")."""
-    return resources.files("pgqueue.sql").joinpath(path).read_text(encoding="utf-8")
+    return resources.files("pgqueue._sql").joinpath(path).read_text(encoding="utf-8")
 
 
 def sql_digest(path: str) -> str:

@@ -11,13 +11,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from pgqueue.dsn import dsn_host, normalize_dsn, redact_dsn
-from pgqueue.durations import parse_duration
+from pgqueue._dsn import dsn_host, normalize_dsn, redact_dsn
+from pgqueue._durations import parse_duration
+from pgqueue._job import DEFAULT_QUEUE
+from pgqueue._names import queue_name_problem
 from pgqueue.errors import ConfigurationError
-from pgqueue.job import DEFAULT_QUEUE
-from pgqueue.names import queue_name_problem
 
-# The DSN helpers live in pgqueue.dsn; these names have always been importable from here too.
+# The DSN helpers live in pgqueue._dsn; these names have always been importable from here too.
 __all__ = [
     "NOT_GIVEN",
     "AppSettings",

@@ -32,18 +32,18 @@ class Mutant:
     audited: bool = False
 
 
-CLAIM_SQL = "pgqueue/sql/job_claim.sql"
-COMPLETE_SQL = "pgqueue/sql/job_complete_many.sql"
-RESCUE_SQL = "pgqueue/sql/job_rescue.sql"
-PROMOTE_SQL = "pgqueue/sql/job_promote_due.sql"
+CLAIM_SQL = "pgqueue/_sql/job_claim.sql"
+COMPLETE_SQL = "pgqueue/_sql/job_complete_many.sql"
+RESCUE_SQL = "pgqueue/_sql/job_rescue.sql"
+PROMOTE_SQL = "pgqueue/_sql/job_promote_due.sql"
 OPERATIONS = "migrations/versions/0003_operations.py"
-EXECUTOR = "pgqueue/executor.py"
+EXECUTOR = "pgqueue/_executor.py"
 NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselves
 # Function bodies live in files since 0008_sql_files: the newest version of each is what runs.
-NOTIFY_JOBS = "pgqueue/sql/functions/notify_jobs.v1.sql"
-ENQUEUE_MANY = "pgqueue/sql/functions/enqueue_many.v1.sql"
-ENQUEUE_INPUT = "pgqueue/sql/functions/enqueue_input.v1.sql"
-CANCEL = "pgqueue/sql/functions/cancel.v1.sql"
+NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v1.sql"
+ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v1.sql"
+ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v1.sql"
+CANCEL = "pgqueue/_sql/functions/cancel.v1.sql"
 
 T_CLAIM = "tests/integration/test_claim.py"
 T_RETRY = "tests/integration/test_retry_policy.py"
@@ -222,7 +222,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "complete-unstorable-error-text",
         "complete",
-        "pgqueue/outcome.py",
+        "pgqueue/_outcome.py",
         """    escaped = text.replace("\\x00", "\\\\x00").encode("utf-8", "backslashreplace").decode("utf-8")""",
         "    escaped = text",
         "an error message jsonb cannot store (a NUL) blocks the whole outcome batch",
@@ -233,7 +233,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "complete-retry-due-now-waits-for-promotion",
         "complete",
-        "pgqueue/transitions.py",
+        "pgqueue/_transitions.py",
         "    target = JobState.RETRYING if run_in > 0 else JobState.QUEUED\n",
         "    target = JobState.RETRYING\n",
         "a retry due now waits for the next promotion instead of going straight to the queue",
@@ -245,7 +245,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "complete-interrupted-attempt-not-refunded",
         "complete",
-        "pgqueue/transitions.py",
+        "pgqueue/_transitions.py",
         "error=error, refund_attempt=True",
         "error=error, refund_attempt=False",
         "an attempt interrupted by a shutdown counts against max_attempts",
@@ -371,7 +371,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "unique-key-ignored-on-requeue",
         "unique",
-        "pgqueue/sql/job_requeue_dead.sql",
+        "pgqueue/_sql/job_requeue_dead.sql",
         "    WHERE c.unique_key IS NULL OR NOT EXISTS (",
         "    WHERE true OR NOT EXISTS (",
         "requeueing a dead job ignores that its key is held by a live job",
@@ -427,7 +427,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "retry-backoff-off-by-one",
         "retry",
-        "pgqueue/retry.py",
+        "pgqueue/_retry.py",
         "self.factor ** max(0, attempt - 1)",
         "self.factor ** max(0, attempt)",
         "the backoff starts one step too far (the first retry waits base * factor)",
@@ -455,7 +455,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "cancel-waiting-takes-running-jobs",
         "cancel",
-        "pgqueue/sql/job_cancel_waiting.sql",
+        "pgqueue/_sql/job_cancel_waiting.sql",
         "AND j.state IN ('queued', 'scheduled', 'retrying')",
         "AND j.state IN ('queued', 'scheduled', 'retrying', 'running')",
         "an operator's cancel marks running jobs cancelled under their worker",
@@ -494,7 +494,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ops-status-without-workers-table",
         "operations",
-        "pgqueue/monitoring.py",
+        "pgqueue/_monitoring.py",
         """        if not await self.repository.worker_stats_present():\n            return None""",
         """        if not await self.repository.worker_stats_present():\n            return []""",
         "status reports no workers (not unknown) when the workers table is missing",
@@ -503,7 +503,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ops-purge-takes-any-finished-job",
         "operations",
-        "pgqueue/sql/job_purge_dead.sql",
+        "pgqueue/_sql/job_purge_dead.sql",
         "    WHERE j.state = 'dead'\n",
         "    WHERE j.state IN ('dead', 'succeeded')\n",
         "purging dead letters deletes succeeded jobs too",
@@ -512,7 +512,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ops-lease-taken-before-expiry",
         "operations",
-        "pgqueue/sql/lease_acquire.sql",
+        "pgqueue/_sql/lease_acquire.sql",
         "WHERE l.holder = excluded.holder OR l.expires_at < now()",
         "WHERE l.holder = excluded.holder OR l.expires_at < now() + interval '1 hour'",
         "another worker takes the maintenance lease before it expired",
@@ -521,7 +521,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ops-retention-dead-flag-ignored",
         "operations",
-        "pgqueue/cli/_ops_options.py",
+        "pgqueue/_cli/_ops_options.py",
         'for name in ("retention_succeeded", "retention_cancelled", "retention_dead", "prune_interval"):',
         'for name in ("retention_succeeded", "retention_cancelled", "prune_interval"):',
         "pgqueue worker --retention-dead is accepted and ignored",
@@ -530,7 +530,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ops-workers-lists-stopped-ones",
         "operations",
-        "pgqueue/sql/worker_list.sql",
+        "pgqueue/_sql/worker_list.sql",
         "WHERE $1::boolean OR w.state IN ('running', 'stopping')",
         "WHERE true",
         "pgqueue workers lists stopped and lost workers without --all",
@@ -539,7 +539,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ops-dead-letter-task-filter-dropped",
         "operations",
-        "pgqueue/admin.py",
+        "pgqueue/_admin.py",
         "DeadLetterScope(_ids(which.ids), which.queue, which.task, before)",
         "DeadLetterScope(_ids(which.ids), which.queue, None, before)",
         "an operator action on dead letters ignores the task filter (the repository's scope)",
@@ -548,7 +548,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ops-lease-held-whatever-the-answer",
         "operations",
-        "pgqueue/repository/leases.py",
+        "pgqueue/_repository/leases.py",
         "        return row is not None",
         "        return True",
         "a worker believes it holds the lease when another holds it",
@@ -557,7 +557,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "ops-progress-time-dropped",
         "operations",
-        "pgqueue/progress.py",
+        "pgqueue/_progress.py",
         "        at=at if isinstance(at, str) else None,",
         "        at=None,",
         "a progress event loses the time it was reported",
@@ -612,7 +612,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "dashboard-job-page-unbounded",
         "dashboard",
-        "pgqueue/sql/dashboard_job_page.sql",
+        "pgqueue/_sql/dashboard_job_page.sql",
         "  AND j.id >= $5::bigint",
         "  AND $5::bigint IS NOT NULL",
         "a job page with a rare filter scans the whole history",
@@ -650,7 +650,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "cli-cancel-missing-job-exit-1",
         "cli",
-        "pgqueue/cli/workers.py",
+        "pgqueue/_cli/workers.py",
         'fail(f"no job with id {job_id}", EXIT_NOT_FOUND)',
         'fail(f"no job with id {job_id}", 1)',
         "pgqueue cancel of a missing job leaves the one table of exit codes again",
@@ -659,7 +659,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "cli-traceback-keeps-pgqueue-frames",
         "cli",
-        "pgqueue/cli/jobs.py",
+        "pgqueue/_cli/jobs.py",
         'if leading and path.parent.name == "pgqueue" and path.stem in own:',
         "if False:",
         "jobs show starts each traceback with pgqueue's own frames again",
@@ -668,17 +668,17 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "cli-migrate-says-nothing-applied",
         "cli",
-        "pgqueue/cli/core.py",
+        "pgqueue/_cli/core.py",
         "    if not applied:\n",
         "    if True:\n",
         "pgqueue migrate says there was nothing to apply after applying revisions",
         ("tests/integration/test_cli.py::test_migrate_on_an_empty_database",),
     ),
-    # -- services (the background loops on pgqueue/services/_base.py) --------------------------
+    # -- services (the background loops on pgqueue/_services/_base.py) --------------------------
     Mutant(
         "services-rescuer-judges-while-cut-off",
         "services",
-        "pgqueue/services/rescuer.py",
+        "pgqueue/_services/rescuer.py",
         "        if self.cut_off():\n            self.skipped += 1\n            return\n",
         "",
         "a worker whose own heartbeats do not get through still marks others lost",
@@ -687,7 +687,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "services-promoter-ignores-the-clock",
         "services",
-        "pgqueue/services/promoter.py",
+        "pgqueue/_services/promoter.py",
         "promote_due(now=self.clock.now_override())",
         "promote_due()",
         "promotion ignores the injected database time (tests of schedules must sleep)",
@@ -696,7 +696,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "services-cancel-flood-unbounded",
         "services",
-        "pgqueue/services/cancel_check.py",
+        "pgqueue/_services/cancel_check.py",
         "await self.clock.sleep(max(0.0, NOTIFIED_INTERVAL - since))",
         "await self.clock.sleep(0.0)",
         "every forged cancel notification costs a read of the table",
@@ -708,7 +708,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "services-pruner-prunes-as-follower",
         "services",
-        "pgqueue/services/maintenance.py",
+        "pgqueue/_services/maintenance.py",
         "        if not self.lease.held:\n            return  # the leader pokes",
         "        if False:\n            return  # the leader pokes",
         "every worker prunes, not only the maintenance leader",
@@ -717,7 +717,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "services-backoff-never-reset",
         "services",
-        "pgqueue/services/_base.py",
+        "pgqueue/_services/_base.py",
         "        self.passes += 1\n        self.backoff.reset()\n",
         "        self.passes += 1\n",
         "after an outage a service keeps its longest backoff instead of its interval",
@@ -726,7 +726,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "services-poke-during-a-pass-lost",
         "services",
-        "pgqueue/services/_base.py",
+        "pgqueue/_services/_base.py",
         "            self._wake.clear()\n            delay = await self.run_guarded()\n",
         "            delay = await self.run_guarded()\n            self._wake.clear()\n",
         "a wake-up that arrives while a pass runs is dropped until the next interval",
@@ -735,7 +735,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "integrations-imports-flag-ignored",
         "integrations",
-        "pgqueue/cli/core.py",
+        "pgqueue/_cli/core.py",
         "            imports=imports or None,\n",
         "",
         "`pgqueue worker --import MODULE` imports nothing: the module's tasks are not served",
@@ -746,7 +746,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "integrations-unregistered-tasks-not-excluded",
         "integrations",
-        "pgqueue/sql/job_waiting_unregistered.sql",
+        "pgqueue/_sql/job_waiting_unregistered.sql",
         "  AND j.task <> ALL($2::text[])\n",
         "",
         "the start-up report names tasks the imported modules do register",
@@ -757,7 +757,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "integrations-typed-payloads-not-rebuilt",
         "integrations",
-        "pgqueue/payloads.py",
+        "pgqueue/_payloads.py",
         "    return _each_typed(fn, args, kwargs, lambda name, cls, value: _load(cls, value, name))",
         "    return args, kwargs",
         "a task annotated with a model gets a dict, and bad payloads run instead of dead-lettering",
@@ -768,7 +768,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "integrations-typed-result-not-rebuilt",
         "integrations",
-        "pgqueue/payloads.py",
+        "pgqueue/_payloads.py",
         'return value if cls is None else _load(cls, value, "result")',
         "return value",
         "app.result(job_id, task=...) returns the stored dict, not the annotated model",
@@ -780,7 +780,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "operations-stopping-worker-serves",
         "operations",
-        "pgqueue/monitoring.py",
+        "pgqueue/_monitoring.py",
         'if w.alive and w.state == "running" for q in w.queues}',
         "if w.alive for q in w.queues}",
         "a stopping worker (it claims nothing more) counts as serving its queues in status",
@@ -789,7 +789,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "operations-worker-silent-on-unserved-queue",
         "operations",
-        "pgqueue/worker.py",
+        "pgqueue/_worker.py",
         "            if queue not in self.settings.queues:\n",
         "            if queue in ():\n",
         "a worker no longer says which of the app's queues it leaves alone",
@@ -802,7 +802,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "operations-counts-wait-a-whole-heartbeat",
         "operations",
-        "pgqueue/services/heartbeat.py",
+        "pgqueue/_services/heartbeat.py",
         "if not self._failing and self._counts_moved():",
         "if False:",
         "jobs done show in pgqueue workers only after a whole heartbeat interval again",
@@ -815,7 +815,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "operations-frequent-cron-bursts",
         "operations",
-        "pgqueue/periodic.py",
+        "pgqueue/_periodic.py",
         "min(timedelta(seconds=self.grace), MAX_LATE_PERIODS * period)",
         "timedelta(seconds=self.grace)",
         "a 2 s cron held up 30 s runs all fifteen late ticks at once again",
@@ -826,7 +826,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "operations-stopped-worker-uptime-grows",
         "operations",
-        "pgqueue/sql/worker_list.sql",
+        "pgqueue/_sql/worker_list.sql",
         "ELSE coalesce(w.stopped_at, w.last_heartbeat) END",
         "ELSE now() END",
         "a stopped worker's uptime keeps counting after it stopped",
@@ -836,7 +836,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "burst-stops-before-settling",
         "burst",
-        "pgqueue/worker.py",
+        "pgqueue/_worker.py",
         "        if settled:\n            logger.info(\n",
         "        if True:\n            logger.info(\n",
         "burst mode stops on the first empty claim, before outcomes queue retries due now",
@@ -845,7 +845,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "burst-skips-promotion",
         "burst",
-        "pgqueue/worker.py",
+        "pgqueue/_worker.py",
         "        await serving.repository.promote_due(now=self.clock.now_override())\n",
         "",
         "burst mode stops while a scheduled job is due but not yet promoted",
@@ -854,7 +854,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "burst-never-woken-by-the-last-attempt",
         "burst",
-        "pgqueue/worker.py",
+        "pgqueue/_worker.py",
         "            self._wake.set()  # the last attempt ended: see whether anything is left\n",
         "            pass\n",
         "burst mode waits a whole poll interval after the last job instead of stopping",
@@ -864,7 +864,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "startup-services-before-the-first-claim",
         "burst",
-        "pgqueue/worker.py",
+        "pgqueue/_worker.py",
         "        if self._stop_requested:\n            self._start_services(serving)\n        else:\n",
         "        self._start_services(serving)\n        if not self._stop_requested:\n",
         "the services' first passes start before the first claim and delay the first job",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from pgqueue.client import App
+from pgqueue._client import App
 from pgqueue.settings import normalize_dsn
 
 

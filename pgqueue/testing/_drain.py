@@ -9,12 +9,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pgqueue.client import App
+from pgqueue._client import App
+from pgqueue._job import JobInfo
+from pgqueue._monitoring import Monitor
+from pgqueue._repository import Repository
+from pgqueue._worker import Worker
 from pgqueue.errors import PgQueueError
-from pgqueue.job import JobInfo
-from pgqueue.monitoring import Monitor
-from pgqueue.repository import Repository
-from pgqueue.worker import Worker
 
 # How often the drain looks at the table while its worker runs.
 _CHECK_INTERVAL = 0.01

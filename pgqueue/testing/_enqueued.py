@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pgqueue import serialization
-from pgqueue.client import App
-from pgqueue.registry import Task
-from pgqueue.repository.testkit import waiting_jobs_on, waiting_jobs_sync
+from pgqueue import _serialization as serialization
+from pgqueue._client import App
+from pgqueue._registry import Task
+from pgqueue._repository.testkit import waiting_jobs_on, waiting_jobs_sync
 
 ANY: Any = object()  # "any value": the default of every filter
 _LISTED = 20  # jobs shown in a failure message

@@ -14,10 +14,10 @@ import contextvars
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar, cast
 
-from pgqueue import serialization
-from pgqueue.context import JobContext, reset_current, set_current
-from pgqueue.enqueue import encode_jobs
-from pgqueue.registry import Task
+from pgqueue import _serialization as serialization
+from pgqueue._context import JobContext, reset_current, set_current
+from pgqueue._enqueue import encode_jobs
+from pgqueue._registry import Task
 from pgqueue.settings import WorkerSettings
 
 P = ParamSpec("P")

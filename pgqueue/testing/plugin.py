@@ -23,8 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from pgqueue import migrate
-from pgqueue.client import App
-from pgqueue.repository import testkit
+from pgqueue._client import App
+from pgqueue._repository import testkit
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 

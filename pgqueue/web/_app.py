@@ -1,7 +1,7 @@
 """The dashboard's routes: HTML pages, JSON lists, two Server-Sent Events streams, actions.
 
 Reads go through the public Monitor (queues, workers, throughput, schedules, a job) and the
-dashboard's paged queries (pgqueue.repository.dashboard); actions through Admin and App.cancel.
+dashboard's paged queries (pgqueue._repository.dashboard); actions through Admin and App.cancel.
 Pages are server-rendered Jinja2 with autoescape on; the JavaScript writes only textContent, and a
 Content-Security-Policy forbids inline script, so nothing read from a job can become markup.
 """
@@ -31,13 +31,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pgqueue.admin import Admin, DeadLetterFilter
-from pgqueue.client import App
+from pgqueue._admin import Admin, DeadLetterFilter
+from pgqueue._client import App
+from pgqueue._job import JobInfo, JobState
+from pgqueue._monitoring import Monitor, as_json
+from pgqueue._progress import FinishedEvent, JobEvent
+from pgqueue._repository.dashboard import DashboardQueries
 from pgqueue.errors import JobNotFoundError, PgQueueError
-from pgqueue.job import JobInfo, JobState
-from pgqueue.monitoring import Monitor, as_json
-from pgqueue.progress import FinishedEvent, JobEvent
-from pgqueue.repository.dashboard import DashboardQueries
 from pgqueue.web._live import LiveHub
 from pgqueue.web._security import (
     CSRF_COOKIE,

@@ -15,17 +15,17 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from pgqueue import channels
-from pgqueue.job import JobInfo
-from pgqueue.notifier import Listener, Subscription, job_ids
-from pgqueue.progress import (
+from pgqueue import _channels as channels
+from pgqueue._job import JobInfo
+from pgqueue._notifier import Listener, Subscription, job_ids
+from pgqueue._progress import (
     FinishedEvent,
     JobEvent,
     ProgressEvent,
     finished_event,
     progress_events,
 )
-from pgqueue.waits import wait_event
+from pgqueue._waits import wait_event
 
 logger = logging.getLogger("pgqueue.web")
 

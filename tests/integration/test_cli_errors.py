@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from click.testing import CliRunner, Result
 
-from pgqueue.cli import main
+from pgqueue._cli import main
 from tests.integration.test_cli import cli_env, job_count, pgqueue, rows
 from tests.roles import dsn_as, temporary_role
 
@@ -266,7 +266,7 @@ def test_an_app_that_fails_to_import_is_one_line(
     assert rows(dsn, "SELECT count(*) FROM pgqueue.workers") == [(0,)]
 
 
-# A NUL in a name: encode_jobs names the field (or, with pgqueue.names' checks, the request does).
+# A NUL in a name: encode_jobs names the field (or, with pgqueue._names' checks, the request does).
 NUL_IN_A_NAME = {
     "nul-task": (
         ["a\x00b"],
@@ -335,7 +335,7 @@ def test_the_dsn_parser_needs_no_psycopg() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, pgqueue.cli; from pgqueue.settings import normalize_dsn; "
+            "import sys, pgqueue._cli; from pgqueue.settings import normalize_dsn; "
             "normalize_dsn(\"host=h password = 'a b'\"); print('psycopg' in sys.modules)",
         ],
         env=cli_env(),

@@ -17,7 +17,7 @@ import click
 import pytest
 
 from pgqueue import App
-from pgqueue.cli import _common, main
+from pgqueue._cli import _common, main
 from tests.helpers import fetch, fetchval, running_worker, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -54,10 +54,10 @@ def test_the_command_imports_nothing_heavy_until_a_command_runs() -> None:
     """`pgqueue --version`/`--help` import every command module; none of them may pull in the
     database driver, SQLAlchemy, Alembic or rich (0.42 s before, under 0.3 s after)."""
     probe = (
-        "import sys; from pgqueue.cli import main\n"
+        "import sys; from pgqueue._cli import main\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'asyncpg', 'sqlalchemy', 'alembic', 'rich', 'orjson', 'croniter', 'pgqueue.client'})\n"
-        "heavy += [m for m in ('pgqueue.client', 'pgqueue.worker', 'pgqueue.repository') "
+        "{'asyncpg', 'sqlalchemy', 'alembic', 'rich', 'orjson', 'croniter', 'pgqueue._client'})\n"
+        "heavy += [m for m in ('pgqueue._client', 'pgqueue._worker', 'pgqueue._repository') "
         "if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
@@ -192,7 +192,7 @@ async def test_a_missing_job_is_exit_4_from_every_command(dsn: str) -> None:
 
 
 def test_docs_exit_code_table_is_the_code() -> None:
-    """docs/cli.md's table lists exactly the EXIT_* codes of pgqueue/cli/_common.py."""
+    """docs/cli.md's table lists exactly the EXIT_* codes of pgqueue/_cli/_common.py."""
     text = (ROOT / "docs" / "cli.md").read_text()
     section = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     documented = [int(m) for m in re.findall(r"^\| `(\d)` \|", section, re.MULTILINE)]
@@ -265,13 +265,13 @@ async def test_jobs_show_gives_the_real_maximum_and_starts_at_the_users_frame(
     assert attempts == "1 of 1 (the task's default)"
     traceback = out.split("attempt 1", 1)[1]
     frames = re.findall(r'^  File "([^"]+)"', traceback, re.MULTILINE)
-    assert frames and not frames[0].endswith(("executor.py", "worker.py")), traceback
+    assert frames and not frames[0].endswith(("_executor.py", "_worker.py")), traceback
     assert "test_cli_polish.py" in frames[0]
     assert re.search(r"\[\d+ pgqueue frames hidden\]", traceback)
     # --json keeps the traceback as stored.
     rc, out, _ = await cli(dsn, "jobs", "show", str(job_id), "--json")
     stored = json.loads(out)["errors"][0]["traceback"]
-    assert "executor.py" in stored
+    assert "_executor.py" in stored
 
 
 async def test_a_missing_schema_names_the_database(empty_db: str) -> None:
@@ -286,7 +286,7 @@ async def test_a_missing_schema_names_the_database(empty_db: str) -> None:
 
 
 def test_dsn_database_follows_libpq(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pgqueue.dsn import dsn_database
+    from pgqueue._dsn import dsn_database
 
     monkeypatch.delenv("PGDATABASE", raising=False)
     monkeypatch.setenv("PGUSER", "ada")
@@ -299,8 +299,8 @@ def test_dsn_database_follows_libpq(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_state_names_spelt_out_for_a_fast_help_match_jobstate() -> None:
-    from pgqueue.cli import jobs, ops
-    from pgqueue.job import JobState
+    from pgqueue._cli import jobs, ops
+    from pgqueue._job import JobState
 
     assert [s.value for s in JobState] == jobs.STATES
     assert sorted(ops.PRUNABLE) == sorted(s.value for s in JobState if s.is_finished)

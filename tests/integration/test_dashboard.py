@@ -21,8 +21,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from pgqueue import App, current_job
-from pgqueue.cli import main
-from pgqueue.repository.dashboard import DashboardQueries
+from pgqueue._cli import main
+from pgqueue._repository.dashboard import DashboardQueries
 from pgqueue.web import basic_auth, create_app, token_auth
 from tests.dashboard_support import Served, served
 from tests.helpers import count_states, fetchval, running_worker, wait_for
@@ -401,7 +401,7 @@ def test_cli_refuses_an_open_port_without_auth_and_bad_basic_auth() -> None:
 
 
 def test_the_cli_does_not_import_the_web_stack() -> None:
-    code = "import sys, pgqueue.cli; print(sorted(m for m in ('starlette', 'jinja2', 'uvicorn') if m in sys.modules))"
+    code = "import sys, pgqueue._cli; print(sorted(m for m in ('starlette', 'jinja2', 'uvicorn') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from pgqueue import App
-from pgqueue.cli import main
-from pgqueue.cli._common import EXIT_CONFIG
+from pgqueue._cli import main
+from pgqueue._cli._common import EXIT_CONFIG
 from tests.helpers import fetchval
 
 DOCS = Path(__file__).parents[2] / "docs"
@@ -26,7 +26,7 @@ async def test_enqueue_md_signature_is_the_functions(dsn: str) -> None:
     documented = [
         re.sub(r"\s+", " ", line.strip().rstrip(",")) for line in block.splitlines() if line
     ]
-    actual = await fetchval(dsn, "SELECT pg_get_function_arguments('pgqueue.enqueue'::regproc)")
+    actual = await fetchval(dsn, "SELECT pg_get_function_arguments('pgqueue._enqueue'::regproc)")
     # Postgres spells the defaults with their casts ('[]'::jsonb): drop them to compare.
     spelled = actual.replace("timestamp with time zone", "timestamptz")
     in_db = [re.sub(r"::\w+", "", a.strip()) for a in spelled.split(", ")]

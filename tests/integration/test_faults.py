@@ -409,8 +409,8 @@ async def test_network_cut_worker_backs_off_and_resumes(
         assert await worker_state(dsn, wid) == "running"
 
     counts = warning_counts(outage_log)
-    assert counts["pgqueue.worker: could not record 2 outcomes"] >= 1
-    assert counts["pgqueue.notifier: listener connection lost"] >= 1
+    assert counts["pgqueue._worker: could not record 2 outcomes"] >= 1
+    assert counts["pgqueue._notifier: listener connection lost"] >= 1
     assert_logs_once_per_step(counts, outage=CUT, heartbeat_interval=1.0)
     rows = await job_rows(dsn)
     assert await count_states(dsn) == {"succeeded": 22}
@@ -456,8 +456,8 @@ async def test_network_stall(
         # Longer than command_timeout (2 s): what hit the stall says so. The held jobs'
         # outcomes were due during it, and the heartbeat (every 1 s) had three seconds or
         # more to time out in; both retried, each once per backoff step, not in a flood.
-        assert counts["pgqueue.worker: could not record 2 outcomes"] >= 1, stall_log
-        assert counts["pgqueue.worker: heartbeat failed"] >= 1, stall_log
+        assert counts["pgqueue._worker: could not record 2 outcomes"] >= 1, stall_log
+        assert counts["pgqueue._worker: heartbeat failed"] >= 1, stall_log
         assert_logs_once_per_step(counts, outage=seconds, heartbeat_interval=1.0)
     rows = await job_rows(dsn)
     assert await count_states(dsn) == {"succeeded": 13}

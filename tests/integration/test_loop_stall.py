@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 
 from pgqueue import App, current_job
-from pgqueue.sql import query
+from pgqueue._sql import query
 from tests.helpers import all_finished, fetch, running_worker, wait_for
 from tests.integration.test_ops_metrics import sample
 

@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from pgqueue import App, JobFailedError, current_job
-from pgqueue.repository import WorkerRow
+from pgqueue._repository import WorkerRow
 from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
 
 

@@ -5,7 +5,7 @@ bounded number of others, everything else under one value."""
 from __future__ import annotations
 
 from pgqueue import App
-from pgqueue.metrics import MAX_OTHER_QUEUES, OTHER_QUEUES, UNKNOWN_TASK
+from pgqueue._metrics import MAX_OTHER_QUEUES, OTHER_QUEUES, UNKNOWN_TASK
 from tests.helpers import all_finished, running_worker, wait_for
 
 

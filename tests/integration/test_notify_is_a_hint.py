@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 
 from pgqueue import App, JobState, Worker, current_job
-from pgqueue.progress import FinishedEvent, JobEvent, ProgressEvent
-from pgqueue.services.cancel_check import NOTIFIED_INTERVAL as CANCEL_CHECK_INTERVAL
+from pgqueue._progress import FinishedEvent, JobEvent, ProgressEvent
+from pgqueue._services.cancel_check import NOTIFIED_INTERVAL as CANCEL_CHECK_INTERVAL
 from tests.helpers import fetchval, running_worker, wait_for
 from tests.roles import dsn_as, temporary_role
 

@@ -11,8 +11,8 @@ import pytest
 from croniter import CroniterBadDateError
 
 from pgqueue import App, TaskRegistrationError, Worker
-from pgqueue.maintenance import Scheduler
-from pgqueue.periodic import PeriodicSchedule
+from pgqueue._maintenance import Scheduler
+from pgqueue._periodic import PeriodicSchedule
 from tests.helpers import fetch, fetchval, wait_for
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from pgqueue import App, JobNotFoundError, JobState, current_job
-from pgqueue.progress import (
+from pgqueue._progress import (
     RECENT,
     FinishedEvent,
     JobEvent,

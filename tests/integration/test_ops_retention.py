@@ -7,8 +7,8 @@ import asyncpg
 import pytest
 
 from pgqueue import App, Worker
-from pgqueue.admin import Admin, DeadLetterFilter
-from pgqueue.retention import RetentionPolicy, count_prunable, prune, prune_expired
+from pgqueue._admin import Admin, DeadLetterFilter
+from pgqueue._retention import RetentionPolicy, count_prunable, prune, prune_expired
 from tests.helpers import count_states, fetch, fetchval, wait_for
 
 
@@ -128,7 +128,7 @@ async def test_lease_is_taken_over_after_expiry(dsn: str, app: App) -> None:
     the past instead of waiting out a short ttl: a 0.3 s ttl could expire between two calls
     on a loaded machine and make the renewal fail for the wrong reason."""
     await app.open()
-    from pgqueue.maintenance import Lease
+    from pgqueue._maintenance import Lease
 
     first = Lease(app.repository, "maintenance", "worker-1", ttl=60)
     second = Lease(app.repository, "maintenance", "worker-2", ttl=60)

@@ -1,4 +1,4 @@
-"""The monitoring views against known database states, through pgqueue.monitoring (what the
+"""The monitoring views against known database states, through pgqueue._monitoring (what the
 CLI and metrics read) and through plain SQL (what psql and Grafana read)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from pgqueue import App
-from pgqueue.monitoring import Monitor, QueueStats, TaskThroughput
+from pgqueue._monitoring import Monitor, QueueStats, TaskThroughput
 from tests.helpers import fetch
 
 # A known state: (queue, task, state, attempts, run_at, started_at, finished_at) with times

@@ -14,9 +14,9 @@ import uuid
 import pytest
 
 from pgqueue import App
+from pgqueue._outcome_writer import write_outcomes
+from pgqueue._repository import OutcomeRow
 from pgqueue.errors import DatabaseError
-from pgqueue.outcome_writer import write_outcomes
-from pgqueue.repository import OutcomeRow
 from tests.conftest import admin_execute
 from tests.helpers import count_states, fetch
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from pgqueue import App, JobFailedError, JobNotFoundError, JobState, current_job
-from pgqueue.admin import Admin
-from pgqueue.repository import OutcomeRow
+from pgqueue._admin import Admin
+from pgqueue._repository import OutcomeRow
 from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
 
 # Fast beats (and rescue passes, which run every heartbeat_interval) but a generous ttl: the

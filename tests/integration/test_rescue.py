@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from pgqueue import App, JobFailedError
-from pgqueue.sql import query
+from pgqueue._sql import query
 from tests.helpers import fetch, fetchval, running_worker
 
 LIVE = {"heartbeat_interval": 0.2, "heartbeat_ttl": 30.0}

@@ -1,4 +1,4 @@
-"""Timing of the worker's services, tested without sleeping: an injected clock (pgqueue/clock.py)
+"""Timing of the worker's services, tested without sleeping: an injected clock (pgqueue/_clock.py)
 stands in for the database's now() (promotion) and for the worker's monotonic time (the
 rescuer's interval and its partition guard). Each test runs passes with `run_once()` or drives
 `run()` by moving a ManualClock, and asserts on the rows."""
@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from pgqueue import App, Retry
-from pgqueue.clock import Clock, ManualClock
-from pgqueue.services.promoter import Promoter
-from pgqueue.services.rescuer import Rescuer
+from pgqueue._clock import Clock, ManualClock
+from pgqueue._services.promoter import Promoter
+from pgqueue._services.rescuer import Rescuer
 from tests.helpers import count_states, fetchval, running_worker, wait_for
 from tests.integration.test_rescue import add_running_job, add_worker
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pgqueue.supervisor import KILL_GRACE, STOP_MARGIN, Supervisor
+from pgqueue._supervisor import KILL_GRACE, STOP_MARGIN, Supervisor
 from tests.fault_app import build_app, open_gate, read_runs, run_counts
 from tests.faults_support import children_of, enqueue_work, running_pids, worker_process
 from tests.helpers import count_states, fetch, fetchval, wait_for

@@ -1,4 +1,4 @@
-"""Pydantic models and dataclasses as task arguments and results (pgqueue/payloads.py), against
+"""Pydantic models and dataclasses as task arguments and results (pgqueue/_payloads.py), against
 a real database and a real worker: instances are stored as JSON, rebuilt and validated from the
 annotations before the function runs, a payload that does not validate is dead-lettered with its
 field errors and no retry, and `app.result(job_id, task=...)` rebuilds a returned model."""
@@ -163,7 +163,7 @@ def test_pgqueue_never_imports_pydantic() -> None:
     """Pydantic is an optional extra: a worker and typed dataclass payloads work without it."""
     code = (
         "import sys, dataclasses\n"
-        "import pgqueue.client, pgqueue.executor, pgqueue.payloads as p\n"
+        "import pgqueue._client, pgqueue._executor, pgqueue._payloads as p\n"
         "@dataclasses.dataclass\n"
         "class A:\n"
         "    x: int\n"

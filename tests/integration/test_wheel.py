@@ -80,7 +80,7 @@ def installed_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     assert "pgqueue/_migrations/env.py" in names
-    assert "pgqueue/sql/job_claim.sql" in names
+    assert "pgqueue/_sql/job_claim.sql" in names
     assert "pgqueue/py.typed" in names
     assert not any(n.startswith(("tests/", "examples/")) for n in names)
 

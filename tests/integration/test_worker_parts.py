@@ -1,13 +1,13 @@
-"""A worker is built from its parts (pgqueue.worker.WorkerParts), not from an App: given a
+"""A worker is built from its parts (pgqueue._worker.WorkerParts), not from an App: given a
 repository, a registry and a clock of its own, it claims, runs and records jobs, and the App is
 only where the tasks were registered and the result is read."""
 
 from __future__ import annotations
 
 from pgqueue import App, Worker
-from pgqueue.clock import ManualClock
-from pgqueue.repository import Repository, create_pool
-from pgqueue.worker import WorkerParts
+from pgqueue._clock import ManualClock
+from pgqueue._repository import Repository, create_pool
+from pgqueue._worker import WorkerParts
 from tests.helpers import count_states, fetchval
 
 

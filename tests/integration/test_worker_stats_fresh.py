@@ -6,8 +6,8 @@ import asyncio
 import time
 
 from pgqueue import App
-from pgqueue.monitoring import Monitor
-from pgqueue.services.heartbeat import COUNTS_FRESH
+from pgqueue._monitoring import Monitor
+from pgqueue._services.heartbeat import COUNTS_FRESH
 from tests.helpers import fetchval, running_worker, wait_for
 
 

@@ -1,5 +1,5 @@
 """pgqueue's Alembic revisions: one head, upgrade/downgrade round trips (every revision, so future
-revisions are covered automatically), no drift from pgqueue.schema.metadata, coexistence with an
+revisions are covered automatically), no drift from pgqueue._schema.metadata, coexistence with an
 application's own Alembic history, the offline DDL (`pgqueue migrate --sql`), and running the
 revisions through an application's own SQLAlchemy connection.
 """
@@ -24,7 +24,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.pool import NullPool
 
 from pgqueue import migrate
-from pgqueue.schema import SCHEMA, VERSION_TABLE, metadata
+from pgqueue._schema import SCHEMA, VERSION_TABLE, metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

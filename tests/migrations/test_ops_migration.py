@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
 from pgqueue import migrate
-from pgqueue.schema import SCHEMA, VERSION_TABLE, metadata
+from pgqueue._schema import SCHEMA, VERSION_TABLE, metadata
 from tests.conftest import create_database, drop_database, dsn_for
 
 SNAPSHOT = {

@@ -1,5 +1,5 @@
 """SQL as the source of truth (revision 0008_sql_files): every function and view body is a file
-under pgqueue/sql/functions or pgqueue/sql/views, loaded by exactly one revision that pins its
+under pgqueue/_sql/functions or pgqueue/_sql/views, loaded by exactly one revision that pins its
 sha256, so a landed file never changes; the database holds the files' bodies; 0008's downgrade
 puts back 0007's definitions (bodies, view definitions, grants, comments) exactly."""
 
@@ -20,7 +20,7 @@ from pgqueue import migrate
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-SQL = ROOT / "pgqueue" / "sql"
+SQL = ROOT / "pgqueue" / "_sql"
 VERSIONS = ROOT / "migrations" / "versions"
 REVISION = "0008_sql_files"
 PREVIOUS = "0007_notify_triggers"

@@ -1,5 +1,5 @@
 """The hot queries stay on their partial indexes however much history and future schedule the
-table holds: EXPLAIN of the exact query text pgqueue runs (pgqueue.sql.query) on a table with
+table holds: EXPLAIN of the exact query text pgqueue runs (pgqueue._sql.query) on a table with
 200k finished rows, 100k far-future scheduled rows and 1k queued rows.
 
 Plans are taken through PREPARE/EXECUTE, the way asyncpg runs them: the first executions get
@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from pgqueue.sql import query
+from pgqueue._sql import query
 from tests.conftest import create_database, drop_database, dsn_for
 
 HISTORY = 200_000

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from pgqueue.sql import query
+from pgqueue._sql import query
 
 PARAMS = "(bigint[], int[], text[], text[], text[], float8[], bool[], bool[], uuid)"
 

@@ -1,4 +1,4 @@
-"""EXPLAIN evidence for the dashboard's paged queries (pgqueue/sql/dashboard_*.sql): bounded
+"""EXPLAIN evidence for the dashboard's paged queries (pgqueue/_sql/dashboard_*.sql): bounded
 index range scans on a table that is mostly finished history, in the generic plan a prepared
 statement settles on (asyncpg prepares every query) as well as the custom one. And the clock:
 on a million finished jobs every page of the dashboard answers in under 100 ms (slow)."""
@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgqueue.sql import query
+from pgqueue._sql import query
 from tests.conftest import create_database, drop_database, dsn_for
 from tests.dashboard_support import served
 from tests.plans.test_ops_plans import FILL, scans

@@ -91,7 +91,7 @@ def test_views_use_indexes(history_dsn: str, view: str, indexes: set[str]) -> No
 
 
 def test_prune_reads_the_finished_index(history_dsn: str) -> None:
-    from pgqueue.sql import query
+    from pgqueue._sql import query
 
     sql = query("job_prune").replace("$1::text", "%s::text").replace("$2::float8", "%s::float8")
     sql = sql.replace("LIMIT $3", "LIMIT %s")

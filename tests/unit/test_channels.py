@@ -1,4 +1,4 @@
-"""Channel names live in pgqueue/channels.py alone: every channel the SQL (the package's .sql
+"""Channel names live in pgqueue/_channels.py alone: every channel the SQL (the package's .sql
 files and the migrations) sends on or the code listens to is one of them, and no module but
 channels.py spells one out."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pgqueue import channels
+from pgqueue import _channels as channels
 
 ROOT = Path(__file__).resolve().parents[2]
 _NOTIFY = re.compile(r"pg_notify\(\s*'([^']+)'")
@@ -24,6 +24,6 @@ def test_no_module_but_channels_spells_a_channel_name() -> None:
     spelled = {
         str(f.relative_to(ROOT))
         for f in (ROOT / "pgqueue").rglob("*.py")
-        if f.name != "channels.py" and any(f'"{name}"' in f.read_text() for name in channels.ALL)
+        if f.name != "_channels.py" and any(f'"{name}"' in f.read_text() for name in channels.ALL)
     }
     assert spelled == set()

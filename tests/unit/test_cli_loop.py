@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pgqueue.cli._common import loop_factory, run_or_exit
+from pgqueue._cli._common import loop_factory, run_or_exit
 from pgqueue.errors import ConfigurationError
 
 

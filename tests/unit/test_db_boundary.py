@@ -14,16 +14,16 @@ from collections import defaultdict
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pgqueue"
-SQL_DIR = PACKAGE / "sql"
-REPOSITORY = PACKAGE / "repository"
+SQL_DIR = PACKAGE / "_sql"
+REPOSITORY = PACKAGE / "_repository"
 # Where query() may be called: the repository, and enqueue.py's caller-connection paths.
-CALLERS_ALLOWED = (REPOSITORY, PACKAGE / "enqueue.py")
+CALLERS_ALLOWED = (REPOSITORY, PACKAGE / "_enqueue.py")
 # Modules that hold a connection of their own besides the repository: the notifier's LISTEN
 # connection, enqueue.py's caller connection, migrate.py's Alembic run.
 CONNECTIONS_ALLOWED = (
     REPOSITORY,
-    PACKAGE / "notifier.py",
-    PACKAGE / "enqueue.py",
+    PACKAGE / "_notifier.py",
+    PACKAGE / "_enqueue.py",
     PACKAGE / "migrate.py",
 )
 # Driver calls that run SQL (taking a connection from a pool needs `.pool`, caught on its own).

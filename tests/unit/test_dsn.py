@@ -9,7 +9,7 @@ from asyncpg import connect_utils
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
-from pgqueue.dsn import KEYWORDS, normalize_dsn, parse_dsn
+from pgqueue._dsn import KEYWORDS, normalize_dsn, parse_dsn
 from pgqueue.errors import ConfigurationError
 
 

@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from pgqueue.enqueue import encode_jobs
+from pgqueue._enqueue import encode_jobs
+from pgqueue._job import JobOptions, JobRequest
 from pgqueue.errors import SerializationError
-from pgqueue.job import JobOptions, JobRequest
 
 OK = JobRequest(task="ok", args=[], kwargs={})
 
 
 def refusal(**fields: Any) -> str:
     """Why a job with these fields, second in a batch, is refused before anything is sent. (The
-    name checks of pgqueue.names refuse a NUL in a name when the request is built, ValueError;
+    name checks of pgqueue._names refuse a NUL in a name when the request is built, ValueError;
     without them encode_jobs refuses it; either way the field is named.)"""
     try:
         encode_jobs([OK, JobRequest(**{"task": "t", "args": [], "kwargs": {}, **fields})])

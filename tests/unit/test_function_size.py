@@ -11,17 +11,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 MAX_LINES = 40
 CHECKED = [
-    "pgqueue/worker.py",
-    "pgqueue/attempts.py",
-    "pgqueue/ops.py",
-    "pgqueue/maintenance.py",
-    "pgqueue/metrics.py",
-    "pgqueue/supervisor.py",
-    "pgqueue/threads.py",
-    "pgqueue/waits.py",
-    "pgqueue/clock.py",
-    "pgqueue/backoff.py",
-    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pgqueue/services").glob("*.py")),
+    "pgqueue/_worker.py",
+    "pgqueue/_attempts.py",
+    "pgqueue/_ops.py",
+    "pgqueue/_maintenance.py",
+    "pgqueue/_metrics.py",
+    "pgqueue/_supervisor.py",
+    "pgqueue/_threads.py",
+    "pgqueue/_waits.py",
+    "pgqueue/_clock.py",
+    "pgqueue/_backoff.py",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pgqueue/_services").glob("*.py")),
 ]
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 PROBE = (
-    "import sys, pgqueue, pgqueue.client, pgqueue.worker, pgqueue.cli\n"
+    "import sys, pgqueue, pgqueue._client, pgqueue._worker, pgqueue._cli\n"
     "from pgqueue import App\n"
     "App('postgresql://nobody@127.0.0.1:1/none')\n"
     "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))\n"
@@ -29,7 +29,7 @@ def test_sqlalchemy_connections_are_still_recognised() -> None:
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
     from sqlalchemy.orm import Session
 
-    from pgqueue.enqueue import is_sqlalchemy_async, is_sqlalchemy_sync
+    from pgqueue._enqueue import is_sqlalchemy_async, is_sqlalchemy_sync
 
     sync = Session(create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none"))
     async_ = AsyncSession(create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none"))

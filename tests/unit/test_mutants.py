@@ -29,10 +29,10 @@ def test_every_mutant_applies_to_the_current_code(mutant: Mutant) -> None:
 
 
 def test_a_mutant_whose_text_moved_fails_loudly() -> None:
-    moved = Mutant("moved", "claim", "pgqueue/sql/job_claim.sql", "no such text", "x", "", ())
+    moved = Mutant("moved", "claim", "pgqueue/_sql/job_claim.sql", "no such text", "x", "", ())
     with pytest.raises(MutantError, match=r"moved: its original text occurs 0 time\(s\)"):
         check(moved)
-    gone = Mutant("gone", "claim", "pgqueue/sql/no_such_file.sql", "a", "b", "", ())
+    gone = Mutant("gone", "claim", "pgqueue/_sql/no_such_file.sql", "a", "b", "", ())
     with pytest.raises(MutantError, match="does not exist"):
         check(gone)
 

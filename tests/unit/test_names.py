@@ -1,4 +1,4 @@
-"""Name limits on every Python path (pgqueue/names.py): task and queue names at most 200 bytes of
+"""Name limits on every Python path (pgqueue/_names.py): task and queue names at most 200 bytes of
 UTF-8, unique keys at most 1,000, no control characters; each error names the field and the
 limit. No database: the App points at a port nothing listens on, so an error proves the name was
 refused before any I/O."""
@@ -8,15 +8,15 @@ from __future__ import annotations
 import pytest
 
 from pgqueue import App, JobRequest, WorkerSettings
-from pgqueue.errors import ConfigurationError, TaskRegistrationError
-from pgqueue.job import JobOptions
-from pgqueue.names import (
+from pgqueue._job import JobOptions
+from pgqueue._names import (
     QUEUE_NAME_MAX_BYTES,
     TASK_NAME_MAX_BYTES,
     UNIQUE_KEY_MAX_BYTES,
     name_problem,
 )
-from pgqueue.registry import TaskConfig
+from pgqueue._registry import TaskConfig
+from pgqueue.errors import ConfigurationError, TaskRegistrationError
 
 NOWHERE = "postgresql://postgres@127.0.0.1:1/nowhere"
 

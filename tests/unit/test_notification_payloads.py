@@ -1,9 +1,9 @@
 """Notification payloads come from anyone who can connect: parsing them never raises and yields
-only plausible job ids (pgqueue.notifier.job_ids)."""
+only plausible job ids (pgqueue._notifier.job_ids)."""
 
 from __future__ import annotations
 
-from pgqueue.notifier import job_ids
+from pgqueue._notifier import job_ids
 
 
 def test_job_ids_takes_ascii_bigint_ids_and_ignores_the_rest() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from pgqueue.durations import format_duration, parse_duration
+from pgqueue._durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pgqueue._periodic import PeriodicSchedule
 from pgqueue.errors import TaskRegistrationError
-from pgqueue.periodic import PeriodicSchedule
 
 
 def at(text: str) -> datetime:

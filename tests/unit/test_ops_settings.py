@@ -1,8 +1,8 @@
 import pytest
 
 from pgqueue import ConfigurationError, WorkerSettings
-from pgqueue.progress import MAX_MESSAGE, check_progress
-from pgqueue.retention import RetentionPolicy
+from pgqueue._progress import MAX_MESSAGE, check_progress
+from pgqueue._retention import RetentionPolicy
 
 
 def test_defaults_keep_dead_letters() -> None:

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from pgqueue import serialization
+from pgqueue import _serialization as serialization
+from pgqueue._outcome import MAX_ERROR_MESSAGE, MAX_TRACEBACK, bounded, error_info
+from pgqueue._retry import MAX_RETRY_DELAY, RetryPolicy, retry_delay_problem
 from pgqueue.errors import ConfigurationError, SerializationError
-from pgqueue.outcome import MAX_ERROR_MESSAGE, MAX_TRACEBACK, bounded, error_info
-from pgqueue.retry import MAX_RETRY_DELAY, RetryPolicy, retry_delay_problem
 from pgqueue.settings import WorkerSettings
 
 

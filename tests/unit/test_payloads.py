@@ -1,4 +1,4 @@
-"""pgqueue/payloads.py on its own: the edges the worker tests do not reach."""
+"""pgqueue/_payloads.py on its own: the edges the worker tests do not reach."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dataclasses
 import pydantic
 import pytest
 
+from pgqueue._payloads import dump_arguments, dump_result, load_result, rebuild_arguments
 from pgqueue.errors import PayloadValidationError, SerializationError
-from pgqueue.payloads import dump_arguments, dump_result, load_result, rebuild_arguments
 
 
 @dataclasses.dataclass

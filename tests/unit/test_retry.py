@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pgqueue.retry import DEFAULT_RETRY, RetryPolicy, constant
+from pgqueue._retry import DEFAULT_RETRY, RetryPolicy, constant
 
 
 def test_without_jitter_the_delay_doubles_per_attempt() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pgqueue import serialization
+from pgqueue import _serialization as serialization
 from pgqueue.errors import PgQueueError, SerializationError
 
 

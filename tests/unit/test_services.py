@@ -1,4 +1,4 @@
-"""The one base of every background service (pgqueue/services/_base.py), driven by a
+"""The one base of every background service (pgqueue/_services/_base.py), driven by a
 ManualClock: intervals, jitter, backoff after errors and wake-ups, all without sleeping."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from pgqueue.backoff import jittered
-from pgqueue.clock import ManualClock
+from pgqueue._backoff import jittered
+from pgqueue._clock import ManualClock
+from pgqueue._services._base import Service
 from pgqueue.errors import DatabaseUnavailableError
-from pgqueue.services._base import Service
 
 
 class Counting(Service):

@@ -1,4 +1,4 @@
-"""docs/states.md's table of the writers of `jobs.state` is true: it is pgqueue/transitions.py's
+"""docs/states.md's table of the writers of `jobs.state` is true: it is pgqueue/_transitions.py's
 CATALOGUE, row for row, and the catalogue names exactly the SQL that writes the column (every
 .sql file in pgqueue/sql, and every SQL function the migrations create, that UPDATEs
 pgqueue.jobs' state or INSERTs a state). A new writer fails this test until it is named."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pgqueue import transitions
-from pgqueue.job import JobState
-from pgqueue.transitions import CATALOGUE, Edge, Name
+from pgqueue import _transitions as transitions
+from pgqueue._job import JobState
+from pgqueue._transitions import CATALOGUE, Edge, Name
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADING = "## Who writes `jobs.state`"
@@ -31,11 +31,11 @@ def writes_state(sql: str) -> bool:
 
 def writers_in_the_code() -> set[str]:
     found = {
-        f.name for f in (ROOT / "pgqueue" / "sql").glob("*.sql") if writes_state(f.read_text())
+        f.name for f in (ROOT / "pgqueue" / "_sql").glob("*.sql") if writes_state(f.read_text())
     }
-    # Function bodies: in the revisions up to 0007, as files under pgqueue/sql/functions since.
+    # Function bodies: in the revisions up to 0007, as files under pgqueue/_sql/functions since.
     bodies = [*(ROOT / "migrations" / "versions").glob("*.py")]
-    bodies += (ROOT / "pgqueue" / "sql" / "functions").glob("*.sql")
+    bodies += (ROOT / "pgqueue" / "_sql" / "functions").glob("*.sql")
     for revision in bodies:
         parts = _FUNCTION.split(revision.read_text())
         for name, body in zip(parts[1::2], parts[2::2], strict=True):

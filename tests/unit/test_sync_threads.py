@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from pgqueue.threads import SyncThreads
+from pgqueue._threads import SyncThreads
 
 
 def wait_until(condition: object, timeout: float = 10.0) -> None:
@@ -82,7 +82,7 @@ def test_a_finished_future_is_not_given_up_and_exceptions_reach_the_caller() -> 
 
 def test_a_pool_nobody_shut_down_does_not_keep_the_process_from_exiting() -> None:
     code = (
-        "from pgqueue.threads import SyncThreads\n"
+        "from pgqueue._threads import SyncThreads\n"
         "pool = SyncThreads(2)\n"
         "assert pool.submit(lambda: 41 + 1).result(5) == 42\n"  # one idle thread left behind
     )

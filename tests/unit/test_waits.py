@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from pgqueue.waits import wait_event
+from pgqueue._waits import wait_event
 
 
 async def test_a_cancel_arriving_with_the_event_is_not_lost() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pgqueue import App
-from pgqueue.transitions import succeeded
+from pgqueue._transitions import succeeded
 
 
 def test_free_slots_stop_while_outcomes_pile_up() -> None:

@@ -26,7 +26,7 @@ from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
 from pgqueue import JobRequest, JobState
-from pgqueue.repository import dbapi
+from pgqueue._repository import dbapi
 
 __all__ = ["PgQueueBackend", "result_status"]
 

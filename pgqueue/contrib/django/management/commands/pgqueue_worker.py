@@ -22,6 +22,6 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type hints
         self.handle(*worker_args)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from pgqueue.cli import main  # the CLI only when the command runs
+        from pgqueue._cli import main  # the CLI only when the command runs
 
         main(["worker", WORKER_APP, *args], prog_name="manage.py pgqueue_worker")

@@ -1,0 +1,128 @@
+"""Writing jobs: every enqueue path (asyncpg, SQLAlchemy sync and async) sends the same JSON
+array to pgqueue.enqueue_many, inside whatever transaction the caller's connection is in.
+
+pgqueue never commits or rolls back a caller's connection: the job exists for workers if and only
+if the caller's transaction commits.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from pgqueue import _serialization as serialization
+from pgqueue._job import JobRequest
+from pgqueue._sql import query
+from pgqueue.errors import SerializationError
+
+# SQLAlchemy is imported only when a caller hands us one of its connections: importing it costs
+# 0.25-0.6 s, which every `pgqueue enqueue`/`status` and every worker start would pay otherwise
+# (issue 18 goal 10). A SQLAlchemy connection cannot exist before sqlalchemy is in sys.modules.
+if TYPE_CHECKING:
+    from sqlalchemy import TextClause
+    from sqlalchemy.engine import Connection as SAConnection
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+    from sqlalchemy.orm import Session
+
+    SyncConnection: TypeAlias = Session | SAConnection
+    AsyncSAConnection: TypeAlias = AsyncSession | AsyncConnection
+
+
+@functools.cache
+def _sa_enqueue_many() -> TextClause:
+    from sqlalchemy import text
+
+    return text(
+        "SELECT m.ord, m.id, m.duplicate FROM pgqueue.enqueue_many(CAST(:jobs AS jsonb)) AS m "
+        "ORDER BY m.ord"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """The outcome of enqueueing one job: its id, and whether a job with its unique key existed."""
+
+    id: int
+    duplicate: bool = False
+
+
+def encode_jobs(requests: Sequence[JobRequest]) -> str:
+    """The JSON array for pgqueue.enqueue_many; a value that cannot be stored names its field, its
+    job and its task ("the queue name of mail.send (job #2) is not storable: ...")."""
+    if not requests:
+        raise ValueError("nothing to enqueue: the batch is empty")
+    try:
+        return serialization.dumps([r.as_json_object() for r in requests], what="the jobs")
+    except SerializationError:
+        for n, request in enumerate(requests, start=1):
+            for field, value in request.as_json_object().items():
+                serialization.dumps(value, what=_field_of(field, request.task, n))
+        raise
+
+
+_FIELDS = {
+    "task": "task name",
+    "args": "positional arguments",
+    "kwargs": "keyword arguments",
+    "queue": "queue name",
+    "unique_key": "unique key",
+}
+
+
+def _field_of(field: str, task: str, n: int) -> str:
+    name = _FIELDS.get(field, field)
+    if field == "task":
+        return f"the {name} {task!r} (job #{n})"
+    shown = task if task.isprintable() else repr(task)
+    if field in ("args", "kwargs"):
+        return f"{name} of {shown} (job #{n})"
+    return f"the {name} of {shown} (job #{n})"
+
+
+def _rows_to_enqueued(rows: Sequence[Any]) -> list[Enqueued]:
+    return [Enqueued(id=int(row[1]), duplicate=bool(row[2])) for row in rows]
+
+
+async def enqueue_asyncpg(connection: Any, requests: Sequence[JobRequest]) -> list[Enqueued]:
+    """Enqueue through an asyncpg Connection or Pool (the Pool commits at once)."""
+    payload = encode_jobs(requests)
+    rows = await connection.fetch(query("job_enqueue_many"), payload)
+    return _rows_to_enqueued(rows)
+
+
+async def enqueue_sqlalchemy_async(
+    connection: AsyncSAConnection, requests: Sequence[JobRequest]
+) -> list[Enqueued]:
+    """Enqueue through a SQLAlchemy AsyncSession or AsyncConnection, in its transaction."""
+    payload = encode_jobs(requests)
+    result = await connection.execute(_sa_enqueue_many(), {"jobs": payload})
+    return _rows_to_enqueued(result.all())
+
+
+def enqueue_sqlalchemy_sync(
+    connection: SyncConnection, requests: Sequence[JobRequest]
+) -> list[Enqueued]:
+    """Enqueue through a SQLAlchemy Session or Connection (any sync driver), in its transaction."""
+    payload = encode_jobs(requests)
+    result = connection.execute(_sa_enqueue_many(), {"jobs": payload})
+    return _rows_to_enqueued(result.all())
+
+
+def is_sqlalchemy_async(connection: object) -> bool:
+    if "sqlalchemy" not in sys.modules:
+        return False
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+    return isinstance(connection, AsyncSession | AsyncConnection)
+
+
+def is_sqlalchemy_sync(connection: object) -> bool:
+    if "sqlalchemy" not in sys.modules:
+        return False
+    from sqlalchemy.engine import Connection as SAConnection
+    from sqlalchemy.orm import Session
+
+    return isinstance(connection, Session | SAConnection)

@@ -1,0 +1,217 @@
+"""What a job is: its states, priority levels, enqueue options and the row a worker claims."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pgqueue._names import queue_name_problem, task_name_problem, unique_key_problem
+
+DEFAULT_QUEUE = "default"
+
+
+class JobState(enum.StrEnum):
+    """A job's state, stored as text (guarded by a CHECK constraint, not an enum type).
+
+    queued -> running -> succeeded | retrying | dead | cancelled; scheduled and retrying
+    wait for run_at, then become queued again. See docs/states.md for the diagram.
+    """
+
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED)
+
+
+class Priority(enum.IntEnum):
+    """Named priority levels. Any int works; higher runs first."""
+
+    LOW = -10
+    NORMAL = 0
+    HIGH = 10
+    CRITICAL = 20
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """Per-enqueue options. None means "use the task's default"."""
+
+    queue: str | None = None
+    priority: int | None = None
+    run_at: datetime | None = None
+    delay: float | timedelta | None = None
+    max_attempts: int | None = None
+    unique_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.run_at is not None and self.delay is not None:
+            raise ValueError("pass either run_at or delay, not both")
+        if self.run_at is not None and self.run_at.tzinfo is None:
+            raise ValueError("run_at must be timezone-aware (e.g. datetime.now(UTC))")
+        if self.delay_seconds is not None and not math.isfinite(self.delay_seconds):
+            raise ValueError(f"delay must be a finite number of seconds, not {self.delay!r}")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.queue is not None and not self.queue:
+            raise ValueError("queue name must not be empty")
+        if self.unique_key is not None and not self.unique_key:
+            raise ValueError("unique_key must not be empty")
+        _check_names(queue=self.queue, unique_key=self.unique_key)
+
+    @property
+    def delay_seconds(self) -> float | None:
+        if self.delay is None:
+            return None
+        if isinstance(self.delay, timedelta):
+            return self.delay.total_seconds()
+        return float(self.delay)
+
+    def request(
+        self,
+        task: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        *,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        max_attempts: int | None = None,
+    ) -> JobRequest:
+        """A job for `task` with these options, falling back to the given (task) defaults."""
+        return JobRequest(
+            task=task,
+            args=args,
+            kwargs=kwargs,
+            queue=self.queue or queue,
+            priority=self.priority if self.priority is not None else priority,
+            run_at=self.run_at,
+            delay_seconds=self.delay_seconds,
+            max_attempts=self.max_attempts or max_attempts,
+            unique_key=self.unique_key,
+        )
+
+    def merged(self, other: JobOptions) -> JobOptions:
+        """These options with every field `other` sets taking precedence."""
+        run_at, delay = self.run_at, self.delay
+        if other.run_at is not None or other.delay is not None:
+            run_at, delay = other.run_at, other.delay
+        return JobOptions(
+            queue=other.queue if other.queue is not None else self.queue,
+            priority=other.priority if other.priority is not None else self.priority,
+            run_at=run_at,
+            delay=delay,
+            max_attempts=other.max_attempts
+            if other.max_attempts is not None
+            else self.max_attempts,
+            unique_key=other.unique_key if other.unique_key is not None else self.unique_key,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """One job to enqueue: the task name, its arguments and resolved options."""
+
+    task: str
+    args: tuple[Any, ...] | list[Any]
+    kwargs: dict[str, Any]
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
+    max_attempts: int | None = None
+    unique_key: str | None = None
+
+    def __post_init__(self) -> None:
+        # Every enqueue path builds one of these, so no name gets past without the limits.
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError("a task name must not be empty")
+        if not isinstance(self.queue, str) or not self.queue:
+            raise ValueError("queue name must not be empty")
+        if self.unique_key is not None and not self.unique_key:
+            raise ValueError("unique_key must not be empty")
+        _check_names(task=self.task, queue=self.queue, unique_key=self.unique_key)
+
+    def as_json_object(self) -> dict[str, Any]:
+        """The job as pgqueue.enqueue_many expects it; times stay with the database."""
+        job: dict[str, Any] = {
+            "task": self.task,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "queue": self.queue,
+            "priority": self.priority,
+        }
+        if self.run_at is not None:
+            job["run_at"] = self.run_at.isoformat()
+        if self.delay_seconds is not None:
+            job["delay"] = self.delay_seconds
+        if self.max_attempts is not None:
+            job["max_attempts"] = self.max_attempts
+        if self.unique_key is not None:
+            job["unique_key"] = self.unique_key
+        return job
+
+
+def _check_names(
+    *, task: str | None = None, queue: str | None = None, unique_key: str | None = None
+) -> None:
+    """ValueError naming the field and its limit (pgqueue._names) for the first bad one given."""
+    for value, problem_of in (
+        (task, task_name_problem),
+        (queue, queue_name_problem),
+        (unique_key, unique_key_problem),
+    ):
+        problem = None if value is None else problem_of(value)
+        if problem is not None:
+            raise ValueError(problem)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job a worker has claimed: the row as the claim statement returned it."""
+
+    id: int
+    task: str
+    queue: str
+    args: str
+    kwargs: str
+    priority: int
+    attempts: int
+    max_attempts: int | None
+    enqueued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """Everything stored about a job, for lookups and operators."""
+
+    id: int
+    task: str
+    queue: str
+    state: JobState
+    priority: int
+    args: Any
+    kwargs: Any
+    attempts: int
+    max_attempts: int | None
+    run_at: datetime
+    enqueued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: Any
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    worker_id: str | None = None
+    unique_key: str | None = None
+    progress: Any = None
+
+    @property
+    def last_error(self) -> dict[str, Any] | None:
+        return self.errors[-1] if self.errors else None

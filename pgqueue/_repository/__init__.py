@@ -1,0 +1,71 @@
+"""The database boundary: the only code that holds the pool and runs pgqueue's SQL.
+
+`Repository` is a façade over one asyncpg pool: every query is a named method, each running one
+named file of `pgqueue._sql`, and every driver error leaves it translated into a pgqueue error
+(`driver.translated`). The methods live with their subject:
+
+- `driver`     the pool, connections of their own, error translation (the only place)
+- `jobs`       claim, outcomes, promotion, rescue, cancel, lookups, dead letters, retention, progress
+- `workers`    heartbeats, worker states, reaping, `pgqueue workers`
+- `leases`     leader election
+- `schedules`  periodic schedules and their ticks
+- `stats`      the monitoring views, the database's clock, ping
+
+A new query: a .sql file in pgqueue/_sql/, one method in the subject's module (docs/architecture.md,
+"Where a new query goes").
+"""
+
+from __future__ import annotations
+
+from pgqueue._repository.driver import (
+    Database,
+    connect,
+    create_pool,
+    translate_error,
+    translated,
+)
+from pgqueue._repository.jobs import DeadLetterScope, Jobs, OutcomeRow, job_info_from_row
+from pgqueue._repository.leases import Leases
+from pgqueue._repository.schedules import Schedules
+from pgqueue._repository.stats import Stats
+from pgqueue._repository.testkit import DrainQueries
+from pgqueue._repository.workers import HeartbeatConnection, WorkerRow, Workers
+
+__all__ = [
+    "Database",
+    "DeadLetterScope",
+    "HeartbeatConnection",
+    "OutcomeRow",
+    "Repository",
+    "WorkerRow",
+    "connect",
+    "create_pool",
+    "job_info_from_row",
+    "translate_error",
+    "translated",
+]
+
+
+class Repository(Jobs, Workers, Leases, Schedules, Stats, DrainQueries):
+    """Every named query, over one pool. Each subject's methods are in its own module; this
+    class only puts them together, so a caller holds one object."""
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str | None,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        command_timeout: float | None = 30.0,
+    ) -> Repository:
+        """A repository over a new pool (see `create_pool` for the bounds)."""
+        pool = await create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            command_timeout=command_timeout,
+        )
+        return cls(pool, dsn)

@@ -1,0 +1,249 @@
+"""Queries on pgqueue.jobs: claim, outcomes, promotion, rescue, cancel, lookups, operator
+actions on dead letters, retention and progress. One method per named .sql file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pgqueue import _serialization as serialization
+from pgqueue._enqueue import Enqueued, enqueue_asyncpg
+from pgqueue._job import ClaimedJob, JobInfo, JobRequest, JobState
+from pgqueue._repository.driver import Database, Row, translated
+from pgqueue._sql import query
+
+_FINAL_STATES = frozenset(s.value for s in JobState if s.is_finished)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """One finished attempt, as job_complete_many.sql takes it (built from a Transition by
+    outcome_writer.outcome_row): the state to write, run_at = now() + run_in when run_in is set,
+    the attempt given back when refund_attempt, finished_at set when the state is final."""
+
+    job_id: int
+    attempt: int
+    state: str
+    result_json: str | None
+    error_json: str | None
+    run_in: float | None
+    refund_attempt: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state in _FINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterScope:
+    """Which dead letters one batch of an operator action touches (NULL fields match all)."""
+
+    ids: list[int] | None
+    queue: str | None
+    task: str | None
+    died_before: datetime
+
+
+class Jobs(Database):
+    """Named queries on jobs."""
+
+    async def enqueue(self, requests: Sequence[JobRequest]) -> list[Enqueued]:
+        """Enqueue on a pooled connection (committed at once); a caller's own connection goes
+        through pgqueue.enqueue directly, inside the caller's transaction."""
+        with translated(self.dsn):
+            return await enqueue_asyncpg(self.pool, requests)
+
+    async def claim(self, queues: Sequence[str], limit: int, worker_id: str) -> list[ClaimedJob]:
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_claim"), list(queues), limit, worker_id)
+        return [
+            ClaimedJob(
+                id=r["id"],
+                task=r["task"],
+                queue=r["queue"],
+                args=r["args"],
+                kwargs=r["kwargs"],
+                priority=r["priority"],
+                attempts=r["attempts"],
+                max_attempts=r["max_attempts"],
+                enqueued_at=r["enqueued_at"],
+            )
+            for r in rows
+        ]
+
+    async def record_outcomes(self, outcomes: Sequence[OutcomeRow], worker_id: str) -> int:
+        """Write many outcomes of `worker_id`'s attempts in one statement; returns how many rows
+        changed (an outcome whose job was rescued, cancelled or requeued meanwhile changes none)."""
+        with translated(self.dsn):
+            row = await self.pool.fetchrow(
+                query("job_complete_many"),
+                [o.job_id for o in outcomes],
+                [o.attempt for o in outcomes],
+                [o.state for o in outcomes],
+                [o.result_json for o in outcomes],
+                [o.error_json for o in outcomes],
+                [o.run_in for o in outcomes],
+                [o.refund_attempt for o in outcomes],
+                [o.finished for o in outcomes],
+                worker_id,
+            )
+        return int(row["recorded"]) if row else 0
+
+    async def promote_due(self, limit: int = 1000, now: datetime | None = None) -> dict[str, int]:
+        """Queue the scheduled jobs and retries due by `now` (default: the database's now());
+        returns jobs promoted per queue."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_promote_due"), limit, now)
+        return {r["queue"]: int(r["jobs"]) for r in rows}
+
+    async def rescue_jobs(self, limit: int = 1000) -> dict[int, str]:
+        """Requeue or dead-letter jobs held by dead workers; returns job id -> new state."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_rescue"), limit)
+        return {r["id"]: r["state"] for r in rows}
+
+    async def release_unclaimed(self, worker_id: str, known: Sequence[int]) -> list[int]:
+        """Requeue jobs claimed for `worker_id` that it does not know it has (a lost answer)."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_release_unclaimed"), worker_id, list(known))
+        return [r["id"] for r in rows]
+
+    async def cancel_requested(self, worker_id: str) -> list[int]:
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_cancel_requested"), worker_id)
+        return [r["id"] for r in rows]
+
+    async def cancel(self, job_id: int) -> str:
+        with translated(self.dsn):
+            return str(await self.pool.fetchval(query("job_cancel"), job_id))
+
+    async def get_job(self, job_id: int) -> JobInfo | None:
+        with translated(self.dsn):
+            row = await self.pool.fetchrow(query("job_get"), job_id)
+        return job_info_from_row(row) if row else None
+
+    async def job_states(self, job_ids: Sequence[int]) -> dict[int, JobState]:
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_states"), list(job_ids))
+        return {r["id"]: JobState(r["state"]) for r in rows}
+
+    async def waiting_unregistered(
+        self, queues: Sequence[str], registered: Sequence[str], limit: int = 20
+    ) -> dict[str, int]:
+        """Task name -> jobs waiting on `queues` for tasks not in `registered` (at most `limit`
+        names): the worker's start-up report of tasks no imported module registers."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(
+                query("job_waiting_unregistered"), list(queues), list(registered), limit
+            )
+        return {r["task"]: int(r["jobs"]) for r in rows}
+
+    async def list_jobs(
+        self, queue: str | None, task: str | None, states: list[str] | None, limit: int
+    ) -> list[Row]:
+        """Jobs newest first, each filter optional (`pgqueue jobs list`)."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_list"), queue, task, states, limit)
+        return [dict(r) for r in rows]
+
+    async def record_progress(
+        self, job_id: int, value: float | None, message: str | None, worker_id: str
+    ) -> bool:
+        """Store a progress report while `worker_id` still holds the job; False if it no longer
+        does (rescued, cancelled or finished meanwhile)."""
+        with translated(self.dsn):
+            row = await self.pool.fetchrow(query("job_progress"), job_id, value, message, worker_id)
+        return row is not None
+
+    # -- operator actions ---------------------------------------------------------------------
+
+    async def cancel_waiting(self, job_ids: Sequence[int], message: str) -> list[int]:
+        """Cancel the given jobs that are not running yet; returns the ids cancelled."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_cancel_waiting"), list(job_ids), message)
+        return [r["id"] for r in rows]
+
+    async def retry_jobs(self, job_ids: Sequence[int]) -> list[int]:
+        """Queue the given dead, cancelled or waiting-to-retry jobs to run now; returns the ids."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_retry"), list(job_ids))
+        return [r["id"] for r in rows]
+
+    async def requeue_dead(self, scope: DeadLetterScope, limit: int) -> tuple[int, int]:
+        """One batch of at most `limit` dead letters requeued; returns (requeued, examined)."""
+        with translated(self.dsn):
+            row = await self.pool.fetchrow(
+                query("job_requeue_dead"),
+                scope.ids,
+                scope.queue,
+                scope.task,
+                scope.died_before,
+                limit,
+            )
+        assert row is not None  # an aggregate: always one row
+        return int(row["requeued"]), int(row["examined"])
+
+    async def purge_dead(self, scope: DeadLetterScope, limit: int) -> int:
+        """One batch of at most `limit` dead letters deleted; returns how many."""
+        with translated(self.dsn):
+            deleted = await self.pool.fetchval(
+                query("job_purge_dead"),
+                scope.ids,
+                scope.queue,
+                scope.task,
+                scope.died_before,
+                limit,
+            )
+        return int(deleted)
+
+    async def count_dead(self, scope: DeadLetterScope) -> int:
+        """How many dead letters `scope` matches (what a purge would delete)."""
+        with translated(self.dsn):
+            n = await self.pool.fetchval(
+                query("job_count_dead"), scope.ids, scope.queue, scope.task, scope.died_before
+            )
+        return int(n)
+
+    async def list_dead_letters(self, queue: str | None, task: str | None, limit: int) -> list[Row]:
+        """Dead letters, latest deaths first (`pgqueue dlq list`)."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("dead_letter_list"), queue, task, limit)
+        return [dict(r) for r in rows]
+
+    # -- retention ----------------------------------------------------------------------------
+
+    async def prune_jobs(self, state: JobState, older_than: float, limit: int) -> int:
+        """One batch of at most `limit` jobs in finished `state` deleted; returns how many."""
+        with translated(self.dsn):
+            return int(await self.pool.fetchval(query("job_prune"), state.value, older_than, limit))
+
+    async def count_prunable(self, state: JobState, older_than: float) -> int:
+        """How many jobs in finished `state` a prune would delete."""
+        with translated(self.dsn):
+            return int(await self.pool.fetchval(query("job_prune_count"), state.value, older_than))
+
+
+def job_info_from_row(row: Any) -> JobInfo:
+    keys = row.keys()
+    return JobInfo(
+        id=row["id"],
+        task=row["task"],
+        queue=row["queue"],
+        state=JobState(row["state"]),
+        priority=row["priority"],
+        args=serialization.loads(row["args"]),
+        kwargs=serialization.loads(row["kwargs"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        run_at=row["run_at"],
+        enqueued_at=row["enqueued_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        result=serialization.loads(row["result"]),
+        errors=serialization.loads(row["errors"]) or [],
+        worker_id=row["worker_id"],
+        unique_key=row["unique_key"] if "unique_key" in keys else None,
+        progress=serialization.loads(row["progress"]) if "progress" in keys else None,
+    )

@@ -51,7 +51,7 @@ class Jobs(Database):
 
     async def enqueue(self, requests: Sequence[JobRequest]) -> list[Enqueued]:
         """Enqueue on a pooled connection (committed at once); a caller's own connection goes
-        through pgqueue.enqueue directly, inside the caller's transaction."""
+        through pgqueue._enqueue directly, inside the caller's transaction."""
         with translated(self.dsn):
             return await enqueue_asyncpg(self.pool, requests)
 

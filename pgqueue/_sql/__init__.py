@@ -2,7 +2,7 @@
 
 Files are named table-first (`job_claim.sql`, `job_complete_many.sql`) and open with a comment
 saying what the query does and why. Queue and task names are always parameters, never text.
-Each file has exactly one caller, a method of `pgqueue._repository` (or `pgqueue.enqueue` for
+Each file has exactly one caller, a method of `pgqueue._repository` (or `pgqueue._enqueue` for
 the caller-connection paths), and none is unused: tests/unit/test_db_boundary.py holds it.
 """
 

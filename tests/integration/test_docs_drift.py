@@ -26,7 +26,12 @@ async def test_enqueue_md_signature_is_the_functions(dsn: str) -> None:
     documented = [
         re.sub(r"\s+", " ", line.strip().rstrip(",")) for line in block.splitlines() if line
     ]
-    actual = await fetchval(dsn, "SELECT pg_get_function_arguments('pgqueue._enqueue'::regproc)")
+    actual = await fetchval(
+        dsn,
+        "SELECT pg_get_function_arguments(p.oid) FROM pg_proc AS p "
+        "JOIN pg_namespace AS n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'pgqueue' AND p.proname = 'enqueue'",
+    )
     # Postgres spells the defaults with their casts ('[]'::jsonb): drop them to compare.
     spelled = actual.replace("timestamp with time zone", "timestamptz")
     in_db = [re.sub(r"::\w+", "", a.strip()) for a in spelled.split(", ")]

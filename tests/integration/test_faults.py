@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 import signal
@@ -38,6 +39,10 @@ from tests.faults_support import (
     worker_process,
 )
 from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
+
+# The loggers' names (they stay public while the modules are private).
+WORKER_LOG = logging.getLogger("pgqueue.worker").name
+NOTIFIER_LOG = logging.getLogger("pgqueue.notifier").name
 
 pytestmark = pytest.mark.slow
 
@@ -409,8 +414,8 @@ async def test_network_cut_worker_backs_off_and_resumes(
         assert await worker_state(dsn, wid) == "running"
 
     counts = warning_counts(outage_log)
-    assert counts["pgqueue._worker: could not record 2 outcomes"] >= 1
-    assert counts["pgqueue._notifier: listener connection lost"] >= 1
+    assert counts[f"{WORKER_LOG}: could not record 2 outcomes"] >= 1
+    assert counts[f"{NOTIFIER_LOG}: listener connection lost"] >= 1
     assert_logs_once_per_step(counts, outage=CUT, heartbeat_interval=1.0)
     rows = await job_rows(dsn)
     assert await count_states(dsn) == {"succeeded": 22}
@@ -456,8 +461,8 @@ async def test_network_stall(
         # Longer than command_timeout (2 s): what hit the stall says so. The held jobs'
         # outcomes were due during it, and the heartbeat (every 1 s) had three seconds or
         # more to time out in; both retried, each once per backoff step, not in a flood.
-        assert counts["pgqueue._worker: could not record 2 outcomes"] >= 1, stall_log
-        assert counts["pgqueue._worker: heartbeat failed"] >= 1, stall_log
+        assert counts[f"{WORKER_LOG}: could not record 2 outcomes"] >= 1, stall_log
+        assert counts[f"{WORKER_LOG}: heartbeat failed"] >= 1, stall_log
         assert_logs_once_per_step(counts, outage=seconds, heartbeat_interval=1.0)
     rows = await job_rows(dsn)
     assert await count_states(dsn) == {"succeeded": 13}

@@ -784,32 +784,57 @@ class Worker:
         self._failed += successes
 
 
-async def run_until_signalled(worker: Worker, *, until_empty: bool = False) -> None:
+async def run_until_signalled(
+    worker: Worker,
+    *,
+    until_empty: bool = False,
+    prelude: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Run the worker (until the queues are empty too, with `until_empty`: burst mode);
     SIGTERM/SIGINT stop it gracefully, a second signal stops it at once.
     A signal during start-up counts too: the worker stops as soon as it has started (and a
-    second one abandons a start-up that is still waiting, on the database say)."""
+    second one abandons a start-up that is still waiting, on the database say). `prelude` (the
+    CLI's start-up report) runs first, under the same signal handling."""
     loop = asyncio.get_running_loop()
     signals_seen = 0
     stopper: asyncio.Task[None] | None = None
+    before: asyncio.Future[None] | None = None
+    stop_once_started = False
 
     def on_signal(signum: int) -> None:
-        nonlocal signals_seen, stopper
+        nonlocal signals_seen, stopper, stop_once_started
         signals_seen += 1
         if signals_seen == 1:
             logger.info(
                 "received %s: finishing running jobs (send again to stop at once)",
                 signal.Signals(signum).name,
             )
-            stopper = asyncio.create_task(worker.stop())
+            if before is not None and not before.done():
+                stop_once_started = True  # the worker has not begun to start yet
+            else:
+                stopper = asyncio.create_task(worker.stop())
         else:
             logger.warning("received %s again: stopping now", signal.Signals(signum).name)
+            if before is not None:
+                before.cancel()
             worker._stop_now()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await worker.run(until_empty=until_empty)
+        if prelude is not None:
+            before = asyncio.ensure_future(prelude())
+            try:
+                await before
+            except asyncio.CancelledError:
+                if not (before.cancelled() and signals_seen >= 2):
+                    raise
+                return  # stopped at once before the worker started
+        running = asyncio.ensure_future(worker.run(until_empty=until_empty))
+        if stop_once_started:
+            await asyncio.sleep(0)  # let start() begin: a stop then counts as during start-up
+            stopper = asyncio.create_task(worker.stop())
+        await running
         if stopper is not None:
             await stopper
     finally:

@@ -247,11 +247,14 @@ def worker(
         from pgqueue._worker import run_until_signalled
 
         try:
-            await report_tasks(app, settings)
             worker = app.worker(settings)
             worker.ops.on_serving.append(announce_serving)  # a no-op without a supervisor
             worker.ops.on_serving.append(lambda: log_tasks(app))
-            await run_until_signalled(worker, until_empty=burst)
+            # The start-up report opens the App: under the signal handling, so a SIGTERM while
+            # the database is slow to answer stops the worker as at any other point of start-up.
+            await run_until_signalled(
+                worker, until_empty=burst, prelude=lambda: report_tasks(app, settings)
+            )
         finally:
             await app.close()
 

@@ -579,7 +579,7 @@ async def test_supervisor_refuses_a_bad_app_before_starting_children(
         code = await sup.wait_exit(30)
         output = sup.output()
     assert code == 2, output  # a usage error, found once, before any child is started
-    assert "is not a pgqueue.App" in output and "started worker process" not in output
+    assert "has no attribute 'no_such_app'" in output and "started worker process" not in output
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.workers") == 0
 
 

@@ -784,6 +784,53 @@ class Worker:
         self._failed += successes
 
 
+class _Signals:
+    """SIGTERM/SIGINT for run_until_signalled: the first stops gracefully (at once if the worker
+    is running, once it has started if it has not begun to), the second stops now."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.seen = 0
+        self.stopper: asyncio.Task[None] | None = None
+        self.before: asyncio.Future[None] | None = None
+        self.stop_once_started = False
+
+    def __call__(self, signum: int) -> None:
+        self.seen += 1
+        name = signal.Signals(signum).name
+        if self.seen == 1:
+            logger.info("received %s: finishing running jobs (send again to stop at once)", name)
+            if self.before is not None and not self.before.done():
+                self.stop_once_started = True  # the worker has not begun to start yet
+            else:
+                self.stopper = asyncio.create_task(self.worker.stop())
+            return
+        logger.warning("received %s again: stopping now", name)
+        if self.before is not None:
+            self.before.cancel()
+        self.worker._stop_now()
+
+    async def prelude(self, prelude: Callable[[], Awaitable[None]]) -> bool:
+        """Run `prelude`; False if a second signal abandoned it (do not start the worker)."""
+        self.before = before = asyncio.ensure_future(prelude())
+        try:
+            await before
+        except asyncio.CancelledError:
+            if not (before.cancelled() and self.seen >= 2):
+                raise
+            return False
+        return True
+
+    async def run(self, until_empty: bool) -> None:
+        running = asyncio.ensure_future(self.worker.run(until_empty=until_empty))
+        if self.stop_once_started:
+            await asyncio.sleep(0)  # let start() begin: a stop then counts as during start-up
+            self.stopper = asyncio.create_task(self.worker.stop())
+        await running
+        if self.stopper is not None:
+            await self.stopper
+
+
 async def run_until_signalled(
     worker: Worker,
     *,
@@ -796,47 +843,12 @@ async def run_until_signalled(
     second one abandons a start-up that is still waiting, on the database say). `prelude` (the
     CLI's start-up report) runs first, under the same signal handling."""
     loop = asyncio.get_running_loop()
-    signals_seen = 0
-    stopper: asyncio.Task[None] | None = None
-    before: asyncio.Future[None] | None = None
-    stop_once_started = False
-
-    def on_signal(signum: int) -> None:
-        nonlocal signals_seen, stopper, stop_once_started
-        signals_seen += 1
-        if signals_seen == 1:
-            logger.info(
-                "received %s: finishing running jobs (send again to stop at once)",
-                signal.Signals(signum).name,
-            )
-            if before is not None and not before.done():
-                stop_once_started = True  # the worker has not begun to start yet
-            else:
-                stopper = asyncio.create_task(worker.stop())
-        else:
-            logger.warning("received %s again: stopping now", signal.Signals(signum).name)
-            if before is not None:
-                before.cancel()
-            worker._stop_now()
-
+    signals = _Signals(worker)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
+        loop.add_signal_handler(sig, signals, sig)
     try:
-        if prelude is not None:
-            before = asyncio.ensure_future(prelude())
-            try:
-                await before
-            except asyncio.CancelledError:
-                if not (before.cancelled() and signals_seen >= 2):
-                    raise
-                return  # stopped at once before the worker started
-        running = asyncio.ensure_future(worker.run(until_empty=until_empty))
-        if stop_once_started:
-            await asyncio.sleep(0)  # let start() begin: a stop then counts as during start-up
-            stopper = asyncio.create_task(worker.stop())
-        await running
-        if stopper is not None:
-            await stopper
+        if prelude is None or await signals.prelude(prelude):
+            await signals.run(until_empty)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+import pgqueue
 from pgqueue import App, Worker
 
 
@@ -73,3 +78,34 @@ async def all_finished(dsn: str, expected: int) -> bool:
         "SELECT count(*) FROM pgqueue.jobs WHERE state IN ('succeeded', 'dead', 'cancelled')",
     )
     return bool(n == expected)
+
+
+def mypy_error_lines(snippet: str, tmp_path: Path) -> tuple[list[int], str]:
+    """Type-check `snippet` with mypy --strict and the project's config (as a user's code
+    importing the installed pgqueue would be): the line numbers of its errors, and the output."""
+    (tmp_path / "snippet.py").write_text(snippet)
+    root = Path(pgqueue.__file__).resolve().parents[1]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-error-summary",
+            "--show-error-codes",
+            "--no-color-output",
+            "--cache-dir",
+            str(tmp_path / ".mypy_cache"),
+            "--config-file",
+            str(root / "pyproject.toml"),
+            "snippet.py",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    return [int(line.split(":")[1]) for line in errors], done.stdout

@@ -4,12 +4,9 @@ and the dependencies in Annotated; it flags a lifespan that is not one."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pgqueue
+from tests.helpers import mypy_error_lines
 
 SNIPPET = """\
 import contextlib
@@ -53,34 +50,10 @@ wrong = FastAPI(lifespan=lifespan(queue, 42))  # the only error
 
 
 def test_the_fastapi_adapter_type_checks(tmp_path: Path) -> None:
-    (tmp_path / "snippet.py").write_text(SNIPPET)
-    env = dict(os.environ)
-    env["MYPYPATH"] = str(Path(pgqueue.__file__).resolve().parents[1])
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-error-summary",
-            "--show-error-codes",
-            "--no-color-output",
-            "--cache-dir",
-            str(tmp_path / ".mypy_cache"),
-            "--config-file",
-            str(Path(pgqueue.__file__).resolve().parents[1] / "pyproject.toml"),
-            "snippet.py",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    error_lines, output = mypy_error_lines(SNIPPET, tmp_path)
     wrong_line = SNIPPET.splitlines().index(
         "wrong = FastAPI(lifespan=lifespan(queue, 42))  # the only error"
     )
-    assert [line.split(":")[1] for line in errors] == [str(wrong_line + 1)], done.stdout
-    assert "[call-overload]" in errors[0], done.stdout
+    assert error_lines == [wrong_line + 1], output
+    [error] = [line for line in output.splitlines() if ": error:" in line]
+    assert "[call-overload]" in error, output

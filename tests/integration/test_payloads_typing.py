@@ -4,12 +4,9 @@ where the task's parameters are annotated with them, flags anything else, and ty
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pgqueue
+from tests.helpers import mypy_error_lines
 
 SNIPPET = """\
 import dataclasses
@@ -53,31 +50,7 @@ async def main() -> None:
 
 
 def test_enqueue_and_result_type_check_with_models_and_dataclasses(tmp_path: Path) -> None:
-    (tmp_path / "snippet.py").write_text(SNIPPET)
-    env = dict(os.environ)
-    env["MYPYPATH"] = str(Path(pgqueue.__file__).resolve().parents[1])
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-error-summary",
-            "--no-color-output",
-            "--cache-dir",
-            str(tmp_path / ".mypy_cache"),
-            "--config-file",
-            str(Path(pgqueue.__file__).resolve().parents[1] / "pyproject.toml"),
-            "snippet.py",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    error_lines, output = mypy_error_lines(SNIPPET, tmp_path)
     lines = SNIPPET.splitlines()
-    expected = [str(i + 1) for i, line in enumerate(lines) if "# error" in line]
-    assert [line.split(":")[1] for line in errors] == expected, done.stdout
+    expected = [i + 1 for i, line in enumerate(lines) if "# error" in line]
+    assert error_lines == expected, output

@@ -139,8 +139,9 @@ class Lane:
     per enqueue (py-spy, docs/benchmarks.md). The pool is opened one connection smaller, so an App
     still holds at most `pool_max_size` connections.
 
-    The lane is opened in the background on first use; while it is not open, or a call is using
-    it (concurrent enqueues), callers use the pool. A driver or network error, a timeout or a
+    The lane is opened in the background at the second enqueue (a process that enqueues once,
+    `pgqueue enqueue` say, never opens it); while it is not open, or a call is using it
+    (concurrent enqueues), callers use the pool. A driver or network error, a timeout or a
     cancellation during a call drops its connection (the next call opens another); an error the
     server raised for the statement (bad input) leaves it open: autocommit holds no transaction."""
 
@@ -153,13 +154,16 @@ class Lane:
         self._opening: asyncio.Task[None] | None = None
         self._retry_at = 0.0
         self._closed = False
+        self._asked = 0  # calls while not open: the first one does not open it
 
     def take(self) -> asyncpg.Connection | None:
         """The lane's connection, now reserved for one call, or None: use the pool."""
         conn = self._conn
         if conn is None or conn.is_closed():
             self._conn = None
-            self._open_soon()
+            self._asked += 1
+            if self._asked > 1:
+                self._open_soon()
             return None
         if self._busy:
             return None

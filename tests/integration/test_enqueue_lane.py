@@ -24,7 +24,9 @@ async def test_single_enqueues_take_the_lane_within_the_pool_size(dsn: str) -> N
     async def t(n: int) -> None: ...
 
     async with app:
-        await t.enqueue(0)  # opens the pool, and the lane in the background
+        await t.enqueue(0)  # opens the pool; the lane waits for a second enqueue
+        assert await _connections(dsn) == 1
+        await t.enqueue(0)  # the lane opens in the background
         lane = app.repository.lane
         assert lane is not None
         await wait_for(lambda: _lane_open(lane), message="the lane open")
@@ -32,7 +34,7 @@ async def test_single_enqueues_take_the_lane_within_the_pool_size(dsn: str) -> N
         ids += await asyncio.gather(*(t.enqueue(n) for n in range(20, 60)))  # some on the pool
         assert len(set(ids)) == 59
         assert await _connections(dsn) <= 2
-    assert await count_states(dsn) == {"queued": 60}
+    assert await count_states(dsn) == {"queued": 61}
     await wait_for(lambda: _none_left(dsn), message="the App's connections closed")
 
 
@@ -48,6 +50,7 @@ async def test_a_lane_connection_the_server_dropped_is_replaced(dsn: str) -> Non
 
     async with app:
         await t.enqueue()
+        await t.enqueue()
         lane = app.repository.lane
         assert lane is not None
         await wait_for(lambda: _lane_open(lane), message="the lane open")
@@ -57,7 +60,7 @@ async def test_a_lane_connection_the_server_dropped_is_replaced(dsn: str) -> Non
         await t.enqueue()  # on the pool while the lane reopens
         await wait_for(lambda: _lane_open(lane), message="the lane open again")
         await t.enqueue()
-    assert await count_states(dsn) == {"queued": 3}
+    assert await count_states(dsn) == {"queued": 4}
 
 
 def _lane_open(lane: object) -> bool:

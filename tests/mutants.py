@@ -38,6 +38,8 @@ RESCUE_SQL = "pgqueue/_sql/job_rescue.sql"
 PROMOTE_SQL = "pgqueue/_sql/job_promote_due.sql"
 OPERATIONS = "migrations/versions/0003_operations.py"
 EXECUTOR = "pgqueue/_executor.py"
+READY = "pgqueue/_ready.py"
+WORKER = "pgqueue/_worker.py"
 NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselves
 # Function bodies live in files since 0008_sql_files: the newest version of each is what runs.
 NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v2.sql"
@@ -48,6 +50,8 @@ ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v1.sql"
 CANCEL = "pgqueue/_sql/functions/cancel.v1.sql"
 
 T_CLAIM = "tests/integration/test_claim.py"
+T_CLAIM_AHEAD = "tests/integration/test_claim_ahead.py"
+T_READY = "tests/unit/test_ready.py"
 T_RETRY = "tests/integration/test_retry_policy.py"
 T_NOTIFY = "tests/integration/test_notifications.py"
 T_RESCUE = "tests/integration/test_rescue.py"
@@ -480,6 +484,33 @@ MUTANTS: tuple[Mutant, ...] = (
         "(row_number() OVER ()) / 30000 AS chunk",
         "the ids of a large batch go in one payload, which outgrows NOTIFY's 8000-byte limit",
         (f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",),
+    ),
+    Mutant(
+        "claim-ahead-no-coalescing",
+        "claim",
+        READY,
+        "        if self.jobs and room < limit // 2:\n",
+        "        if False:\n",
+        "a worker holding claimed-ahead jobs claims again for every freed slot (claims of one)",
+        (f"{T_READY}::test_jobs_in_hand_wait_for_half_of_the_room",),
+    ),
+    Mutant(
+        "claim-ahead-kept-at-stop",
+        "claim",
+        WORKER,
+        '            self._outcomes.append(interrupted(job, "worker stopped before the job started"))\n',
+        "            pass\n",
+        "a stop leaves the jobs claimed ahead running under a stopped worker until a rescue",
+        (f"{T_CLAIM_AHEAD}::test_a_stop_puts_the_jobs_claimed_ahead_back_uncounted",),
+    ),
+    Mutant(
+        "claim-ahead-cancel-ignored",
+        "claim",
+        WORKER,
+        "        job = self._ready.remove(job_id)\n",
+        "        job = None\n",
+        "a cancel request for a job claimed ahead is not honoured until the job has run",
+        (f"{T_CLAIM_AHEAD}::test_a_job_claimed_ahead_is_cancelled_without_running",),
     ),
     Mutant(
         "notify-finishing-never-marked",

@@ -11,8 +11,8 @@ large. With long jobs nothing is claimed ahead: a job is claimed when a slot fre
 What a claimed-ahead job is (docs/worker.md, "Claim ahead"): `running` in the table under this
 worker (its heartbeat covers it; if the worker dies, the rescue puts it back); started highest
 priority first; a stop puts it back in the queue at once without counting the attempt; a cancel
-request ends it `cancelled` without running it; a worker declared lost drops it (the rescue has
-put it back already).
+request ends it `cancelled` without running it; a worker declared lost gives it back the same
+way (a no-op where the rescue already did).
 """
 
 from __future__ import annotations
@@ -66,7 +66,11 @@ class ReadyJobs:
         return max(room, 0)
 
     def add(self, jobs: Iterable[ClaimedJob]) -> None:
-        self.jobs.extend(jobs)
+        """Claimed jobs; one the database handed over again (rescued, claimed anew) replaces its
+        older entry, whose attempt the database no longer counts."""
+        fresh = list(jobs)
+        again = {job.id for job in fresh}
+        self.jobs = [job for job in self.jobs if job.id not in again] + fresh
         self.jobs.sort(key=lambda job: (-job.priority, job.id))
 
     def take(self, count: int) -> list[ClaimedJob]:

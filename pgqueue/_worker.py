@@ -625,8 +625,10 @@ class Worker:
         again is given up (pgqueue/_attempts.py)."""
         self._database_answered()
         if previous == "lost":
-            # The rescue has put the jobs claimed ahead back in the queue: not ours to run.
-            self._ready.clear()
+            # The rescue may have put the jobs claimed ahead back (and others may run them): give
+            # them back. The outcome guard makes that a no-op for each job no longer ours, and a
+            # job claimed since the beat registered us anew goes back to the queue, not astray.
+            self._put_back_ready("worker was declared lost before the job started")
             logger.warning(
                 "worker %s was marked lost (heartbeats did not reach the database); "
                 "its running jobs may have been rescued and run elsewhere",
@@ -755,10 +757,11 @@ class Worker:
         for job in self._ready.take(self.settings.concurrency - self._attempts.active):
             self._attempts.spawn(job, serving.runner)
 
-    def _put_back_ready(self) -> None:
-        """Stopping: the jobs claimed ahead go back to the queue, their attempt not counted."""
+    def _put_back_ready(self, why: str = "worker stopped before the job started") -> None:
+        """Stopping (or declared lost): the jobs claimed ahead go back to the queue, their
+        attempt not counted."""
         for job in self._ready.clear():
-            self._outcomes.append(interrupted(job, "worker stopped before the job started"))
+            self._outcomes.append(interrupted(job, why))
             self._outcome_added.set()
 
     def _update_claiming(self) -> bool:

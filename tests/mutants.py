@@ -498,7 +498,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "claim-ahead-kept-at-stop",
         "claim",
         WORKER,
-        '            self._outcomes.append(interrupted(job, "worker stopped before the job started"))\n',
+        "            self._outcomes.append(interrupted(job, why))\n",
         "            pass\n",
         "a stop leaves the jobs claimed ahead running under a stopped worker until a rescue",
         (f"{T_CLAIM_AHEAD}::test_a_stop_puts_the_jobs_claimed_ahead_back_uncounted",),

@@ -3,6 +3,7 @@ the ones it claimed ahead. The worker's side is tests/integration/test_claim_ahe
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from pgqueue._job import ClaimedJob
@@ -70,3 +71,11 @@ def test_the_moving_average_follows_a_change_of_run_time() -> None:
     for _ in range(10):
         ready.ran(SHORT_JOB * 10)  # the jobs got long: stop claiming ahead
     assert ready.ahead == 0
+
+
+def test_a_job_handed_over_again_replaces_its_older_entry() -> None:
+    ready = ReadyJobs(concurrency=1, prefetch=4)
+    ready.add([job(1), job(2)])
+    ready.add([dataclasses.replace(job(2), attempts=2)])  # rescued, claimed again
+    assert ready.ids() == [1, 2]
+    assert [j.attempts for j in ready.jobs] == [1, 2]

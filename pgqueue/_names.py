@@ -11,6 +11,7 @@ names print on one line in logs, the CLI and metrics labels.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 TASK_NAME_MAX_BYTES = 200
@@ -43,11 +44,23 @@ def name_problem(what: str, value: object, limit: int) -> str | None:
     return None
 
 
+# Task and queue names repeat (one per task, a few queues) and every enqueue checks them, a
+# character at a time: remembered, a name costs one lookup (a tenth of a single enqueue's own
+# Python work went to these checks, docs/benchmarks.md). Unique keys rarely repeat: not kept.
+@functools.lru_cache(maxsize=4096)
+def _text_name_problem(what: str, value: str, limit: int) -> str | None:
+    return name_problem(what, value, limit)
+
+
 def task_name_problem(value: object) -> str | None:
+    if type(value) is str:
+        return _text_name_problem("task name", value, TASK_NAME_MAX_BYTES)
     return name_problem("task name", value, TASK_NAME_MAX_BYTES)
 
 
 def queue_name_problem(value: object) -> str | None:
+    if type(value) is str:
+        return _text_name_problem("queue name", value, QUEUE_NAME_MAX_BYTES)
     return name_problem("queue name", value, QUEUE_NAME_MAX_BYTES)
 
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, croniter
-
 from pgqueue.errors import TaskRegistrationError
+
+if TYPE_CHECKING:
+    from croniter import croniter
+
+# croniter (and dateutil under it, ~10 ms) is imported when a cron expression is first read, not
+# with this module: every `pgqueue` command imports the App, few read a schedule
+# (tests/unit/test_import_cost.py).
 
 DEFAULT_GRACE = 60.0
 # A tick counts as late-but-due (always run) for `grace`, but never for more than this many of
@@ -28,6 +33,8 @@ HORIZON_YEARS = 10
 
 
 def _croniter(cron: str, start: datetime) -> croniter:
+    from croniter import croniter
+
     return croniter(
         cron,
         start,
@@ -39,6 +46,8 @@ def _croniter(cron: str, start: datetime) -> croniter:
 def validate_cron(cron: str, schedule: str | None = None) -> None:
     """Refuse a cron expression that does not parse, or that never fires: croniter accepts
     `0 0 30 2 *` and only fails when asked for a tick."""
+    from croniter import CroniterBadDateError, croniter
+
     prefix = f"schedule {schedule}: " if schedule else ""
     fields_count = len(cron.split())
     if fields_count not in (5, 6) or not croniter.is_valid(

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from pgqueue import _channels as channels
 from pgqueue import _transitions as transitions
-from pgqueue._attempts import Attempts
+from pgqueue._attempts import Attempts, cancelled_on_request, interrupted
 from pgqueue._backoff import Backoff, jittered
 from pgqueue._clock import Clock
 from pgqueue._executor import JobRunner
@@ -40,6 +40,7 @@ from pgqueue._metrics import Health
 from pgqueue._notifier import Callback, Listener, Subscription, job_ids
 from pgqueue._ops import OpsParts, RequestBuilder, WorkerOps
 from pgqueue._periodic import PeriodicSchedule
+from pgqueue._ready import ReadyJobs
 from pgqueue._registry import TaskRegistry
 from pgqueue._repository import Repository, WorkerRow
 from pgqueue._services._base import Service
@@ -237,8 +238,7 @@ class Worker:
         self.settings = base.with_(**{k: v for k, v in overrides.items() if v is not None})
         self.id = str(uuid.uuid4())
         self._outcomes: list[Transition] = []
-        self._processed = 0
-        self._failed = 0
+        self._processed = self._failed = 0
         self._repository: Repository | None = None
         self._serving: _Serving | None = None
         self._start_called = False
@@ -252,14 +252,15 @@ class Worker:
         self._until_empty = False  # run(until_empty=True): stop once nothing is left to run
         self._burst_stop: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # claim now: a NOTIFY, a stop, the listener back
-        self._slot_freed = asyncio.Event()
+        self._slot_freed = asyncio.Event()  # and the jobs claimed ahead start (_start_ready)
         self._outcome_added = asyncio.Event()
         self._db_answered = asyncio.Event()  # loops backing off from an outage retry now
         # Operations (progress, maintenance leader, metrics): pgqueue/_ops.py.
         self.ops = WorkerOps(self.id, parts=self.parts.operations(), clock=self.clock)
+        self._ready = ReadyJobs(self.settings.concurrency, self.settings.prefetch)  # _ready.py
         self._attempts = Attempts(
             record=self._record,
-            finished=self.ops.job_finished,
+            finished=self._job_finished,
             slot_freed=self._on_slot_freed,
             clock=self.clock,
         )
@@ -357,7 +358,7 @@ class Worker:
         cancel_check = CancelCheck(
             repository,
             self.id,
-            self._attempts.cancel,
+            self._cancel_job,
             interval=settings.heartbeat_interval,
             clock=self.clock,
         )
@@ -411,7 +412,7 @@ class Worker:
             if channel == channels.JOBS and payload in self.settings.queues:
                 self._wake.set()
             elif channel == channels.CANCEL and any(
-                i in self._attempts.running for i in job_ids(payload)
+                i in self._attempts.running or i in self._ready for i in job_ids(payload)
             ):
                 cancel_check.notified()  # a hint, never an order: only the table says which
 
@@ -521,6 +522,7 @@ class Worker:
         if serving.fetcher is not None:
             # Never cancel a claim in flight: its rows would be locked to us with nobody running them.
             await serving.fetcher
+        self._put_back_ready()
         await self._attempts.end_all(timeout)
         await serving.flusher.drain(give_up_after=max(30.0, self.settings.shutdown_timeout))
         await self._stop_services(serving)
@@ -623,6 +625,10 @@ class Worker:
         again is given up (pgqueue/_attempts.py)."""
         self._database_answered()
         if previous == "lost":
+            # The rescue may have put the jobs claimed ahead back (and others may run them): give
+            # them back. The outcome guard makes that a no-op for each job no longer ours, and a
+            # job claimed since the beat registered us anew goes back to the queue, not astray.
+            self._put_back_ready("worker was declared lost before the job started")
             logger.warning(
                 "worker %s was marked lost (heartbeats did not reach the database); "
                 "its running jobs may have been rescued and run elsewhere",
@@ -662,8 +668,8 @@ class Worker:
             claim_uncertain = False
             backoff.reset()
             self._database_answered()
-            for job in jobs:
-                self._attempts.spawn(job, serving.runner)
+            self._ready.add(jobs)
+            self._start_ready(serving)
             # After the first claim and its jobs' tasks (which then run first): see _start.
             self._start_services(serving)
             if self._until_empty:
@@ -685,7 +691,7 @@ class Worker:
         Done means a claim found nothing, nothing runs, and that claim came after every outcome
         was written and every due scheduled job or retry promoted (a written outcome can queue a
         retry; a promotion queues jobs): two claims, the last one on a settled database."""
-        if jobs or self._attempts.active:
+        if jobs or self._attempts.active or self._ready:
             return False  # work found or running: an attempt's end wakes the loop (_on_slot_freed)
         if settled:
             logger.info(
@@ -707,6 +713,9 @@ class Worker:
 
     def _on_slot_freed(self) -> None:
         self._slot_freed.set()
+        serving = self._serving
+        if self._ready and serving is not None and not self._stopping:
+            self._start_ready(serving)  # no round trip: the next job is in hand
         if self._until_empty and not self._attempts.active:
             self._wake.set()  # the last attempt ended: see whether anything is left
 
@@ -714,7 +723,11 @@ class Worker:
         self, repository: Repository, free: int, after_lost_answer: bool
     ) -> list[ClaimedJob]:
         if after_lost_answer:
-            known = {*self._attempts.running, *(o.job_id for o in self._outcomes)}
+            known = {
+                *self._attempts.running,
+                *self._ready.ids(),
+                *(o.job_id for o in self._outcomes),
+            }
             released = await repository.release_unclaimed(self.id, sorted(known))
             if released:
                 logger.warning(
@@ -729,13 +742,27 @@ class Worker:
         self._db_answered.set()
 
     def _free_slots(self) -> int:
+        """How many jobs to claim now: the free slots, and ahead of them while jobs are short
+        (pgqueue/_ready.py); 0 to wait for a slot."""
         # A safety valve, not a throttle: while outcomes pile up unwritten (a slow or stuck flush),
         # claim nothing more, so a worker never holds far more jobs in 'running' than it runs.
         if len(self._outcomes) >= 5 * self.settings.completion_batch_size:
             return 0
         if not self._update_claiming():
             return 0
-        return self.settings.concurrency - self._attempts.active
+        return self._ready.claim_size(self._attempts.active)
+
+    def _start_ready(self, serving: _Serving) -> None:
+        """Start claimed jobs in the free slots, highest priority first."""
+        for job in self._ready.take(self.settings.concurrency - self._attempts.active):
+            self._attempts.spawn(job, serving.runner)
+
+    def _put_back_ready(self, why: str = "worker stopped before the job started") -> None:
+        """Stopping (or declared lost): the jobs claimed ahead go back to the queue, their
+        attempt not counted."""
+        for job in self._ready.clear():
+            self._outcomes.append(interrupted(job, why))
+            self._outcome_added.set()
 
     def _update_claiming(self) -> bool:
         """Whether to claim: not while max_abandoned_threads threads of given-up sync attempts
@@ -770,7 +797,18 @@ class Worker:
 
     def cancel_job(self, job_id: int) -> bool:
         """Cancel a job this worker is running (on a cancel request); False if it isn't here."""
-        return self._attempts.cancel(job_id)
+        return self._cancel_job(job_id)
+
+    def _cancel_job(self, job_id: int) -> bool:
+        job = self._ready.remove(job_id)
+        if job is None:
+            return self._attempts.cancel(job_id)
+        self._record(cancelled_on_request(job))  # claimed ahead: it never starts
+        return True
+
+    def _job_finished(self, job: ClaimedJob, result: Transition, seconds: float) -> None:
+        self._ready.ran(seconds)
+        self.ops.job_finished(job, result, seconds)
 
     def _record(self, result: Transition) -> None:
         self._processed += 1

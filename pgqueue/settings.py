@@ -46,6 +46,8 @@ class WorkerSettings:
 
     queues: tuple[str, ...] = (DEFAULT_QUEUE,)
     concurrency: int = 10
+    # Jobs claimed beyond the free slots while jobs are short (pgqueue/_ready.py); 0: never.
+    prefetch: int = 40
     poll_interval: float = 2.0
     completion_flush_interval: float = 0.005
     completion_batch_size: int = 200
@@ -91,6 +93,8 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
+        if self.prefetch < 0:
+            raise ConfigurationError("prefetch must not be negative (0: claim no job ahead)")
         if self.sync_threads is not None and self.sync_threads < 1:
             raise ConfigurationError("sync_threads must be at least 1 (or unset: concurrency)")
         if not self.queues or any(not q for q in self.queues):

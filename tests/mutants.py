@@ -38,14 +38,20 @@ RESCUE_SQL = "pgqueue/_sql/job_rescue.sql"
 PROMOTE_SQL = "pgqueue/_sql/job_promote_due.sql"
 OPERATIONS = "migrations/versions/0003_operations.py"
 EXECUTOR = "pgqueue/_executor.py"
+READY = "pgqueue/_ready.py"
+WORKER = "pgqueue/_worker.py"
 NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselves
 # Function bodies live in files since 0008_sql_files: the newest version of each is what runs.
-NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v1.sql"
+NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v2.sql"
+NOTIFY_FINISHING = "pgqueue/_sql/functions/notify_jobs_finishing.v1.sql"
+NOTIFY_V2 = "migrations/versions/0009_notify_v2.py"  # the split triggers
 ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v1.sql"
 ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v1.sql"
 CANCEL = "pgqueue/_sql/functions/cancel.v1.sql"
 
 T_CLAIM = "tests/integration/test_claim.py"
+T_CLAIM_AHEAD = "tests/integration/test_claim_ahead.py"
+T_READY = "tests/unit/test_ready.py"
 T_RETRY = "tests/integration/test_retry_policy.py"
 T_NOTIFY = "tests/integration/test_notifications.py"
 T_RESCUE = "tests/integration/test_rescue.py"
@@ -174,8 +180,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "complete-retry-wakes-nobody",
         "complete",
         NOTIFY_JOBS,
-        "FROM changed AS c WHERE c.state = 'queued') AS q;",
-        "FROM changed AS c WHERE c.state = 'queued' AND TG_OP = 'INSERT') AS q;",
+        "        PERFORM pg_notify('pgqueue_jobs', NEW.queue);\n",
+        "        NULL;\n",
         "a job put back in the queue by an UPDATE (a retry due now, a rescue, a promotion) wakes no worker",
         (
             f"{T_NOTIFY}::test_a_retry_due_now_wakes_a_listening_worker",
@@ -478,6 +484,68 @@ MUTANTS: tuple[Mutant, ...] = (
         "(row_number() OVER ()) / 30000 AS chunk",
         "the ids of a large batch go in one payload, which outgrows NOTIFY's 8000-byte limit",
         (f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",),
+    ),
+    Mutant(
+        "claim-ahead-no-coalescing",
+        "claim",
+        READY,
+        "        if self.jobs and room < limit // 2:\n",
+        "        if False:\n",
+        "a worker holding claimed-ahead jobs claims again for every freed slot (claims of one)",
+        (f"{T_READY}::test_jobs_in_hand_wait_for_half_of_the_room",),
+    ),
+    Mutant(
+        "claim-ahead-kept-at-stop",
+        "claim",
+        WORKER,
+        "            self._outcomes.append(interrupted(job, why))\n",
+        "            pass\n",
+        "a stop leaves the jobs claimed ahead running under a stopped worker until a rescue",
+        (f"{T_CLAIM_AHEAD}::test_a_stop_puts_the_jobs_claimed_ahead_back_uncounted",),
+    ),
+    Mutant(
+        "claim-ahead-cancel-ignored",
+        "claim",
+        WORKER,
+        "        job = self._ready.remove(job_id)\n",
+        "        job = None\n",
+        "a cancel request for a job claimed ahead is not honoured until the job has run",
+        (f"{T_CLAIM_AHEAD}::test_a_job_claimed_ahead_is_cancelled_without_running",),
+    ),
+    Mutant(
+        "notify-finishing-never-marked",
+        "complete",
+        NOTIFY_FINISHING,
+        "set_config('pgqueue.statement_finishes', 'on', true)",
+        "set_config('pgqueue.statement_finishes', 'off', true)",
+        "an UPDATE that finishes jobs is taken for one that cannot: no completion notice at all",
+        (
+            f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",
+            f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",
+        ),
+    ),
+    Mutant(
+        "notify-finishing-on-every-update",
+        "complete",
+        NOTIFY_V2,
+        "    AFTER UPDATE OF finished_at ON pgqueue.jobs\n",
+        "    AFTER UPDATE ON pgqueue.jobs\n",
+        "every UPDATE (a claim, a progress report) runs the completion query again",
+        (
+            "tests/migrations/test_notify_v2_migration.py::test_upgrade_splits_the_update_trigger_and_downgrade_restores_0008",
+        ),
+    ),
+    Mutant(
+        "notify-queued-row-trigger-wrong-state",
+        "complete",
+        NOTIFY_V2,
+        "    FOR EACH ROW WHEN (NEW.state = 'queued')\n",
+        "    FOR EACH ROW WHEN (NEW.state = 'scheduled')\n",
+        "a job an UPDATE puts back in the queue wakes no worker",
+        (
+            f"{T_NOTIFY}::test_a_promoted_job_wakes_a_listening_worker",
+            f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",
+        ),
     ),
     # -- operations (the tests issue 15 found hollow can fail) --------------------------------
     Mutant(

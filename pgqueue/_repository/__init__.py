@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pgqueue._repository.driver import (
     Database,
+    Lane,
     connect,
     create_pool,
     translate_error,
@@ -60,12 +61,17 @@ class Repository(Jobs, Workers, Leases, Schedules, Stats, DrainQueries):
         timeout: float = 10.0,
         command_timeout: float | None = 30.0,
     ) -> Repository:
-        """A repository over a new pool (see `create_pool` for the bounds)."""
+        """A repository over a new pool (see `create_pool` for the bounds); with room for two
+        connections or more, one of them is the lane for single enqueues (`Lane`)."""
+        lane = None
+        if max_size >= 2:
+            lane = Lane(dsn, timeout=timeout, command_timeout=command_timeout)
+            max_size -= 1
         pool = await create_pool(
             dsn,
-            min_size=min_size,
+            min_size=min(min_size, max_size),
             max_size=max_size,
             timeout=timeout,
             command_timeout=command_timeout,
         )
-        return cls(pool, dsn)
+        return cls(pool, dsn, lane)

@@ -7,7 +7,9 @@ workers, leases, schedules, stats) builds its named queries on.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from typing import Any
 
 import asyncpg
@@ -126,17 +128,106 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     session-scoped (SET, session advisory locks) use a connection of their own (`connect`)."""
 
 
+# After a failed attempt to open the lane's connection, the pool serves alone this long.
+_LANE_RETRY_AFTER = 5.0
+
+
+class Lane:
+    """One connection, outside the pool, for single enqueues made one after another (a web
+    request's `task.enqueue`): asyncpg's pool wraps every call in an acquire and a release, and
+    the release alone costs a task and two turns of the event loop, a fifth of pgqueue's own work
+    per enqueue (py-spy, docs/benchmarks.md). The pool is opened one connection smaller, so an App
+    still holds at most `pool_max_size` connections.
+
+    The lane is opened in the background at the second enqueue (a process that enqueues once,
+    `pgqueue enqueue` say, never opens it); while it is not open, or a call is using it
+    (concurrent enqueues), callers use the pool. A driver or network error, a timeout or a
+    cancellation during a call drops its connection (the next call opens another); an error the
+    server raised for the statement (bad input) leaves it open: autocommit holds no transaction."""
+
+    def __init__(self, dsn: str | None, *, timeout: float, command_timeout: float | None) -> None:
+        self.dsn = dsn
+        self.timeout = timeout
+        self.command_timeout = command_timeout
+        self._conn: asyncpg.Connection | None = None
+        self._busy = False
+        self._opening: asyncio.Task[None] | None = None
+        self._retry_at = 0.0
+        self._closed = False
+        self._asked = 0  # calls while not open: the first one does not open it
+
+    def take(self) -> asyncpg.Connection | None:
+        """The lane's connection, now reserved for one call, or None: use the pool."""
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            self._conn = None
+            self._asked += 1
+            if self._asked > 1:
+                self._open_soon()
+            return None
+        if self._busy:
+            return None
+        self._busy = True
+        return conn
+
+    def give_back(self, conn: asyncpg.Connection, error: BaseException | None) -> None:
+        self._busy = False
+        healthy = error is None or (
+            isinstance(error, asyncpg.PostgresError) and not isinstance(error, _UNAVAILABLE)
+        )
+        if not healthy:
+            self._conn = None
+            conn.terminate()
+
+    def _open_soon(self) -> None:
+        if self._opening is None and not self._closed and time.monotonic() >= self._retry_at:
+            self._opening = asyncio.ensure_future(self._open())
+
+    async def _open(self) -> None:
+        try:
+            conn = await asyncpg.connect(
+                self.dsn, timeout=self.timeout, command_timeout=self.command_timeout
+            )
+        except Exception:  # the pool serves meanwhile, and reports any error itself
+            self._retry_at = time.monotonic() + _LANE_RETRY_AFTER
+        else:
+            if self._closed:
+                await conn.close()
+            else:
+                self._conn = conn
+        finally:
+            self._opening = None
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._opening is not None:
+            self._opening.cancel()
+            with contextlib.suppress(BaseException):
+                await self._opening
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), self.timeout)
+            except (Exception, asyncio.CancelledError):
+                conn.terminate()
+                raise
+
+
 class Database:
     """The pool and the DSN its errors name; the base of every subject's queries.
 
     Each query method runs one named .sql file inside `translated`, so a driver error leaves the
-    repository as a pgqueue error and nothing else."""
+    repository as a pgqueue error and nothing else. `lane`: a connection for single enqueues
+    beside the pool (see `Lane`), or None."""
 
-    def __init__(self, pool: asyncpg.Pool, dsn: str | None) -> None:
+    def __init__(self, pool: asyncpg.Pool, dsn: str | None, lane: Lane | None = None) -> None:
         self.pool = pool
         self.dsn = dsn
+        self.lane = lane
 
     async def close(self) -> None:
-        """Close the pool (waits for connections in use to be released)."""
+        """Close the lane and the pool (waits for connections in use to be released)."""
         with translated(self.dsn):
+            if self.lane is not None:
+                await self.lane.close()
             await self.pool.close()

@@ -50,10 +50,21 @@ class Jobs(Database):
     """Named queries on jobs."""
 
     async def enqueue(self, requests: Sequence[JobRequest]) -> list[Enqueued]:
-        """Enqueue on a pooled connection (committed at once); a caller's own connection goes
-        through pgqueue._enqueue directly, inside the caller's transaction."""
+        """Enqueue on the lane (driver.Lane) or else a pooled connection, committed at once; a
+        caller's own connection goes through pgqueue._enqueue directly, inside its transaction."""
         with translated(self.dsn):
-            return await enqueue_asyncpg(self.pool, requests)
+            lane = self.lane
+            conn = None if lane is None else lane.take()
+            if lane is None or conn is None:
+                return await enqueue_asyncpg(self.pool, requests)
+            error: BaseException | None = None
+            try:
+                return await enqueue_asyncpg(conn, requests)
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                lane.give_back(conn, error)
 
     async def claim(self, queues: Sequence[str], limit: int, worker_id: str) -> list[ClaimedJob]:
         with translated(self.dsn):

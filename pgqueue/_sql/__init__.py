@@ -9,10 +9,14 @@ the caller-connection paths), and none is unused: tests/unit/test_db_boundary.py
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
+from pathlib import Path
+
+# The files sit beside this module in the installed package (a wheel is unpacked on install), so a
+# plain path reads them; importlib.resources would cost every `pgqueue` command ~4 ms to import.
+_HERE = Path(__file__).resolve().parent
 
 
 @cache
 def query(name: str) -> str:
     """The text of `<name>.sql` from this package."""
-    return resources.files(__package__).joinpath(f"{name}.sql").read_text(encoding="utf-8")
+    return (_HERE / f"{name}.sql").read_text(encoding="utf-8")

@@ -114,6 +114,8 @@ async def test_update_trigger_tells_each_change_once_per_statement(dsn: str) -> 
                 )
                 assert await trigger_calls(conn) == 1
             await conn.execute("UPDATE pgqueue.jobs SET priority = 1 WHERE queue = 'big'")
+            # Sets finished_at, so the trigger does look (0009_notify_v2): they finished before.
+            await conn.execute("UPDATE pgqueue.jobs SET finished_at = now() WHERE queue = 'big'")
             await conn.execute("UPDATE pgqueue.jobs SET priority = 1 WHERE queue = 'other'")
             finished = await done.drained(conn)
             woken = await jobs.drained(conn)

@@ -36,3 +36,19 @@ def test_sqlalchemy_connections_are_still_recognised() -> None:
     assert is_sqlalchemy_sync(sync) and not is_sqlalchemy_async(sync)
     assert is_sqlalchemy_async(async_) and not is_sqlalchemy_sync(async_)
     assert not is_sqlalchemy_sync(object()) and not is_sqlalchemy_async(object())
+
+
+CRON_PROBE = (
+    "import sys, pgqueue, pgqueue._client, pgqueue._cli\n"
+    "from pgqueue import App\n"
+    "App('postgresql://nobody@127.0.0.1:1/none')\n"
+    "print(sorted(m for m in sys.modules if m.split('.')[0] in ('croniter', 'dateutil')))\n"
+)
+
+
+def test_the_app_and_the_cli_load_no_croniter_until_a_cron_is_read() -> None:
+    # croniter and dateutil cost ~10 ms of every command's start; only schedules need them.
+    done = subprocess.run(
+        [sys.executable, "-c", CRON_PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

@@ -354,12 +354,18 @@ def enqueue(
     except (ValueError, PgQueueError) as exc:
         fail(str(exc), EXIT_CONFIG, exc)
 
-    async def send() -> int:
+    async def send() -> tuple[int, str | None]:
+        from pgqueue._monitoring import Monitor
+
         async with app:
             [done] = await app.enqueue_requests([request])
-            return done.id
+            coverage = await Monitor(app.repository).task_coverage(request.queue, task)
+            return done.id, coverage.warning(task, request.queue)
 
-    click.echo(run_or_exit(send))
+    job_id, warning = run_or_exit(send)
+    click.echo(job_id)
+    if warning is not None:  # the job is stored all the same: the exit code stays 0
+        click.echo(warning, err=True)
 
 
 def _json_option(text: str, name: str, kind: type, example: str) -> Any:

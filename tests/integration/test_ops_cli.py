@@ -350,7 +350,7 @@ async def test_dead_letter_queue(dsn: str) -> None:
     assert (rc, err) == (4, f"error: job {ids['ready']} is not dead-lettered (state: queued)\n")
 
     rc, _, err = await cli(dsn, "dlq", "requeue")
-    assert rc == 2 and "name job ids, --queue or --task, or pass --all" in err
+    assert rc == 2 and "name job ids, --queue, --task or --kind, or pass --all" in err
     assert await cli_json(dsn, "dlq", "requeue", str(ids["dead"])) == {"requeued": 1}
     assert await cli_json(dsn, "dlq", "requeue", str(ids["dead"]), code=4) == {"requeued": 0}
     assert await cli_json(dsn, "dlq", "requeue", "--task", "sync") == {"requeued": 3}

@@ -510,6 +510,73 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_RETENTION}::test_purge_dead",),
     ),
     Mutant(
+        "dlq-error-kind-filter-ignored",
+        "operations",
+        "pgqueue/_sql/functions/requeue_dead.v1.sql",
+        "          AND (error_kind IS NULL OR j.errors -> -1 ->> 'kind' = error_kind)\n",
+        "          AND (error_kind IS NULL OR j.errors -> 0 ->> 'kind' = error_kind)\n",
+        "pgqueue.requeue_dead filters on the first error's kind, not the last one's",
+        (
+            "tests/integration/test_dead_letter_functions.py::test_sql_requeue_by_id_and_by_each_filter",
+        ),
+    ),
+    Mutant(
+        "dlq-purge-died-after-inclusive-of-everything",
+        "operations",
+        "pgqueue/_sql/functions/purge_dead.v1.sql",
+        "          AND (died_after IS NULL OR j.finished_at > died_after)\n",
+        "          AND (died_after IS NULL OR true)\n",
+        "pgqueue.purge_dead ignores died_after (and so app.purge_dead(died_after=...))",
+        (
+            "tests/integration/test_dead_letter_functions.py::test_python_methods_count_and_a_requeued_job_runs",
+        ),
+    ),
+    Mutant(
+        "dlq-bare-call-purges-everything",
+        "operations",
+        "pgqueue/_sql/functions/purge_dead.v1.sql",
+        "        AND NOT coalesce(all_dead, false) THEN",
+        "        AND false THEN",
+        "a bare SELECT pgqueue.purge_dead() deletes every dead letter instead of refusing",
+        (
+            "tests/integration/test_dead_letter_functions.py::test_a_bare_call_is_refused_with_a_hint",
+        ),
+    ),
+    Mutant(
+        "worker-tasks-not-written",
+        "operations",
+        "pgqueue/_worker.py",
+        "            tasks=tuple(self.parts.registry.names()),\n",
+        "            tasks=(),\n",
+        "a worker records no task names, so enqueue and status warn about nothing",
+        (
+            "tests/integration/test_worker_tasks.py::test_a_worker_records_its_tasks_at_registration",
+        ),
+    ),
+    Mutant(
+        "unserved-tasks-of-unserved-queues-repeated",
+        "operations",
+        "pgqueue/_sql/task_unserved_list.sql",
+        "  AND EXISTS (SELECT 1 FROM live AS l WHERE j.queue = ANY (l.queues))\n",
+        "",
+        "status repeats every task of a queue no live worker serves as an unserved task",
+        (
+            "tests/integration/test_worker_tasks.py"
+            "::test_status_lists_tasks_no_live_worker_of_their_queue_serves",
+        ),
+    ),
+    Mutant(
+        "enqueue-warning-despite-unknown-workers",
+        "operations",
+        "pgqueue/_monitoring.py",
+        "        if self.knowing or self.unknown:",
+        "        if self.knowing:",
+        "pgqueue enqueue warns although a live worker that lists no tasks may serve the task",
+        (
+            "tests/integration/test_worker_tasks.py::test_enqueue_warns_about_a_task_no_live_worker_serves",
+        ),
+    ),
+    Mutant(
         "ops-lease-taken-before-expiry",
         "operations",
         "pgqueue/_sql/lease_acquire.sql",

@@ -521,14 +521,14 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
-        "dlq-purge-died-after-inclusive-of-everything",
+        "dlq-purge-died-after-ignored",
         "operations",
         "pgqueue/_sql/functions/purge_dead.v1.sql",
         "          AND (died_after IS NULL OR j.finished_at > died_after)\n",
         "          AND (died_after IS NULL OR true)\n",
         "pgqueue.purge_dead ignores died_after (and so app.purge_dead(died_after=...))",
         (
-            "tests/integration/test_dead_letter_functions.py::test_python_methods_count_and_a_requeued_job_runs",
+            "tests/integration/test_dead_letter_functions.py::test_sql_purge_by_filter_deletes_only_dead_letters",
         ),
     ),
     Mutant(

@@ -81,6 +81,7 @@ async def test_sql_purge_by_filter_deletes_only_dead_letters(dsn: str) -> None:
     other_kind = await add_dead(dsn, 1, queue="mail")
     live = await fetchval(dsn, "SELECT pgqueue.enqueue('t', queue => 'mail')")
     purge = "SELECT pgqueue.purge_dead({})"
+    assert await fetchval(dsn, purge.format("queue => 'mail', died_after => now()")) == 0
     assert await fetchval(dsn, purge.format("queue => 'mail', error_kind => 'payload'")) == 2
     assert await fetchval(dsn, purge.format("died_before => now() - interval '1 day'")) == 3
     assert await states(dsn) == {other_kind[0]: "dead", live: "queued"}

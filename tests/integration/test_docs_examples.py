@@ -7,7 +7,7 @@ and must exit 0 both times (so each one is idempotent). The convention (docs/dev
 - ```sql               `psql -X -v ON_ERROR_STOP=1` against the same database; exit 0, twice;
 - ```python fragment   not run, but must compile();
 - ```sql fragment      not run (a piece of a statement, or DDL that needs roles of your own);
-- ```console / bash / sh / text / json / ... not run.
+- ```console / bash / sh / text / json / ... and a bare ``` (output shown): not run.
 
 Each block is its own test, named by file and line (`docs/enqueue.md:93`), so a failure names
 the block to fix; its message shows the block's first lines and the run's output.
@@ -15,10 +15,12 @@ the block to fix; its message shows the block's first lines and the run's output
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # silently skip a block, so it fails test_every_block_has_a_known_kind.
 RUN = {"python", "sql"}
 FRAGMENTS = {"python fragment", "sql fragment"}
-NOT_RUN = {"console", "bash", "sh", "text", "json", "html", "mermaid", "promql", "toml", "ini"}
+NOT_RUN = {"", "console", "bash", "sh", "text", "json", "html", "mermaid", "promql", "toml", "ini"}
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^`]*)$")
 RUN_TIMEOUT = 90
 
@@ -128,7 +130,6 @@ def test_every_block_has_a_known_kind() -> None:
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("block", _of_kind("python"))
 def test_python_block_runs_twice(block: Block, dsn: str, tmp_path: Path) -> None:
     script = tmp_path / "block.py"
@@ -143,7 +144,6 @@ def test_python_block_runs_twice(block: Block, dsn: str, tmp_path: Path) -> None
         )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("block", _of_kind("sql"))
 def test_sql_block_runs_twice(block: Block, dsn: str, tmp_path: Path) -> None:
     script = tmp_path / "block.sql"
@@ -159,16 +159,21 @@ def test_sql_block_runs_twice(block: Block, dsn: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("block", _of_kind("python fragment"))
 def test_python_fragment_compiles(block: Block) -> None:
+    # A fragment is often the body of some async function (a top-level await, a yield): it
+    # compiles as one, or as a module.
+    as_body = "async def _fragment():\n" + textwrap.indent(block.code, "    ")
     try:
-        compile(block.code, block.where, "exec", flags=0, dont_inherit=True)
+        compile(block.code, block.where, "exec", ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except SyntaxError as exc:
-        pytest.fail(f"the ```python fragment at {block.where} does not compile: {exc}")
+        try:
+            compile(as_body, block.where, "exec", dont_inherit=True)
+        except SyntaxError:
+            pytest.fail(f"the ```python fragment at {block.where} does not compile: {exc}")
 
 
 # -- docs/examples -----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_transactional_enqueue(dsn: str) -> None:
     for out in run_example_twice("transactional_enqueue.py", dsn):
         assert "users committed: [1, 3, 5, 6, 7]" in out
@@ -176,7 +181,6 @@ def test_transactional_enqueue(dsn: str) -> None:
         assert "results: ['welcome, user 1', 'welcome, user 3'," in out
 
 
-@pytest.mark.slow
 def test_sql_enqueue(dsn: str) -> None:
     for out in run_example_twice("sql_enqueue.py", dsn):
         assert "scheduled job state: scheduled" in out
@@ -184,7 +188,6 @@ def test_sql_enqueue(dsn: str) -> None:
         assert "results: ['order 100 confirmed', 'indexed 1 (en)', 'indexed 2 (de)'," in out
 
 
-@pytest.mark.slow
 def test_tasks_and_results(dsn: str) -> None:
     for out in run_example_twice("tasks_and_results.py", dsn):
         assert (
@@ -196,7 +199,6 @@ def test_tasks_and_results(dsn: str) -> None:
         assert "slow_sync after its thread finished: dead, result None" in out
 
 
-@pytest.mark.slow
 def test_typed_payloads(dsn: str) -> None:
     for out in run_example_twice("typed_payloads.py", dsn):
         assert "stored args: [{'cents': 250, 'customer': 'ada', 'due': '2026-12-24'}]" in out
@@ -205,7 +207,6 @@ def test_typed_payloads(dsn: str) -> None:
         assert "invoice.customer: Field required; invoice.cents: Input should be a valid" in out
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("script", ["burst.py", "dashboard_mount.py"])
 def test_example_runs_twice(script: str, dsn: str) -> None:
     """The examples whose output their own tests check (test_burst, test_dashboard), twice."""
@@ -218,7 +219,6 @@ def test_every_example_script_is_run_here() -> None:
     assert not missing, f"docs/examples scripts no test in {__file__} runs twice: {missing}"
 
 
-@pytest.mark.slow
 def test_application_alembic_env_runs_pgqueue_revisions(empty_db: str) -> None:
     """`alembic upgrade head` with the example env.py, on an empty database and then again at
     head (a no-op): both histories end at their heads, each in its own version table."""

@@ -159,16 +159,36 @@ def test_sql_block_runs_twice(block: Block, dsn: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("block", _of_kind("python fragment"))
 def test_python_fragment_compiles(block: Block) -> None:
-    # A fragment is often the body of some async function (a top-level await, a yield): it
-    # compiles as one, or as a module.
-    as_body = "async def _fragment():\n" + textwrap.indent(block.code, "    ")
+    """A fragment compiles, and what it imports from pgqueue exists (a renamed name fails)."""
+    tree = fragment_tree(block)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom) and _is_pgqueue(node):
+            statement = ast.unparse(node)
+            try:
+                exec(statement, {})  # an import statement, from our own docs
+            except ImportError as exc:
+                pytest.fail(f"the ```python fragment at {block.where}: `{statement}`: {exc}")
+
+
+def fragment_tree(block: Block) -> ast.Module:
+    """The fragment parsed as a module (top-level await allowed) or, failing that, as the body
+    of an `async def` (a `yield`, a `return`): fragments are often such bodies."""
     try:
         compile(block.code, block.where, "exec", ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+        return ast.parse(block.code)
     except SyntaxError as exc:
+        as_body = "async def _fragment():\n" + textwrap.indent(block.code, "    ")
         try:
             compile(as_body, block.where, "exec", dont_inherit=True)
         except SyntaxError:
             pytest.fail(f"the ```python fragment at {block.where} does not compile: {exc}")
+        return ast.parse(as_body)
+
+
+def _is_pgqueue(node: ast.Import | ast.ImportFrom) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return node.level == 0 and (node.module or "").split(".")[0] == "pgqueue"
+    return any(alias.name.split(".")[0] == "pgqueue" for alias in node.names)
 
 
 # -- docs/examples -----------------------------------------------------------------------------

@@ -112,7 +112,9 @@ class Admin:
 
     async def _scope(self, which: DeadLetterFilter) -> DeadLetterScope:
         """The filter as the queries take it, its cut-off fixed now (the database's time)."""
-        before = which.died_before or await self.now()
+        # Never later than now: a job requeued by this action that dies again is not taken again.
+        now = await self.now()
+        before = now if which.died_before is None else min(which.died_before, now)
         return DeadLetterScope(
             _ids(which.ids), which.task, which.queue, which.error_kind, before, which.died_after
         )

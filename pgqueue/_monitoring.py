@@ -297,7 +297,10 @@ class Monitor:
         )
 
     async def unserved_tasks(self, limit: int = 20) -> list[UnservedTask]:
-        """Tasks with waiting jobs in a served queue that no live worker of it serves."""
+        """Tasks with waiting jobs in a served queue that no live worker of it serves; none
+        where the workers do not record their tasks (a schema before 0010_worker_tasks)."""
+        if not await self.repository.worker_tasks_present():
+            return []
         return _rows(UnservedTask, await self.repository.unserved_tasks(limit))
 
     async def task_coverage(self, queue: str, task: str) -> TaskCoverage:

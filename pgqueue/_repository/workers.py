@@ -147,3 +147,8 @@ class Workers(Database):
         with translated(self.dsn):
             rows = await self.pool.fetch(query("task_unserved_list"), limit)
         return [dict(r) for r in rows]
+
+    async def worker_tasks_present(self) -> bool:
+        """Whether workers record their tasks (the column of revision 0010_worker_tasks)."""
+        with translated(self.dsn):
+            return bool(await self.pool.fetchval(query("worker_tasks_exists")))

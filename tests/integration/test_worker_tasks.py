@@ -41,10 +41,15 @@ async def test_enqueue_warns_about_a_task_no_live_worker_serves(dsn: str, app: A
             "MODULE:APP --import MODULE`); the job waits until then\n"
         )
         assert await cli(dsn, "enqueue", "mail.send") == (0, f"{int(out) + 1}\n", "")
-        # A worker that reports no tasks (started before 0010_worker_tasks) may serve any.
-        await fetchval(dsn, "UPDATE pgqueue.workers SET tasks = '{}'")
-        rc, _, err = await cli(dsn, "enqueue", "mail.sned")
-        assert (rc, err) == (0, "")
+    # A live worker that reports no tasks (started before 0010_worker_tasks) may serve any: a
+    # row as such a worker left it (the one above has stopped).
+    await fetchval(
+        dsn,
+        "INSERT INTO pgqueue.workers (id, hostname, pid, queues, concurrency, version, "
+        "heartbeat_ttl) VALUES (gen_random_uuid(), 'old', 1, '{default}', 1, '0.1', '1 hour')",
+    )
+    rc, _, err = await cli(dsn, "enqueue", "mail.sned")
+    assert (rc, err) == (0, "")
     # Every warned-about job was stored all the same.
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE task = 'mail.sned'") == 3
 
@@ -80,3 +85,15 @@ async def test_status_lists_tasks_no_live_worker_of_their_queue_serves(dsn: str,
         ]
     # No live worker at all: the tasks are not repeated (their queues are unserved).
     assert (await cli_json(dsn, "status"))["unserved_tasks"] == []
+
+
+async def test_before_0010_enqueue_and_status_warn_about_no_task(empty_db: str) -> None:
+    """A schema whose workers do not record tasks yet: the job is stored and printed, status
+    works, and neither says anything about tasks (they cannot know)."""
+    from pgqueue import migrate
+
+    await migrate.upgrade_async(empty_db, "0008_sql_files")
+    rc, out, err = await cli(empty_db, "enqueue", "mail.sned")
+    assert rc == 0 and out.strip().isdigit()
+    assert err == ""
+    assert (await cli_json(empty_db, "status"))["unserved_tasks"] == []

@@ -89,6 +89,8 @@ def _of_kind(*kinds: str) -> list[pytest.ParameterSet]:
 def run(argv: list[str], dsn: str, *, what: str = "", cwd: Path | None = None) -> str:
     env = {**os.environ, "PGQUEUE_DSN": dsn}
     env.pop("DATABASE_URL", None)
+    # As from a clone of the repository: a block may import its examples (`examples.tasks`).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     try:
         done = subprocess.run(
             argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False

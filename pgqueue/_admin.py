@@ -21,7 +21,9 @@ CANCEL_MESSAGE = "cancelled by an operator"
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterFilter:
-    """Which dead letters an action applies to; every field that is set must match.
+    """Which dead letters an action applies to; every field that is set must match: the ids,
+    the task, the queue, the `kind` of the last error (exception, timeout, worker_lost,
+    payload, ...), died at or before `died_before` and after `died_after`.
 
     `died_before` defaults to the moment the action starts, so a job that dies again while a
     requeue runs is not picked up twice."""
@@ -30,10 +32,26 @@ class DeadLetterFilter:
     queue: str | None = None
     task: str | None = None
     died_before: datetime | None = None
+    error_kind: str | None = None
+    died_after: datetime | None = None
 
     @property
     def is_everything(self) -> bool:
-        return self.ids is None and self.queue is None and self.task is None
+        """No filter at all: every dead letter (callers ask for it explicitly, `--all`)."""
+        fields = (self.ids, self.queue, self.task, self.died_before, self.error_kind)
+        return all(f is None for f in (*fields, self.died_after))
+
+    def checked(self, all_dead: bool) -> DeadLetterFilter:
+        """This filter, if it names something or `all_dead` asks for everything (the SQL
+        functions refuse a bare call the same way): never every dead letter by accident."""
+        if self.is_everything and not all_dead:
+            raise ValueError(
+                "name ids, task, queue, error_kind, died_before or died_after, or pass "
+                "all_dead=True to act on every dead letter"
+            )
+        if all_dead and not self.is_everything:
+            raise ValueError("all_dead=True cannot be combined with a filter")
+        return self
 
 
 class Admin:
@@ -53,18 +71,18 @@ class Admin:
     async def requeue_dead(
         self, which: DeadLetterFilter, *, batch_size: int = DEFAULT_BATCH
     ) -> int:
-        """Put matching dead letters back in the queue with fresh attempts; returns how many."""
+        """Put matching dead letters back in the queue with fresh attempts; returns how many.
+        Batches of pgqueue.requeue_dead until one requeues none (a batch can requeue fewer than
+        it examined: of dead jobs sharing a unique key, one)."""
         scope = await self._scope(which)
         total = 0
-        while True:
-            requeued, examined = await self.repository.requeue_dead(scope, batch_size)
+        while requeued := await self.repository.requeue_dead(scope, batch_size):
             total += requeued
-            if examined < batch_size or requeued == 0:
-                return total
             await asyncio.sleep(0)
+        return total
 
     async def purge_dead(self, which: DeadLetterFilter, *, batch_size: int = DEFAULT_BATCH) -> int:
-        """Delete matching dead letters; returns how many."""
+        """Delete matching dead letters (batches of pgqueue.purge_dead); returns how many."""
         scope = await self._scope(which)
         total = 0
         while True:
@@ -94,8 +112,12 @@ class Admin:
 
     async def _scope(self, which: DeadLetterFilter) -> DeadLetterScope:
         """The filter as the queries take it, its cut-off fixed now (the database's time)."""
-        before = which.died_before or await self.now()
-        return DeadLetterScope(_ids(which.ids), which.queue, which.task, before)
+        # Never later than now: a job requeued by this action that dies again is not taken again.
+        now = await self.now()
+        before = now if which.died_before is None else min(which.died_before, now)
+        return DeadLetterScope(
+            _ids(which.ids), which.task, which.queue, which.error_kind, before, which.died_after
+        )
 
 
 def _ids(ids: Sequence[int] | None) -> list[int] | None:

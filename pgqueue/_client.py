@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from pgqueue import _channels as channels
 from pgqueue import _enqueue as enqueue_paths
+from pgqueue._admin import Admin, DeadLetterFilter
 from pgqueue._clock import Clock
 from pgqueue._enqueue import Enqueued
 from pgqueue._job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
@@ -343,6 +344,41 @@ class App:
             raise JobNotFoundError(f"no job with id {job_id}")
         return outcome
 
+    async def requeue_dead(
+        self,
+        ids: Sequence[int] | None = None,
+        *,
+        task: str | None = None,
+        queue: str | None = None,
+        error_kind: str | None = None,
+        died_before: datetime | None = None,
+        died_after: datetime | None = None,
+        all_dead: bool = False,
+    ) -> int:
+        """Put dead letters back in their queue with fresh attempts; returns how many. Every
+        filter given must match (ids; task; queue; the last error's kind: "exception",
+        "timeout", "worker_lost", "payload", ...; died at or before `died_before`, after
+        `died_after`); with none, pass all_dead=True. In batches of short transactions, through
+        pgqueue.requeue_dead, as `pgqueue dlq requeue` and SQL callers do (docs/operations.md)."""
+        which = _dead_letters(ids, task, queue, error_kind, died_before, died_after)
+        return await Admin(await self._repo()).requeue_dead(which.checked(all_dead))
+
+    async def purge_dead(
+        self,
+        ids: Sequence[int] | None = None,
+        *,
+        task: str | None = None,
+        queue: str | None = None,
+        error_kind: str | None = None,
+        died_before: datetime | None = None,
+        died_after: datetime | None = None,
+        all_dead: bool = False,
+    ) -> int:
+        """Delete dead letters for good; returns how many. The filters of `requeue_dead`; in
+        batches, through pgqueue.purge_dead, as `pgqueue dlq purge` and SQL callers do."""
+        which = _dead_letters(ids, task, queue, error_kind, died_before, died_after)
+        return await Admin(await self._repo()).purge_dead(which.checked(all_dead))
+
     @overload
     async def result(
         self, job_id: int, timeout: float | None = None, *, poll_interval: float = 5.0
@@ -546,3 +582,21 @@ class _PeriodicDecorator:
 
     def __call__(self, fn: Any, /) -> Any:
         return self._register(fn)
+
+
+def _dead_letters(
+    ids: Sequence[int] | None,
+    task: str | None,
+    queue: str | None,
+    error_kind: str | None,
+    died_before: datetime | None,
+    died_after: datetime | None,
+) -> DeadLetterFilter:
+    return DeadLetterFilter(
+        ids=None if ids is None else list(ids),
+        queue=queue,
+        task=task,
+        died_before=died_before,
+        error_kind=error_kind,
+        died_after=died_after,
+    )

@@ -162,11 +162,54 @@ class ScheduleRow:
 
 
 @dataclass(frozen=True, slots=True)
+class UnservedTask:
+    """Jobs of a task waiting in a queue that live workers serve, none of which serves the task
+    (as the workers report their tasks, revision 0010_worker_tasks)."""
+
+    queue: str
+    task: str
+    jobs: int
+
+    def line(self) -> str:
+        return (
+            f"task {self.task} (queue {self.queue}): {self.jobs} waiting jobs and no live worker "
+            f"of the queue serves the task (check the task name, or import its module in the "
+            f"worker: `pgqueue worker MODULE:APP --import MODULE`)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCoverage:
+    """Of the live running workers serving a queue: how many, how many serve a given task,
+    how many do not say which tasks they serve (started before 0010_worker_tasks)."""
+
+    serving: int
+    knowing: int
+    unknown: int
+
+    def warning(self, task: str, queue: str) -> str | None:
+        """One line for `pgqueue enqueue` when no live worker serves `task` on `queue`."""
+        if self.knowing or self.unknown:
+            return None
+        if not self.serving:
+            return (
+                f"warning: no live worker serves queue {queue!r}, so task {task!r} waits until "
+                f"one starts (`pgqueue worker MODULE:APP --queue {queue}`)"
+            )
+        return (
+            f"warning: no live worker of queue {queue!r} serves task {task!r} "
+            f"({self.serving} serve other tasks): check the task name, or import its module in "
+            "the worker (`pgqueue worker MODULE:APP --import MODULE`); the job waits until then"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """What `pgqueue status` shows. `workers` is None where pgqueue.worker_stats is missing."""
 
     queues: list[QueueStats]
     workers: list[WorkerRow] | None
+    unserved_tasks: list[UnservedTask] = dataclasses.field(default_factory=list)
 
     @property
     def max_lag(self) -> float:
@@ -245,7 +288,24 @@ class Monitor:
         return await self.repository.waiting_unregistered(queues, registered)
 
     async def status(self, queues: Sequence[str] | None = None) -> Status:
-        return Status(await self.queues(queues), await self.workers())
+        workers = await self.workers()
+        unserved = [] if workers is None else await self.unserved_tasks()
+        return Status(
+            await self.queues(queues),
+            workers,
+            [u for u in unserved if not queues or u.queue in queues],
+        )
+
+    async def unserved_tasks(self, limit: int = 20) -> list[UnservedTask]:
+        """Tasks with waiting jobs in a served queue that no live worker of it serves; none
+        where the workers do not record their tasks (a schema before 0010_worker_tasks)."""
+        if not await self.repository.worker_tasks_present():
+            return []
+        return _rows(UnservedTask, await self.repository.unserved_tasks(limit))
+
+    async def task_coverage(self, queue: str, task: str) -> TaskCoverage:
+        """Which live workers of `queue` serve `task` (for `pgqueue enqueue`'s warning)."""
+        return TaskCoverage(*await self.repository.task_coverage(queue, task))
 
     async def throughput(self) -> list[TaskThroughput]:
         return _rows(TaskThroughput, await self.repository.task_throughput())

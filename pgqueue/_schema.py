@@ -152,7 +152,7 @@ schedules = Table(
     Column("last_tick", DateTime(timezone=True), nullable=True),
 )
 
-# -- 0002_workers, with 0005_worker_health's columns ------------------------------------------
+# -- 0002_workers, with the columns of 0005_worker_health and 0010_worker_tasks ------------------
 
 # One row per worker process start (a fresh uuid each time: hostnames and pids get reused).
 # Rescue asks "is there a live row for this job's worker?", never "is there a dead one?", so a
@@ -179,5 +179,8 @@ workers = Table(
     Column("claiming", Boolean, nullable=False, server_default=text("true")),
     Column("loop_stall_seconds", Float, nullable=False, server_default=text("0")),
     Column("loop_stalls", BigInteger, nullable=False, server_default=text("0")),
+    # 0010_worker_tasks: the task names the worker serves ('{}': not reported, a worker started
+    # before the upgrade; `pgqueue status` then warns about none of its queues' tasks).
+    Column("tasks", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     CheckConstraint("state IN ('running', 'stopping', 'stopped', 'lost')", name="state"),
 )

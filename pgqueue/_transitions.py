@@ -150,5 +150,5 @@ CATALOGUE: tuple[Edge, ...] = (
         (JobState.QUEUED,),
         "job_retry.sql",
     ),
-    Edge(Name.REQUEUED_DEAD, (JobState.DEAD,), (JobState.QUEUED,), "job_requeue_dead.sql"),
+    Edge(Name.REQUEUED_DEAD, (JobState.DEAD,), (JobState.QUEUED,), "pgqueue.requeue_dead()"),
 )

@@ -607,6 +607,7 @@ class Worker:
             active=stats.active,
             abandoned_threads=self.health().abandoned_threads,
             claiming=self._threads_available(),
+            tasks=tuple(self.parts.registry.names()),
         )
 
     async def _set_state(self, state: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,6 +28,9 @@ from pgqueue._cli._common import (
 )
 from pgqueue._cli._ops_options import apply_ops_options, ops_worker_options
 from pgqueue._cli.group import main
+
+if TYPE_CHECKING:
+    from pgqueue._client import App
 
 
 @main.command()
@@ -354,12 +357,28 @@ def enqueue(
     except (ValueError, PgQueueError) as exc:
         fail(str(exc), EXIT_CONFIG, exc)
 
-    async def send() -> int:
+    async def send() -> tuple[int, str | None]:
         async with app:
             [done] = await app.enqueue_requests([request])
-            return done.id
+            return done.id, await _unserved_warning(app, task, request.queue)
 
-    click.echo(run_or_exit(send))
+    job_id, warning = run_or_exit(send)
+    click.echo(job_id)
+    if warning is not None:  # the job is stored all the same: the exit code stays 0
+        click.echo(warning, err=True)
+
+
+async def _unserved_warning(app: App, task: str, queue: str) -> str | None:
+    """The warning for a task no live worker of `queue` serves, best effort: the job is stored
+    already, so a database that cannot say (a schema before 0010_worker_tasks) gets none."""
+    from pgqueue._monitoring import Monitor
+    from pgqueue.errors import PgQueueError
+
+    try:
+        coverage = await Monitor(app.repository).task_coverage(queue, task)
+    except PgQueueError:
+        return None
+    return coverage.warning(task, queue)
 
 
 def _json_option(text: str, name: str, kind: type, example: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -375,16 +376,30 @@ def dlq_show(job_id: int, dsn: str | None, as_json: bool, app_spec: str | None) 
 
 
 def _filter(
-    job_ids: tuple[int, ...], queue: str | None, task: str | None, everything: bool
+    job_ids: tuple[int, ...],
+    queue: str | None,
+    task: str | None,
+    kind: str | None,
+    everything: bool,
 ) -> DeadLetterFilter:
     from pgqueue._admin import DeadLetterFilter
 
-    which = DeadLetterFilter(ids=list(job_ids) or None, queue=queue, task=task)
+    which = DeadLetterFilter(ids=list(job_ids) or None, queue=queue, task=task, error_kind=kind)
     if which.is_everything and not everything:
-        raise click.UsageError("name job ids, --queue or --task, or pass --all")
+        raise click.UsageError("name job ids, --queue, --task or --kind, or pass --all")
     if everything and not which.is_everything:
-        raise click.UsageError("--all cannot be combined with ids, --queue or --task")
+        raise click.UsageError("--all cannot be combined with ids, --queue, --task or --kind")
     return which
+
+
+kind_option = click.option(
+    "--kind",
+    "-k",
+    default=None,
+    metavar="KIND",
+    help="Only dead letters whose last error has this kind (exception, timeout, worker_lost, "
+    "payload, unknown_task, ...).",
+)
 
 
 @dlq.command("requeue")
@@ -392,6 +407,7 @@ def _filter(
 @dsn_option
 @click.option("--queue", "-q", default=None, help="Requeue the dead letters of this queue.")
 @click.option("--task", "-t", default=None, help="Requeue the dead letters of this task.")
+@kind_option
 @click.option("--all", "everything", is_flag=True, help="Requeue every dead letter.")
 @json_option
 def dlq_requeue(
@@ -399,16 +415,17 @@ def dlq_requeue(
     dsn: str | None,
     queue: str | None,
     task: str | None,
+    kind: str | None,
     everything: bool,
     as_json: bool,
 ) -> None:
     """Put dead letters back in their queue with fresh attempts.
 
-    After a fix: one or more by id, by --queue/--task, or --all. Exit code 4 if a given id was
-    not requeued (each one is named with the reason)."""
+    After a fix: one or more by id, by --queue/--task/--kind, or --all. Exit code 4 if a given
+    id was not requeued (each one is named with the reason)."""
     from pgqueue._admin import Admin
 
-    which = _filter(job_ids, queue, task, everything)
+    which = _filter(job_ids, queue, task, kind, everything)
 
     async def run(app: App) -> tuple[int, dict[int, str]]:
         before = await _states_of(app, list(job_ids)) if job_ids else {}
@@ -434,6 +451,7 @@ def dlq_requeue(
 @dsn_option
 @click.option("--queue", "-q", default=None, help="Purge the dead letters of this queue.")
 @click.option("--task", "-t", default=None, help="Purge the dead letters of this task.")
+@kind_option
 @click.option(
     "--older-than",
     type=DURATION,
@@ -449,6 +467,7 @@ def dlq_purge(
     dsn: str | None,
     queue: str | None,
     task: str | None,
+    kind: str | None,
     older_than: float | None,
     everything: bool,
     yes: bool,
@@ -456,14 +475,14 @@ def dlq_purge(
 ) -> None:
     """Delete dead letters for good.
 
-    By id, --queue/--task/--older-than, or --all. Asks for confirmation unless --yes (declining
+    By id, --queue/--task/--kind/--older-than, or --all. Asks for confirmation unless --yes (declining
     exits 1, "Aborted!")."""
     from pgqueue._admin import Admin, DeadLetterFilter
 
-    if older_than is not None and not job_ids and queue is None and task is None:
+    if older_than is not None and not job_ids and queue is None and task is None and not kind:
         which = DeadLetterFilter()
     else:
-        which = _filter(job_ids, queue, task, everything)
+        which = _filter(job_ids, queue, task, kind, everything)
 
     async def count(app: App) -> tuple[DeadLetterFilter, int]:
         from datetime import timedelta
@@ -471,7 +490,7 @@ def dlq_purge(
         admin = Admin(app.repository)
         now = await admin.now()
         before = now - timedelta(seconds=older_than or 0.0)
-        scoped = DeadLetterFilter(which.ids, which.queue, which.task, died_before=before)
+        scoped = replace(which, died_before=before)
         return scoped, await admin.count_dead(scoped)
 
     scoped, n = with_app(dsn, count)

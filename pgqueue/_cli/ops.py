@@ -37,7 +37,7 @@ def _unserved_lines(status: Status) -> list[str]:
         f"queue {name}: {by_name[name].ready} ready jobs and no live worker serves it "
         f"(start one with `pgqueue worker MODULE:APP --queue {name}`)"
         for name in status.unserved
-    ]
+    ] + [task.line() for task in status.unserved_tasks]
 
 
 def _health_problems(
@@ -145,7 +145,8 @@ def _print_status(status: Status) -> None:
 @click.option(
     "--fail-if-unserved",
     is_flag=True,
-    help="Exit 3 if a queue has ready jobs and no live worker serves it.",
+    help="Exit 3 if a queue has ready jobs and no live worker serves it, or a task has waiting "
+    "jobs that no live worker of their queue serves.",
 )
 def status(
     dsn: str | None,
@@ -162,7 +163,8 @@ def status(
 
     Per queue: ready, scheduled, running, retrying and dead jobs, outcomes of the last five
     minutes, and the lag of the oldest ready job; a line for each queue with ready jobs that no
-    live worker serves; then the workers. Exit codes: 0 healthy,
+    live worker serves, and for each task with waiting jobs that no live worker of its queue
+    serves; then the workers. Exit codes: 0 healthy,
     1 error, 3 a --fail-if check failed."""
 
     async def show(app: App) -> list[str]:
@@ -183,6 +185,7 @@ def status(
                         "queues": current.queues,
                         "workers": current.workers,
                         "unserved": current.unserved,
+                        "unserved_tasks": current.unserved_tasks,
                         "healthy": not problems,
                         "problems": problems,
                     }

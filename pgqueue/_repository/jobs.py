@@ -38,12 +38,26 @@ class OutcomeRow:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterScope:
-    """Which dead letters one batch of an operator action touches (NULL fields match all)."""
+    """Which dead letters one batch of an operator action touches (None fields match all),
+    in the order pgqueue.requeue_dead / purge_dead take them."""
 
     ids: list[int] | None
-    queue: str | None
     task: str | None
+    queue: str | None
+    error_kind: str | None
     died_before: datetime
+    died_after: datetime | None
+
+    @property
+    def arguments(self) -> tuple[object, ...]:
+        return (
+            self.ids,
+            self.task,
+            self.queue,
+            self.error_kind,
+            self.died_before,
+            self.died_after,
+        )
 
 
 class Jobs(Database):
@@ -182,39 +196,24 @@ class Jobs(Database):
             rows = await self.pool.fetch(query("job_retry"), list(job_ids))
         return [r["id"] for r in rows]
 
-    async def requeue_dead(self, scope: DeadLetterScope, limit: int) -> tuple[int, int]:
-        """One batch of at most `limit` dead letters requeued; returns (requeued, examined)."""
+    async def requeue_dead(self, scope: DeadLetterScope, limit: int) -> int:
+        """One batch of at most `limit` dead letters requeued (pgqueue.requeue_dead); returns
+        how many."""
         with translated(self.dsn):
-            row = await self.pool.fetchrow(
-                query("job_requeue_dead"),
-                scope.ids,
-                scope.queue,
-                scope.task,
-                scope.died_before,
-                limit,
-            )
-        assert row is not None  # an aggregate: always one row
-        return int(row["requeued"]), int(row["examined"])
+            n = await self.pool.fetchval(query("job_requeue_dead"), *scope.arguments, limit)
+        return int(n)
 
     async def purge_dead(self, scope: DeadLetterScope, limit: int) -> int:
-        """One batch of at most `limit` dead letters deleted; returns how many."""
+        """One batch of at most `limit` dead letters deleted (pgqueue.purge_dead); returns how
+        many."""
         with translated(self.dsn):
-            deleted = await self.pool.fetchval(
-                query("job_purge_dead"),
-                scope.ids,
-                scope.queue,
-                scope.task,
-                scope.died_before,
-                limit,
-            )
-        return int(deleted)
+            n = await self.pool.fetchval(query("job_purge_dead"), *scope.arguments, limit)
+        return int(n)
 
     async def count_dead(self, scope: DeadLetterScope) -> int:
         """How many dead letters `scope` matches (what a purge would delete)."""
         with translated(self.dsn):
-            n = await self.pool.fetchval(
-                query("job_count_dead"), scope.ids, scope.queue, scope.task, scope.died_before
-            )
+            n = await self.pool.fetchval(query("job_count_dead"), *scope.arguments)
         return int(n)
 
     async def list_dead_letters(self, queue: str | None, task: str | None, limit: int) -> list[Row]:

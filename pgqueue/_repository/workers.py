@@ -34,6 +34,8 @@ class WorkerRow:
     claiming: bool = True
     loop_stall_seconds: float = 0.0
     loop_stalls: int = 0
+    # The task names it serves (its registry), sorted.
+    tasks: tuple[str, ...] = ()
 
 
 async def send_heartbeat(executor: Any, worker: WorkerRow) -> str:
@@ -55,6 +57,7 @@ async def send_heartbeat(executor: Any, worker: WorkerRow) -> str:
         worker.claiming,
         worker.loop_stall_seconds,
         worker.loop_stalls,
+        list(worker.tasks),
     )
     return str(state)
 
@@ -130,3 +133,22 @@ class Workers(Database):
         with translated(self.dsn):
             rows = await self.pool.fetch(query("worker_list"), include_stopped)
         return [dict(r) for r in rows]
+
+    async def task_coverage(self, queue: str, task: str) -> tuple[int, int, int]:
+        """Of the live running workers serving `queue`: how many, how many serve `task`, how
+        many report no tasks (unknown); `pgqueue enqueue` warns from it."""
+        with translated(self.dsn):
+            row = await self.pool.fetchrow(query("worker_task_coverage"), queue, task)
+        assert row is not None  # an aggregate: always one row
+        return int(row["serving"]), int(row["knowing"]), int(row["unknown"])
+
+    async def unserved_tasks(self, limit: int) -> list[Row]:
+        """(queue, task, jobs) with waiting jobs that no live worker of the queue serves."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("task_unserved_list"), limit)
+        return [dict(r) for r in rows]
+
+    async def worker_tasks_present(self) -> bool:
+        """Whether workers record their tasks (the column of revision 0010_worker_tasks)."""
+        with translated(self.dsn):
+            return bool(await self.pool.fetchval(query("worker_tasks_exists")))

@@ -98,6 +98,7 @@ EXPECTED_LIVE = {
     "claiming": True,
     "loop_stall_seconds": 0.0,
     "loop_stalls": 0,
+    "tasks": [],  # 0010_worker_tasks: none recorded by these hand-made rows
 }
 EXPECTED_SILENT = {
     **EXPECTED_LIVE,

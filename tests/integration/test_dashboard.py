@@ -423,7 +423,7 @@ def test_the_docs_mount_example_runs(dsn: str) -> None:
     assert "last progress: 3 of 3 rows" in out and "outcome: succeeded 3" in out
     # docs/dashboard.md quotes the example: every line it shows is in the script that ran.
     docs = Path(__file__).resolve().parents[2] / "docs"
-    excerpt = re.search(r"```python\n(.*?)```", (docs / "dashboard.md").read_text(), re.S)
+    excerpt = re.search(r"```python fragment\n(.*?)```", (docs / "dashboard.md").read_text(), re.S)
     assert excerpt is not None
     script = (docs / "examples" / "dashboard_mount.py").read_text()
     assert all(line in script for line in excerpt.group(1).splitlines())

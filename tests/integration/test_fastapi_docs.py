@@ -10,7 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def python_blocks(markdown: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", markdown.read_text(encoding="utf-8"), re.S)
+    # Fragments too (```python fragment, tests/integration/test_docs_examples.py): they are
+    # excerpts all the same.
+    text = markdown.read_text(encoding="utf-8")
+    return re.findall(r"```python(?: fragment)?\n(.*?)```", text, re.S)
 
 
 def lines_of(text: str) -> list[str]:

@@ -162,6 +162,7 @@ async def test_status_json_and_health_checks(dsn: str) -> None:
         ],
         "workers": [] if await has_workers_table(dsn) else None,
         "unserved": ["a"] if await has_workers_table(dsn) else [],
+        "unserved_tasks": [],
         "healthy": True,
         "problems": [],
     }
@@ -350,7 +351,7 @@ async def test_dead_letter_queue(dsn: str) -> None:
     assert (rc, err) == (4, f"error: job {ids['ready']} is not dead-lettered (state: queued)\n")
 
     rc, _, err = await cli(dsn, "dlq", "requeue")
-    assert rc == 2 and "name job ids, --queue or --task, or pass --all" in err
+    assert rc == 2 and "name job ids, --queue, --task or --kind, or pass --all" in err
     assert await cli_json(dsn, "dlq", "requeue", str(ids["dead"])) == {"requeued": 1}
     assert await cli_json(dsn, "dlq", "requeue", str(ids["dead"]), code=4) == {"requeued": 0}
     assert await cli_json(dsn, "dlq", "requeue", "--task", "sync") == {"requeued": 3}

@@ -405,7 +405,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "testing_a
 
 def test_the_docs_show_the_example_files_as_they_are() -> None:
     doc = (EXAMPLE.parents[1] / "testing.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    blocks = re.findall(r"```python(?: fragment)?\n(.*?)```", doc, re.S)
     assert blocks == [(EXAMPLE / "shop.py").read_text(), (EXAMPLE / "test_shop.py").read_text()]
 
 

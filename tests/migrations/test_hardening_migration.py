@@ -80,7 +80,8 @@ def documented_beforehand_statements() -> list[str]:
     """The statements docs/migrations.md gives a DBA for a large table, as written there."""
     text = DOCS.read_text()
     section = text[text.index("**On a large table.**") :]
-    block = section[section.index("```sql\n") + len("```sql\n") : section.index("\n```\n")]
+    fence = "```sql fragment\n"  # statements for a DBA, not for the docs test to run twice
+    block = section[section.index(fence) + len(fence) : section.index("\n```\n")]
     statements = [line.rstrip(";") for line in block.splitlines() if line.strip()]
     assert len(statements) == 6, statements
     return statements

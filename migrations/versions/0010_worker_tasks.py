@@ -2,7 +2,7 @@
 about a task name no live worker serves (a typo, a module the worker does not import).
 
 Revision ID: 0010_worker_tasks
-Revises: 0008_sql_files
+Revises: 0009_notify_v2
 Create Date: 2026-12-01
 
 One column, pgqueue.workers.tasks (text[], default '{}'): a constant default, so adding it
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision: str = "0010_worker_tasks"
-down_revision: str | None = "0008_sql_files"
+down_revision: str | None = "0009_notify_v2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,7 +13,7 @@ from tests.roles import temporary_role
 
 WORKERS = "0010_worker_tasks"
 DEAD_LETTERS = "0011_dead_letter_functions"
-BEFORE = "0008_sql_files"
+BEFORE = "0009_notify_v2"
 FUNCTIONS = """
 SELECT p.proname, p.prosecdef, coalesce(p.proacl::text, '') FROM pg_proc AS p
 WHERE p.pronamespace = 'pgqueue'::regnamespace

@@ -83,3 +83,20 @@ def test_typed_payloads(dsn: str) -> None:
     assert "result: Receipt(customer='ada', paid_cents=250)" in out
     assert "bad: dead 1 payload" in out
     assert "invoice.customer: Field required; invoice.cents: Input should be a valid" in out
+
+
+def test_tracing(dsn: str) -> None:
+    """docs/tracing.md's example: one trace, the retry as a second attempt span; the page shows
+    the script word for word and what it prints."""
+    out = run_example("tracing.py", dsn)
+    expected = (
+        "internal POST /orders\n"
+        "  producer send docs.charge\n"
+        "    consumer process docs.charge (attempt 1: retry)\n"
+        "    consumer process docs.charge (attempt 2: succeeded)\n"
+        "      internal call gateway\n"
+    )
+    assert out == expected
+    page = (EXAMPLES.parent / "tracing.md").read_text()
+    assert f"```python\n{(EXAMPLES / 'tracing.py').read_text()}```\n" in page
+    assert f"```\n{expected}```\n" in page

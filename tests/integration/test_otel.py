@@ -7,6 +7,7 @@ instrumentation nothing is imported."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -281,6 +282,23 @@ async def test_every_enqueue_path_stores_the_trace_context(
     for send in sends:
         assert send.context is not None
         assert send.context.trace_id == request.get_span_context().trace_id
+
+
+async def test_a_jobs_own_metadata_wins_over_the_instrumentations(
+    traced: App, dsn: str, provider: TracerProvider
+) -> None:
+    """Keys the hooks add go under the job's own: an explicit traceparent is kept, the others
+    are added."""
+
+    @traced.task(name="explicit")
+    async def explicit() -> None: ...
+
+    own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    job = dataclasses.replace(explicit.job(), metadata={"traceparent": own, "tenant": "t1"})
+    with provider.get_tracer("test").start_as_current_span("request"):
+        [job_id, plain_id] = await traced.enqueue_many([job, explicit.job()])
+    assert await metadata(dsn, job_id) == {"traceparent": own, "tenant": "t1"}
+    assert (await metadata(dsn, plain_id))["traceparent"] != own
 
 
 async def test_a_sql_caller_passes_the_trace_context_explicitly(

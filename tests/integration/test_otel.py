@@ -308,20 +308,25 @@ async def test_a_sql_caller_passes_the_trace_context_explicitly(
     async def from_sql() -> None: ...
 
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    job_id = await fetchval(
+    carrier = {"traceparent": parent, "tracestate": "k=v"}
+    batch_id = await fetchval(
         dsn,
         "SELECT id FROM pgqueue.enqueue_many($1::jsonb)",
-        json.dumps(
-            [{"task": "from_sql", "metadata": {"traceparent": parent, "tracestate": "k=v"}}]
-        ),
+        json.dumps([{"task": "from_sql", "metadata": carrier}]),
+    )
+    one_id = await fetchval(
+        dsn, "SELECT pgqueue.enqueue('from_sql', metadata => $1::jsonb)", json.dumps(carrier)
     )
     await traced.worker().run(until_empty=True)
-    [process] = spans(exporter, SpanKind.CONSUMER)
-    assert process.context is not None and process.parent is not None
-    assert f"{process.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
-    assert f"{process.parent.span_id:016x}" == "b7ad6b7169203331"
-    assert process.context.trace_state.get("k") == "v"
-    assert (process.attributes or {})["messaging.message.id"] == str(job_id)
+    processed = spans(exporter, SpanKind.CONSUMER)
+    assert sorted((s.attributes or {})["messaging.message.id"] for s in processed) == sorted(
+        [str(batch_id), str(one_id)]
+    )
+    for process in processed:
+        assert process.context is not None and process.parent is not None
+        assert f"{process.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
+        assert f"{process.parent.span_id:016x}" == "b7ad6b7169203331"
+        assert process.context.trace_state.get("k") == "v"
 
 
 async def test_metadata_that_is_not_an_object_is_refused_naming_the_job(dsn: str) -> None:

@@ -64,3 +64,48 @@ def test_upgrade_gives_every_job_empty_metadata_and_enqueue_many_stores_it(empty
     ]
     [[again]] = rows(empty_db, "SELECT pgqueue.enqueue('after downgrade')")
     assert again > sql_job
+
+
+def test_who_could_enqueue_still_can_with_the_new_parameter_and_after_the_downgrade(
+    empty_db: str,
+) -> None:
+    """pgqueue.enqueue gains `metadata` (a new signature, so a new function): a role granted
+    enqueue before the upgrade keeps it, and grant_producer grants the new one."""
+    migrate.upgrade(empty_db, PREVIOUS)
+    before, after_role = "pgqueue_meta_before", "pgqueue_meta_after"
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        for role in (before, after_role):
+            conn.execute(f"DROP ROLE IF EXISTS {role}")  # type: ignore[arg-type]
+            conn.execute(f"CREATE ROLE {role}")  # type: ignore[arg-type]
+        try:
+            conn.execute("SELECT pgqueue.grant_producer(%s)", (before,))
+            migrate.upgrade(empty_db, REVISION)
+            conn.execute("SELECT pgqueue.grant_producer(%s)", (after_role,))
+            for role in (before, after_role):
+                conn.execute(f"SET ROLE {role}")  # type: ignore[arg-type]
+                conn.execute("SELECT pgqueue.enqueue('t', metadata => %s::jsonb)", ('{"k": "v"}',))
+                conn.execute("RESET ROLE")
+            assert rows(empty_db, "SELECT metadata::text FROM pgqueue.jobs") == [
+                ('{"k": "v"}',),
+                ('{"k": "v"}',),
+            ]
+            # Not granted: PUBLIC still may not enqueue.
+            [[public]] = rows(
+                empty_db,
+                "SELECT has_function_privilege('public', %s::regprocedure, 'EXECUTE')",
+                "pgqueue.enqueue(text, jsonb, jsonb, text, integer, timestamptz, integer, text, "
+                "jsonb)",
+            )
+            assert public is False
+            migrate.downgrade(empty_db, PREVIOUS)
+            for role in (before, after_role):
+                conn.execute(f"SET ROLE {role}")  # type: ignore[arg-type]
+                conn.execute("SELECT pgqueue.enqueue('t')")
+                conn.execute("RESET ROLE")
+            assert rows(empty_db, "SELECT count(*) FROM pgqueue.jobs") == [(4,)]
+        finally:
+            conn.execute("RESET ROLE")
+            for role in (before, after_role):
+                conn.execute(f"REVOKE ALL ON SCHEMA pgqueue FROM {role}")  # type: ignore[arg-type]
+                conn.execute("SELECT pgqueue.revoke_access(%s)", (role,))
+                conn.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]

@@ -95,7 +95,7 @@ def body(dsn: str, function: str) -> str:
 
 def test_there_are_definition_files_and_each_is_named_and_opens_with_a_comment() -> None:
     files = definition_files()
-    assert len(files) == 12, files
+    assert len(files) == 13, files
     for path in files:
         match = FILE_NAME.match(path)
         assert match, f"{path}: name it functions/<name>.v<N>.sql or views/<name>.v<N>.sql"

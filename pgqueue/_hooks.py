@@ -125,7 +125,9 @@ class Hooks:
                 stack.enter_context(_guarded(instrumentation.enqueue, call))
             yield call
 
-    def attempt(self, job: ClaimedJob, max_attempts: int) -> AbstractContextManager[Any]:
+    def attempt(
+        self, job: ClaimedJob, max_attempts: int
+    ) -> AbstractContextManager[JobAttempt | None]:
         """Entered around one attempt; yields its JobAttempt, or None when nothing listens (the
         job's metadata is then never decoded)."""
         if not self.instrumentations:

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from pgqueue._client import App
     from pgqueue._context import JobContext, current_job
     from pgqueue._enqueue import Enqueued
+    from pgqueue._hooks import EnqueueCall, Instrumentation, JobAttempt
     from pgqueue._job import JobInfo, JobRequest, JobState, Priority
     from pgqueue._progress import FinishedEvent, ProgressEvent
     from pgqueue._registry import Task
@@ -44,6 +45,9 @@ _LAZY = {
     "JobContext": "pgqueue._context",
     "current_job": "pgqueue._context",
     "Enqueued": "pgqueue._enqueue",
+    "EnqueueCall": "pgqueue._hooks",
+    "Instrumentation": "pgqueue._hooks",
+    "JobAttempt": "pgqueue._hooks",
     "AuthenticationError": "pgqueue.errors",
     "ConfigurationError": "pgqueue.errors",
     "DatabaseError": "pgqueue.errors",
@@ -100,8 +104,11 @@ __all__ = [
     "DatabaseError",
     "DatabaseNotFoundError",
     "DatabaseUnavailableError",
+    "EnqueueCall",
     "Enqueued",
     "FinishedEvent",
+    "Instrumentation",
+    "JobAttempt",
     "JobContext",
     "JobFailedError",
     "JobInfo",

@@ -18,6 +18,7 @@ from pgqueue import _enqueue as enqueue_paths
 from pgqueue._admin import Admin, DeadLetterFilter
 from pgqueue._clock import Clock
 from pgqueue._enqueue import Enqueued
+from pgqueue._hooks import Hooks, Instrumentation
 from pgqueue._job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
 from pgqueue._notifier import Listener, Subscription, job_ids
 from pgqueue._payloads import load_result
@@ -103,6 +104,8 @@ class App:
         # Operations: periodic schedules (@app.periodic) and progress watchers (app.watch).
         self.schedules: dict[str, PeriodicSchedule] = {}
         self._watcher: JobWatcher | None = None
+        # Instrumentation (app.instrument): hooks around enqueue calls and attempts.
+        self.hooks = Hooks()
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -305,6 +308,12 @@ class App:
     async def enqueue_requests(
         self, requests: Sequence[JobRequest], *, connection: Any = None
     ) -> list[Enqueued]:
+        with self.hooks.enqueue(requests) as call:
+            written = await self._write(call.stamped(), connection)
+            call.ids = [done.id for done in written]
+        return written
+
+    async def _write(self, requests: Sequence[JobRequest], connection: Any) -> list[Enqueued]:
         if connection is None:
             return await (await self._repo()).enqueue(requests)
         if enqueue_paths.is_sqlalchemy_async(connection):
@@ -324,7 +333,16 @@ class App:
                 "enqueue_sync() needs connection= a SQLAlchemy Session or Connection; "
                 "use `await ...enqueue()` for asyncpg and async SQLAlchemy"
             )
-        return enqueue_paths.enqueue_sqlalchemy_sync(connection, requests)
+        with self.hooks.enqueue(requests) as call:
+            written = enqueue_paths.enqueue_sqlalchemy_sync(connection, call.stamped())
+            call.ids = [done.id for done in written]
+        return written
+
+    def instrument(self, instrumentation: Instrumentation) -> None:
+        """Add an instrumentation (pgqueue.contrib.otel, or your own Instrumentation): its hooks
+        run around every enqueue call of this App and every attempt its workers run. Add it
+        before building workers (docs/tracing.md)."""
+        self.hooks.add(instrumentation)
 
     # -- lookups and results -----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from pgqueue import _payloads as payloads
 from pgqueue import _serialization as serialization
 from pgqueue import _transitions as transitions
 from pgqueue._context import JobContext, ProgressSink, reset_current, set_current
+from pgqueue._hooks import Hooks, JobAttempt
 from pgqueue._job import ClaimedJob
 from pgqueue._outcome import error_info
 from pgqueue._registry import Task, TaskRegistry
@@ -86,8 +87,10 @@ class JobRunner:
         default_max_attempts: int,
         progress_sink: ProgressSink | None = None,
         max_result_bytes: int | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.registry = registry
+        self.hooks = hooks or Hooks()  # instrumentation around each attempt (pgqueue._hooks)
         self.thread_pool = thread_pool
         self.default_max_attempts = default_max_attempts
         self.progress_sink = progress_sink
@@ -100,8 +103,22 @@ class JobRunner:
         )
         task = self.registry.get(job.task)
         max_attempts = self._max_attempts(job, task)
-        happened = await self._attempt(job, task, max_attempts, log)
-        return self._transition(job, task, max_attempts, control, happened, log)
+        with self.hooks.attempt(job, max_attempts) as attempt:
+            try:
+                happened = await self._attempt(job, task, max_attempts, log)
+                transition = self._transition(job, task, max_attempts, control, happened, log)
+            except asyncio.CancelledError as exc:  # superseded (or cancelled with no reason)
+                if attempt is not None:
+                    superseded = control.cancel_reason == SUPERSEDED
+                    attempt.end(SUPERSEDED if superseded else "interrupted", exc)
+                raise
+            except Exception as exc:  # a runner bug: the worker dead-letters the job
+                if attempt is not None:
+                    attempt.end("dead", exc, error_kind="internal", error_message=str(exc))
+                raise
+            if attempt is not None:
+                _report(attempt, transition, happened)
+            return transition
 
     def _max_attempts(self, job: ClaimedJob, task: Task[Any, Any] | None) -> int:
         configured = None if task is None else task.config.max_attempts
@@ -278,6 +295,26 @@ class JobRunner:
             wait,
         )
         return transitions.retry(job.id, attempt, wait, error)
+
+
+def _report(
+    attempt: JobAttempt, transition: Transition, happened: _Refused | _Returned | BaseException
+) -> None:
+    """Tell the instrumentation how the attempt ended: the transition's name, and what the task
+    raised (a timeout as the TimeoutError it raised)."""
+    error = None
+    if isinstance(happened, _DeadlineError):
+        error = happened.__cause__ or happened
+    elif isinstance(happened, BaseException):
+        error = happened
+    stored = transition.error or {}
+    attempt.end(
+        transition.name.value,
+        error,
+        error_kind=stored.get("kind"),
+        error_message=stored.get("message"),
+        retry_in=transition.run_in if transition.name is transitions.Name.RETRY else None,
+    )
 
 
 def _delay_problem(exc: Retry) -> str | None:

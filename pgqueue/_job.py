@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -129,6 +130,9 @@ class JobRequest:
     delay_seconds: float | None = None
     max_attempts: int | None = None
     unique_key: str | None = None
+    # Stored in jobs.metadata (a JSON object): the enqueuer's trace context, set by an
+    # instrumentation (docs/tracing.md), or anything an integration passes to its workers.
+    metadata: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Every enqueue path builds one of these, so no name gets past without the limits.
@@ -138,6 +142,8 @@ class JobRequest:
             raise ValueError("queue name must not be empty")
         if self.unique_key is not None and not self.unique_key:
             raise ValueError("unique_key must not be empty")
+        if self.metadata is not None and not isinstance(self.metadata, Mapping):
+            raise ValueError(f"metadata must be a mapping (a JSON object), not {self.metadata!r}")
         _check_names(task=self.task, queue=self.queue, unique_key=self.unique_key)
 
     def as_json_object(self) -> dict[str, Any]:
@@ -157,6 +163,8 @@ class JobRequest:
             job["max_attempts"] = self.max_attempts
         if self.unique_key is not None:
             job["unique_key"] = self.unique_key
+        if self.metadata:
+            job["metadata"] = self.metadata
         return job
 
 
@@ -187,6 +195,7 @@ class ClaimedJob:
     attempts: int
     max_attempts: int | None
     enqueued_at: datetime
+    metadata: str = "{}"  # JSON text: decoded only by an instrumented worker (pgqueue._hooks)
 
 
 @dataclass(frozen=True, slots=True)

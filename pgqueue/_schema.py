@@ -74,6 +74,8 @@ jobs = Table(
     # 0003_operations: unique jobs and progress reports.
     Column("unique_key", Text, nullable=True),
     Column("progress", JSONB, nullable=True),
+    # 0012_job_metadata: integrations' context from the enqueuer to the worker (docs/tracing.md).
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     CheckConstraint(f"state IN ({_states_sql})", name="state"),
     CheckConstraint("attempts >= 0", name="attempts"),
     CheckConstraint("max_attempts IS NULL OR max_attempts >= 1", name="max_attempts"),
@@ -84,6 +86,7 @@ jobs = Table(
         name="finished_state",
     ),
     *(CheckConstraint(check, name=name) for name, check in _NAME_CHECKS.items()),
+    CheckConstraint("jsonb_typeof(metadata) = 'object'", name="metadata"),
     # The claim reads this index in order and stops after LIMIT rows: only runnable rows are in it,
     # so history and far-future schedules never slow the claim down.
     Index(

@@ -35,6 +35,7 @@ from pgqueue._attempts import Attempts, cancelled_on_request, interrupted
 from pgqueue._backoff import Backoff, jittered
 from pgqueue._clock import Clock
 from pgqueue._executor import JobRunner
+from pgqueue._hooks import Hooks
 from pgqueue._job import ClaimedJob, JobRequest
 from pgqueue._metrics import Health
 from pgqueue._notifier import Callback, Listener, Subscription, job_ids
@@ -112,6 +113,7 @@ class AppLike(Protocol):
     default_max_attempts: int
     connect_timeout: float
     command_timeout: float | None
+    hooks: Hooks
 
     @property
     def repository(self) -> Repository: ...
@@ -151,6 +153,7 @@ class WorkerParts:
     command_timeout: float | None = 30.0
     clock: Clock = field(default_factory=Clock)
     listener: Callable[[], Listener] | None = None
+    hooks: Hooks = field(default_factory=Hooks)  # the App's instrumentation (pgqueue._hooks)
 
     def operations(self) -> OpsParts:
         return OpsParts(self.registry, self.schedules, self.make_request)
@@ -175,6 +178,7 @@ class WorkerParts:
             command_timeout=app.command_timeout,
             clock=clock or Clock(),
             listener=listener,
+            hooks=app.hooks,
         )
 
 
@@ -353,6 +357,7 @@ class Worker:
             default_max_attempts=self.parts.default_max_attempts,
             progress_sink=self.ops.prepare(repository),
             max_result_bytes=settings.max_result_bytes,
+            hooks=self.parts.hooks,
         )
         flusher = self._flusher(repository)
         cancel_check = CancelCheck(

@@ -9,7 +9,7 @@ Adding one: copy an entry, keep the original text short but unique (tests/unit/t
 checks that it is found, that the tests it names exist, and that names are unique), then run
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
 promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli,
-burst (burst mode and start-up order)
+burst (burst mode and start-up order), otel (job metadata and tracing)
 (and, as they land: limits, workflows).
 The operations mutants show that the tests issue 15 found hollow can now fail.
 """
@@ -45,8 +45,8 @@ NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselve
 NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v2.sql"
 NOTIFY_FINISHING = "pgqueue/_sql/functions/notify_jobs_finishing.v1.sql"
 NOTIFY_V2 = "migrations/versions/0009_notify_v2.py"  # the split triggers
-ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v1.sql"
-ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v1.sql"
+ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v2.sql"
+ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v2.sql"
 CANCEL = "pgqueue/_sql/functions/cancel.v1.sql"
 
 T_CLAIM = "tests/integration/test_claim.py"
@@ -64,6 +64,7 @@ T_OPS_CLI = "tests/integration/test_cli_operators.py"
 T_DASH = "tests/integration/test_dashboard.py"
 WEB = "pgqueue/web/_app.py"
 T_FASTAPI = "tests/integration/test_fastapi.py"
+T_OTEL = "tests/integration/test_otel.py"
 T_CLI_POLISH = "tests/integration/test_cli_polish.py"
 T_SERVICES = "tests/integration/test_services_clock.py"
 T_OPS_CLI_STATUS = "tests/integration/test_ops_cli.py"
@@ -1007,5 +1008,42 @@ MUTANTS: tuple[Mutant, ...] = (
             "tests/integration/test_startup_order.py"
             "::test_the_first_claim_and_its_job_go_before_the_services",
         ),
+    ),
+    # -- job metadata and tracing (issue 16, pgqueue.contrib.otel) ----------------------------
+    Mutant(
+        "otel-claim-drops-metadata",
+        "otel",
+        CLAIM_SQL,
+        "j.metadata::text AS metadata",
+        "'{}'::text AS metadata",
+        "the worker never sees the enqueuer's trace context: every attempt is a root span",
+        (f"{T_OTEL}::test_the_execution_span_is_a_child_of_the_enqueuers_trace",),
+    ),
+    Mutant(
+        "otel-enqueue-many-drops-metadata",
+        "otel",
+        ENQUEUE_MANY,
+        "b.run_at, b.max_attempts, b.unique_key, b.metadata\n",
+        "b.run_at, b.max_attempts, b.unique_key, '{}'::jsonb\n",
+        "the one insert of every enqueue path stores no metadata",
+        (f"{T_OTEL}::test_every_enqueue_path_stores_the_trace_context",),
+    ),
+    Mutant(
+        "otel-rescue-forgets-the-lost-attempt",
+        "otel",
+        RESCUE_SQL,
+        "jsonb_build_object('pgqueue.lost_attempt', j.attempts)",
+        "'{}'::jsonb",
+        "the attempt after a rescue does not say that the one before it was lost",
+        (f"{T_OTEL}::test_a_rescued_job_shows_the_given_up_attempt_and_the_rescued_one",),
+    ),
+    Mutant(
+        "otel-hook-metadata-over-the-jobs-own",
+        "otel",
+        "pgqueue/_hooks.py",
+        "metadata={**self.metadata, **(job.metadata or {})}",
+        "metadata={**(job.metadata or {}), **self.metadata}",
+        "an instrumentation's keys overwrite the metadata a job was given explicitly",
+        (f"{T_OTEL}::test_a_jobs_own_metadata_wins_over_the_instrumentations",),
     ),
 )

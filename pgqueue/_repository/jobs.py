@@ -94,6 +94,7 @@ class Jobs(Database):
                 attempts=r["attempts"],
                 max_attempts=r["max_attempts"],
                 enqueued_at=r["enqueued_at"],
+                metadata=r["metadata"],
             )
             for r in rows
         ]

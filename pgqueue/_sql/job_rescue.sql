@@ -32,6 +32,9 @@ rescued AS (
             WHEN j.max_attempts IS NOT NULL AND j.attempts >= j.max_attempts THEN now()
         END,
         worker_id = NULL,
+        -- The attempt that was lost, for the next attempt's trace span (docs/tracing.md): the
+        -- lost attempt's own span, if any, died with its worker.
+        metadata = j.metadata || jsonb_build_object('pgqueue.lost_attempt', j.attempts),
         errors = j.errors || jsonb_build_array(jsonb_build_object(
             'at', now(),
             'attempt', j.attempts,

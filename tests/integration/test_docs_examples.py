@@ -256,3 +256,20 @@ def test_application_alembic_env_runs_pgqueue_revisions(empty_db: str) -> None:
     assert pgqueue_at == [(head,) for head in migrate.heads()]
     assert app_at == [("app_0001",)]
     assert tables == ("pgqueue.jobs", "users")
+
+
+def test_tracing(dsn: str) -> None:
+    """docs/tracing.md's example: one trace, the retry as a second attempt span; the page shows
+    the script word for word and what it prints."""
+    expected = (
+        "internal POST /orders\n"
+        "  producer send docs.charge\n"
+        "    consumer process docs.charge (attempt 1: retry)\n"
+        "    consumer process docs.charge (attempt 2: succeeded)\n"
+        "      internal call gateway\n"
+    )
+    for out in run_example_twice("tracing.py", dsn):
+        assert out == expected
+    page = (EXAMPLES.parent / "tracing.md").read_text()
+    assert f"```python\n{(EXAMPLES / 'tracing.py').read_text()}```\n" in page
+    assert f"```\n{expected}```\n" in page

@@ -139,8 +139,21 @@ def test_versions_of_each_object_run_from_1_up_in_revision_order() -> None:
         assert [r for _, r in loaded] == sorted({r for _, r in loaded}), key
 
 
+def newest_files() -> list[str]:
+    """The newest version of each object: what the head revision leaves in the database."""
+    newest: dict[str, tuple[int, str]] = {}
+    for path in definition_files():
+        match = FILE_NAME.match(path)
+        assert match is not None
+        kind, name, version = match.groups()
+        key = f"{kind}/{name}"
+        if key not in newest or int(version) > newest[key][0]:
+            newest[key] = (int(version), path)
+    return sorted(path for _, path in newest.values())
+
+
 def test_enqueue_has_one_insert_body() -> None:
-    texts = [(SQL / p).read_text() for p in definition_files()]
+    texts = [(SQL / p).read_text() for p in newest_files()]
     assert sum(t.count("INSERT INTO pgqueue.jobs") for t in texts) == 1
     assert "pg_notify('pgqueue_done'" not in (SQL / "functions/cancel.v1.sql").read_text()
 
@@ -148,20 +161,8 @@ def test_enqueue_has_one_insert_body() -> None:
 # -- the database --------------------------------------------------------------------------
 
 
-def newest_versions() -> list[str]:
-    """The last version file of each object: what a database at head holds."""
-    newest: dict[str, tuple[int, str]] = {}
-    for path in definition_files():
-        match = FILE_NAME.match(path)
-        assert match is not None
-        _kind, name, version = match.groups()
-        if name not in newest or int(version) > newest[name][0]:
-            newest[name] = (int(version), path)
-    return sorted(path for _version, path in newest.values())
-
-
 def test_the_database_holds_the_files_bodies(dsn: str) -> None:
-    for path in newest_versions():
+    for path in newest_files():
         match = FILE_NAME.match(path)
         assert match is not None
         kind, name, _version = match.groups()

@@ -25,6 +25,7 @@ LISTED = {
     "pgqueue.web": "pgqueue/web/__init__.py",
     "pgqueue.contrib.fastapi": "pgqueue/contrib/fastapi.py",
     "pgqueue.contrib.django": "pgqueue/contrib/django/__init__.py",
+    "pgqueue.contrib.otel": "pgqueue/contrib/otel.py",
 }
 
 
@@ -83,10 +84,21 @@ def test_every_module_is_public_or_private() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["pgqueue", "pgqueue.testing", "pgqueue.web", "pgqueue.contrib.fastapi"]
+    "module",
+    [
+        "pgqueue",
+        "pgqueue.testing",
+        "pgqueue.web",
+        "pgqueue.contrib.fastapi",
+        "pgqueue.contrib.otel",
+    ],
 )
 def test_public_names_resolve_and_are_not_modules(module: str) -> None:
-    extra = {"pgqueue.web": "starlette", "pgqueue.contrib.fastapi": "fastapi"}.get(module)
+    extra = {
+        "pgqueue.web": "starlette",
+        "pgqueue.contrib.fastapi": "fastapi",
+        "pgqueue.contrib.otel": "opentelemetry.trace",
+    }.get(module)
     if extra:
         pytest.importorskip(extra)  # optional extras
     imported = importlib.import_module(module)

@@ -69,6 +69,7 @@ _FIELDS = {
     "kwargs": "keyword arguments",
     "queue": "queue name",
     "unique_key": "unique key",
+    "limit_key": "limit key",
 }
 
 

@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pgqueue._names import queue_name_problem, task_name_problem, unique_key_problem
+from pgqueue._names import (
+    limit_key_problem,
+    queue_name_problem,
+    task_name_problem,
+    unique_key_problem,
+)
 
 DEFAULT_QUEUE = "default"
 
@@ -52,6 +57,7 @@ class JobOptions:
     delay: float | timedelta | None = None
     max_attempts: int | None = None
     unique_key: str | None = None
+    limit_key: str | None = None  # flow control: counts per (task, key) (docs/limits.md)
 
     def __post_init__(self) -> None:
         if self.run_at is not None and self.delay is not None:
@@ -66,7 +72,9 @@ class JobOptions:
             raise ValueError("queue name must not be empty")
         if self.unique_key is not None and not self.unique_key:
             raise ValueError("unique_key must not be empty")
-        _check_names(queue=self.queue, unique_key=self.unique_key)
+        if self.limit_key is not None and not self.limit_key:
+            raise ValueError("limit_key must not be empty")
+        _check_names(queue=self.queue, unique_key=self.unique_key, limit_key=self.limit_key)
 
     @property
     def delay_seconds(self) -> float | None:
@@ -97,6 +105,7 @@ class JobOptions:
             delay_seconds=self.delay_seconds,
             max_attempts=self.max_attempts or max_attempts,
             unique_key=self.unique_key,
+            limit_key=self.limit_key,
         )
 
     def merged(self, other: JobOptions) -> JobOptions:
@@ -113,6 +122,7 @@ class JobOptions:
             if other.max_attempts is not None
             else self.max_attempts,
             unique_key=other.unique_key if other.unique_key is not None else self.unique_key,
+            limit_key=other.limit_key if other.limit_key is not None else self.limit_key,
         )
 
 
@@ -129,6 +139,7 @@ class JobRequest:
     delay_seconds: float | None = None
     max_attempts: int | None = None
     unique_key: str | None = None
+    limit_key: str | None = None
 
     def __post_init__(self) -> None:
         # Every enqueue path builds one of these, so no name gets past without the limits.
@@ -138,7 +149,11 @@ class JobRequest:
             raise ValueError("queue name must not be empty")
         if self.unique_key is not None and not self.unique_key:
             raise ValueError("unique_key must not be empty")
-        _check_names(task=self.task, queue=self.queue, unique_key=self.unique_key)
+        if self.limit_key is not None and not self.limit_key:
+            raise ValueError("limit_key must not be empty")
+        _check_names(
+            task=self.task, queue=self.queue, unique_key=self.unique_key, limit_key=self.limit_key
+        )
 
     def as_json_object(self) -> dict[str, Any]:
         """The job as pgqueue.enqueue_many expects it; times stay with the database."""
@@ -157,17 +172,24 @@ class JobRequest:
             job["max_attempts"] = self.max_attempts
         if self.unique_key is not None:
             job["unique_key"] = self.unique_key
+        if self.limit_key is not None:
+            job["limit_key"] = self.limit_key
         return job
 
 
 def _check_names(
-    *, task: str | None = None, queue: str | None = None, unique_key: str | None = None
+    *,
+    task: str | None = None,
+    queue: str | None = None,
+    unique_key: str | None = None,
+    limit_key: str | None = None,
 ) -> None:
     """ValueError naming the field and its limit (pgqueue._names) for the first bad one given."""
     for value, problem_of in (
         (task, task_name_problem),
         (queue, queue_name_problem),
         (unique_key, unique_key_problem),
+        (limit_key, limit_key_problem),
     ):
         problem = None if value is None else problem_of(value)
         if problem is not None:

@@ -35,7 +35,9 @@ from pgqueue._attempts import Attempts
 from pgqueue._backoff import Backoff, jittered
 from pgqueue._clock import Clock
 from pgqueue._executor import JobRunner
+from pgqueue._flow import FlowControl
 from pgqueue._job import ClaimedJob, JobRequest
+from pgqueue._limit_values import Limits
 from pgqueue._metrics import Health
 from pgqueue._notifier import Callback, Listener, Subscription, job_ids
 from pgqueue._ops import OpsParts, RequestBuilder, WorkerOps
@@ -108,6 +110,7 @@ class AppLike(Protocol):
     dsn: str | None
     registry: TaskRegistry
     schedules: dict[str, PeriodicSchedule]
+    queue_limits: dict[str, Limits]
     default_max_attempts: int
     connect_timeout: float
     command_timeout: float | None
@@ -150,9 +153,16 @@ class WorkerParts:
     command_timeout: float | None = 30.0
     clock: Clock = field(default_factory=Clock)
     listener: Callable[[], Listener] | None = None
+    queue_limits: Mapping[str, Limits] = field(default_factory=dict)
 
     def operations(self) -> OpsParts:
         return OpsParts(self.registry, self.schedules, self.make_request)
+
+    def flow(self, poll_interval: float, clock: Clock) -> FlowControl:
+        """Flow control (docs/limits.md): when to run the limited claim beside the plain one."""
+        return FlowControl(
+            self.registry, self.queue_limits, poll_interval=poll_interval, clock=clock
+        )
 
     @classmethod
     def of(cls, app: AppLike, clock: Clock | None = None) -> WorkerParts:
@@ -174,6 +184,7 @@ class WorkerParts:
             command_timeout=app.command_timeout,
             clock=clock or Clock(),
             listener=listener,
+            queue_limits=app.queue_limits,
         )
 
 
@@ -237,8 +248,7 @@ class Worker:
         self.settings = base.with_(**{k: v for k, v in overrides.items() if v is not None})
         self.id = str(uuid.uuid4())
         self._outcomes: list[Transition] = []
-        self._processed = 0
-        self._failed = 0
+        self._processed = self._failed = 0
         self._repository: Repository | None = None
         self._serving: _Serving | None = None
         self._start_called = False
@@ -257,6 +267,7 @@ class Worker:
         self._db_answered = asyncio.Event()  # loops backing off from an outage retry now
         # Operations (progress, maintenance leader, metrics): pgqueue/_ops.py.
         self.ops = WorkerOps(self.id, parts=self.parts.operations(), clock=self.clock)
+        self._flow = self.parts.flow(self.settings.poll_interval, self.clock)  # docs/limits.md
         self._attempts = Attempts(
             record=self._record,
             finished=self.ops.job_finished,
@@ -285,6 +296,7 @@ class Worker:
         self._repository = repository = await self.parts.repository()
         # Registered before the first claim: a job claimed by an unregistered worker looks lost.
         await repository.heartbeat(self._worker_row())
+        await self._flow.register(repository, self.id)
         # Nothing below awaits: start-up is either abandoned before this point or complete.
         self._serving = serving = self._build(repository, loop)
         if self._stop_requested:
@@ -383,7 +395,7 @@ class Worker:
             batch_size=self.settings.completion_batch_size,
             flush_interval=self.settings.completion_flush_interval,
             clock=self.clock,
-            on_written=self._slot_freed.set,
+            on_written=self._outcomes_written,
             on_rejected=self._count_rejected,
             database_answered=self._db_answered,
         )
@@ -648,7 +660,7 @@ class Worker:
                 await self._slot_freed.wait()
                 continue
             # Cleared before the claim so a NOTIFY arriving during it is not lost.
-            self._wake.clear()
+            self._take_wake()
             try:
                 jobs = await self._claim(serving.repository, free, claim_uncertain)
             except DatabaseError as exc:
@@ -674,7 +686,8 @@ class Worker:
                 if settled:
                     continue  # claim once more now, after the outcomes and promotions
             if len(jobs) < free:
-                await self.clock.wait(self._wake, jittered(self.settings.poll_interval, 0.25))
+                idle = jittered(self.settings.poll_interval, 0.25)
+                await self.clock.wait(self._wake, self._flow.wait(idle))
 
     async def _burst_check(
         self, serving: _Serving, jobs: list[ClaimedJob], settled: bool
@@ -685,7 +698,7 @@ class Worker:
         Done means a claim found nothing, nothing runs, and that claim came after every outcome
         was written and every due scheduled job or retry promoted (a written outcome can queue a
         retry; a promotion queues jobs): two claims, the last one on a settled database."""
-        if jobs or self._attempts.active:
+        if jobs or self._attempts.active or self._flow.holds_jobs_back:
             return False  # work found or running: an attempt's end wakes the loop (_on_slot_freed)
         if settled:
             logger.info(
@@ -705,6 +718,19 @@ class Worker:
             return False  # the next claim (or its backoff) comes first
         return True
 
+    def _take_wake(self) -> None:
+        """Clear the wake-up before a claim; one that came also makes the limited claim due."""
+        if self._wake.is_set():
+            self._flow.woken()
+        self._wake.clear()
+
+    def _outcomes_written(self) -> None:
+        """Outcomes reached the database: their slots are free, limited ones too (a limited job
+        leaves 'running' only now), so with limits about, claim again."""
+        self._slot_freed.set()
+        if self._flow.active:
+            self._wake.set()
+
     def _on_slot_freed(self) -> None:
         self._slot_freed.set()
         if self._until_empty and not self._attempts.active:
@@ -722,7 +748,12 @@ class Worker:
                     len(released),
                     extra={"worker_id": self.id},
                 )
-        return await repository.claim(self.settings.queues, free, self.id)
+        jobs: list[ClaimedJob] = []
+        if self._flow.due():
+            jobs = await self._flow.claim(repository, self.settings.queues, free, self.id)
+        if len(jobs) < free:
+            jobs += await repository.claim(self.settings.queues, free - len(jobs), self.id)
+        return jobs
 
     def _database_answered(self) -> None:
         """Something reached the database: loops backing off from an outage retry now."""

@@ -49,7 +49,7 @@ FILES = {
     ),
     "functions/enqueue.v2.sql": "a687466454aa143b7a5a57e8dde254eaf06bb6f9ca30bbb9127d34aa8f6c8a8d",
     "functions/claim_limited.v1.sql": (
-        "fa46f90dadbff8fb18b65aa951b3a69371e155769f75c31a98d59b3a112ffc96"
+        "04fe249627388e56fcc99566dedc083ae786e9ea3b14efb8dba615fa1bfeb140"
     ),
     "views/limit_stats.v1.sql": "1213962022a28643f4afa1b4a8cb46ed6e3267fc319f337b353ef78ae4e9b76a",
     "functions/grant_producer.v1.sql": (

@@ -51,11 +51,32 @@ BEGIN
 
     -- One statement, a new snapshot: taken with the lock held.
     RETURN QUERY
-    WITH groups AS (
-        -- The (queue, task, key) groups with jobs waiting (jobs_limited_idx).
-        SELECT DISTINCT j.queue, j.task, coalesce(j.limit_key, '') AS key
-        FROM pgqueue.jobs AS j
-        WHERE j.state = 'queued' AND j.limited AND j.queue = ANY (queues)
+    WITH groups AS MATERIALIZED (
+        -- The (queue, task, key) groups with jobs waiting: per queue, a skip scan of
+        -- jobs_limited_idx (one probe per group, however many jobs each holds).
+        SELECT q.name AS queue, g.task, g.key
+        FROM unnest(queues) AS q(name)
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE walk AS (
+                (SELECT j.task, coalesce(j.limit_key, '') AS key
+                 FROM pgqueue.jobs AS j
+                 WHERE j.state = 'queued' AND j.limited AND j.queue = q.name
+                 ORDER BY j.task, coalesce(j.limit_key, '')
+                 LIMIT 1)
+                UNION ALL
+                SELECT n.task, n.key
+                FROM walk AS w
+                CROSS JOIN LATERAL (
+                    SELECT j.task, coalesce(j.limit_key, '') AS key
+                    FROM pgqueue.jobs AS j
+                    WHERE j.state = 'queued' AND j.limited AND j.queue = q.name
+                      AND (j.task, coalesce(j.limit_key, '')) > (w.task, w.key)
+                    ORDER BY j.task, coalesce(j.limit_key, '')
+                    LIMIT 1
+                ) AS n
+            )
+            SELECT walk.task, walk.key FROM walk
+        ) AS g
     ),
     running AS (
         -- Every limited job running anywhere (jobs_limited_running_idx).

@@ -252,6 +252,33 @@ async def test_two_claims_at_the_same_moment_never_exceed_the_limit(dsn: str, ap
     assert await states_by_key(dsn) == {("running", None): 2, ("queued", None): 8}
 
 
+async def test_a_rate_lets_its_burst_start_then_one_job_per_interval(dsn: str, app: App) -> None:
+    """10/m: a burst of 1 (a tenth), then one every 6 s. The claim takes the token and says when
+    the next one comes; nothing waits on a claimed job."""
+
+    @app.task(name="metered", rate_limit="10/m")
+    async def metered(i: int) -> None:
+        return None
+
+    async with app:
+        await app.repository.register_limits(app.registry.limit_rows(), [], [])
+        await app.enqueue_many([metered.job(i) for i in range(3)])
+    claim = "SELECT id, wait_seconds FROM pgqueue.claim_limited('{default}', 10, gen_random_uuid())"
+    conn = await asyncpg.connect(dsn)
+    try:
+        first = await conn.fetch(claim)
+        second = await conn.fetch(claim)
+        tokens = await conn.fetchval("SELECT tokens FROM pgqueue.limit_buckets")
+    finally:
+        await conn.close()
+    assert [r["id"] is not None for r in first] == [True, False]  # one job, then the hint
+    assert 5.5 < first[1]["wait_seconds"] <= 6.0
+    [(none, wait)] = [(r["id"], r["wait_seconds"]) for r in second]
+    assert none is None and 5.5 < wait <= 6.0
+    assert 0 <= tokens < 0.1  # the one token taken; a few ms of refill since
+    assert await states_by_key(dsn) == {("running", None): 1, ("queued", None): 2}
+
+
 @pytest.mark.slow
 async def test_a_killed_workers_limited_job_is_rescued_and_its_slot_not_lost(
     dsn: str, tmp_path: Path

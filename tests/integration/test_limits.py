@@ -122,11 +122,15 @@ async def test_each_key_gets_its_own_limit(dsn: str, app: App) -> None:
     async def per_tenant(i: int) -> None:
         await release.wait()
 
-    jobs = [
-        per_tenant.using(limit_key=key).job(i) for i, key in enumerate(["a", "a", "b", "b"])
-    ] + [per_tenant.job(5), per_tenant.job(6)]
     async with running_worker(app, concurrency=10):
-        await app.enqueue_many(jobs)
+        # Key a first and running: the others, enqueued later, must not count it as theirs.
+        await app.enqueue_many([per_tenant.using(limit_key="a").job(i) for i in range(2)])
+        await wait_for(
+            lambda: fetchval(dsn, "SELECT count(*) = 1 FROM pgqueue.jobs WHERE state = 'running'"),
+            message="one job of key a running",
+        )
+        later = [per_tenant.using(limit_key="b").job(i) for i in range(2)]
+        await app.enqueue_many([*later, per_tenant.job(5), per_tenant.job(6)])
 
         async def three_running() -> bool:
             return (await states_by_key(dsn)).get(("running", "a")) == 1 and sum(

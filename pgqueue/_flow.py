@@ -10,7 +10,7 @@ start (its wait hint), or after a poll interval.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pgqueue._clock import Clock
 from pgqueue._job import ClaimedJob
@@ -39,6 +39,8 @@ class FlowControl:
         self.active = False  # limits exist in the database: claim limited jobs too
         self._next_at = 0.0  # monotonic time of the next limited claim
         self.wait_seconds: float | None = None  # the last claim's hint: a rate holds jobs back
+        self._claimed: set[int] = set()  # limited jobs this worker runs
+        self._recorded: set[int] = set()  # ... whose outcome waits to be written
 
     async def register(self, repository: Repository, worker_id: str) -> None:
         """Declare the app's limits (tasks and queues) in pgqueue.limits; learn whether any
@@ -65,6 +67,24 @@ class FlowControl:
         """Something may have changed (a NOTIFY, a slot freed): the next claim asks again."""
         self._next_at = 0.0
 
+    def recorded(self, job_id: int) -> None:
+        """An attempt of ours ended; its outcome is buffered, not written yet."""
+        if job_id in self._claimed:
+            self._claimed.discard(job_id)
+            self._recorded.add(job_id)
+
+    def written(self, pending: Iterable[int]) -> bool:
+        """Outcomes were written (`pending`: the ids still buffered). True when a limited job's
+        outcome is among them: its slot is free in the database now, so claim again."""
+        if not self._recorded:
+            return False
+        still = set(pending)
+        done = self._recorded - still
+        self._recorded &= still
+        if done:
+            self.woken()
+        return bool(done)
+
     def due(self) -> bool:
         return self.active and self._clock.monotonic() >= self._next_at
 
@@ -74,6 +94,7 @@ class FlowControl:
         """Limited jobs the limits let start now, at most `free`."""
         claimed = await repository.claim_limited(queues, free, worker_id)
         self.wait_seconds = claimed.wait_seconds
+        self._claimed.update(job.id for job in claimed.jobs)
         if len(claimed.jobs) < free:
             pause = self._poll_interval if claimed.wait_seconds is None else claimed.wait_seconds
             self._next_at = self._clock.monotonic() + pause

@@ -725,10 +725,10 @@ class Worker:
         self._wake.clear()
 
     def _outcomes_written(self) -> None:
-        """Outcomes reached the database: their slots are free, limited ones too (a limited job
-        leaves 'running' only now), so with limits about, claim again."""
+        """Outcomes reached the database: their slots are free. A limited job's slot is free for
+        every worker only now (it has left 'running'): claim again at once."""
         self._slot_freed.set()
-        if self._flow.active:
+        if self._flow.written(o.job_id for o in self._outcomes):
             self._wake.set()
 
     def _on_slot_freed(self) -> None:
@@ -805,6 +805,7 @@ class Worker:
 
     def _record(self, result: Transition) -> None:
         self._processed += 1
+        self._flow.recorded(result.job_id)
         if result.name is not transitions.Name.SUCCEEDED:
             self._failed += 1
         self._outcomes.append(result)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -148,6 +148,31 @@ class JobSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitStats:
+    """A row of pgqueue.limit_stats: one limit (a task's or a queue's) and one key of it
+    (docs/limits.md)."""
+
+    scope: str
+    name: str
+    key: str
+    concurrency_limit: int | None
+    rate_count: int | None
+    rate_seconds: float | None
+    running: int
+    waiting: int
+    started_1m: int
+    tokens: float | None
+
+    @property
+    def rate_limit(self) -> str | None:
+        """The rate as it was declared ("20/s"), or None."""
+        if self.rate_count is None or self.rate_seconds is None:
+            return None
+        unit = {1.0: "s", 60.0: "m", 3600.0: "h"}.get(self.rate_seconds)
+        return f"{self.rate_count}/{unit}" if unit else f"{self.rate_count}/{self.rate_seconds}s"
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleRow:
     """A periodic schedule as registered by the workers, with its next run."""
 
@@ -167,6 +192,7 @@ class Status:
 
     queues: list[QueueStats]
     workers: list[WorkerRow] | None
+    limits: list[LimitStats] = field(default_factory=list)
 
     @property
     def max_lag(self) -> float:
@@ -245,7 +271,11 @@ class Monitor:
         return await self.repository.waiting_unregistered(queues, registered)
 
     async def status(self, queues: Sequence[str] | None = None) -> Status:
-        return Status(await self.queues(queues), await self.workers())
+        return Status(await self.queues(queues), await self.workers(), await self.limits())
+
+    async def limits(self) -> list[LimitStats]:
+        """Every limit, per key, with its running, waiting and recent counts (docs/limits.md)."""
+        return _rows(LimitStats, await self.repository.limit_stats())
 
     async def throughput(self) -> list[TaskThroughput]:
         return _rows(TaskThroughput, await self.repository.task_throughput())

@@ -83,5 +83,9 @@ class Limits(Database):
         return LimitedClaim(jobs, min(waits) if waits else None)
 
     async def limit_stats(self) -> list[Row]:
+        """The rows of pgqueue.limit_stats; none where the view does not exist (a schema older
+        than revision 0013_limits)."""
         with translated(self.dsn):
+            if not await self.pool.fetchval(query("limit_stats_exists")):
+                return []
             return [dict(r) for r in await self.pool.fetch(query("limit_stats_list"))]

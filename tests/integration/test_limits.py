@@ -314,3 +314,64 @@ async def test_a_killed_workers_limited_job_is_rescued_and_its_slot_not_lost(
     later = sorted(starts, key=lambda r: r["at"])[1:]
     for run, previous_end in zip(later[1:], sorted(e["at"] for e in ends), strict=False):
         assert run["at"] >= previous_end
+
+
+async def test_limits_are_visible_in_status_metrics_and_sql(dsn: str, app: App) -> None:
+    """`pgqueue status` (table and JSON), the worker's metrics and a plain SQL enqueue with
+    limit_key => ... all see the same limits."""
+    from tests.integration.test_ops_cli import cli, cli_json
+    from tests.integration.test_ops_metrics import sample, scrape
+
+    release = asyncio.Event()
+
+    @app.task(name="charge", concurrency_limit=1, rate_limit="100/m")
+    async def charge() -> None:
+        await release.wait()
+
+    worker = app.worker(
+        metrics_port=0, metrics_host="127.0.0.1", metrics_interval=0.1, poll_interval=0.2
+    )
+    await worker.start()
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            ids = [
+                await conn.fetchval("SELECT pgqueue.enqueue('charge', limit_key => 'tenant-42')")
+                for _ in range(3)
+            ]
+            rows = await conn.fetch(
+                "SELECT limit_key, limited FROM pgqueue.jobs WHERE id = ANY($1)", ids
+            )
+        finally:
+            await conn.close()
+        assert {(r["limit_key"], r["limited"]) for r in rows} == {("tenant-42", True)}
+        await wait_for(
+            lambda: fetchval(dsn, "SELECT count(*) = 1 FROM pgqueue.jobs WHERE state = 'running'"),
+            message="one job of tenant-42 running",
+        )
+        status = await cli_json(dsn, "status")
+        [row] = status["limits"]
+        assert {k: row[k] for k in ("scope", "name", "key", "running", "waiting")} == {
+            "scope": "task",
+            "name": "charge",
+            "key": "tenant-42",
+            "running": 1,
+            "waiting": 2,
+        }
+        assert (row["concurrency_limit"], row["rate_count"], row["rate_seconds"]) == (1, 100, 60)
+        assert row["started_1m"] == 1
+        rc, out, _ = await cli(dsn, "status")
+        assert rc == 0 and "Limits" in out and "tenant-42" in out and "100/m" in out
+
+        async def exported() -> bool:
+            text = await asyncio.to_thread(scrape, worker.ops.metrics_port or 0)
+            return (
+                sample(text, "pgqueue_limit_jobs", scope="task", limit="charge", state="waiting")
+                == 2.0
+                and sample(text, "pgqueue_limit_concurrency", scope="task", limit="charge") == 1.0
+            )
+
+        await wait_for(exported, message="the limit's gauges")
+    finally:
+        release.set()
+        await worker.stop()

@@ -376,3 +376,36 @@ async def test_limits_are_visible_in_status_metrics_and_sql(dsn: str, app: App) 
     finally:
         release.set()
         await worker.stop()
+
+
+async def test_burst_mode_waits_for_jobs_a_rate_holds_back(dsn: str, app: App) -> None:
+    """`until_empty`: jobs held by a rate are runnable soon, not absent: the worker runs them all
+    (one at once, then one every 0.5 s at 2/s) before it stops."""
+    spans: list[Span] = []
+    task = spanned_task(app, spans, seconds=0.0, rate_limit="2/s")
+    await app.enqueue_many([task.job(i) for i in range(3)])
+    worker = app.worker(poll_interval=5.0)
+    began = time.monotonic()
+    await asyncio.wait_for(worker.run(until_empty=True), 30)
+    assert len(spans) == 3
+    assert await states_by_key(dsn) == {("succeeded", None): 3}
+    # Woken by the claim's wait hint, not by the 5 s poll: 1 s for the two held back.
+    assert time.monotonic() - began < 4.0
+
+
+async def test_a_removed_limit_gives_its_waiting_jobs_back_to_the_plain_claim(
+    dsn: str, app: App
+) -> None:
+    @app.task(name="once_limited", concurrency_limit=1)
+    async def once_limited(i: int) -> None:
+        return None
+
+    async with app:
+        await app.repository.register_limits(app.registry.limit_rows(), [], [])
+        await app.enqueue_many([once_limited.job(i) for i in range(3)])
+        assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE limited") == 3
+        # The next deploy declares the task without limits.
+        found = await app.repository.register_limits([], ["once_limited"], [])
+    assert (found.changed, found.total) == (1, 0)
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE limited") == 0
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.limits") == 0

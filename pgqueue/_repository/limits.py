@@ -82,6 +82,12 @@ class Limits(Database):
         waits = [r["wait_seconds"] for r in rows if r["id"] is None]
         return LimitedClaim(jobs, min(waits) if waits else None)
 
+    async def prune_limit_buckets(self) -> int:
+        """Delete the rate buckets that are full again; returns how many."""
+        with translated(self.dsn):
+            status = await self.pool.execute(query("limit_bucket_prune"))
+        return int(status.split()[-1])
+
     async def limit_stats(self) -> list[Row]:
         """The rows of pgqueue.limit_stats; none where the view does not exist (a schema older
         than revision 0013_limits)."""

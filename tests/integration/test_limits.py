@@ -409,3 +409,24 @@ async def test_a_removed_limit_gives_its_waiting_jobs_back_to_the_plain_claim(
     assert (found.changed, found.total) == (1, 0)
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE limited") == 0
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.limits") == 0
+
+
+async def test_the_pruner_deletes_rate_buckets_that_are_full_again(dsn: str, app: App) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO pgqueue.limits (scope, name, rate_count, rate_seconds, burst) "
+            "VALUES ('task', 'metered', 10, 60, 1), ('task', 'capped', NULL, NULL, NULL)"
+        )
+        await conn.execute(
+            "INSERT INTO pgqueue.limit_buckets (scope, name, key, tokens, refilled_at) VALUES "
+            "('task', 'metered', 'refilled', 0, now() - interval '7 seconds'), "  # full: 6 s
+            "('task', 'metered', 'empty', 0, now()), "  # a token in 6 s: kept
+            "('task', 'capped', '', 0, now()), "  # its limit has no rate any more
+            "('task', 'gone', '', 0, now())"  # its limit is gone
+        )
+    finally:
+        await conn.close()
+    async with app:
+        assert await app.repository.prune_limit_buckets() == 3
+    assert await fetch(dsn, "SELECT name, key FROM pgqueue.limit_buckets") == [("metered", "empty")]

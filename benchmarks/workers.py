@@ -53,6 +53,7 @@ async def worker_processes(
     gate: bool = False,
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    app_spec: str = APP_SPEC,
 ) -> AsyncIterator[WorkerProcesses]:
     """Start `processes` workers; with `gate`, return once all are waiting on their first claim
     and let them go together."""
@@ -77,7 +78,7 @@ async def worker_processes(
                         "-m",
                         "pgqueue",
                         "worker",
-                        APP_SPEC,
+                        app_spec,
                         "--dsn",
                         _with_app_name(dsn, f"{NAME}{n}"),
                         "--concurrency",

@@ -20,6 +20,8 @@ from pgqueue._clock import Clock
 from pgqueue._enqueue import Enqueued
 from pgqueue._hooks import Hooks, Instrumentation
 from pgqueue._job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
+from pgqueue._limit_values import Limits
+from pgqueue._names import queue_name_problem
 from pgqueue._notifier import Listener, Subscription, job_ids
 from pgqueue._payloads import load_result
 from pgqueue._periodic import DEFAULT_GRACE, PeriodicSchedule
@@ -29,6 +31,7 @@ from pgqueue._registry import (
     Task,
     TaskConfig,
     TaskRegistry,
+    declared_limits,
     default_task_name,
     ensure_function,
 )
@@ -103,6 +106,8 @@ class App:
         self._result_waiters: dict[int, list[asyncio.Event]] = {}
         # Operations: periodic schedules (@app.periodic) and progress watchers (app.watch).
         self.schedules: dict[str, PeriodicSchedule] = {}
+        # Flow control: app.queue(name, rate_limit=..., concurrency_limit=...) (docs/limits.md).
+        self.queue_limits: dict[str, Limits] = {}
         self._watcher: JobWatcher | None = None
         # Instrumentation (app.instrument): hooks around enqueue calls and attempts.
         self.hooks = Hooks()
@@ -127,6 +132,8 @@ class App:
         max_attempts: int | None = ...,
         retry: RetryPolicy = ...,
         timeout: float | None = ...,
+        rate_limit: str | None = ...,
+        concurrency_limit: int | None = ...,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -140,18 +147,24 @@ class App:
         max_attempts: int | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: float | None = None,
+        rate_limit: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> Any:
-        """Register a task: `@app.task` or `@app.task(name=..., queue=..., timeout=...)`."""
+        """Register a task: `@app.task` or `@app.task(name=..., queue=..., timeout=...)`.
+        `rate_limit="20/s"` (N/s, N/m, N/h) and `concurrency_limit=3` hold for all workers
+        together, per (task, limit_key) (docs/limits.md)."""
 
         def register(func: Callable[..., Any]) -> Task[Any, Any]:
             ensure_function(func)
+            task_name = default_task_name(func) if name is None else name
             config = TaskConfig(
-                name=default_task_name(func) if name is None else name,
+                name=task_name,
                 queue=queue,
                 priority=priority,
                 max_attempts=max_attempts,
                 retry=retry,
                 timeout=timeout,
+                limits=declared_limits(f"task {task_name}", rate_limit, concurrency_limit),
             )
             task: Task[Any, Any] = Task(func, config, self)
             self.registry.add(task)
@@ -160,6 +173,18 @@ class App:
         if fn is not None:
             return register(fn)
         return _TaskDecorator(register)
+
+    def queue(
+        self, name: str, *, rate_limit: str | None = None, concurrency_limit: int | None = None
+    ) -> None:
+        """Limit a whole queue: at most `concurrency_limit` of its jobs running and `rate_limit`
+        starts (N/s, N/m, N/h) across all workers, on top of each task's own limits
+        (docs/limits.md). Workers that serve the queue register the limits when they start;
+        calling it again replaces them, and with neither limit removes them."""
+        problem = queue_name_problem(name) if name else "queue name must not be empty"
+        if problem is not None:
+            raise TaskRegistrationError(f"app.queue: {problem}")
+        self.queue_limits[name] = declared_limits(f"queue {name}", rate_limit, concurrency_limit)
 
     def max_attempts_of(self, task_name: str) -> int:
         """The attempts a job of `task_name` gets when it was enqueued without max_attempts: the
@@ -240,6 +265,7 @@ class App:
         delay: float | timedelta | None = None,
         max_attempts: int | None = None,
         unique_key: str | None = None,
+        limit_key: str | None = None,
         allow_unknown: bool = False,
     ) -> JobRequest:
         """A job for a task given by name, for `enqueue_many`. An unregistered name raises
@@ -251,6 +277,7 @@ class App:
             delay=delay,
             max_attempts=max_attempts,
             unique_key=unique_key,
+            limit_key=limit_key,
         )
         task = self.registry.get(task_name)
         if task is None:
@@ -275,6 +302,7 @@ class App:
         delay: float | timedelta | None = None,
         max_attempts: int | None = None,
         unique_key: str | None = None,
+        limit_key: str | None = None,
         allow_unknown: bool = False,
         connection: Any = None,
     ) -> int:
@@ -289,6 +317,7 @@ class App:
             delay=delay,
             max_attempts=max_attempts,
             unique_key=unique_key,
+            limit_key=limit_key,
             allow_unknown=allow_unknown,
         )
         [done] = await self.enqueue_requests([request], connection=connection)

@@ -70,6 +70,7 @@ _FIELDS = {
     "queue": "queue name",
     "unique_key": "unique key",
     "metadata": "metadata",
+    "limit_key": "limit key",
 }
 
 

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pgqueue._names import queue_name_problem, task_name_problem, unique_key_problem
+from pgqueue._names import (
+    limit_key_problem,
+    queue_name_problem,
+    task_name_problem,
+    unique_key_problem,
+)
 
 DEFAULT_QUEUE = "default"
 
@@ -53,6 +58,7 @@ class JobOptions:
     delay: float | timedelta | None = None
     max_attempts: int | None = None
     unique_key: str | None = None
+    limit_key: str | None = None  # flow control: counts per (task, key) (docs/limits.md)
 
     def __post_init__(self) -> None:
         if self.run_at is not None and self.delay is not None:
@@ -67,7 +73,9 @@ class JobOptions:
             raise ValueError("queue name must not be empty")
         if self.unique_key is not None and not self.unique_key:
             raise ValueError("unique_key must not be empty")
-        _check_names(queue=self.queue, unique_key=self.unique_key)
+        if self.limit_key is not None and not self.limit_key:
+            raise ValueError("limit_key must not be empty")
+        _check_names(queue=self.queue, unique_key=self.unique_key, limit_key=self.limit_key)
 
     @property
     def delay_seconds(self) -> float | None:
@@ -98,6 +106,7 @@ class JobOptions:
             delay_seconds=self.delay_seconds,
             max_attempts=self.max_attempts or max_attempts,
             unique_key=self.unique_key,
+            limit_key=self.limit_key,
         )
 
     def merged(self, other: JobOptions) -> JobOptions:
@@ -114,6 +123,7 @@ class JobOptions:
             if other.max_attempts is not None
             else self.max_attempts,
             unique_key=other.unique_key if other.unique_key is not None else self.unique_key,
+            limit_key=other.limit_key if other.limit_key is not None else self.limit_key,
         )
 
 
@@ -133,6 +143,7 @@ class JobRequest:
     # Stored in jobs.metadata (a JSON object): the enqueuer's trace context, set by an
     # instrumentation (docs/tracing.md), or anything an integration passes to its workers.
     metadata: Mapping[str, Any] | None = None
+    limit_key: str | None = None
 
     def __post_init__(self) -> None:
         # Every enqueue path builds one of these, so no name gets past without the limits.
@@ -144,7 +155,11 @@ class JobRequest:
             raise ValueError("unique_key must not be empty")
         if self.metadata is not None and not isinstance(self.metadata, Mapping):
             raise ValueError(f"metadata must be a mapping (a JSON object), not {self.metadata!r}")
-        _check_names(task=self.task, queue=self.queue, unique_key=self.unique_key)
+        if self.limit_key is not None and not self.limit_key:
+            raise ValueError("limit_key must not be empty")
+        _check_names(
+            task=self.task, queue=self.queue, unique_key=self.unique_key, limit_key=self.limit_key
+        )
 
     def as_json_object(self) -> dict[str, Any]:
         """The job as pgqueue.enqueue_many expects it; times stay with the database."""
@@ -165,17 +180,24 @@ class JobRequest:
             job["unique_key"] = self.unique_key
         if self.metadata:
             job["metadata"] = self.metadata
+        if self.limit_key is not None:
+            job["limit_key"] = self.limit_key
         return job
 
 
 def _check_names(
-    *, task: str | None = None, queue: str | None = None, unique_key: str | None = None
+    *,
+    task: str | None = None,
+    queue: str | None = None,
+    unique_key: str | None = None,
+    limit_key: str | None = None,
 ) -> None:
     """ValueError naming the field and its limit (pgqueue._names) for the first bad one given."""
     for value, problem_of in (
         (task, task_name_problem),
         (queue, queue_name_problem),
         (unique_key, unique_key_problem),
+        (limit_key, limit_key_problem),
     ):
         problem = None if value is None else problem_of(value)
         if problem is not None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pgqueue.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from pgqueue._monitoring import QueueStats
+    from pgqueue._monitoring import LimitStats, QueueStats
 
 logger = logging.getLogger("pgqueue.metrics")
 
@@ -32,6 +32,7 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 # Stalls are reported from 1 s (pgqueue/_services/heartbeat.py) up to loop_stall_limit (300 s by default).
 STALL_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 DEPTH_STATES = ("ready", "scheduled", "running", "retrying", "dead")
+LIMIT_STATES = ("running", "waiting", "started_1m")
 UNKNOWN_TASK = "<unknown>"
 OTHER_QUEUES = "<other>"
 MAX_OTHER_QUEUES = 20
@@ -113,6 +114,21 @@ class WorkerMetrics:
             ["queue"],
             registry=self.registry,
         )
+        # Flow control (docs/limits.md): per limit, summed over its keys (a key per tenant would
+        # be a series per tenant); labels name the limits the workers registered.
+        self.limit_jobs = prom.Gauge(
+            "pgqueue_limit_jobs",
+            "Jobs per limit (scope task or queue, limit: its name) running, waiting on it, and started in "
+            "the last minute (state running, waiting, started_1m), from pgqueue.limit_stats.",
+            ["scope", "limit", "state"],
+            registry=self.registry,
+        )
+        self.limit_concurrency = prom.Gauge(
+            "pgqueue_limit_concurrency",
+            "The concurrency limit per key of each limit that has one, from pgqueue.limits.",
+            ["scope", "limit"],
+            registry=self.registry,
+        )
         self.loop_stall = prom.Histogram(
             "pgqueue_event_loop_stall_seconds",
             "Stalls of this worker's event loop (an async task blocking it) of 1 s and more, "
@@ -167,6 +183,20 @@ class WorkerMetrics:
                     sum(getattr(q, state) for q in rest)
                 )
             self.queue_lag.labels(OTHER_QUEUES).set(max(q.lag_seconds for q in rest))
+
+    def set_limits(self, stats: Sequence[LimitStats]) -> None:
+        self.limit_jobs.clear()
+        self.limit_concurrency.clear()
+        totals: dict[tuple[str, str], dict[str, int]] = {}
+        for s in stats:
+            total = totals.setdefault((s.scope, s.name), dict.fromkeys(LIMIT_STATES, 0))
+            for state in LIMIT_STATES:
+                total[state] += getattr(s, state)
+            if s.concurrency_limit is not None:
+                self.limit_concurrency.labels(s.scope, s.name).set(s.concurrency_limit)
+        for (scope, name), total in totals.items():
+            for state, value in total.items():
+                self.limit_jobs.labels(scope, name, state).set(value)
 
     def _bounded(self, stats: Sequence[QueueStats]) -> tuple[list[QueueStats], list[QueueStats]]:
         """The queues exported by name (served ones, then the largest others), and the rest."""

@@ -148,6 +148,31 @@ class JobSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitStats:
+    """A row of pgqueue.limit_stats: one limit (a task's or a queue's) and one key of it
+    (docs/limits.md)."""
+
+    scope: str
+    name: str
+    key: str
+    concurrency_limit: int | None
+    rate_count: int | None
+    rate_seconds: float | None
+    running: int
+    waiting: int
+    started_1m: int
+    tokens: float | None
+
+    @property
+    def rate_limit(self) -> str | None:
+        """The rate as it was declared ("20/s"), or None."""
+        if self.rate_count is None or self.rate_seconds is None:
+            return None
+        unit = {1.0: "s", 60.0: "m", 3600.0: "h"}.get(self.rate_seconds)
+        return f"{self.rate_count}/{unit}" if unit else f"{self.rate_count}/{self.rate_seconds}s"
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleRow:
     """A periodic schedule as registered by the workers, with its next run."""
 
@@ -210,6 +235,7 @@ class Status:
     queues: list[QueueStats]
     workers: list[WorkerRow] | None
     unserved_tasks: list[UnservedTask] = dataclasses.field(default_factory=list)
+    limits: list[LimitStats] = dataclasses.field(default_factory=list)
 
     @property
     def max_lag(self) -> float:
@@ -294,7 +320,12 @@ class Monitor:
             await self.queues(queues),
             workers,
             [u for u in unserved if not queues or u.queue in queues],
+            await self.limits(),
         )
+
+    async def limits(self) -> list[LimitStats]:
+        """Every limit, per key, with its running, waiting and recent counts (docs/limits.md)."""
+        return _rows(LimitStats, await self.repository.limit_stats())
 
     async def unserved_tasks(self, limit: int = 20) -> list[UnservedTask]:
         """Tasks with waiting jobs in a served queue that no live worker of it serves; none

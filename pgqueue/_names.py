@@ -1,4 +1,4 @@
-"""The limits on the names a job carries: task name, queue name, unique key.
+"""The limits on the names a job carries: task name, queue name, unique key, limit key.
 
 The same limits hold on every path: here for Python (JobOptions, TaskConfig, JobRequest,
 WorkerSettings), in pgqueue.enqueue_many for SQL, and as CHECK constraints on pgqueue.jobs for a
@@ -17,6 +17,7 @@ import unicodedata
 TASK_NAME_MAX_BYTES = 200
 QUEUE_NAME_MAX_BYTES = 200
 UNIQUE_KEY_MAX_BYTES = 1000
+LIMIT_KEY_MAX_BYTES = 1000
 
 _PREVIEW = 40
 
@@ -66,6 +67,10 @@ def queue_name_problem(value: object) -> str | None:
 
 def unique_key_problem(value: object) -> str | None:
     return name_problem("unique_key", value, UNIQUE_KEY_MAX_BYTES)
+
+
+def limit_key_problem(value: object) -> str | None:
+    return name_problem("limit_key", value, LIMIT_KEY_MAX_BYTES)
 
 
 def _preview(value: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 from pgqueue import _payloads as payloads
 from pgqueue._enqueue import Enqueued
 from pgqueue._job import DEFAULT_QUEUE, JobOptions, JobRequest
+from pgqueue._limit_values import NO_LIMITS, LimitRow, Limits
 from pgqueue._names import queue_name_problem, task_name_problem
 from pgqueue._periodic import PeriodicSchedule
 from pgqueue._retry import DEFAULT_RETRY, RetryPolicy
@@ -46,6 +47,7 @@ class TaskConfig:
     max_attempts: int | None = None
     retry: RetryPolicy = DEFAULT_RETRY
     timeout: float | None = None
+    limits: Limits = NO_LIMITS  # flow control: rate_limit, concurrency_limit (docs/limits.md)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -107,10 +109,12 @@ class Task(Generic[P, R]):
         delay: float | timedelta | None = None,
         max_attempts: int | None = None,
         unique_key: str | None = None,
+        limit_key: str | None = None,
         connection: Any = None,
     ) -> Task[P, R]:
         """This task with job options set; `connection` enqueues inside the caller's transaction
-        (an asyncpg Connection, or a SQLAlchemy Session/Connection/AsyncSession/AsyncConnection)."""
+        (an asyncpg Connection, or a SQLAlchemy Session/Connection/AsyncSession/AsyncConnection);
+        `limit_key`: the job counts against the task's limits per (task, key)."""
         options = self._binding.options.merged(
             JobOptions(
                 queue=queue,
@@ -119,6 +123,7 @@ class Task(Generic[P, R]):
                 delay=delay,
                 max_attempts=max_attempts,
                 unique_key=unique_key,
+                limit_key=limit_key,
             )
         )
         binding = replace(
@@ -244,6 +249,18 @@ class TaskRegistry:
                 found.setdefault(queue, set()).add(schedule.task)
         return {queue: sorted(names) for queue, names in sorted(found.items())}
 
+    def limit_rows(self) -> list[LimitRow]:
+        """The limits of the limited tasks, as the worker registers them (pgqueue.limits)."""
+        return [
+            LimitRow("task", task.name, task.config.limits)
+            for task in self._tasks.values()
+            if task.config.limits.limited
+        ]
+
+    def unlimited_names(self) -> list[str]:
+        """The tasks declared without limits: a worker drops any limits registered for them."""
+        return sorted(t.name for t in self._tasks.values() if not t.config.limits.limited)
+
 
 def default_task_name(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
@@ -256,3 +273,12 @@ def ensure_function(fn: object) -> None:
         raise TaskRegistrationError(f"@task cannot wrap a generator function: {fn!r}")
     if asyncio.iscoroutine(fn):
         raise TaskRegistrationError("@task needs a function, not a coroutine object")
+
+
+def declared_limits(what: str, rate_limit: object, concurrency_limit: object) -> Limits:
+    """The limits of a task or queue declaration; a bad one fails the declaration (at import
+    time) with a TaskRegistrationError that names it and the accepted forms."""
+    try:
+        return Limits.of(what, rate_limit, concurrency_limit)
+    except ValueError as exc:
+        raise TaskRegistrationError(str(exc)) from None

@@ -46,6 +46,11 @@ _NAME_CHECKS = {
         "unique_key IS NULL OR (unique_key <> '' AND octet_length(unique_key) <= 1000 "
         f"AND unique_key !~ '{_CONTROL}')"
     ),
+    # 0013_limits
+    "limit_key": (
+        "limit_key IS NULL OR (limit_key <> '' AND octet_length(limit_key) <= 1000 "
+        f"AND limit_key !~ '{_CONTROL}')"
+    ),
 }
 
 # One list of states, JobState's, in the order of 0001's CHECK (the drift check compares them).
@@ -76,6 +81,10 @@ jobs = Table(
     Column("progress", JSONB, nullable=True),
     # 0012_job_metadata: integrations' context from the enqueuer to the worker (docs/tracing.md).
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # 0013_limits: flow control (docs/limits.md). `limited` is set at enqueue when the job's task
+    # or queue has a row in `limits`: the plain claim leaves such jobs to pgqueue.claim_limited.
+    Column("limit_key", Text, nullable=True),
+    Column("limited", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint(f"state IN ({_states_sql})", name="state"),
     CheckConstraint("attempts >= 0", name="attempts"),
     CheckConstraint("max_attempts IS NULL OR max_attempts >= 1", name="max_attempts"),
@@ -88,10 +97,12 @@ jobs = Table(
     *(CheckConstraint(check, name=name) for name, check in _NAME_CHECKS.items()),
     CheckConstraint("jsonb_typeof(metadata) = 'object'", name="metadata"),
     # The claim reads this index in order and stops after LIMIT rows: only runnable rows are in it,
-    # so history and far-future schedules never slow the claim down.
+    # so history and far-future schedules never slow the claim down. 0013_limits: `limited` second,
+    # so the plain claim (NOT limited) never walks past limited jobs waiting on their limits.
     Index(
         "jobs_claim_idx",
         "queue",
+        "limited",
         text("priority DESC"),
         "run_at",
         "id",
@@ -118,6 +129,25 @@ jobs = Table(
         postgresql_where=text(
             "unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running', 'retrying')"
         ),
+    ),
+    # 0013_limits: the limited claim's groups (queue, task, key) and each one's jobs in claim
+    # order; the running counts of limited jobs (at most the workers' concurrency in all).
+    Index(
+        "jobs_limited_idx",
+        "queue",
+        "task",
+        text("COALESCE(limit_key, ''::text)"),
+        text("priority DESC"),
+        "run_at",
+        "id",
+        postgresql_where=text("state = 'queued' AND limited"),
+    ),
+    Index(
+        "jobs_limited_running_idx",
+        "task",
+        "limit_key",
+        "queue",
+        postgresql_where=text("state = 'running' AND limited"),
     ),
     # 0003_operations: retention deletes and the monitoring views' recent windows are range
     # scans of this one; history is never read in full.
@@ -153,6 +183,43 @@ schedules = Table(
     Column("registered_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("last_tick", DateTime(timezone=True), nullable=True),
+)
+
+# -- 0013_limits: flow control (docs/limits.md) -------------------------------------------------
+
+# One row per limited task (scope 'task') or queue (scope 'queue'), registered by the workers at
+# start from @app.task(rate_limit=..., concurrency_limit=...) and app.queue(...). A rate is
+# rate_count starts per rate_seconds, with bursts of at most `burst`.
+limits = Table(
+    "limits",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("concurrency", Integer, nullable=True),
+    Column("rate_count", Integer, nullable=True),
+    Column("rate_seconds", Float, nullable=True),
+    Column("burst", Integer, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    CheckConstraint("scope IN ('task', 'queue')", name="scope"),
+    CheckConstraint("concurrency IS NULL OR concurrency >= 1", name="concurrency"),
+    CheckConstraint(
+        "(rate_count IS NULL) = (rate_seconds IS NULL) AND (rate_count IS NULL) = "
+        "(burst IS NULL) AND (rate_count IS NULL OR (rate_count >= 1 AND rate_seconds > 0 "
+        "AND burst >= 1))",
+        name="rate",
+    ),
+)
+
+# A rate's token bucket per (task, key) and per queue (key ''), written by the limited claim: the
+# tokens left at refilled_at. No row is a full bucket.
+limit_buckets = Table(
+    "limit_buckets",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("refilled_at", DateTime(timezone=True), nullable=False),
 )
 
 # -- 0002_workers, with the columns of 0005_worker_health and 0010_worker_tasks ------------------

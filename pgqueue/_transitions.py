@@ -130,6 +130,7 @@ CATALOGUE: tuple[Edge, ...] = (
         "job_promote_due.sql",
     ),
     Edge(Name.CLAIMED, (JobState.QUEUED,), _RUNNING, "job_claim.sql"),
+    Edge(Name.CLAIMED, (JobState.QUEUED,), _RUNNING, "pgqueue.claim_limited()"),
     Edge(Name.SUCCEEDED, _RUNNING, (JobState.SUCCEEDED,), "job_complete_many.sql"),
     Edge(Name.RETRY, _RUNNING, (JobState.RETRYING, JobState.QUEUED), "job_complete_many.sql"),
     Edge(Name.DEAD, _RUNNING, (JobState.DEAD,), "job_complete_many.sql"),

@@ -35,8 +35,10 @@ from pgqueue._attempts import Attempts, cancelled_on_request, interrupted
 from pgqueue._backoff import Backoff, jittered
 from pgqueue._clock import Clock
 from pgqueue._executor import JobRunner
+from pgqueue._flow import FlowControl
 from pgqueue._hooks import Hooks
 from pgqueue._job import ClaimedJob, JobRequest
+from pgqueue._limit_values import Limits
 from pgqueue._metrics import Health
 from pgqueue._notifier import Callback, Listener, Subscription, job_ids
 from pgqueue._ops import OpsParts, RequestBuilder, WorkerOps
@@ -110,6 +112,7 @@ class AppLike(Protocol):
     dsn: str | None
     registry: TaskRegistry
     schedules: dict[str, PeriodicSchedule]
+    queue_limits: dict[str, Limits]
     default_max_attempts: int
     connect_timeout: float
     command_timeout: float | None
@@ -154,9 +157,16 @@ class WorkerParts:
     clock: Clock = field(default_factory=Clock)
     listener: Callable[[], Listener] | None = None
     hooks: Hooks = field(default_factory=Hooks)  # the App's instrumentation (pgqueue._hooks)
+    queue_limits: Mapping[str, Limits] = field(default_factory=dict)
 
     def operations(self) -> OpsParts:
         return OpsParts(self.registry, self.schedules, self.make_request)
+
+    def flow(self, poll_interval: float, clock: Clock) -> FlowControl:
+        """Flow control (docs/limits.md): when to run the limited claim beside the plain one."""
+        return FlowControl(
+            self.registry, self.queue_limits, poll_interval=poll_interval, clock=clock
+        )
 
     @classmethod
     def of(cls, app: AppLike, clock: Clock | None = None) -> WorkerParts:
@@ -179,6 +189,7 @@ class WorkerParts:
             clock=clock or Clock(),
             listener=listener,
             hooks=app.hooks,
+            queue_limits=app.queue_limits,
         )
 
 
@@ -249,8 +260,7 @@ class Worker:
         self._start_done = asyncio.Event()
         self._start_task: asyncio.Future[None] | None = None
         self._start_aborted = False
-        self._stop_requested = False  # a stop asked at any moment, even during start()
-        self._stopping = False
+        self._stop_requested = self._stopping = False  # a stop asked at any moment, even in start()
         self._stopped = asyncio.Event()
         self._claiming = True
         self._until_empty = False  # run(until_empty=True): stop once nothing is left to run
@@ -262,6 +272,7 @@ class Worker:
         # Operations (progress, maintenance leader, metrics): pgqueue/_ops.py.
         self.ops = WorkerOps(self.id, parts=self.parts.operations(), clock=self.clock)
         self._ready = ReadyJobs(self.settings.concurrency, self.settings.prefetch)  # _ready.py
+        self._flow = self.parts.flow(self.settings.poll_interval, self.clock)  # docs/limits.md
         self._attempts = Attempts(
             record=self._record,
             finished=self._job_finished,
@@ -290,6 +301,7 @@ class Worker:
         self._repository = repository = await self.parts.repository()
         # Registered before the first claim: a job claimed by an unregistered worker looks lost.
         await repository.heartbeat(self._worker_row())
+        await self._flow.register(repository, self.id)
         # Nothing below awaits: start-up is either abandoned before this point or complete.
         self._serving = serving = self._build(repository, loop)
         if self._stop_requested:
@@ -389,7 +401,7 @@ class Worker:
             batch_size=self.settings.completion_batch_size,
             flush_interval=self.settings.completion_flush_interval,
             clock=self.clock,
-            on_written=self._slot_freed.set,
+            on_written=self._outcomes_written,
             on_rejected=self._count_rejected,
             database_answered=self._db_answered,
         )
@@ -660,7 +672,7 @@ class Worker:
                 await self._slot_freed.wait()
                 continue
             # Cleared before the claim so a NOTIFY arriving during it is not lost.
-            self._wake.clear()
+            self._take_wake()
             try:
                 jobs = await self._claim(serving.repository, free, claim_uncertain)
             except DatabaseError as exc:
@@ -686,7 +698,8 @@ class Worker:
                 if settled:
                     continue  # claim once more now, after the outcomes and promotions
             if len(jobs) < free:
-                await self.clock.wait(self._wake, jittered(self.settings.poll_interval, 0.25))
+                idle = jittered(self.settings.poll_interval, 0.25)
+                await self.clock.wait(self._wake, self._flow.wait(idle))
 
     async def _burst_check(
         self, serving: _Serving, jobs: list[ClaimedJob], settled: bool
@@ -697,7 +710,7 @@ class Worker:
         Done means a claim found nothing, nothing runs, and that claim came after every outcome
         was written and every due scheduled job or retry promoted (a written outcome can queue a
         retry; a promotion queues jobs): two claims, the last one on a settled database."""
-        if jobs or self._attempts.active or self._ready:
+        if jobs or self._attempts.active or self._ready or self._flow.holds_jobs_back:
             return False  # work found or running: an attempt's end wakes the loop (_on_slot_freed)
         if settled:
             logger.info(
@@ -716,6 +729,19 @@ class Worker:
             logger.warning("could not promote due jobs (%s); checking again", exc)
             return False  # the next claim (or its backoff) comes first
         return True
+
+    def _take_wake(self) -> None:
+        """Clear the wake-up before a claim; one that came also makes the limited claim due."""
+        if self._wake.is_set():
+            self._flow.woken()
+        self._wake.clear()
+
+    def _outcomes_written(self) -> None:
+        """Outcomes reached the database: their slots are free. A limited job's slot is free for
+        every worker only now (it has left 'running'): claim again at once."""
+        self._slot_freed.set()
+        if self._flow.written(o.job_id for o in self._outcomes):
+            self._wake.set()
 
     def _on_slot_freed(self) -> None:
         self._slot_freed.set()
@@ -741,7 +767,15 @@ class Worker:
                     len(released),
                     extra={"worker_id": self.id},
                 )
-        return await repository.claim(self.settings.queues, free, self.id)
+        jobs: list[ClaimedJob] = []
+        # Limited jobs only for the slots free now, never ahead: a job claimed ahead is 'running'
+        # and so holds one of its limit's slots (or a rate's token) while it waits in hand.
+        slots = min(free, self.settings.concurrency - self._attempts.active - len(self._ready))
+        if slots > 0 and self._flow.due():
+            jobs = await self._flow.claim(repository, self.settings.queues, slots, self.id)
+        if len(jobs) < free:
+            jobs += await repository.claim(self.settings.queues, free - len(jobs), self.id)
+        return jobs
 
     def _database_answered(self) -> None:
         """Something reached the database: loops backing off from an outage retry now."""
@@ -818,6 +852,7 @@ class Worker:
 
     def _record(self, result: Transition) -> None:
         self._processed += 1
+        self._flow.recorded(result.job_id)
         if result.name is not transitions.Name.SUCCEEDED:
             self._failed += 1
         self._outcomes.append(result)

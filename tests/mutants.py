@@ -45,8 +45,9 @@ NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselve
 NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v2.sql"
 NOTIFY_FINISHING = "pgqueue/_sql/functions/notify_jobs_finishing.v1.sql"
 NOTIFY_V2 = "migrations/versions/0009_notify_v2.py"  # the split triggers
-ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v2.sql"
-ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v2.sql"
+ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v3.sql"
+ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v3.sql"
+CLAIM_LIMITED = "pgqueue/_sql/functions/claim_limited.v1.sql"
 CANCEL = "pgqueue/_sql/functions/cancel.v1.sql"
 
 T_CLAIM = "tests/integration/test_claim.py"
@@ -69,6 +70,7 @@ T_CLI_POLISH = "tests/integration/test_cli_polish.py"
 T_SERVICES = "tests/integration/test_services_clock.py"
 T_OPS_CLI_STATUS = "tests/integration/test_ops_cli.py"
 T_BURST = "tests/integration/test_burst.py"
+T_LIMITS = "tests/integration/test_limits.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -1023,8 +1025,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "otel-enqueue-many-drops-metadata",
         "otel",
         ENQUEUE_MANY,
-        "b.run_at, b.max_attempts, b.unique_key, b.metadata\n",
-        "b.run_at, b.max_attempts, b.unique_key, '{}'::jsonb\n",
+        "b.run_at, b.max_attempts, b.unique_key, b.metadata, b.limit_key,\n",
+        "b.run_at, b.max_attempts, b.unique_key, '{}'::jsonb, b.limit_key,\n",
         "the one insert of every enqueue path stores no metadata",
         (f"{T_OTEL}::test_every_enqueue_path_stores_the_trace_context",),
     ),
@@ -1045,5 +1047,51 @@ MUTANTS: tuple[Mutant, ...] = (
         "metadata={**(job.metadata or {}), **self.metadata}",
         "an instrumentation's keys overwrite the metadata a job was given explicitly",
         (f"{T_OTEL}::test_a_jobs_own_metadata_wins_over_the_instrumentations",),
+    ),
+    # -- flow control (issue 11, docs/limits.md) ---------------------------------------------
+    Mutant(
+        "limits-claims-without-the-lock",
+        "limits",
+        CLAIM_LIMITED,
+        "    IF NOT pg_try_advisory_xact_lock(7021880391127512064) THEN\n",
+        "    IF false THEN\n",
+        "two limited claims at one moment each see the slots free and together exceed the limit",
+        (f"{T_LIMITS}::test_two_claims_at_the_same_moment_never_exceed_the_limit",),
+    ),
+    Mutant(
+        "limits-running-jobs-not-counted",
+        "limits",
+        CLAIM_LIMITED,
+        "coalesce(m.concurrency - m.busy, n)",
+        "coalesce(m.concurrency, n)",
+        "a concurrency limit ignores the jobs already running: every claim takes a full limit",
+        (f"{T_LIMITS}::test_two_claims_at_the_same_moment_never_exceed_the_limit",),
+    ),
+    Mutant(
+        "limits-keys-share-one-count",
+        "limits",
+        CLAIM_LIMITED,
+        "(s.scope = 'task' AND r.task = s.name AND r.key = s.key)",
+        "(s.scope = 'task' AND r.task = s.name)",
+        "the jobs of one key count against every key of the task: one tenant starves the others",
+        (f"{T_LIMITS}::test_each_key_gets_its_own_limit",),
+    ),
+    Mutant(
+        "limits-rate-tokens-never-taken",
+        "limits",
+        CLAIM_LIMITED,
+        "r.tokens - coalesce(t.n, 0) AS tokens",
+        "r.tokens AS tokens",
+        "a rate limit never runs out: its bucket stays full whatever starts",
+        (f"{T_LIMITS}::test_a_rate_lets_its_burst_start_then_one_job_per_interval",),
+    ),
+    Mutant(
+        "limits-plain-claim-takes-limited-jobs",
+        "limits",
+        CLAIM_SQL,
+        " AND NOT j.limited\n",
+        "\n",
+        "the plain claim takes limited jobs past their limits",
+        (f"{T_LIMITS}::test_concurrency_limit_holds_across_two_workers",),
     ),
 )

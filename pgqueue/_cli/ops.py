@@ -63,6 +63,28 @@ def _health_problems(
     return problems
 
 
+def _limits_table(status: Status) -> Any:
+    """Per limit and key: running against the concurrency limit, the last minute's starts
+    against the rate, the jobs waiting on it (docs/limits.md)."""
+    return table(
+        "Limits",
+        ["SCOPE", "NAME", "KEY", "RUNNING", "CONCURRENCY", "STARTS/1M", "RATE", "WAITING"],
+        [
+            [
+                s.scope,
+                s.name,
+                s.key or "-",
+                s.running,
+                "-" if s.concurrency_limit is None else s.concurrency_limit,
+                s.started_1m,
+                s.rate_limit or "-",
+                s.waiting,
+            ]
+            for s in status.limits
+        ],
+    )
+
+
 def _print_status(status: Status) -> None:
     out = console()
     queues = table(
@@ -86,6 +108,8 @@ def _print_status(status: Status) -> None:
     out.print(queues if status.queues else "Queues: no jobs")
     for line in _unserved_lines(status):
         out.print(f"unserved: {line}", markup=False, highlight=False)
+    if status.limits:
+        out.print(_limits_table(status))
     if status.workers is None:
         out.print("Workers: not tracked by this database's schema (pgqueue.workers is missing)")
         return
@@ -186,6 +210,7 @@ def status(
                         "workers": current.workers,
                         "unserved": current.unserved,
                         "unserved_tasks": current.unserved_tasks,
+                        "limits": current.limits,
                         "healthy": not problems,
                         "problems": problems,
                     }

@@ -10,6 +10,7 @@ named file of `pgqueue._sql`, and every driver error leaves it translated into a
 - `leases`     leader election
 - `schedules`  periodic schedules and their ticks
 - `stats`      the monitoring views, the database's clock, ping
+- `limits`     flow control: registering limits, the limited claim, limit stats
 
 A new query: a .sql file in pgqueue/_sql/, one method in the subject's module (docs/architecture.md,
 "Where a new query goes").
@@ -27,6 +28,7 @@ from pgqueue._repository.driver import (
 )
 from pgqueue._repository.jobs import DeadLetterScope, Jobs, OutcomeRow, job_info_from_row
 from pgqueue._repository.leases import Leases
+from pgqueue._repository.limits import LimitedClaim, Limits, Registered
 from pgqueue._repository.schedules import Schedules
 from pgqueue._repository.stats import Stats
 from pgqueue._repository.testkit import DrainQueries
@@ -36,7 +38,9 @@ __all__ = [
     "Database",
     "DeadLetterScope",
     "HeartbeatConnection",
+    "LimitedClaim",
     "OutcomeRow",
+    "Registered",
     "Repository",
     "WorkerRow",
     "connect",
@@ -47,7 +51,7 @@ __all__ = [
 ]
 
 
-class Repository(Jobs, Workers, Leases, Schedules, Stats, DrainQueries):
+class Repository(Jobs, Workers, Leases, Schedules, Stats, Limits, DrainQueries):
     """Every named query, over one pool. Each subject's methods are in its own module; this
     class only puts them together, so a caller holds one object."""
 

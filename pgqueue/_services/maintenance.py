@@ -115,6 +115,7 @@ class Pruner(Service):
             batch_size=self.batch_size,
             keep_going=lambda: self.lease.held,
         )
+        await self.repository.prune_limit_buckets()  # rate buckets full again (docs/limits.md)
         self.prune_passes += 1
 
 

@@ -1,5 +1,6 @@
-"""Queue stats: reads pgqueue.queue_stats into the queue depth and lag gauges of a worker's
-Prometheus endpoint (runs only with metrics_port set; pgqueue/_metrics.py).
+"""Queue stats: reads pgqueue.queue_stats and pgqueue.limit_stats into the queue depth, lag and
+limit gauges of a worker's Prometheus endpoint (runs only with metrics_port set;
+pgqueue/_metrics.py).
 
 Every worker exporting metrics reads the same view, so the gauges agree with `pgqueue status`;
 aggregate them with max() in PromQL.
@@ -30,3 +31,4 @@ class QueueStatsReader(Service):
 
     async def run_once(self) -> None:
         self.metrics.set_queues(await self.monitor.queues())
+        self.metrics.set_limits(await self.monitor.limits())

@@ -2,6 +2,9 @@
 -- The CTE locks candidates with SKIP LOCKED so concurrent workers never wait on each other; the
 -- UPDATE marks them running and counts the attempt. Per queue (LATERAL) the scan walks
 -- jobs_claim_idx in order and stops after $2 rows, however long the backlog or history.
+-- Limited jobs (their task or queue has limits) are never taken here but by
+-- pgqueue.claim_limited (docs/limits.md); `limited` is the index's second column, so however many
+-- of them wait at their limits, this scan starts at the first unlimited job.
 -- A worker whose row is not 'running' (declared lost, stopping, stopped) claims nothing: a worker
 -- declared lost may still run the jobs the rescue just put back, and must not take them again
 -- before its next heartbeat has registered it anew. (A one-time filter on workers_pkey; an id
@@ -14,7 +17,7 @@ WITH candidates AS (
     CROSS JOIN LATERAL (
         SELECT j.id, j.priority, j.run_at
         FROM pgqueue.jobs AS j
-        WHERE j.state = 'queued' AND j.queue = q.name
+        WHERE j.state = 'queued' AND j.queue = q.name AND NOT j.limited
         ORDER BY j.priority DESC, j.run_at, j.id
         LIMIT $2
         FOR UPDATE SKIP LOCKED

@@ -163,6 +163,7 @@ async def test_status_json_and_health_checks(dsn: str) -> None:
         "workers": [] if await has_workers_table(dsn) else None,
         "unserved": ["a"] if await has_workers_table(dsn) else [],
         "unserved_tasks": [],
+        "limits": [],
         "healthy": True,
         "problems": [],
     }

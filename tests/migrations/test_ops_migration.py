@@ -134,7 +134,8 @@ def test_head_has_the_operations_schema(empty_db: str) -> None:
     assert [f[1] for f in enqueue] == [
         "task text, args jsonb, kwargs jsonb, queue text, priority integer, "
         "run_at timestamp with time zone, max_attempts integer, unique_key text, "
-        "metadata jsonb"  # 0012_job_metadata
+        "metadata jsonb, "  # 0012_job_metadata
+        "limit_key text"  # 0013_limits
     ]
 
 

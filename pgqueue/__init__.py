@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pgqueue._registry import Task
     from pgqueue._retry import RetryPolicy, constant
     from pgqueue._worker import Worker, WorkerStats, run_until_signalled
+    from pgqueue._workflows import Group, Workflow
     from pgqueue.errors import (
         AuthenticationError,
         ConfigurationError,
@@ -72,6 +73,8 @@ _LAZY = {
     "Worker": "pgqueue._worker",
     "WorkerStats": "pgqueue._worker",
     "run_until_signalled": "pgqueue._worker",
+    "Group": "pgqueue._workflows",
+    "Workflow": "pgqueue._workflows",
 }
 
 
@@ -102,6 +105,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "Enqueued",
     "FinishedEvent",
+    "Group",
     "JobContext",
     "JobFailedError",
     "JobInfo",
@@ -123,6 +127,7 @@ __all__ = [
     "Worker",
     "WorkerSettings",
     "WorkerStats",
+    "Workflow",
     "__version__",
     "constant",
     "current_job",

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
@@ -33,6 +33,9 @@ from pgqueue._registry import (
 from pgqueue._repository import Repository, translated
 from pgqueue._retry import DEFAULT_RETRY, RetryPolicy
 from pgqueue._waits import wait_event
+from pgqueue._workflows import Group, Workflow
+from pgqueue._workflows import chain as chain_jobs
+from pgqueue._workflows import group as group_jobs
 from pgqueue.errors import (
     JobFailedError,
     JobNotFoundError,
@@ -296,6 +299,17 @@ class App:
         """Enqueue many jobs (from `task.job(...)` or `app.request(...)`) in one round trip and
         one transaction; returns their ids in order."""
         return [done.id for done in await self.enqueue_requests(jobs, connection=connection)]
+
+    def chain(self, *jobs: JobRequest) -> Workflow:
+        """Jobs that run one after the other: each waits until the one before it succeeded (and
+        reads its result with `current_job().parent_results()`). `await ....enqueue(connection=)`
+        or `.enqueue_sync(connection=)` writes them all in one round trip (docs/workflows.md)."""
+        return chain_jobs(self, jobs)
+
+    def group(self, jobs: Iterable[JobRequest]) -> Group:
+        """Jobs that run independently; `.then(callback.job(...))` adds a callback that runs once,
+        after every member succeeded, with their results in order (docs/workflows.md)."""
+        return group_jobs(self, jobs)
 
     def enqueue_many_sync(self, jobs: Sequence[JobRequest], *, connection: Any) -> list[int]:
         """`enqueue_many` through a SQLAlchemy Session or Connection, in its transaction."""

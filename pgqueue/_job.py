@@ -6,18 +6,22 @@ import enum
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pgqueue._names import queue_name_problem, task_name_problem, unique_key_problem
 
 DEFAULT_QUEUE = "default"
+
+# What a job waiting on parents does when one ends dead or cancelled (docs/workflows.md).
+ParentFailure = Literal["cancel", "run"]
 
 
 class JobState(enum.StrEnum):
     """A job's state, stored as text (guarded by a CHECK constraint, not an enum type).
 
     queued -> running -> succeeded | retrying | dead | cancelled; scheduled and retrying
-    wait for run_at, then become queued again. See docs/states.md for the diagram.
+    wait for run_at, then become queued again; waiting jobs wait for their parents
+    (docs/workflows.md). See docs/states.md for the diagram.
     """
 
     SCHEDULED = "scheduled"
@@ -27,6 +31,8 @@ class JobState(enum.StrEnum):
     SUCCEEDED = "succeeded"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    # 0014_workflows: enqueued with parents (depends_on) that have not all finished yet.
+    WAITING = "waiting"
 
     @property
     def is_finished(self) -> bool:
@@ -52,8 +58,13 @@ class JobOptions:
     delay: float | timedelta | None = None
     max_attempts: int | None = None
     unique_key: str | None = None
+    # 0014_workflows: the ids of the jobs this one waits for, and what a failed one means.
+    depends_on: tuple[int, ...] | None = None
+    on_parent_failure: ParentFailure | None = None
 
     def __post_init__(self) -> None:
+        if self.depends_on is not None:
+            object.__setattr__(self, "depends_on", parent_ids(self.depends_on))
         if self.run_at is not None and self.delay is not None:
             raise ValueError("pass either run_at or delay, not both")
         if self.run_at is not None and self.run_at.tzinfo is None:
@@ -97,6 +108,8 @@ class JobOptions:
             delay_seconds=self.delay_seconds,
             max_attempts=self.max_attempts or max_attempts,
             unique_key=self.unique_key,
+            depends_on=self.depends_on or (),
+            on_parent_failure=self.on_parent_failure,
         )
 
     def merged(self, other: JobOptions) -> JobOptions:
@@ -113,6 +126,8 @@ class JobOptions:
             if other.max_attempts is not None
             else self.max_attempts,
             unique_key=other.unique_key if other.unique_key is not None else self.unique_key,
+            depends_on=other.depends_on if other.depends_on is not None else self.depends_on,
+            on_parent_failure=other.on_parent_failure or self.on_parent_failure,
         )
 
 
@@ -129,6 +144,12 @@ class JobRequest:
     delay_seconds: float | None = None
     max_attempts: int | None = None
     unique_key: str | None = None
+    # 0014_workflows: parents by id, parents by 1-based position among the earlier jobs of the
+    # same enqueue_many batch (how a chain or a group's callback is written in one call), and
+    # what a failed parent means (None: "cancel").
+    depends_on: tuple[int, ...] = ()
+    depends_on_batch: tuple[int, ...] = ()
+    on_parent_failure: ParentFailure | None = None
 
     def __post_init__(self) -> None:
         # Every enqueue path builds one of these, so no name gets past without the limits.
@@ -139,6 +160,20 @@ class JobRequest:
         if self.unique_key is not None and not self.unique_key:
             raise ValueError("unique_key must not be empty")
         _check_names(task=self.task, queue=self.queue, unique_key=self.unique_key)
+        object.__setattr__(self, "depends_on", parent_ids(self.depends_on))
+        if self.unique_key is not None and (self.depends_on or self.depends_on_batch):
+            raise ValueError(
+                "unique_key and depends_on cannot be combined: a job waiting on its parents "
+                "does not hold a unique key"
+            )
+        if self.on_parent_failure not in (None, "cancel", "run"):
+            raise ValueError(
+                f"on_parent_failure must be 'cancel' or 'run', not {self.on_parent_failure!r}"
+            )
+
+    @property
+    def has_parents(self) -> bool:
+        return bool(self.depends_on or self.depends_on_batch)
 
     def as_json_object(self) -> dict[str, Any]:
         """The job as pgqueue.enqueue_many expects it; times stay with the database."""
@@ -157,7 +192,24 @@ class JobRequest:
             job["max_attempts"] = self.max_attempts
         if self.unique_key is not None:
             job["unique_key"] = self.unique_key
+        if self.depends_on:
+            job["depends_on"] = list(self.depends_on)
+        if self.depends_on_batch:
+            job["depends_on_batch"] = list(self.depends_on_batch)
+        if self.on_parent_failure is not None:
+            job["on_parent_failure"] = self.on_parent_failure
         return job
+
+
+def parent_ids(ids: Any) -> tuple[int, ...]:
+    """depends_on as a tuple of job ids; anything else is a clear error, not a database one."""
+    if isinstance(ids, int | str | bytes):
+        raise TypeError(f"depends_on takes a list of job ids, not {ids!r}")
+    found = tuple(ids)
+    for job_id in found:
+        if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id < 1:
+            raise TypeError(f"depends_on takes job ids (positive ints), not {job_id!r}")
+    return found
 
 
 def _check_names(
@@ -211,6 +263,9 @@ class JobInfo:
     worker_id: str | None = None
     unique_key: str | None = None
     progress: Any = None
+    # 0014_workflows: the jobs this one waits for (in their order) and the jobs waiting on it.
+    parents: tuple[int, ...] = ()
+    children: tuple[int, ...] = ()
 
     @property
     def last_error(self) -> dict[str, Any] | None:

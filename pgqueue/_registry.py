@@ -14,7 +14,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from pgqueue import _payloads as payloads
 from pgqueue._enqueue import Enqueued
-from pgqueue._job import DEFAULT_QUEUE, JobOptions, JobRequest
+from pgqueue._job import DEFAULT_QUEUE, JobOptions, JobRequest, ParentFailure, parent_ids
 from pgqueue._names import queue_name_problem, task_name_problem
 from pgqueue._periodic import PeriodicSchedule
 from pgqueue._retry import DEFAULT_RETRY, RetryPolicy
@@ -107,10 +107,14 @@ class Task(Generic[P, R]):
         delay: float | timedelta | None = None,
         max_attempts: int | None = None,
         unique_key: str | None = None,
+        depends_on: Sequence[int] | None = None,
+        on_parent_failure: ParentFailure | None = None,
         connection: Any = None,
     ) -> Task[P, R]:
         """This task with job options set; `connection` enqueues inside the caller's transaction
-        (an asyncpg Connection, or a SQLAlchemy Session/Connection/AsyncSession/AsyncConnection)."""
+        (an asyncpg Connection, or a SQLAlchemy Session/Connection/AsyncSession/AsyncConnection).
+        `depends_on` holds the job waiting until those jobs succeed; a parent that ends dead or
+        cancelled cancels it, unless `on_parent_failure="run"` (docs/workflows.md)."""
         options = self._binding.options.merged(
             JobOptions(
                 queue=queue,
@@ -119,6 +123,8 @@ class Task(Generic[P, R]):
                 delay=delay,
                 max_attempts=max_attempts,
                 unique_key=unique_key,
+                depends_on=None if depends_on is None else parent_ids(depends_on),
+                on_parent_failure=on_parent_failure,
             )
         )
         binding = replace(

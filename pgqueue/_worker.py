@@ -352,6 +352,7 @@ class Worker:
             default_max_attempts=self.parts.default_max_attempts,
             progress_sink=self.ops.prepare(repository),
             max_result_bytes=settings.max_result_bytes,
+            parent_results=repository.parent_results,
         )
         flusher = self._flusher(repository)
         cancel_check = CancelCheck(

@@ -41,9 +41,9 @@ EXECUTOR = "pgqueue/_executor.py"
 NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselves
 # Function bodies live in files since 0008_sql_files: the newest version of each is what runs.
 NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v1.sql"
-ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v1.sql"
-ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v1.sql"
-CANCEL = "pgqueue/_sql/functions/cancel.v1.sql"
+ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v2.sql"
+ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v2.sql"
+CANCEL = "pgqueue/_sql/functions/cancel.v2.sql"
 
 T_CLAIM = "tests/integration/test_claim.py"
 T_RETRY = "tests/integration/test_retry_policy.py"
@@ -344,8 +344,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "enqueue-never-scheduled",
         "enqueue",
         ENQUEUE_MANY,
-        "CASE WHEN b.run_at > now() THEN 'scheduled' ELSE 'queued' END",
-        "'queued'",
+        "WHEN b.run_at > now() THEN 'scheduled' ELSE 'queued' END",
+        "ELSE 'queued' END",
         "a job for later is queued at once (the one insert of every enqueue path)",
         (f"{T_ENQUEUE}::test_options_priority_delay_run_at_max_attempts",),
     ),
@@ -438,8 +438,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "cancel-scheduled-job-not-cancelled",
         "cancel",
         CANCEL,
-        "    IF current IN ('scheduled', 'queued', 'retrying') THEN",
-        "    IF current IN ('queued') THEN",
+        "    IF current IN ('scheduled', 'queued', 'retrying', 'waiting') THEN",
+        "    IF current IN ('queued', 'waiting') THEN",
         "pgqueue.cancel leaves a scheduled or retrying job alone",
         (f"{T_RELIABILITY}::test_cancel_from_sql",),
     ),
@@ -456,8 +456,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "cancel-waiting-takes-running-jobs",
         "cancel",
         "pgqueue/_sql/job_cancel_waiting.sql",
-        "AND j.state IN ('queued', 'scheduled', 'retrying')",
-        "AND j.state IN ('queued', 'scheduled', 'retrying', 'running')",
+        "AND j.state IN ('queued', 'scheduled', 'retrying', 'waiting')",
+        "AND j.state IN ('queued', 'scheduled', 'retrying', 'waiting', 'running')",
         "an operator's cancel marks running jobs cancelled under their worker",
         (f"{T_RETENTION}::test_cancel_and_retry",),
     ),

@@ -48,6 +48,8 @@ def _print_job(info: JobInfo, most: int | None) -> None:
         ("worker", info.worker_id),
         ("progress", None if info.progress is None else serialization.dumps(info.progress)),
         ("result", None if info.result is None else serialization.dumps(info.result)),
+        ("parents", ", ".join(map(str, info.parents)) or None),
+        ("children", ", ".join(map(str, info.children)) or None),
     ]
     out = show
     out(table(None, ["FIELD", "VALUE"], [[k, cell(v)] for k, v in fields]))

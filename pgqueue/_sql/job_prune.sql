@@ -7,6 +7,14 @@ WITH doomed AS (
     FROM pgqueue.jobs AS j
     WHERE j.state = $1::text
       AND j.finished_at < now() - make_interval(secs => $2::float8)
+      -- A parent stays while a child of it has not finished (docs/workflows.md): the child is
+      -- still waiting on it, or will read its result (parent_results()) when it runs.
+      AND NOT EXISTS (
+          SELECT 1
+          FROM pgqueue.job_dependencies AS d
+          JOIN pgqueue.jobs AS c ON c.id = d.child_id
+          WHERE d.parent_id = j.id AND c.state NOT IN ('succeeded', 'dead', 'cancelled')
+      )
     ORDER BY j.finished_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED

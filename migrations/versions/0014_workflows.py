@@ -87,14 +87,18 @@ CREATE TRIGGER jobs_resolve_dependencies
 
 def _grants_carried_over(source: str, target: str) -> str:
     """GRANT EXECUTE on `target` to every role that holds it on `source` (a NULL acl is the
-    default, PUBLIC, which the new function has too)."""
+    default, PUBLIC, which the new function has too), and `source`'s comment."""
     return f"""
 DO $do$
 DECLARE
     acl aclitem[] := (SELECT p.proacl FROM pg_catalog.pg_proc AS p
                       WHERE p.oid = '{source}'::regprocedure);
+    note text := pg_catalog.obj_description('{source}'::regprocedure, 'pg_proc');
     grantee text;
 BEGIN
+    IF note IS NOT NULL THEN
+        EXECUTE format('COMMENT ON FUNCTION {target} IS %L', note);
+    END IF;
     IF acl IS NULL THEN
         RETURN;
     END IF;

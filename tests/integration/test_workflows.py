@@ -154,7 +154,8 @@ async def test_two_parents_finishing_in_concurrent_transactions_queue_the_child_
         async def blocked() -> bool:
             return bool(
                 await setup.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
                 )
             )
 

@@ -133,7 +133,9 @@ def test_head_has_the_operations_schema(empty_db: str) -> None:
     enqueue = [f for f in snap["functions"] if f[0] == "enqueue"]
     assert [f[1] for f in enqueue] == [
         "task text, args jsonb, kwargs jsonb, queue text, priority integer, "
-        "run_at timestamp with time zone, max_attempts integer, unique_key text"
+        "run_at timestamp with time zone, max_attempts integer, unique_key text, "
+        # 0014_workflows
+        "depends_on bigint[], on_parent_failure text"
     ]
 
 

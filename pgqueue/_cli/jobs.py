@@ -25,7 +25,16 @@ if TYPE_CHECKING:
     from pgqueue._job import JobInfo
 
 # pgqueue._job.JobState values, spelt out so that `--help` imports nothing heavy.
-STATES = ["scheduled", "queued", "running", "retrying", "succeeded", "dead", "cancelled"]
+STATES = [
+    "scheduled",
+    "queued",
+    "running",
+    "retrying",
+    "succeeded",
+    "dead",
+    "cancelled",
+    "waiting",
+]
 
 
 def _print_job(info: JobInfo, most: int | None) -> None:

@@ -343,3 +343,26 @@ async def test_retention_keeps_a_parent_whose_child_has_not_finished(app: App, d
         await conn.close()
     assert await app.repository.prune_jobs(JobState.SUCCEEDED, 3600, 100) == 1
     assert [r["id"] for r in await fetch(dsn, STATES)] == [first, second]
+
+
+async def test_status_and_jobs_show_name_the_waiting_state_parents_and_children(
+    app: App, dsn: str
+) -> None:
+    from tests.integration.test_ops_cli import cli, cli_json
+
+    @app.task(name="t")
+    def t() -> None: ...
+
+    a, b, c = await app.group([t.job(), t.job()]).then(t.job()).enqueue()
+    status = await cli_json(dsn, "status")
+    [queue] = status["queues"]
+    assert (queue["queue"], queue["ready"], queue["waiting"]) == ("default", 2, 1)
+    shown = await cli_json(dsn, "jobs", "show", str(c))
+    assert (shown["state"], shown["parents"], shown["children"]) == ("waiting", [a, b], [])
+    assert (await cli_json(dsn, "jobs", "show", str(a)))["children"] == [c]
+    rc, out, _ = await cli(dsn, "jobs", "show", str(c))
+    assert rc == 0 and f"{a}, {b}" in out
+    rc, out, _ = await cli(dsn, "status")
+    assert rc == 0 and "WAITING" in out
+    listed = await cli_json(dsn, "jobs", "list", "--state", "waiting")
+    assert [j["id"] for j in listed] == [c]

@@ -21,14 +21,25 @@ from typing import Any, TypeVar
 
 import orjson
 
-from benchmarks import cli_start, report, soak, startup, workloads
+from benchmarks import cli_start, report, soak, startup, workflows, workloads
 from benchmarks.cluster import own_cluster
 from benchmarks.db import BENCH_DSN, Databases, server_info
 from benchmarks.measure import Rate
 from benchmarks.report import FAIL, INFO, Row, ms, rate, ratio, verdict
 from benchmarks.workers import ROOT
 
-WORKLOADS = ("enqueue", "batch", "drain", "latency", "deep", "soak", "sync", "startup", "cli")
+WORKLOADS = (
+    "enqueue",
+    "batch",
+    "drain",
+    "latency",
+    "deep",
+    "soak",
+    "sync",
+    "startup",
+    "cli",
+    "workflows",
+)
 # Not in the default run: drains with 1..--max-processes worker processes, for docs/scaling.md.
 EXTRA = ("scaling",)
 T = TypeVar("T")
@@ -411,6 +422,10 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             t = await cli_start.cli_start(dbs)
             results["cli"] = t
             rows += cli_rows(t)
+        if "workflows" in only:
+            log("workflows: a chain of 1,000, a group of 10,000 + callback, and without ...")
+            results["workflows"] = await workflows.measure(dbs, c)
+            rows += workflows.rows(results["workflows"], c)
     finally:
         await dbs.close()
     return rows, results

@@ -9,8 +9,8 @@ Adding one: copy an entry, keep the original text short but unique (tests/unit/t
 checks that it is found, that the tests it names exist, and that names are unique), then run
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
 promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli,
-burst (burst mode and start-up order)
-(and, as they land: limits, workflows).
+burst (burst mode and start-up order), workflows
+(and, as they land: limits).
 The operations mutants show that the tests issue 15 found hollow can now fail.
 """
 
@@ -62,6 +62,9 @@ T_CLI_POLISH = "tests/integration/test_cli_polish.py"
 T_SERVICES = "tests/integration/test_services_clock.py"
 T_OPS_CLI_STATUS = "tests/integration/test_ops_cli.py"
 T_BURST = "tests/integration/test_burst.py"
+RESOLVE = "pgqueue/_sql/functions/resolve_waiting.v1.sql"
+RESOLVE_TRIGGER = "pgqueue/_sql/functions/resolve_dependencies.v1.sql"
+T_WORKFLOWS = "tests/integration/test_workflows.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -872,5 +875,56 @@ MUTANTS: tuple[Mutant, ...] = (
             "tests/integration/test_startup_order.py"
             "::test_the_first_claim_and_its_job_go_before_the_services",
         ),
+    ),
+    # -- workflows (issue 12) -------------------------------------------------------------------
+    Mutant(
+        "workflows-children-not-locked-before-their-parents-are-read",
+        "workflows",
+        RESOLVE,
+        "        ORDER BY j.id\n        FOR UPDATE\n",
+        "        ORDER BY j.id\n",
+        "two parents finishing in concurrent transactions both miss the child, which waits forever",
+        (
+            f"{T_WORKFLOWS}::test_two_parents_finishing_in_concurrent_transactions_queue_the_child_"
+            "once",
+        ),
+    ),
+    Mutant(
+        "workflows-run-anyway-policy-ignored",
+        "workflows",
+        RESOLVE,
+        "              AND d.needs_success\n",
+        "",
+        'a child with on_parent_failure="run" is cancelled like the others',
+        (
+            f"{T_WORKFLOWS}::test_a_callback_with_on_parent_failure_run_runs_with_none_for_the_failed",
+        ),
+    ),
+    Mutant(
+        "workflows-only-successes-resolve",
+        "workflows",
+        RESOLVE_TRIGGER,
+        "f.state IN ('succeeded', 'dead', 'cancelled')",
+        "f.state = 'succeeded'",
+        "a parent ending dead or cancelled leaves its children waiting forever",
+        (f"{T_WORKFLOWS}::test_cancelling_a_parent_cancels_what_waits_on_it",),
+    ),
+    Mutant(
+        "workflows-children-enqueued-queued",
+        "workflows",
+        ENQUEUE_MANY,
+        "                            THEN 'waiting'\n",
+        "                            THEN 'queued'\n",
+        "a job with parents is claimable at once, before its parents ran",
+        (f"{T_WORKFLOWS}::test_a_chain_runs_in_order_over_two_workers",),
+    ),
+    Mutant(
+        "workflows-prune-takes-a-parent-still-needed",
+        "workflows",
+        "pgqueue/_sql/job_prune.sql",
+        "          WHERE d.parent_id = j.id\n",
+        "          WHERE d.parent_id = j.id AND false\n",
+        "retention deletes a parent whose child still waits on it",
+        (f"{T_WORKFLOWS}::test_retention_keeps_a_parent_whose_child_has_not_finished",),
     ),
 )

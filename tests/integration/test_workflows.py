@@ -159,7 +159,9 @@ async def test_two_parents_finishing_in_concurrent_transactions_queue_the_child_
                 )
             )
 
-        await wait_for(blocked, message="the second completion waiting on the child's lock")
+        await wait_for(
+            blocked, timeout=5, message="the second completion waiting on the child's lock"
+        )
         assert not second.done()
         await t1.commit()
         await second

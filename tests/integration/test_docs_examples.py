@@ -83,3 +83,13 @@ def test_typed_payloads(dsn: str) -> None:
     assert "result: Receipt(customer='ada', paid_cents=250)" in out
     assert "bad: dead 1 payload" in out
     assert "invoice.customer: Field required; invoice.cents: Input should be a valid" in out
+
+
+def test_workflows(dsn: str) -> None:
+    """docs/workflows.md's example: a chain in the caller's committed transaction, a group rolled
+    back with its transaction, a group whose callback gets every result; twice, as the docs
+    test runs examples."""
+    for _ in range(2):
+        out = run_example("workflows.py", dsn)
+        assert "is waiting" in out
+        assert "published: ['thumb-64.png', 'thumb-128.png', 'thumb-256.png']" in out

@@ -90,6 +90,6 @@ def test_workflows(dsn: str) -> None:
     back with its transaction, a group whose callback gets every result; twice, as the docs
     test runs examples."""
     for _ in range(2):
-        out = run_example("workflows.py", dsn)
+        out = run_example("chain_and_group.py", dsn)
         assert "is waiting" in out
         assert "published: ['thumb-64.png', 'thumb-128.png', 'thumb-256.png']" in out

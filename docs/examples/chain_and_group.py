@@ -2,7 +2,7 @@
 caller's transaction, run by a burst worker (docs/workflows.md).
 
     pgqueue migrate
-    PGQUEUE_DSN=postgresql://user@host/db python docs/examples/workflows.py
+    PGQUEUE_DSN=postgresql://user@host/db python docs/examples/chain_and_group.py
 
 Exits 0 when every assertion holds (tests/integration/test_docs_examples.py runs it twice).
 """

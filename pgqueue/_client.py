@@ -17,7 +17,15 @@ from pgqueue import _channels as channels
 from pgqueue import _enqueue as enqueue_paths
 from pgqueue._clock import Clock
 from pgqueue._enqueue import Enqueued
-from pgqueue._job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
+from pgqueue._job import (
+    DEFAULT_QUEUE,
+    JobInfo,
+    JobOptions,
+    JobRequest,
+    JobState,
+    ParentFailure,
+    parent_ids,
+)
 from pgqueue._notifier import Listener, Subscription, job_ids
 from pgqueue._payloads import load_result
 from pgqueue._periodic import DEFAULT_GRACE, PeriodicSchedule
@@ -240,6 +248,8 @@ class App:
         max_attempts: int | None = None,
         unique_key: str | None = None,
         allow_unknown: bool = False,
+        depends_on: Sequence[int] | None = None,
+        on_parent_failure: ParentFailure | None = None,
     ) -> JobRequest:
         """A job for a task given by name, for `enqueue_many`. An unregistered name raises
         UnknownTaskError unless `allow_unknown` (the task lives in another service's worker)."""
@@ -250,6 +260,8 @@ class App:
             delay=delay,
             max_attempts=max_attempts,
             unique_key=unique_key,
+            depends_on=None if depends_on is None else parent_ids(depends_on),
+            on_parent_failure=on_parent_failure,
         )
         task = self.registry.get(task_name)
         if task is None:
@@ -276,8 +288,11 @@ class App:
         unique_key: str | None = None,
         allow_unknown: bool = False,
         connection: Any = None,
+        depends_on: Sequence[int] | None = None,
+        on_parent_failure: ParentFailure | None = None,
     ) -> int:
-        """Enqueue a job for a task given by name; returns the job id."""
+        """Enqueue a job for a task given by name; returns the job id. `depends_on`: the job
+        waits until those jobs succeeded (docs/workflows.md)."""
         request = self.request(
             task_name,
             args,
@@ -289,6 +304,8 @@ class App:
             max_attempts=max_attempts,
             unique_key=unique_key,
             allow_unknown=allow_unknown,
+            depends_on=depends_on,
+            on_parent_failure=on_parent_failure,
         )
         [done] = await self.enqueue_requests([request], connection=connection)
         return done.id

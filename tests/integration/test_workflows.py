@@ -368,3 +368,38 @@ async def test_status_and_jobs_show_name_the_waiting_state_parents_and_children(
     assert rc == 0 and "WAITING" in out
     listed = await cli_json(dsn, "jobs", "list", "--state", "waiting")
     assert [j["id"] for j in listed] == [c]
+
+
+async def test_a_parent_rescued_dead_from_a_lost_worker_cancels_its_child(
+    app: App, dsn: str
+) -> None:
+    """The rescue path ends jobs too: a parent whose worker was lost on its last attempt is
+    dead-lettered by the rescuer, and its waiting child is cancelled in the same statement."""
+    from tests.integration.test_rescue import add_running_job, add_worker
+
+    await app.open()
+    conn = await asyncpg.connect(dsn)
+    try:
+        lost = await add_worker(conn, state="running", beat_ago="1 hour", ttl="30 s", name="gone")
+        parent = await add_running_job(conn, lost, attempts=1, max_attempts=1)
+        child = await conn.fetchval(
+            "SELECT pgqueue.enqueue('child', depends_on => ARRAY[$1]::bigint[])", parent
+        )
+        assert await app.repository.rescue_jobs() == {parent: "dead"}
+        row = await conn.fetchrow(
+            "SELECT state, errors -> -1 ->> 'message' AS why FROM pgqueue.jobs WHERE id = $1",
+            child,
+        )
+    finally:
+        await conn.close()
+    assert (row["state"], row["why"]) == ("cancelled", f"parent job {parent} ended dead")
+
+
+async def test_a_job_by_task_name_waits_too(app: App, dsn: str) -> None:
+    parent = await app.enqueue("elsewhere.a", allow_unknown=True)
+    child = await app.enqueue(
+        "elsewhere.b", allow_unknown=True, depends_on=[parent], on_parent_failure="run"
+    )
+    assert await app.cancel(parent) == "cancelled"
+    assert states_of(await fetch(dsn, STATES)) == ["cancelled", "queued"]
+    assert (await app.get_job(child)).parents == (parent,)

@@ -890,6 +890,15 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        "workflows-parents-not-locked-at-enqueue",
+        "workflows",
+        ENQUEUE_MANY,
+        "WHERE p.id = ANY (parents) ORDER BY p.id FOR SHARE;",
+        "WHERE p.id = ANY (parents) ORDER BY p.id;",
+        "a child enqueued while its parent's completion commits waits forever",
+        (f"{T_WORKFLOWS}::test_a_child_enqueued_while_its_parent_finishes_is_never_stranded",),
+    ),
+    Mutant(
         "workflows-run-anyway-policy-ignored",
         "workflows",
         RESOLVE,

@@ -39,7 +39,7 @@ depends_on: str | Sequence[str] | None = None
 
 FILES = {
     "functions/resolve_waiting.v1.sql": (
-        "cd8bb525ba665778f004a514548f4bd27cf5db1b954e5c6304309e94041eb933"
+        "0f3ee4ba1d7c780e09c03b41fbb2e5726ab0d85d5de8c88474f01a95cd32f8e6"
     ),
     "functions/resolve_dependencies.v1.sql": (
         "cd993cbf58fdd95785f6c418bbaaff0310c06c83eaada546aed41f34a0d51b6e"

@@ -403,3 +403,49 @@ async def test_a_job_by_task_name_waits_too(app: App, dsn: str) -> None:
     assert await app.cancel(parent) == "cancelled"
     assert states_of(await fetch(dsn, STATES)) == ["cancelled", "queued"]
     assert (await app.get_job(child)).parents == (parent,)
+
+
+async def _lock_waits(conn: asyncpg.Connection) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        )
+    )
+
+
+@pytest.mark.parametrize("first", ["completion", "enqueue"])
+async def test_a_child_enqueued_while_its_parent_finishes_is_never_stranded(
+    dsn: str, first: str
+) -> None:
+    """The enqueue locks its parents FOR SHARE: a completion in flight finishes first and the
+    enqueue sees it, or the completion waits for the enqueue's commit and its trigger sees the
+    child. Either way the child ends queued, never waiting for a parent that already finished."""
+    watcher, finisher, producer = [await asyncpg.connect(dsn) for _ in range(3)]
+    try:
+        parent = await watcher.fetchval("SELECT pgqueue.enqueue('parent')")
+        finishing, producing = finisher.transaction(), producer.transaction()
+        await finishing.start()
+        await producing.start()
+        enqueue = "SELECT pgqueue.enqueue('child', depends_on => ARRAY[$1]::bigint[])"
+        if first == "completion":
+            await _finish(finisher, parent)
+            blocked = asyncio.ensure_future(producer.fetchval(enqueue, parent))
+            await wait_for(lambda: _lock_waits(watcher), timeout=5, message="the enqueue waiting")
+            await finishing.commit()
+            child = await blocked
+            await producing.commit()
+        else:
+            child = await producer.fetchval(enqueue, parent)
+            blocked = asyncio.ensure_future(_finish(finisher, parent))
+            await wait_for(
+                lambda: _lock_waits(watcher), timeout=5, message="the completion waiting"
+            )
+            await producing.commit()
+            await blocked
+            await finishing.commit()
+        state = await watcher.fetchval("SELECT state FROM pgqueue.jobs WHERE id = $1", child)
+    finally:
+        for conn in (watcher, finisher, producer):
+            await conn.close()
+    assert state == "queued"

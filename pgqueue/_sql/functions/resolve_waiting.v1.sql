@@ -58,8 +58,11 @@ BEGIN
     FROM doomed AS x
     WHERE j.id = x.id AND j.state = 'waiting';
 
+    -- clock_timestamp(), not now(): the transaction that finishes the last parent may have
+    -- begun before the child's own (whose now() is its run_at); its now() would call a child
+    -- due this instant 'scheduled' and leave it to the next promotion.
     UPDATE pgqueue.jobs AS j
-    SET state = CASE WHEN j.run_at > now() THEN 'scheduled' ELSE 'queued' END
+    SET state = CASE WHEN j.run_at > clock_timestamp() THEN 'scheduled' ELSE 'queued' END
     WHERE j.id = ANY (locked)
       AND j.state = 'waiting'
       AND NOT EXISTS (

@@ -12,12 +12,23 @@ import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 ProgressSink = Callable[[int, float | None, str | None], Awaitable[None]]
-# The results of a job's parents, in order (the repository's parent_results).
-ParentResults = Callable[[int], Awaitable[list[Any]]]
+# The task name and result of each of a job's parents, in order (the repository's parent_results).
+ParentResults = Callable[[int], Awaitable[list[tuple[str, Any]]]]
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class ResultOf(Protocol[T_co]):
+    """What `parent_results_of` needs of a task: its name and how its results are rebuilt
+    (a `Task[P, R]` is a `ResultOf[R]`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def rebuild_result(self, value: Any) -> T_co: ...
 
 
 @dataclass(slots=True)
@@ -66,6 +77,19 @@ class JobContext:
         """The results of the jobs this one waited for (its `depends_on`, a chain's previous job,
         every member of a group for its callback), in their order; `[]` without parents. A
         parent that did not succeed (`on_parent_failure="run"`) gives None."""
+        return [result for _task, result in await self._parents()]
+
+    async def parent_results_of(self, task: ResultOf[T]) -> list[T]:
+        """The typed way: the results of the parents that ran `task`, in order, rebuilt as its
+        return annotation says (a Pydantic model or a dataclass comes back as one), typed
+        `list[R]` for a `Task[P, R]`. A parent of `task` that did not succeed is left out."""
+        return [
+            task.rebuild_result(result)
+            for name, result in await self._parents()
+            if name == task.name and result is not None
+        ]
+
+    async def _parents(self) -> list[tuple[str, Any]]:
         if self._parent_results is None:
             return []
         return await self._parent_results(self.job_id)

@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
 from pgqueue import _payloads as payloads
 from pgqueue._enqueue import Enqueued
@@ -91,6 +91,11 @@ class Task(Generic[P, R]):
     @property
     def name(self) -> str:
         return self.config.name
+
+    def rebuild_result(self, value: Any) -> R:
+        """A stored result of this task as its return annotation types it (a Pydantic model or
+        a dataclass rebuilt; plain JSON values as they are): `parent_results_of(task)`."""
+        return cast(R, payloads.load_result(self.fn, value))
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self.fn(*args, **kwargs)

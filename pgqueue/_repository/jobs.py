@@ -124,12 +124,12 @@ class Jobs(Database):
             row = await self.pool.fetchrow(query("job_get"), job_id)
         return job_info_from_row(row) if row else None
 
-    async def parent_results(self, job_id: int) -> list[Any]:
-        """The results of the job's parents, in its depends_on order (None for a parent that did
-        not succeed, under on_parent_failure="run")."""
+    async def parent_results(self, job_id: int) -> list[tuple[str, Any]]:
+        """The task and result of each of the job's parents, in its depends_on order (None for a
+        parent that did not succeed, under on_parent_failure="run")."""
         with translated(self.dsn):
             rows = await self.pool.fetch(query("job_parent_results"), job_id)
-        return [serialization.loads(r["result"]) for r in rows]
+        return [(r["task"], serialization.loads(r["result"])) for r in rows]
 
     async def job_states(self, job_ids: Sequence[int]) -> dict[int, JobState]:
         with translated(self.dsn):

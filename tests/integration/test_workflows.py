@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -449,3 +450,36 @@ async def test_a_child_enqueued_while_its_parent_finishes_is_never_stranded(
         for conn in (watcher, finisher, producer):
             await conn.close()
     assert state == "queued"
+
+
+@dataclass
+class Thumb:
+    size: int
+    path: str
+
+
+async def test_parent_results_of_a_task_come_back_typed_and_in_order(app: App, dsn: str) -> None:
+    got: list[Any] = []
+
+    @app.task(name="thumb")
+    async def thumb(size: int) -> Thumb:
+        return Thumb(size, f"t{size}.png")
+
+    @app.task(name="count")
+    async def count() -> int:
+        return 3
+
+    @app.task(name="gallery")
+    async def gallery() -> None:
+        got.append(await current_job().parent_results_of(thumb))
+        got.append(await current_job().parent_results_of(count))
+        got.append(await current_job().parent_results())
+
+    await app.group([thumb.job(64), count.job(), thumb.job(128)]).then(gallery.job()).enqueue()
+    async with running_worker(app):
+        await wait_for(lambda: all_finished(dsn, 4), message="the gallery")
+    assert got == [
+        [Thumb(64, "t64.png"), Thumb(128, "t128.png")],
+        [3],
+        [{"size": 64, "path": "t64.png"}, 3, {"size": 128, "path": "t128.png"}],
+    ]

@@ -483,3 +483,25 @@ async def test_parent_results_of_a_task_come_back_typed_and_in_order(app: App, d
         [3],
         [{"size": 64, "path": "t64.png"}, 3, {"size": 128, "path": "t128.png"}],
     ]
+
+
+async def test_the_dashboard_shows_waiting_jobs_and_their_dependencies(app: App, dsn: str) -> None:
+    from tests.dashboard_support import served
+
+    a, b, c = (
+        await app.group([app.request("x", allow_unknown=True)] * 2)
+        .then(app.request("y", allow_unknown=True))
+        .enqueue()
+    )
+    with served(dsn=dsn) as s:
+        queues = await asyncio.to_thread(s.json, "/api/queues")
+        assert [(q["queue"], q["ready"], q["waiting"]) for q in queues] == [("default", 2, 1)]
+        status, body, _ = await asyncio.to_thread(s.get, "/")
+        assert status == 200 and 'data-total="waiting">1<' in body
+        status, body, _ = await asyncio.to_thread(s.get, f"/jobs/{c}")
+        assert status == 200 and "state-waiting" in body
+        assert f'waits for <a href="/jobs/{a}">#{a}</a>, <a href="/jobs/{b}">#{b}</a>' in body
+        _, body, _ = await asyncio.to_thread(s.get, f"/jobs/{a}")
+        assert f'waited on by <a href="/jobs/{c}">#{c}</a>' in body
+        jobs = await asyncio.to_thread(s.json, "/api/jobs?state=waiting")
+        assert [j["id"] for j in jobs["jobs"]] == [c]

@@ -11,8 +11,9 @@ What changes in the database:
 - pgqueue.job_dependencies (child_id, ord, parent_id, needs_success): one row per parent, in the
   order given; both ends cascade on delete (retention keeps a parent whose child has not
   finished, job_prune.sql).
-- pgqueue.resolve_waiting(bigint[]) and the statement-level trigger jobs_resolve_dependencies
-  (pgqueue.resolve_dependencies()): children are resolved where their parents finish.
+- pgqueue.resolve_waiting(bigint[], bigint[]) and the statement-level trigger
+  jobs_resolve_dependencies (pgqueue.resolve_dependencies()): children are resolved where their
+  parents finish.
 - enqueue_input v2, enqueue_many v2 (depends_on, depends_on_batch, on_parent_failure),
   enqueue v2 (two more parameters: a new signature, so the old one is dropped and its EXECUTE
   grants are carried over), cancel v2 (a waiting job is cancelled at once), queue_stats v2
@@ -39,16 +40,16 @@ depends_on: str | Sequence[str] | None = None
 
 FILES = {
     "functions/resolve_waiting.v1.sql": (
-        "0f3ee4ba1d7c780e09c03b41fbb2e5726ab0d85d5de8c88474f01a95cd32f8e6"
+        "ac0807c9f9bf248a4d03fa73c9952a9f96f9dcbfa7d06568ec3e624a231df6db"
     ),
     "functions/resolve_dependencies.v1.sql": (
-        "cd993cbf58fdd95785f6c418bbaaff0310c06c83eaada546aed41f34a0d51b6e"
+        "5c5d7a4d5afa456aab411e63c4d2a6eb2281b480078635041406f9e83793ec19"
     ),
     "functions/enqueue_input.v2.sql": (
         "dcf4c5347043b1798b77ba795e8645623cd28c5c31475935e21805d3d8bd8905"
     ),
     "functions/enqueue_many.v2.sql": (
-        "bab48e8e0e4d2320634e80038b3735c3ecfa79162e0f34a8f313b6df0b5b5b04"
+        "bc3d352853e5740abb192c97122fd00ccd2f0d73817a3ebced8fb4af2cd366cf"
     ),
     "functions/enqueue.v2.sql": "ce6b82c546d07aa61f709011c9f18ee20187d772316ccd83f224228486710a93",
     "functions/cancel.v2.sql": "7e5996b145e6ee82630814f1815ee7a4a984fefb6f58019c263cbacf1bf63501",
@@ -184,7 +185,7 @@ def upgrade() -> None:
     op.execute("DROP FUNCTION pgqueue.enqueue_input(jsonb)")
     for path in FILES:
         op.execute(sql_definition(path))
-    op.execute("REVOKE EXECUTE ON FUNCTION pgqueue.resolve_waiting(bigint[]) FROM PUBLIC")
+    op.execute("REVOKE EXECUTE ON FUNCTION pgqueue.resolve_waiting(bigint[], bigint[]) FROM PUBLIC")
     op.execute(_grants_carried_over(OLD_ENQUEUE, NEW_ENQUEUE))
     op.execute(f"DROP FUNCTION {OLD_ENQUEUE}")
     op.execute(TRIGGER)
@@ -220,7 +221,7 @@ def downgrade() -> None:
     hardening = _revision_module("0004_hardening.py")
     for statement in hardening.GRANT_FUNCTIONS[:2]:
         op.execute(statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
-    op.execute("DROP FUNCTION pgqueue.resolve_waiting(bigint[])")
+    op.execute("DROP FUNCTION pgqueue.resolve_waiting(bigint[], bigint[])")
     op.execute("DROP INDEX pgqueue.jobs_waiting_idx")
     op.execute("DROP TABLE pgqueue.job_dependencies")
     _swap_state_check(STATES)

@@ -263,10 +263,16 @@ BEGIN
         -- Parents given by id may have finished already: those children resolve now (and what
         -- waits on them in this batch, if one is cancelled). A parent of this batch is not final.
         IF cardinality(parents) > 0 THEN
-            PERFORM pgqueue.resolve_waiting(ARRAY(
-                SELECT ids[i.n] FROM pgqueue.enqueue_input(jobs) AS i
-                WHERE cardinality(i.depends_on) > 0
-            ));
+            PERFORM pgqueue.resolve_waiting(
+                ARRAY(
+                    SELECT ids[i.n] FROM pgqueue.enqueue_input(jobs) AS i
+                    WHERE cardinality(i.depends_on) > 0
+                ),
+                ARRAY(
+                    SELECT p.id FROM pgqueue.jobs AS p
+                    WHERE p.id = ANY (parents) AND p.state IN ('dead', 'cancelled')
+                )
+            );
         END IF;
     END IF;
 

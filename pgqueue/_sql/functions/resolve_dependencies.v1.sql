@@ -17,7 +17,9 @@ BEGIN
         SELECT f.id FROM changed AS f WHERE f.state IN ('succeeded', 'dead', 'cancelled')
     ));
     IF children IS NOT NULL THEN
-        PERFORM pgqueue.resolve_waiting(children);
+        PERFORM pgqueue.resolve_waiting(children, ARRAY(
+            SELECT f.id FROM changed AS f WHERE f.state IN ('dead', 'cancelled')
+        ));
     END IF;
     RETURN NULL;
 END

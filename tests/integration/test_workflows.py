@@ -99,13 +99,20 @@ async def test_a_groups_callback_runs_once_after_members_finishing_together(dsn:
             .then(first.registry.require("callback").job())
             .enqueue()
         )
-        async with two_workers(first, second, concurrency=members, completion_flush_interval=0.001):
+        async with two_workers(
+            first, second, concurrency=members // 2, completion_flush_interval=0.001
+        ):
 
             async def all_running() -> bool:
                 n = await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE state = 'running'")
                 return bool(n == members)
 
             await wait_for(all_running, message="every member running")
+            # Half the members on each worker (concurrency members // 2 each): both finish some.
+            holders = await fetchval(
+                dsn, "SELECT count(DISTINCT worker_id) FROM pgqueue.jobs WHERE state = 'running'"
+            )
+            assert holders == 2
             assert await fetchval(dsn, "SELECT state FROM pgqueue.jobs WHERE id = $1", ids[-1]) == (
                 "waiting"
             )

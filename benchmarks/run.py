@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from benchmarks import cli_start, limits, report, soak, startup, workloads
+from benchmarks import cli_start, limits, report, soak, startup, workflows, workloads
 from benchmarks.cluster import own_cluster
 from benchmarks.db import BENCH_DSN, Databases, server_info
 from benchmarks.measure import Rate
@@ -39,6 +39,7 @@ WORKLOADS = (
     "startup",
     "cli",
     "limits",
+    "workflows",
 )
 # Not in the default run: drains with 1..--max-processes worker processes, for docs/scaling.md.
 EXTRA = ("scaling",)
@@ -425,6 +426,10 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
         if "limits" in only:
             limit_rows, results["limits"] = await limits.measure(dbs, jobs, c, rep, wargs, log)
             rows += limit_rows
+        if "workflows" in only:
+            log("workflows: a chain of 1,000, a group of 10,000 + callback, and without ...")
+            results["workflows"] = await workflows.measure(dbs, c)
+            rows += workflows.rows(results["workflows"], c)
     finally:
         await dbs.close()
     return rows, results

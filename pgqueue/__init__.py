@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pgqueue._registry import Task
     from pgqueue._retry import RetryPolicy, constant
     from pgqueue._worker import Worker, WorkerStats, run_until_signalled
+    from pgqueue._workflows import Group, Workflow
     from pgqueue.errors import (
         AuthenticationError,
         ConfigurationError,
@@ -76,6 +77,8 @@ _LAZY = {
     "Worker": "pgqueue._worker",
     "WorkerStats": "pgqueue._worker",
     "run_until_signalled": "pgqueue._worker",
+    "Group": "pgqueue._workflows",
+    "Workflow": "pgqueue._workflows",
 }
 
 
@@ -107,6 +110,7 @@ __all__ = [
     "EnqueueCall",
     "Enqueued",
     "FinishedEvent",
+    "Group",
     "Instrumentation",
     "JobAttempt",
     "JobContext",
@@ -130,6 +134,7 @@ __all__ = [
     "Worker",
     "WorkerSettings",
     "WorkerStats",
+    "Workflow",
     "__version__",
     "constant",
     "current_job",

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
@@ -19,7 +19,15 @@ from pgqueue._admin import Admin, DeadLetterFilter
 from pgqueue._clock import Clock
 from pgqueue._enqueue import Enqueued
 from pgqueue._hooks import Hooks, Instrumentation
-from pgqueue._job import DEFAULT_QUEUE, JobInfo, JobOptions, JobRequest, JobState
+from pgqueue._job import (
+    DEFAULT_QUEUE,
+    JobInfo,
+    JobOptions,
+    JobRequest,
+    JobState,
+    ParentFailure,
+    parent_ids,
+)
 from pgqueue._limit_values import Limits
 from pgqueue._names import queue_name_problem
 from pgqueue._notifier import Listener, Subscription, job_ids
@@ -38,6 +46,9 @@ from pgqueue._registry import (
 from pgqueue._repository import Repository, translated
 from pgqueue._retry import DEFAULT_RETRY, RetryPolicy
 from pgqueue._waits import wait_event
+from pgqueue._workflows import Group, Workflow
+from pgqueue._workflows import chain as chain_jobs
+from pgqueue._workflows import group as group_jobs
 from pgqueue.errors import (
     JobFailedError,
     JobNotFoundError,
@@ -267,6 +278,8 @@ class App:
         unique_key: str | None = None,
         limit_key: str | None = None,
         allow_unknown: bool = False,
+        depends_on: Sequence[int] | None = None,
+        on_parent_failure: ParentFailure | None = None,
     ) -> JobRequest:
         """A job for a task given by name, for `enqueue_many`. An unregistered name raises
         UnknownTaskError unless `allow_unknown` (the task lives in another service's worker)."""
@@ -278,6 +291,8 @@ class App:
             max_attempts=max_attempts,
             unique_key=unique_key,
             limit_key=limit_key,
+            depends_on=None if depends_on is None else parent_ids(depends_on),
+            on_parent_failure=on_parent_failure,
         )
         task = self.registry.get(task_name)
         if task is None:
@@ -305,8 +320,11 @@ class App:
         limit_key: str | None = None,
         allow_unknown: bool = False,
         connection: Any = None,
+        depends_on: Sequence[int] | None = None,
+        on_parent_failure: ParentFailure | None = None,
     ) -> int:
-        """Enqueue a job for a task given by name; returns the job id."""
+        """Enqueue a job for a task given by name; returns the job id. `depends_on`: the job
+        waits until those jobs succeeded (docs/workflows.md)."""
         request = self.request(
             task_name,
             args,
@@ -319,6 +337,8 @@ class App:
             unique_key=unique_key,
             limit_key=limit_key,
             allow_unknown=allow_unknown,
+            depends_on=depends_on,
+            on_parent_failure=on_parent_failure,
         )
         [done] = await self.enqueue_requests([request], connection=connection)
         return done.id
@@ -329,6 +349,17 @@ class App:
         """Enqueue many jobs (from `task.job(...)` or `app.request(...)`) in one round trip and
         one transaction; returns their ids in order."""
         return [done.id for done in await self.enqueue_requests(jobs, connection=connection)]
+
+    def chain(self, *jobs: JobRequest) -> Workflow:
+        """Jobs that run one after the other: each waits until the one before it succeeded (and
+        reads its result with `current_job().parent_results()`). `await ....enqueue(connection=)`
+        or `.enqueue_sync(connection=)` writes them all in one round trip (docs/workflows.md)."""
+        return chain_jobs(self, jobs)
+
+    def group(self, jobs: Iterable[JobRequest]) -> Group:
+        """Jobs that run independently; `.then(callback.job(...))` adds a callback that runs once,
+        after every member succeeded, with their results in order (docs/workflows.md)."""
+        return group_jobs(self, jobs)
 
     def enqueue_many_sync(self, jobs: Sequence[JobRequest], *, connection: Any) -> list[int]:
         """`enqueue_many` through a SQLAlchemy Session or Connection, in its transaction."""

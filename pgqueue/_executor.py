@@ -15,7 +15,7 @@ from typing import Any
 from pgqueue import _payloads as payloads
 from pgqueue import _serialization as serialization
 from pgqueue import _transitions as transitions
-from pgqueue._context import JobContext, ProgressSink, reset_current, set_current
+from pgqueue._context import JobContext, ParentResults, ProgressSink, reset_current, set_current
 from pgqueue._hooks import Hooks, JobAttempt
 from pgqueue._job import ClaimedJob
 from pgqueue._outcome import error_info
@@ -88,6 +88,7 @@ class JobRunner:
         progress_sink: ProgressSink | None = None,
         max_result_bytes: int | None = None,
         hooks: Hooks | None = None,
+        parent_results: ParentResults | None = None,
     ) -> None:
         self.registry = registry
         self.hooks = hooks or Hooks()  # instrumentation around each attempt (pgqueue._hooks)
@@ -95,6 +96,7 @@ class JobRunner:
         self.default_max_attempts = default_max_attempts
         self.progress_sink = progress_sink
         self.max_result_bytes = max_result_bytes
+        self.parent_results = parent_results
 
     async def run(self, job: ClaimedJob, control: JobControl) -> Transition:
         log = logging.LoggerAdapter(
@@ -153,7 +155,15 @@ class JobRunner:
             args, kwargs = _decode_payload(job, task)
         except _BadPayloadError as exc:
             return _Refused("payload", str(exc), f"bad payload: {exc}")
-        ctx = JobContext(job.id, job.task, job.queue, attempt, max_attempts, self.progress_sink)
+        ctx = JobContext(
+            job.id,
+            job.task,
+            job.queue,
+            attempt,
+            max_attempts,
+            self.progress_sink,
+            _parent_results=self.parent_results,
+        )
         log.debug("started")
         try:
             return _Returned(await self._call(task, args, kwargs, ctx))

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pgqueue._names import (
     limit_key_problem,
@@ -18,12 +18,16 @@ from pgqueue._names import (
 
 DEFAULT_QUEUE = "default"
 
+# What a job waiting on parents does when one ends dead or cancelled (docs/workflows.md).
+ParentFailure = Literal["cancel", "run"]
+
 
 class JobState(enum.StrEnum):
     """A job's state, stored as text (guarded by a CHECK constraint, not an enum type).
 
     queued -> running -> succeeded | retrying | dead | cancelled; scheduled and retrying
-    wait for run_at, then become queued again. See docs/states.md for the diagram.
+    wait for run_at, then become queued again; waiting jobs wait for their parents
+    (docs/workflows.md). See docs/states.md for the diagram.
     """
 
     SCHEDULED = "scheduled"
@@ -33,6 +37,8 @@ class JobState(enum.StrEnum):
     SUCCEEDED = "succeeded"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    # 0014_workflows: enqueued with parents (depends_on) that have not all finished yet.
+    WAITING = "waiting"
 
     @property
     def is_finished(self) -> bool:
@@ -59,8 +65,13 @@ class JobOptions:
     max_attempts: int | None = None
     unique_key: str | None = None
     limit_key: str | None = None  # flow control: counts per (task, key) (docs/limits.md)
+    # 0014_workflows: the ids of the jobs this one waits for, and what a failed one means.
+    depends_on: tuple[int, ...] | None = None
+    on_parent_failure: ParentFailure | None = None
 
     def __post_init__(self) -> None:
+        if self.depends_on is not None:
+            object.__setattr__(self, "depends_on", parent_ids(self.depends_on))
         if self.run_at is not None and self.delay is not None:
             raise ValueError("pass either run_at or delay, not both")
         if self.run_at is not None and self.run_at.tzinfo is None:
@@ -107,6 +118,8 @@ class JobOptions:
             max_attempts=self.max_attempts or max_attempts,
             unique_key=self.unique_key,
             limit_key=self.limit_key,
+            depends_on=self.depends_on or (),
+            on_parent_failure=self.on_parent_failure,
         )
 
     def merged(self, other: JobOptions) -> JobOptions:
@@ -124,6 +137,8 @@ class JobOptions:
             else self.max_attempts,
             unique_key=other.unique_key if other.unique_key is not None else self.unique_key,
             limit_key=other.limit_key if other.limit_key is not None else self.limit_key,
+            depends_on=other.depends_on if other.depends_on is not None else self.depends_on,
+            on_parent_failure=other.on_parent_failure or self.on_parent_failure,
         )
 
 
@@ -144,6 +159,12 @@ class JobRequest:
     # instrumentation (docs/tracing.md), or anything an integration passes to its workers.
     metadata: Mapping[str, Any] | None = None
     limit_key: str | None = None
+    # 0014_workflows: parents by id, parents by 1-based position among the earlier jobs of the
+    # same enqueue_many batch (how a chain or a group's callback is written in one call), and
+    # what a failed parent means (None: "cancel").
+    depends_on: tuple[int, ...] = ()
+    depends_on_batch: tuple[int, ...] = ()
+    on_parent_failure: ParentFailure | None = None
 
     def __post_init__(self) -> None:
         # Every enqueue path builds one of these, so no name gets past without the limits.
@@ -160,6 +181,20 @@ class JobRequest:
         _check_names(
             task=self.task, queue=self.queue, unique_key=self.unique_key, limit_key=self.limit_key
         )
+        object.__setattr__(self, "depends_on", parent_ids(self.depends_on))
+        if self.unique_key is not None and (self.depends_on or self.depends_on_batch):
+            raise ValueError(
+                "unique_key and depends_on cannot be combined: a job waiting on its parents "
+                "does not hold a unique key"
+            )
+        if self.on_parent_failure not in (None, "cancel", "run"):
+            raise ValueError(
+                f"on_parent_failure must be 'cancel' or 'run', not {self.on_parent_failure!r}"
+            )
+
+    @property
+    def has_parents(self) -> bool:
+        return bool(self.depends_on or self.depends_on_batch)
 
     def as_json_object(self) -> dict[str, Any]:
         """The job as pgqueue.enqueue_many expects it; times stay with the database."""
@@ -182,7 +217,24 @@ class JobRequest:
             job["metadata"] = self.metadata
         if self.limit_key is not None:
             job["limit_key"] = self.limit_key
+        if self.depends_on:
+            job["depends_on"] = list(self.depends_on)
+        if self.depends_on_batch:
+            job["depends_on_batch"] = list(self.depends_on_batch)
+        if self.on_parent_failure is not None:
+            job["on_parent_failure"] = self.on_parent_failure
         return job
+
+
+def parent_ids(ids: Any) -> tuple[int, ...]:
+    """depends_on as a tuple of job ids; anything else is a clear error, not a database one."""
+    if isinstance(ids, int | str | bytes):
+        raise TypeError(f"depends_on takes a list of job ids, not {ids!r}")
+    found = tuple(ids)
+    for job_id in found:
+        if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id < 1:
+            raise TypeError(f"depends_on takes job ids (positive ints), not {job_id!r}")
+    return found
 
 
 def _check_names(
@@ -242,6 +294,9 @@ class JobInfo:
     worker_id: str | None = None
     unique_key: str | None = None
     progress: Any = None
+    # 0014_workflows: the jobs this one waits for (in their order) and the jobs waiting on it.
+    parents: tuple[int, ...] = ()
+    children: tuple[int, ...] = ()
 
     @property
     def last_error(self) -> dict[str, Any] | None:

@@ -36,6 +36,8 @@ class QueueStats:
     failed_5m: int
     oldest_ready_at: datetime | None
     lag_seconds: float
+    # 0014_workflows: jobs waiting on their parents (docs/workflows.md).
+    waiting: int = 0
 
 
 @dataclass(frozen=True, slots=True)

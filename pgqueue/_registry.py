@@ -10,11 +10,11 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
 from pgqueue import _payloads as payloads
 from pgqueue._enqueue import Enqueued
-from pgqueue._job import DEFAULT_QUEUE, JobOptions, JobRequest
+from pgqueue._job import DEFAULT_QUEUE, JobOptions, JobRequest, ParentFailure, parent_ids
 from pgqueue._limit_values import NO_LIMITS, LimitRow, Limits
 from pgqueue._names import queue_name_problem, task_name_problem
 from pgqueue._periodic import PeriodicSchedule
@@ -94,6 +94,11 @@ class Task(Generic[P, R]):
     def name(self) -> str:
         return self.config.name
 
+    def rebuild_result(self, value: Any) -> R:
+        """A stored result of this task as its return annotation types it (a Pydantic model or
+        a dataclass rebuilt; plain JSON values as they are): `parent_results_of(task)`."""
+        return cast(R, payloads.load_result(self.fn, value))
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self.fn(*args, **kwargs)
 
@@ -110,11 +115,15 @@ class Task(Generic[P, R]):
         max_attempts: int | None = None,
         unique_key: str | None = None,
         limit_key: str | None = None,
+        depends_on: Sequence[int] | None = None,
+        on_parent_failure: ParentFailure | None = None,
         connection: Any = None,
     ) -> Task[P, R]:
         """This task with job options set; `connection` enqueues inside the caller's transaction
         (an asyncpg Connection, or a SQLAlchemy Session/Connection/AsyncSession/AsyncConnection);
-        `limit_key`: the job counts against the task's limits per (task, key)."""
+        `limit_key`: the job counts against the task's limits per (task, key). `depends_on`
+        holds the job waiting until those jobs succeed; a parent that ends dead or cancelled
+        cancels it, unless `on_parent_failure="run"` (docs/workflows.md)."""
         options = self._binding.options.merged(
             JobOptions(
                 queue=queue,
@@ -124,6 +133,8 @@ class Task(Generic[P, R]):
                 max_attempts=max_attempts,
                 unique_key=unique_key,
                 limit_key=limit_key,
+                depends_on=None if depends_on is None else parent_ids(depends_on),
+                on_parent_failure=on_parent_failure,
             )
         )
         binding = replace(

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -33,6 +34,7 @@ metadata = MetaData(
         "ix": "%(table_name)s_%(column_0_N_name)s_idx",
         "ck": "%(table_name)s_%(constraint_name)s_check",
         "pk": "%(table_name)s_pkey",
+        "fk": "%(table_name)s_%(column_0_name)s_fkey",
     },
 )
 
@@ -149,6 +151,8 @@ jobs = Table(
         "queue",
         postgresql_where=text("state = 'running' AND limited"),
     ),
+    # 0014_workflows: queue_stats counts the jobs waiting on their parents per queue.
+    Index("jobs_waiting_idx", "queue", postgresql_where=text("state = 'waiting'")),
     # 0003_operations: retention deletes and the monitoring views' recent windows are range
     # scans of this one; history is never read in full.
     Index(
@@ -157,6 +161,31 @@ jobs = Table(
         "finished_at",
         postgresql_where=text("state IN ('succeeded', 'dead', 'cancelled')"),
     ),
+)
+
+# -- 0014_workflows: dependencies between jobs ---------------------------------------------------
+
+# One row per parent of a waiting job, numbered in the order given (parent_results()' order).
+# needs_success is false when the child runs whatever its parents end in (on_parent_failure="run").
+job_dependencies = Table(
+    "job_dependencies",
+    metadata,
+    Column(
+        "child_id",
+        BigInteger,
+        ForeignKey("pgqueue.jobs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("ord", Integer, primary_key=True),
+    Column(
+        "parent_id",
+        BigInteger,
+        ForeignKey("pgqueue.jobs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("needs_success", Boolean, nullable=False, server_default=text("true")),
+    # Resolution looks up the children of the jobs that just finished.
+    Index("job_dependencies_parent_idx", "parent_id"),
 )
 
 # -- 0003_operations: the maintenance lease and periodic schedules ----------------------------

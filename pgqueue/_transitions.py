@@ -5,7 +5,7 @@ Two kinds live here. The ends of an attempt (`succeeded`, `retry`, `dead`, `canc
 worker buffers it, and job_complete_many.sql applies its target state as given, only while the job
 is still `running` in the attempt that produced it. The others happen inside the database
 (enqueue, claim, promotion, rescue, release, cancel of a waiting job, an operator's retry or
-requeue): `CATALOGUE` names each with its target states and the file that writes it, and
+requeue, the resolution of a job waiting on its parents): `CATALOGUE` names each with its target states and the file that writes it, and
 docs/states.md lists the same rows (tests/unit/test_state_writers.py keeps the two, and the SQL
 that writes `jobs.state`, in agreement).
 
@@ -40,6 +40,9 @@ class Name(enum.StrEnum):
     CANCELLED_WAITING = "cancelled_waiting"
     RETRIED = "retried"
     REQUEUED_DEAD = "requeued_dead"
+    # 0014_workflows (docs/workflows.md): a waiting job's parents decided its fate.
+    RESOLVED = "resolved"
+    PARENT_FAILED = "parent_failed"
 
 
 # The label each end of an attempt has in pgqueue_job_executions_total (docs/metrics.md): the
@@ -118,11 +121,16 @@ class Edge:
     writer: str  # the .sql file, or the SQL function, that writes it
 
 
-_WAITING = (JobState.SCHEDULED, JobState.QUEUED, JobState.RETRYING)
+_WAITING = (JobState.SCHEDULED, JobState.QUEUED, JobState.RETRYING, JobState.WAITING)
 _RUNNING = (JobState.RUNNING,)
 
 CATALOGUE: tuple[Edge, ...] = (
-    Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "pgqueue.enqueue_many()"),
+    Edge(
+        Name.ENQUEUED,
+        (),
+        (JobState.SCHEDULED, JobState.QUEUED, JobState.WAITING),
+        "pgqueue.enqueue_many()",
+    ),
     Edge(
         Name.PROMOTED,
         (JobState.SCHEDULED, JobState.RETRYING),
@@ -152,4 +160,16 @@ CATALOGUE: tuple[Edge, ...] = (
         "job_retry.sql",
     ),
     Edge(Name.REQUEUED_DEAD, (JobState.DEAD,), (JobState.QUEUED,), "pgqueue.requeue_dead()"),
+    Edge(
+        Name.RESOLVED,
+        (JobState.WAITING,),
+        (JobState.QUEUED, JobState.SCHEDULED),
+        "pgqueue.resolve_waiting()",
+    ),
+    Edge(
+        Name.PARENT_FAILED,
+        (JobState.WAITING,),
+        (JobState.CANCELLED,),
+        "pgqueue.resolve_waiting()",
+    ),
 )

@@ -370,6 +370,7 @@ class Worker:
             progress_sink=self.ops.prepare(repository),
             max_result_bytes=settings.max_result_bytes,
             hooks=self.parts.hooks,
+            parent_results=repository.parent_results,
         )
         flusher = self._flusher(repository)
         cancel_check = CancelCheck(

@@ -9,8 +9,7 @@ Adding one: copy an entry, keep the original text short but unique (tests/unit/t
 checks that it is found, that the tests it names exist, and that names are unique), then run
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
 promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli,
-burst (burst mode and start-up order), otel (job metadata and tracing)
-(and, as they land: limits, workflows).
+burst (burst mode and start-up order), otel (job metadata and tracing), limits, workflows.
 The operations mutants show that the tests issue 15 found hollow can now fail.
 """
 
@@ -45,10 +44,10 @@ NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselve
 NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v2.sql"
 NOTIFY_FINISHING = "pgqueue/_sql/functions/notify_jobs_finishing.v1.sql"
 NOTIFY_V2 = "migrations/versions/0009_notify_v2.py"  # the split triggers
-ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v3.sql"
-ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v3.sql"
+ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v4.sql"
+ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v4.sql"
 CLAIM_LIMITED = "pgqueue/_sql/functions/claim_limited.v1.sql"
-CANCEL = "pgqueue/_sql/functions/cancel.v1.sql"
+CANCEL = "pgqueue/_sql/functions/cancel.v2.sql"
 
 T_CLAIM = "tests/integration/test_claim.py"
 T_CLAIM_AHEAD = "tests/integration/test_claim_ahead.py"
@@ -71,6 +70,9 @@ T_SERVICES = "tests/integration/test_services_clock.py"
 T_OPS_CLI_STATUS = "tests/integration/test_ops_cli.py"
 T_BURST = "tests/integration/test_burst.py"
 T_LIMITS = "tests/integration/test_limits.py"
+RESOLVE = "pgqueue/_sql/functions/resolve_waiting.v1.sql"
+RESOLVE_TRIGGER = "pgqueue/_sql/functions/resolve_dependencies.v1.sql"
+T_WORKFLOWS = "tests/integration/test_workflows.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- claim ---------------------------------------------------------------------------------
@@ -353,8 +355,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "enqueue-never-scheduled",
         "enqueue",
         ENQUEUE_MANY,
-        "CASE WHEN b.run_at > now() THEN 'scheduled' ELSE 'queued' END",
-        "'queued'",
+        "WHEN b.run_at > now() THEN 'scheduled' ELSE 'queued' END",
+        "ELSE 'queued' END",
         "a job for later is queued at once (the one insert of every enqueue path)",
         (f"{T_ENQUEUE}::test_options_priority_delay_run_at_max_attempts",),
     ),
@@ -447,8 +449,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "cancel-scheduled-job-not-cancelled",
         "cancel",
         CANCEL,
-        "    IF current IN ('scheduled', 'queued', 'retrying') THEN",
-        "    IF current IN ('queued') THEN",
+        "    IF current IN ('scheduled', 'queued', 'retrying', 'waiting') THEN",
+        "    IF current IN ('queued', 'waiting') THEN",
         "pgqueue.cancel leaves a scheduled or retrying job alone",
         (f"{T_RELIABILITY}::test_cancel_from_sql",),
     ),
@@ -465,8 +467,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "cancel-waiting-takes-running-jobs",
         "cancel",
         "pgqueue/_sql/job_cancel_waiting.sql",
-        "AND j.state IN ('queued', 'scheduled', 'retrying')",
-        "AND j.state IN ('queued', 'scheduled', 'retrying', 'running')",
+        "AND j.state IN ('queued', 'scheduled', 'retrying', 'waiting')",
+        "AND j.state IN ('queued', 'scheduled', 'retrying', 'waiting', 'running')",
         "an operator's cancel marks running jobs cancelled under their worker",
         (f"{T_RETENTION}::test_cancel_and_retry",),
     ),
@@ -1093,5 +1095,65 @@ MUTANTS: tuple[Mutant, ...] = (
         "\n",
         "the plain claim takes limited jobs past their limits",
         (f"{T_LIMITS}::test_concurrency_limit_holds_across_two_workers",),
+    ),
+    # -- workflows (issue 12) -------------------------------------------------------------------
+    Mutant(
+        "workflows-children-not-locked-before-their-parents-are-read",
+        "workflows",
+        RESOLVE,
+        "        ORDER BY j.id\n        FOR UPDATE\n",
+        "        ORDER BY j.id\n",
+        "two parents finishing in concurrent transactions both miss the child, which waits forever",
+        (
+            f"{T_WORKFLOWS}::test_two_parents_finishing_in_concurrent_transactions_queue_the_child_"
+            "once",
+        ),
+    ),
+    Mutant(
+        "workflows-parents-not-locked-at-enqueue",
+        "workflows",
+        ENQUEUE_MANY,
+        "WHERE p.id = ANY (parents) ORDER BY p.id FOR SHARE;",
+        "WHERE p.id = ANY (parents) ORDER BY p.id;",
+        "a child enqueued while its parent's completion commits waits forever",
+        (f"{T_WORKFLOWS}::test_a_child_enqueued_while_its_parent_finishes_is_never_stranded",),
+    ),
+    Mutant(
+        "workflows-run-anyway-policy-ignored",
+        "workflows",
+        RESOLVE,
+        "              AND d.needs_success\n",
+        "",
+        'a child with on_parent_failure="run" is cancelled like the others',
+        (
+            f"{T_WORKFLOWS}::test_a_callback_with_on_parent_failure_run_runs_with_none_for_the_failed",
+        ),
+    ),
+    Mutant(
+        "workflows-only-successes-resolve",
+        "workflows",
+        RESOLVE_TRIGGER,
+        "f.state IN ('succeeded', 'dead', 'cancelled')",
+        "f.state = 'succeeded'",
+        "a parent ending dead or cancelled leaves its children waiting forever",
+        (f"{T_WORKFLOWS}::test_cancelling_a_parent_cancels_what_waits_on_it",),
+    ),
+    Mutant(
+        "workflows-children-enqueued-queued",
+        "workflows",
+        ENQUEUE_MANY,
+        "                            THEN 'waiting'\n",
+        "                            THEN 'queued'\n",
+        "a job with parents is claimable at once, before its parents ran",
+        (f"{T_WORKFLOWS}::test_a_chain_runs_in_order_over_two_workers",),
+    ),
+    Mutant(
+        "workflows-prune-takes-a-parent-still-needed",
+        "workflows",
+        "pgqueue/_sql/job_prune.sql",
+        "          WHERE d.parent_id = j.id\n",
+        "          WHERE d.parent_id = j.id AND false\n",
+        "retention deletes a parent whose child still waits on it",
+        (f"{T_WORKFLOWS}::test_retention_keeps_a_parent_whose_child_has_not_finished",),
     ),
 )

@@ -26,7 +26,16 @@ if TYPE_CHECKING:
     from pgqueue._job import JobInfo
 
 # pgqueue._job.JobState values, spelt out so that `--help` imports nothing heavy.
-STATES = ["scheduled", "queued", "running", "retrying", "succeeded", "dead", "cancelled"]
+STATES = [
+    "scheduled",
+    "queued",
+    "running",
+    "retrying",
+    "succeeded",
+    "dead",
+    "cancelled",
+    "waiting",
+]
 
 
 def _print_job(info: JobInfo, most: int | None) -> None:
@@ -49,6 +58,8 @@ def _print_job(info: JobInfo, most: int | None) -> None:
         ("worker", info.worker_id),
         ("progress", None if info.progress is None else serialization.dumps(info.progress)),
         ("result", None if info.result is None else serialization.dumps(info.result)),
+        ("parents", ", ".join(map(str, info.parents)) or None),
+        ("children", ", ".join(map(str, info.children)) or None),
     ]
     out = show
     out(table(None, ["FIELD", "VALUE"], [[k, cell(v)] for k, v in fields]))

@@ -89,7 +89,18 @@ def _print_status(status: Status) -> None:
     out = console()
     queues = table(
         "Queues",
-        ["QUEUE", "READY", "SCHEDULED", "RUNNING", "RETRYING", "DEAD", "OK/5M", "FAILED/5M", "LAG"],
+        [
+            "QUEUE",
+            "READY",
+            "SCHEDULED",
+            "RUNNING",
+            "RETRYING",
+            "WAITING",
+            "DEAD",
+            "OK/5M",
+            "FAILED/5M",
+            "LAG",
+        ],
         [
             [
                 q.queue,
@@ -97,6 +108,7 @@ def _print_status(status: Status) -> None:
                 q.scheduled,
                 q.running,
                 q.retrying,
+                q.waiting,
                 q.dead,
                 q.succeeded_5m,
                 q.failed_5m,
@@ -185,7 +197,7 @@ def status(
 ) -> None:
     """Queues and workers at a glance, or a health check.
 
-    Per queue: ready, scheduled, running, retrying and dead jobs, outcomes of the last five
+    Per queue: ready, scheduled, running, retrying, waiting (on parents) and dead jobs, outcomes of the last five
     minutes, and the lag of the oldest ready job; a line for each queue with ready jobs that no
     live worker serves, and for each task with waiting jobs that no live worker of its queue
     serves; then the workers. Exit codes: 0 healthy,

@@ -150,6 +150,13 @@ class Jobs(Database):
             row = await self.pool.fetchrow(query("job_get"), job_id)
         return job_info_from_row(row) if row else None
 
+    async def parent_results(self, job_id: int) -> list[tuple[str, Any]]:
+        """The task and result of each of the job's parents, in its depends_on order (None for a
+        parent that did not succeed, under on_parent_failure="run")."""
+        with translated(self.dsn):
+            rows = await self.pool.fetch(query("job_parent_results"), job_id)
+        return [(r["task"], serialization.loads(r["result"])) for r in rows]
+
     async def job_states(self, job_ids: Sequence[int]) -> dict[int, JobState]:
         with translated(self.dsn):
             rows = await self.pool.fetch(query("job_states"), list(job_ids))
@@ -257,4 +264,6 @@ def job_info_from_row(row: Any) -> JobInfo:
         worker_id=row["worker_id"],
         unique_key=row["unique_key"] if "unique_key" in keys else None,
         progress=serialization.loads(row["progress"]) if "progress" in keys else None,
+        parents=tuple(row["parents"]) if "parents" in keys else (),
+        children=tuple(row["children"]) if "children" in keys else (),
     )

@@ -1,6 +1,7 @@
--- Cancels jobs that are not running yet (queued, scheduled, waiting to retry): they become
--- `cancelled` and finished, with the reason as their last error; the jobs' trigger
--- (0007_notify_triggers) wakes their result waiters.
+-- Cancels jobs that are not running yet (queued, scheduled, waiting to retry, waiting on their
+-- parents): they become `cancelled` and finished, with the reason as their last error; the jobs'
+-- trigger (0007_notify_triggers) wakes their result waiters.
+-- What waits on a cancelled job is cancelled by the jobs' trigger (pgqueue.resolve_waiting()).
 -- Running jobs are left alone here (the worker running them must stop them).
 WITH cancelled AS (
     UPDATE pgqueue.jobs AS j
@@ -10,7 +11,7 @@ WITH cancelled AS (
             'at', now(), 'attempt', j.attempts, 'kind', 'cancelled', 'type', 'cancelled',
             'message', $2::text, 'traceback', NULL
         ))
-    WHERE j.id = ANY ($1::bigint[]) AND j.state IN ('queued', 'scheduled', 'retrying')
+    WHERE j.id = ANY ($1::bigint[]) AND j.state IN ('queued', 'scheduled', 'retrying', 'waiting')
     RETURNING j.id
 )
 SELECT c.id

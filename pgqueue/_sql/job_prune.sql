@@ -7,6 +7,17 @@ WITH doomed AS (
     FROM pgqueue.jobs AS j
     WHERE j.state = $1::text
       AND j.finished_at < now() - make_interval(secs => $2::float8)
+      -- A parent stays while a child of it has not finished (docs/workflows.md): the child is
+      -- still waiting on it, or will read its result (parent_results()) when it runs. A probe
+      -- of job_dependencies_parent_idx per candidate, and the child's state by primary key (a
+      -- scalar subquery, which the planner cannot turn into a scan of jobs).
+      AND NOT EXISTS (
+          SELECT 1
+          FROM pgqueue.job_dependencies AS d
+          WHERE d.parent_id = j.id
+            AND (SELECT c.state FROM pgqueue.jobs AS c WHERE c.id = d.child_id)
+                NOT IN ('succeeded', 'dead', 'cancelled')
+      )
     ORDER BY j.finished_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED

@@ -34,7 +34,7 @@ async def test_enqueue_md_signature_is_the_functions(dsn: str) -> None:
     )
     # Postgres spells the defaults with their casts ('[]'::jsonb): drop them to compare.
     spelled = actual.replace("timestamp with time zone", "timestamptz")
-    in_db = [re.sub(r"::\w+", "", a.strip()) for a in spelled.split(", ")]
+    in_db = [re.sub(r"::[\w\[\]]+", "", a.strip()) for a in spelled.split(", ")]
     assert documented == in_db
 
 

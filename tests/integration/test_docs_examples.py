@@ -273,3 +273,12 @@ def test_tracing(dsn: str) -> None:
     page = (EXAMPLES.parent / "tracing.md").read_text()
     assert f"```python\n{(EXAMPLES / 'tracing.py').read_text()}```\n" in page
     assert f"```\n{expected}```\n" in page
+
+
+def test_workflows(dsn: str) -> None:
+    """docs/workflows.md's example: a chain in the caller's committed transaction, a group rolled
+    back with its transaction, a group whose callback gets every result; twice, as the docs
+    test runs examples."""
+    for out in run_example_twice("chain_and_group.py", dsn):
+        assert "is waiting" in out
+        assert "published: ['thumb-64.png', 'thumb-128.png', 'thumb-256.png']" in out

@@ -146,6 +146,7 @@ async def test_status_json_and_health_checks(dsn: str) -> None:
                 "succeeded_5m": 0,
                 "failed_5m": 0,
                 "oldest_ready_at": T0,
+                "waiting": 0,
             },
             {
                 "queue": "b",
@@ -158,6 +159,7 @@ async def test_status_json_and_health_checks(dsn: str) -> None:
                 "failed_5m": 0,
                 "oldest_ready_at": None,
                 "lag_seconds": 0.0,
+                "waiting": 0,
             },
         ],
         "workers": [] if await has_workers_table(dsn) else None,
@@ -265,6 +267,8 @@ async def test_jobs_list_and_show(dsn: str) -> None:
         "worker_id": None,
         "unique_key": "report:1",
         "progress": None,
+        "parents": [],
+        "children": [],
     }
     rc, out, _ = await cli(dsn, "jobs", "show", str(ids["dead"]))
     assert rc == 0 and "ValueError: bad" in out and "Traceback ..." in out

@@ -135,7 +135,8 @@ def test_head_has_the_operations_schema(empty_db: str) -> None:
         "task text, args jsonb, kwargs jsonb, queue text, priority integer, "
         "run_at timestamp with time zone, max_attempts integer, unique_key text, "
         "metadata jsonb, "  # 0012_job_metadata
-        "limit_key text"  # 0013_limits
+        "limit_key text, "  # 0013_limits
+        "depends_on bigint[], on_parent_failure text"  # 0014_workflows
     ]
 
 

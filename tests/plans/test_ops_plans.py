@@ -78,7 +78,13 @@ def assert_indexed(dsn: str, sql: str, *params: Any) -> list[str | None]:
     [
         (
             "queue_stats",
-            {"jobs_claim_idx", "jobs_due_idx", "jobs_running_idx", "jobs_finished_idx"},
+            {
+                "jobs_claim_idx",
+                "jobs_due_idx",
+                "jobs_running_idx",
+                "jobs_finished_idx",
+                "jobs_waiting_idx",
+            },
         ),
         ("task_throughput", {"jobs_finished_idx"}),
         ("task_runtimes", {"jobs_finished_idx"}),
@@ -137,4 +143,5 @@ def test_queue_stats_counts_ready_jobs_with_an_index_only_scan(template_db: str)
         "jobs_due_idx",
         "jobs_running_idx",
         "jobs_finished_idx",
+        "jobs_waiting_idx",  # 0014_workflows
     }

@@ -80,7 +80,7 @@
     link.textContent = name;
     first.appendChild(link);
     row.appendChild(first);
-    ["ready", "scheduled", "running", "retrying", "dead", "succeeded_5m", "failed_5m", "lag_seconds"].forEach(function (field) {
+    ["ready", "scheduled", "running", "retrying", "waiting", "dead", "succeeded_5m", "failed_5m", "lag_seconds"].forEach(function (field) {
       const cell = document.createElement("td");
       cell.className = "n";
       if (field === "dead") {
@@ -102,7 +102,7 @@
   function applyOverview(data) {
     drawChart(data.throughput);
     const tbody = document.querySelector("#queues tbody");
-    const totals = { ready: 0, running: 0, scheduled: 0, retrying: 0, dead: 0 };
+    const totals = { ready: 0, running: 0, scheduled: 0, retrying: 0, waiting: 0, dead: 0 };
     (data.queues || []).forEach(function (q) {
       for (const key in totals) totals[key] += q[key];
       if (!tbody) return;

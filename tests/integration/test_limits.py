@@ -430,3 +430,49 @@ async def test_the_pruner_deletes_rate_buckets_that_are_full_again(dsn: str, app
     async with app:
         assert await app.repository.prune_limit_buckets() == 3
     assert await fetch(dsn, "SELECT name, key FROM pgqueue.limit_buckets") == [("metered", "empty")]
+
+
+async def test_children_wait_for_their_parent_then_keep_to_their_tasks_limit(
+    dsn: str, app: App
+) -> None:
+    """Limits and workflows together: a limited task's children are marked limited at enqueue
+    though they wait (state 'waiting'), and once their parent succeeded the limited claim runs
+    them one at a time."""
+    spans: list[Span] = []
+    child = spanned_task(app, spans, concurrency_limit=1)
+
+    @app.task(name="parent")
+    async def parent() -> None:
+        return None
+
+    async with app:
+        await app.repository.register_limits(app.registry.limit_rows(), [], [])
+        first = await parent.enqueue()
+        await app.enqueue_many(
+            [child.using(depends_on=[first], limit_key="k").job(i) for i in range(4)]
+        )
+        rows = await fetch(dsn, "SELECT state, limited FROM pgqueue.jobs WHERE task = 'limited'")
+        assert [(r["state"], r["limited"]) for r in rows] == [("waiting", True)] * 4
+        async with running_worker(app, concurrency=4):
+            await wait_for(lambda: all_finished(dsn, 5), 30, message="a parent, four children")
+    assert len(spans) == 4
+    assert most_at_once(spans) == 1
+    assert await states_by_key(dsn) == {("succeeded", None): 1, ("succeeded", "k"): 4}
+
+
+async def test_the_limited_claim_hands_over_the_jobs_metadata(dsn: str, app: App) -> None:
+    """claim_limited returns metadata as the plain claim does (an instrumented worker reads the
+    enqueuer's trace context from every claim)."""
+    spanned_task(app, [], concurrency_limit=1)
+    async with app:
+        await app.repository.register_limits(app.registry.limit_rows(), [], [])
+    job_id = await fetchval(
+        dsn,
+        "SELECT pgqueue.enqueue('limited', metadata => '{\"traceparent\": \"t\"}', "
+        "limit_key => 'k')",
+    )
+    rows = await fetch(
+        dsn,
+        "SELECT id, metadata FROM pgqueue.claim_limited(ARRAY['default'], 5, gen_random_uuid())",
+    )
+    assert [(r["id"], r["metadata"]) for r in rows] == [(job_id, '{"traceparent": "t"}')]

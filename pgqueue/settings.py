@@ -47,7 +47,9 @@ class WorkerSettings:
     queues: tuple[str, ...] = (DEFAULT_QUEUE,)
     concurrency: int = 10
     # Jobs claimed beyond the free slots while jobs are short (pgqueue/_ready.py); 0: never.
-    prefetch: int = 40
+    # Off by default: a worker that dies (SIGKILL, OOM) costs every job it held an attempt, and a
+    # job claimed ahead is held without running (docs/worker.md, "Claim ahead").
+    prefetch: int = 0
     poll_interval: float = 2.0
     completion_flush_interval: float = 0.005
     completion_batch_size: int = 200

@@ -111,6 +111,7 @@ class AppLike(Protocol):
     default_max_attempts: int
     connect_timeout: float
     command_timeout: float | None
+    listens: bool  # False behind a transaction pooler without a listen_dsn: poll only
 
     @property
     def repository(self) -> Repository: ...
@@ -173,7 +174,7 @@ class WorkerParts:
             connect_timeout=app.connect_timeout,
             command_timeout=app.command_timeout,
             clock=clock or Clock(),
-            listener=listener,
+            listener=listener if app.listens else None,
         )
 
 
@@ -404,6 +405,7 @@ class Worker:
         ]
 
     def _listener(self, cancel_check: CancelCheck) -> _Listening | None:
+        # No listener part: the App is behind a transaction pooler without a listen_dsn.
         if not self.settings.listen or self.parts.listener is None:
             return None
 
@@ -556,7 +558,9 @@ class Worker:
             except PgQueueError:
                 database = False
         notifier = None if self._serving is None else self._serving.notifier
-        listener = notifier.is_connected if notifier is not None else not self.settings.listen
+        # A worker that never LISTENs (--no-listen, a transaction pooler) has no listener to lose.
+        listens = self.settings.listen and self.parts.listener is not None
+        listener = notifier.is_connected if notifier is not None else not listens
         silent = self.clock.monotonic() - self._last_beat_ok()
         return {
             "database": database,

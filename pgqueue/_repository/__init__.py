@@ -59,13 +59,16 @@ class Repository(Jobs, Workers, Leases, Schedules, Stats, DrainQueries):
         max_size: int = 10,
         timeout: float = 10.0,
         command_timeout: float | None = 30.0,
+        prepared_statements: bool = True,
     ) -> Repository:
-        """A repository over a new pool (see `create_pool` for the bounds)."""
+        """A repository over a new pool (see `create_pool` for the bounds and for
+        `prepared_statements`)."""
         pool = await create_pool(
             dsn,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
             command_timeout=command_timeout,
+            prepared_statements=prepared_statements,
         )
-        return cls(pool, dsn)
+        return cls(pool, dsn, prepared_statements=prepared_statements)

@@ -21,14 +21,25 @@ from typing import Any, TypeVar
 
 import orjson
 
-from benchmarks import cli_start, report, soak, startup, workloads
+from benchmarks import cli_start, peers, report, soak, startup, workloads
 from benchmarks.cluster import own_cluster
 from benchmarks.db import BENCH_DSN, Databases, server_info
 from benchmarks.measure import Rate
 from benchmarks.report import FAIL, INFO, Row, ms, rate, ratio, verdict
 from benchmarks.workers import ROOT
 
-WORKLOADS = ("enqueue", "batch", "drain", "latency", "deep", "soak", "sync", "startup", "cli")
+WORKLOADS = (
+    "enqueue",
+    "batch",
+    "drain",
+    "latency",
+    "deep",
+    "soak",
+    "sync",
+    "startup",
+    "cli",
+    "peers",
+)
 # Not in the default run: drains with 1..--max-processes worker processes, for docs/scaling.md.
 EXTRA = ("scaling",)
 T = TypeVar("T")
@@ -411,6 +422,9 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             t = await cli_start.cli_start(dbs)
             results["cli"] = t
             rows += cli_rows(t)
+        if "peers" in only:  # PgQueuer and Procrastinate beside pgqueue (benchmarks/peers.py)
+            results["peers"] = await peers.measure(base, jobs, 1000, rep, log)
+            rows += peers.rows(results["peers"])
     finally:
         await dbs.close()
     return rows, results

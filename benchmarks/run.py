@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from benchmarks import cli_start, peers, report, soak, startup, workloads
+from benchmarks import cli_start, horizon, peers, report, soak, startup, workloads
 from benchmarks.cluster import own_cluster
 from benchmarks.db import BENCH_DSN, Databases, server_info
 from benchmarks.measure import Rate
@@ -41,7 +41,8 @@ WORKLOADS = (
     "peers",
 )
 # Not in the default run: drains with 1..--max-processes worker processes, for docs/scaling.md.
-EXTRA = ("scaling",)
+# horizon: a transaction holding the xmin horizon under load (benchmarks/horizon.py).
+EXTRA = ("scaling", "horizon")
 T = TypeVar("T")
 
 
@@ -73,6 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--soak-seconds", type=float, default=150.0)
     parser.add_argument("--soak-rate", type=float, default=500.0, help="jobs/s enqueued")
+    parser.add_argument("--horizon-rate", type=float, default=500.0, help="jobs/s enqueued")
+    parser.add_argument("--horizon-hold", type=float, default=60.0, help="seconds xmin is held")
+    parser.add_argument("--horizon-before", type=float, default=20.0)
+    parser.add_argument("--horizon-after", type=float, default=40.0)
+    parser.add_argument("--horizon-reindex", action="store_true", help="REINDEX after the hold")
     parser.add_argument(
         "--plot", type=Path, default=ROOT / "benchmarks/results/soak.png", help="soak PNG"
     )
@@ -422,6 +428,18 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             t = await cli_start.cli_start(dbs)
             results["cli"] = t
             rows += cli_rows(t)
+        if "horizon" in only:
+            log(f"horizon: xmin held {args.horizon_hold:.0f}s at {args.horizon_rate:.0f} jobs/s")
+            results["horizon"] = await horizon.horizon(
+                dbs,
+                args.horizon_rate,
+                args.horizon_before,
+                args.horizon_hold,
+                args.horizon_after,
+                c,
+                reindex=args.horizon_reindex,
+            )
+            rows += horizon.rows(results["horizon"])
         if "peers" in only:  # PgQueuer and Procrastinate beside pgqueue (benchmarks/peers.py)
             results["peers"] = await peers.measure(base, jobs, 1000, rep, log)
             rows += peers.rows(results["peers"])

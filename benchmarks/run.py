@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from benchmarks import cli_start, limits, report, soak, startup, workflows, workloads
+from benchmarks import cli_start, horizon, limits, peers, report, soak, startup, workflows, workloads
 from benchmarks.cluster import own_cluster
 from benchmarks.db import BENCH_DSN, Databases, server_info
 from benchmarks.measure import Rate
@@ -40,9 +40,11 @@ WORKLOADS = (
     "cli",
     "limits",
     "workflows",
+    "peers",
 )
 # Not in the default run: drains with 1..--max-processes worker processes, for docs/scaling.md.
-EXTRA = ("scaling",)
+# horizon: a transaction holding the xmin horizon under load (benchmarks/horizon.py).
+EXTRA = ("scaling", "horizon")
 T = TypeVar("T")
 
 
@@ -74,6 +76,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--soak-seconds", type=float, default=150.0)
     parser.add_argument("--soak-rate", type=float, default=500.0, help="jobs/s enqueued")
+    parser.add_argument("--horizon-rate", type=float, default=500.0, help="jobs/s enqueued")
+    parser.add_argument("--horizon-hold", type=float, default=60.0, help="seconds xmin is held")
+    parser.add_argument("--horizon-before", type=float, default=20.0)
+    parser.add_argument("--horizon-after", type=float, default=40.0)
+    parser.add_argument("--horizon-reindex", action="store_true", help="REINDEX after the hold")
     parser.add_argument(
         "--plot", type=Path, default=ROOT / "benchmarks/results/soak.png", help="soak PNG"
     )
@@ -430,6 +437,21 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             log("workflows: a chain of 1,000, a group of 10,000 + callback, and without ...")
             results["workflows"] = await workflows.measure(dbs, c)
             rows += workflows.rows(results["workflows"], c)
+        if "horizon" in only:
+            log(f"horizon: xmin held {args.horizon_hold:.0f}s at {args.horizon_rate:.0f} jobs/s")
+            results["horizon"] = await horizon.horizon(
+                dbs,
+                args.horizon_rate,
+                args.horizon_before,
+                args.horizon_hold,
+                args.horizon_after,
+                c,
+                reindex=args.horizon_reindex,
+            )
+            rows += horizon.rows(results["horizon"])
+        if "peers" in only:  # PgQueuer and Procrastinate beside pgqueue (benchmarks/peers.py)
+            results["peers"] = await peers.measure(base, jobs, 1000, rep, log)
+            rows += peers.rows(results["peers"])
     finally:
         await dbs.close()
     return rows, results

@@ -85,10 +85,14 @@ class App:
         default_max_attempts: int | None = None,
         connect_timeout: float | None = None,
         command_timeout: float | NotGiven | None = NOT_GIVEN,
+        pooler: str | None = None,
+        listen_dsn: str | None = None,
         settings: AppSettings | None = None,
     ) -> None:
         """Arguments not given come from PGQUEUE_<NAME> or the defaults (AppSettings), or all of
-        them from `settings`; `command_timeout=None`: never abandon a query."""
+        them from `settings`; `command_timeout=None`: never abandon a query. `pooler=
+        "transaction"`: `dsn` goes through PgBouncer in transaction mode, `listen_dsn` (if any)
+        straight to PostgreSQL for LISTEN (docs/pgbouncer.md)."""
         if settings is None:
             if command_timeout is NOT_GIVEN:
                 command_timeout = None  # load: None means "not given", 0 "never"
@@ -101,6 +105,8 @@ class App:
                 default_max_attempts=default_max_attempts,
                 connect_timeout=connect_timeout,
                 command_timeout=command_timeout,
+                pooler=pooler,
+                listen_dsn=listen_dsn,
             )
         self.settings = settings
         self.dsn = settings.dsn
@@ -109,6 +115,10 @@ class App:
         self.connect_timeout = settings.connect_timeout
         self.command_timeout = settings.command_timeout
         self.default_max_attempts = settings.default_max_attempts
+        # LISTEN through a transaction pooler hears nothing reliably (the session it ran on goes
+        # back to the pool): there, only a listen_dsn straight to PostgreSQL can LISTEN.
+        self.listens = settings.pooler != "transaction" or settings.listen_dsn is not None
+        self._polling_noted = False
         self.registry = TaskRegistry()
         self._repository: Repository | None = None
         self._open_lock: asyncio.Lock | None = None
@@ -219,6 +229,7 @@ class App:
                     max_size=self.pool_max_size,
                     timeout=self.connect_timeout,
                     command_timeout=self.command_timeout,
+                    prepared_statements=self.settings.pooler != "transaction",
                 )
 
     async def close(self) -> None:
@@ -492,7 +503,10 @@ class App:
         event = asyncio.Event()
         self._result_waiters.setdefault(job_id, []).append(event)
         try:
-            await self._ensure_result_listener()
+            if self.listens:
+                await self._ensure_result_listener()
+            else:
+                self.note_polling()
             while True:
                 event.clear()
                 read_at = time.monotonic()
@@ -523,10 +537,26 @@ class App:
     @property
     def listener(self) -> Listener:
         """The App's one LISTEN connection, which result waiters, watchers and the worker
-        subscribe to (made on first use, with the DSN the App has then)."""
+        subscribe to (made on first use, on `listen_dsn` if set, else the App's DSN)."""
+        if not self.listens:
+            raise RuntimeError(
+                "this App cannot LISTEN: its DSN goes through a transaction pooler and no "
+                "listen_dsn is set (docs/pgbouncer.md)"
+            )
         if self._listener is None:
-            self._listener = Listener(self.dsn)
+            self._listener = Listener(self.settings.listen_dsn or self.dsn)
         return self._listener
+
+    def note_polling(self) -> None:
+        """Say once per App that results, watches and workers poll instead of LISTENing."""
+        if not self._polling_noted:
+            self._polling_noted = True
+            logger.info(
+                "pooler=transaction and no listen_dsn: LISTEN is not possible through a "
+                "transaction pooler, so app.result(), app.watch() and workers poll the table "
+                "(every poll_interval) instead of waking on NOTIFY; set listen_dsn to a direct "
+                "PostgreSQL DSN to LISTEN there (docs/pgbouncer.md)"
+            )
 
     async def _ensure_result_listener(self) -> None:
         if self._results is None:
@@ -562,6 +592,8 @@ class App:
         The worker gets this app's parts, never the app itself."""
         from pgqueue._worker import Worker, WorkerParts
 
+        if not self.listens:
+            self.note_polling()
         return Worker(WorkerParts.of(self, clock), settings, **overrides)
 
     # -- operations: periodic tasks, progress ------------------------------------------------
@@ -620,7 +652,9 @@ class App:
         outcome (FinishedEvent) as the last event. Raises JobNotFoundError for an unknown id."""
         repository = await self._repo()
         if self._watcher is None:
-            self._watcher = JobWatcher(self.listener)
+            if not self.listens:
+                self.note_polling()
+            self._watcher = JobWatcher(self.listener if self.listens else None)
         async for event in watch_job(
             repository, self._watcher, job_id, poll_interval=poll_interval
         ):

@@ -137,9 +137,10 @@ class JobWatcher:
 
     A subscription is an Event meaning "read the job again": set by a notification naming the
     job (on either channel) and after every (re)connect, when notifications may have been lost.
-    Payloads are never parsed for anything but a job id, and nothing in them reaches a user."""
+    Payloads are never parsed for anything but a job id, and nothing in them reaches a user.
+    Without a listener (behind a transaction pooler) no hint is ever set: watches poll."""
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: Listener | None) -> None:
         self.listener = listener
         self._hints: dict[int, list[asyncio.Event]] = {}
         self._subscription: Subscription | None = None
@@ -147,6 +148,8 @@ class JobWatcher:
     async def subscribe(self, job_id: int) -> asyncio.Event:
         hint = asyncio.Event()
         self._hints.setdefault(job_id, []).append(hint)
+        if self.listener is None:
+            return hint
         if self._subscription is None:
             self._subscription = self.listener.subscribe(
                 (channels.PROGRESS, channels.DONE),
@@ -166,7 +169,7 @@ class JobWatcher:
             self._hints.pop(job_id, None)
 
     async def stop(self) -> None:
-        if self._subscription is not None:
+        if self._subscription is not None and self.listener is not None:
             subscription, self._subscription = self._subscription, None
             await self.listener.unsubscribe(subscription)
 

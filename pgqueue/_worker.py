@@ -117,6 +117,7 @@ class AppLike(Protocol):
     connect_timeout: float
     command_timeout: float | None
     hooks: Hooks
+    listens: bool  # False behind a transaction pooler without a listen_dsn: poll only
 
     @property
     def repository(self) -> Repository: ...
@@ -187,7 +188,7 @@ class WorkerParts:
             connect_timeout=app.connect_timeout,
             command_timeout=app.command_timeout,
             clock=clock or Clock(),
-            listener=listener,
+            listener=listener if app.listens else None,
             hooks=app.hooks,
             queue_limits=app.queue_limits,
         )
@@ -423,6 +424,7 @@ class Worker:
         ]
 
     def _listener(self, cancel_check: CancelCheck) -> _Listening | None:
+        # No listener part: the App is behind a transaction pooler without a listen_dsn.
         if not self.settings.listen or self.parts.listener is None:
             return None
 
@@ -576,7 +578,9 @@ class Worker:
             except PgQueueError:
                 database = False
         notifier = None if self._serving is None else self._serving.notifier
-        listener = notifier.is_connected if notifier is not None else not self.settings.listen
+        # A worker that never LISTENs (--no-listen, a transaction pooler) has no listener to lose.
+        listens = self.settings.listen and self.parts.listener is not None
+        listener = notifier.is_connected if notifier is not None else not listens
         silent = self.clock.monotonic() - self._last_beat_ok()
         return {
             "database": database,

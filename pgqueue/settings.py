@@ -202,6 +202,9 @@ class NotGiven(enum.Enum):
 
 NOT_GIVEN = NotGiven.NOT_GIVEN
 
+# AppSettings.pooler's values; "transaction" is the one that changes how pgqueue connects.
+POOLERS = ("none", "session", "transaction")
+
 # The command line's flags for the App a MODULE:APP builds while `pgqueue worker` imports it:
 # the top layer of that App's one settings load (see AppSettings.load), so no command ever
 # changes an App's settings after it was built.
@@ -233,8 +236,24 @@ class AppSettings:
     # environment): never.
     command_timeout: float | None = 30.0
     default_max_attempts: int = 3
+    # What sits between pgqueue and PostgreSQL (docs/pgbouncer.md): "none" (a direct
+    # connection), "session" (a pooler in session mode: the same as direct), or "transaction"
+    # (PgBouncer pool_mode=transaction: no named prepared statements, and no LISTEN through it).
+    pooler: str = "none"
+    # A DSN straight to PostgreSQL for the one LISTEN connection, when `dsn` goes through a
+    # transaction pooler; None: LISTEN on `dsn`, or (behind a transaction pooler) poll.
+    listen_dsn: str | None = None
 
     def __post_init__(self) -> None:
+        if self.pooler not in POOLERS:
+            hint = (
+                " (pgqueue runs multi-statement transactions, which statement pooling forbids)"
+                if self.pooler == "statement"
+                else ""
+            )
+            raise ConfigurationError(
+                f"pooler must be one of {', '.join(POOLERS)} (got {self.pooler!r}){hint}"
+            )
         if self.default_max_attempts < 1:
             raise ConfigurationError("default_max_attempts must be at least 1")
         if self.pool_min_size < 0 or self.pool_max_size < max(self.pool_min_size, 1):
@@ -254,11 +273,13 @@ class AppSettings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"PGQUEUE_{f.name.upper()}")
-            if f.name != "dsn" and raw is not None and raw != "":
+            if f.name not in ("dsn", "listen_dsn") and raw is not None and raw != "":
                 values[f.name] = _parse(f.name, raw, str(f.type))
         values.update({k: v for k, v in given.items() if v is not None})
         values.update({k: v for k, v in (_COMMAND_LINE.get() or {}).items() if v is not None})
         values["dsn"] = resolve_dsn(values.get("dsn"), env)
+        listen_dsn = values.get("listen_dsn") or env.get("PGQUEUE_LISTEN_DSN")
+        values["listen_dsn"] = normalize_dsn(listen_dsn) if listen_dsn else None
         if values.get("command_timeout") == 0:
             values["command_timeout"] = None
         return cls(**values)

@@ -9,7 +9,8 @@ Adding one: copy an entry, keep the original text short but unique (tests/unit/t
 checks that it is found, that the tests it names exist, and that names are unique), then run
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
 promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli,
-burst (burst mode and start-up order), otel (job metadata and tracing), limits, workflows.
+burst (burst mode and start-up order), otel (job metadata and tracing), limits, workflows,
+pooler (behind a transaction pooler).
 The operations mutants show that the tests issue 15 found hollow can now fail.
 """
 
@@ -1155,5 +1156,41 @@ MUTANTS: tuple[Mutant, ...] = (
         "          WHERE d.parent_id = j.id AND false\n",
         "retention deletes a parent whose child still waits on it",
         (f"{T_WORKFLOWS}::test_retention_keeps_a_parent_whose_child_has_not_finished",),
+    # -- behind a transaction pooler (issue 18 goal 8, docs/pgbouncer.md) --------------------
+    Mutant(
+        "pooler-keeps-the-statement-cache",
+        "pooler",
+        "pgqueue/_repository/driver.py",
+        "statement_cache_size=100 if prepared_statements else 0,",
+        "statement_cache_size=100,",
+        "behind PgBouncer in transaction mode the pool's named statements vanish between transactions",
+        (
+            "tests/integration/test_pgbouncer.py::test_200_jobs_through_pgbouncer_in_transaction_mode",
+        ),
+    ),
+    Mutant(
+        "pooler-listens-through-the-pooler",
+        "pooler",
+        "pgqueue/_client.py",
+        'self.listens = settings.pooler != "transaction" or settings.listen_dsn is not None',
+        "self.listens = True",
+        "an App behind a transaction pooler LISTENs through it (and never says it polls)",
+        (
+            "tests/unit/test_app_settings.py"
+            "::test_an_app_behind_a_transaction_pooler_listens_only_on_a_listen_dsn",
+            "tests/integration/test_pgbouncer.py::test_200_jobs_through_pgbouncer_in_transaction_mode",
+        ),
+    ),
+    Mutant(
+        "pooler-listen-dsn-ignored",
+        "pooler",
+        "pgqueue/_client.py",
+        "Listener(self.settings.listen_dsn or self.dsn)",
+        "Listener(self.dsn)",
+        "the LISTEN connection goes through the pooler even when a direct listen_dsn is given",
+        (
+            "tests/unit/test_app_settings.py"
+            "::test_an_app_behind_a_transaction_pooler_listens_only_on_a_listen_dsn",
+        ),
     ),
 )

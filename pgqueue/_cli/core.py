@@ -109,7 +109,8 @@ def run_migrations(dsn: str | None, revision: str) -> None:
 @option(
     "--no-listen",
     is_flag=True,
-    help="Poll only, without LISTEN (e.g. behind PgBouncer in transaction mode).",
+    help="Poll only, without LISTEN (behind PgBouncer in transaction mode, set "
+    "PGQUEUE_POOLER=transaction, which implies this: docs/pgbouncer.md).",
 )
 @option(
     "--burst",

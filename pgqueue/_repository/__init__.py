@@ -64,11 +64,13 @@ class Repository(Jobs, Workers, Leases, Schedules, Stats, Limits, DrainQueries):
         max_size: int = 10,
         timeout: float = 10.0,
         command_timeout: float | None = 30.0,
+        prepared_statements: bool = True,
     ) -> Repository:
-        """A repository over a new pool (see `create_pool` for the bounds); with room for two
-        connections or more, one of them is the lane for single enqueues (`Lane`)."""
+        """A repository over a new pool (see `create_pool` for the bounds and for
+        `prepared_statements`); with room for two connections or more, and outside a transaction
+        pooler, one of them is the lane for single enqueues (`Lane`)."""
         lane = None
-        if max_size >= 2:
+        if max_size >= 2 and prepared_statements:
             lane = Lane(dsn, timeout=timeout, command_timeout=command_timeout)
             max_size -= 1
         pool = await create_pool(
@@ -77,5 +79,6 @@ class Repository(Jobs, Workers, Leases, Schedules, Stats, Limits, DrainQueries):
             max_size=max_size,
             timeout=timeout,
             command_timeout=command_timeout,
+            prepared_statements=prepared_statements,
         )
-        return cls(pool, dsn, lane)
+        return cls(pool, dsn, lane, prepared_statements=prepared_statements)

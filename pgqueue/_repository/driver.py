@@ -97,7 +97,12 @@ async def connect(
     where an outer `wait_for` would wait for that cancel request too (on a stalled network, until
     the network comes back)."""
     with translated(dsn):
-        return await asyncpg.connect(dsn, timeout=timeout, command_timeout=command_timeout)
+        # No statement cache: named prepared statements would not survive a transaction pooler
+        # (PgBouncer pool_mode=transaction, docs/pgbouncer.md), and these connections run one
+        # query every few seconds, so a cache would save nothing.
+        return await asyncpg.connect(
+            dsn, timeout=timeout, command_timeout=command_timeout, statement_cache_size=0
+        )
 
 
 async def create_pool(
@@ -107,9 +112,15 @@ async def create_pool(
     max_size: int = 10,
     timeout: float = 10.0,
     command_timeout: float | None = 30.0,
+    prepared_statements: bool = True,
 ) -> asyncpg.Pool:
     """The pool for pgqueue's own short queries. `command_timeout` bounds each one, so a network
-    that stalls without closing the socket surfaces as an error (and a reconnect), not a hang."""
+    that stalls without closing the socket surfaces as an error (and a reconnect), not a hang.
+    `prepared_statements=False` (behind a transaction pooler) turns off asyncpg's statement
+    cache: every query is then parsed as the unnamed statement in the same protocol exchange
+    (Parse, Bind, Execute before one Sync), which a transaction pooler keeps on one server
+    connection, where a named statement prepared on one server connection is missing on the
+    next ("prepared statement __asyncpg_stmt_1__ does not exist")."""
     with translated(dsn):
         return await asyncpg.create_pool(
             dsn,
@@ -117,6 +128,7 @@ async def create_pool(
             max_size=max_size,
             timeout=timeout,
             command_timeout=command_timeout,
+            statement_cache_size=100 if prepared_statements else 0,
             reset=_keep_session,
         )
 
@@ -218,12 +230,21 @@ class Database:
 
     Each query method runs one named .sql file inside `translated`, so a driver error leaves the
     repository as a pgqueue error and nothing else. `lane`: a connection for single enqueues
-    beside the pool (see `Lane`), or None."""
+    beside the pool (see `Lane`), or None. `prepared_statements` is False behind a transaction
+    pooler: no query may then use a named prepared statement (`Connection.prepare`)."""
 
-    def __init__(self, pool: asyncpg.Pool, dsn: str | None, lane: Lane | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dsn: str | None,
+        lane: Lane | None = None,
+        *,
+        prepared_statements: bool = True,
+    ) -> None:
         self.pool = pool
         self.dsn = dsn
         self.lane = lane
+        self.prepared_statements = prepared_statements
 
     async def close(self) -> None:
         """Close the lane and the pool (waits for connections in use to be released)."""

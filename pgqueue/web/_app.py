@@ -89,7 +89,7 @@ class Dashboard:
         self.hide_payloads = hide_payloads
         self.title = title
         self.hub = LiveHub(
-            lambda: app.listener,
+            lambda: app.listener if app.listens else None,
             self.overview,
             self._read_job,
             min_interval=min_interval,

@@ -67,14 +67,16 @@ class LiveHub:
 
     def __init__(
         self,
-        listener: Callable[[], Listener],
+        listener: Callable[[], Listener | None],
         read_overview: Callable[[], Awaitable[Any]],
         read_job: Callable[[int], Awaitable[JobInfo | None]],
         *,
         min_interval: float = 0.5,
         fallback: float = 5.0,
     ) -> None:
-        self.listener = listener  # the App's one LISTEN connection, made on first use
+        # The App's one LISTEN connection, made on first use; None behind a transaction pooler
+        # without a listen_dsn (docs/pgbouncer.md): then every feed reads every `fallback` s.
+        self.listener = listener
         self.read_overview = read_overview
         self.read_job = read_job
         self.min_interval = min_interval
@@ -91,8 +93,11 @@ class LiveHub:
     # -- the one listener ----------------------------------------------------------------------
 
     async def _listen(self) -> None:
+        listener = self.listener()
+        if listener is None:
+            return
         if self._subscription is None:
-            self._subscription = self.listener().subscribe(
+            self._subscription = listener.subscribe(
                 CHANNELS, self._on_notification, on_connect=self._poke_all
             )
         # Listening before the first read, so nothing slips between them; if the listener is
@@ -130,9 +135,10 @@ class LiveHub:
         for feed in self._feeds.values():
             feed.broadcast(_CLOSED)
         self._feeds.clear()
-        if self._subscription is not None:
+        listener = self.listener()
+        if self._subscription is not None and listener is not None:
             subscription, self._subscription = self._subscription, None
-            await self.listener().unsubscribe(subscription)
+            await listener.unsubscribe(subscription)
 
     # -- the overview (queues, throughput, workers) ---------------------------------------------
 

@@ -65,3 +65,32 @@ def test_bad_values_are_configuration_errors() -> None:
         App("postgresql://h/d", default_max_attempts=0)
     with pytest.raises(ConfigurationError, match="pool sizes"):
         AppSettings.load(env={}, pool_min_size=5, pool_max_size=2)
+
+
+def test_pooler_from_environment_and_arguments() -> None:
+    """PGQUEUE_POOLER / PGQUEUE_LISTEN_DSN, the App's arguments over them (docs/pgbouncer.md)."""
+    env = {"PGQUEUE_POOLER": "transaction", "PGQUEUE_LISTEN_DSN": "host=direct dbname=db"}
+    loaded = AppSettings.load(env=env)
+    assert (loaded.pooler, loaded.listen_dsn) == ("transaction", "postgresql://direct/db")
+    assert AppSettings.load(env={}).pooler == "none"
+    assert AppSettings.load(env=env, pooler="session").pooler == "session"
+
+
+def test_an_app_behind_a_transaction_pooler_listens_only_on_a_listen_dsn() -> None:
+    assert App("postgresql://h/db").listens
+    assert App("postgresql://h/db", pooler="session").listens
+    behind = App("postgresql://bouncer/db", pooler="transaction")
+    assert not behind.listens
+    with pytest.raises(RuntimeError, match="listen_dsn"):
+        _ = behind.listener
+    direct = App("postgresql://bouncer/db", pooler="transaction", listen_dsn="postgresql://pg/db")
+    assert direct.listens and direct.listener.dsn == "postgresql://pg/db"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("statement", "statement pooling forbids"), ("pgbouncer", "one of none, session")],
+)
+def test_a_bad_pooler_is_a_clear_error(value: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        AppSettings.load(env={"PGQUEUE_POOLER": value})

@@ -1,0 +1,318 @@
+"""Workload 9: PgQueuer and Procrastinate beside pgqueue, same workloads, same run
+(`python -m benchmarks.run --only peers`, with enqueue,batch,drain for the raw rows).
+
+Every system runs through its own public API with its defaults, in a throwaway database of its
+own (its schema installed by its own installer), with the same number of no-op jobs:
+
+- enqueue, one job per transaction: pgqueue `app.enqueue`, PgQueuer `Queries.enqueue(name,
+  None)`, Procrastinate `task.defer_async()`;
+- enqueue in batches: `app.enqueue_many`, `Queries.enqueue([...], [...], [...])`,
+  `task.batch_defer_async(...)`;
+- drain a pre-filled queue with one worker process at its defaults, until the queue is empty:
+  `app.worker().run(until_empty=True)` (concurrency 10), `PgQueuer(...).run(mode=drain)`
+  (batch 10, no concurrency limit), `app.run_worker_async(wait=False)` (concurrency 1).
+
+Drains are timed inside the worker process, from the first task's start to the last task's end,
+for all three alike (their outcome tables differ: PgQueuer deletes finished jobs and logs them
+in batches), so process start-up and the end of the drain are not counted.
+
+    python -m benchmarks.peers drain SYSTEM DSN JOBS   (one worker process; prints JSON)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import metadata
+from typing import Any
+
+import asyncpg
+
+from benchmarks.db import admin, dsn_for
+from benchmarks.measure import Rate
+from benchmarks.report import INFO, Row, rate, verdict
+from benchmarks.workers import ROOT
+
+SYSTEMS = ("pgqueue", "pgqueuer", "procrastinate")
+TITLES = {"pgqueuer": "PgQueuer", "procrastinate": "Procrastinate"}
+TASK = "noop"
+# Procrastinate drains about 300 jobs/s at its default concurrency of 1: a few thousand jobs
+# keep every round under a minute and are plenty for the others' windows.
+MAX_JOBS = 5000
+
+
+class Clocked:
+    """The time of the first task's start and of the last task's end in a worker process."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.last = 0.0
+        self.count = 0
+
+    def start(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+    def end(self) -> None:
+        self.count += 1
+        self.last = time.perf_counter()
+
+    def result(self) -> dict[str, float]:
+        return {"jobs": self.count, "seconds": self.last - (self.first or self.last)}
+
+
+# -- each system's public API ---------------------------------------------------------------
+
+
+async def _install(system: str, dsn: str) -> None:
+    """The system's own schema, by its own installer (pgqueue: its migrations)."""
+    if system == "pgqueue":
+        from pgqueue import migrate
+
+        await migrate.upgrade_async(dsn)
+    elif system == "pgqueuer":
+        from pgqueuer import Queries
+
+        conn = await asyncpg.connect(dsn)
+        try:
+            await Queries.from_asyncpg_connection(conn).install()
+        finally:
+            await conn.close()
+    else:
+        app = _procrastinate_app(dsn)
+        async with app.open_async():
+            await app.schema_manager.apply_schema_async()
+
+
+def _procrastinate_app(dsn: str, clock: Clocked | None = None) -> Any:
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
+
+    @app.task(name=TASK)
+    async def noop() -> None:
+        if clock is not None:
+            clock.start()
+            clock.end()
+
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _enqueuer(system: str, dsn: str) -> AsyncIterator[Callable[[int], Awaitable[Any]]]:
+    """`send(n)`: enqueue n jobs in one call (n = 1: the single-job API) with the system's own
+    client, its connection opened and warmed up before the clock starts."""
+    if system == "pgqueue":
+        from pgqueue import App
+
+        async with App(dsn, pool_max_size=1) as app:
+            job = app.request(TASK, allow_unknown=True)
+
+            async def send_pgqueue(n: int) -> Any:
+                if n == 1:
+                    return await app.enqueue(TASK, allow_unknown=True)
+                return await app.enqueue_many([job] * n)
+
+            yield send_pgqueue
+    elif system == "pgqueuer":
+        from pgqueuer import Queries
+
+        conn = await asyncpg.connect(dsn)
+        queries = Queries.from_asyncpg_connection(conn)
+
+        async def send_pgqueuer(n: int) -> Any:
+            if n == 1:
+                return await queries.enqueue(TASK, None)
+            return await queries.enqueue([TASK] * n, [None] * n, [0] * n)
+
+        try:
+            yield send_pgqueuer
+        finally:
+            await conn.close()
+    else:
+        app = _procrastinate_app(dsn)
+        async with app.open_async():
+            task = app.tasks[TASK]
+
+            async def send_procrastinate(n: int) -> Any:
+                if n == 1:
+                    return await task.defer_async()
+                return await task.batch_defer_async(*([{}] * n))
+
+            yield send_procrastinate
+
+
+async def _run_worker(system: str, dsn: str, clock: Clocked) -> None:
+    """One worker at the system's defaults, until its queue is empty."""
+    if system == "pgqueue":
+        from pgqueue import App
+
+        app = App(dsn)
+
+        @app.task(name=TASK)
+        async def noop() -> None:
+            clock.start()
+            clock.end()
+
+        async with app:
+            await app.worker().run(until_empty=True)
+    elif system == "pgqueuer":
+        from pgqueuer import PgQueuer
+        from pgqueuer.models import Job
+        from pgqueuer.types import QueueExecutionMode
+
+        conn = await asyncpg.connect(dsn)
+        pgq = PgQueuer.from_asyncpg_connection(conn)
+
+        @pgq.entrypoint(TASK)
+        async def noop_job(_job: Job) -> None:
+            clock.start()
+            clock.end()
+
+        try:
+            await pgq.run(mode=QueueExecutionMode.drain)
+        finally:
+            await conn.close()
+    else:
+        app = _procrastinate_app(dsn, clock)
+        async with app.open_async():
+            await app.run_worker_async(wait=False)
+
+
+# -- the measurements -----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _database(base: str, system: str) -> AsyncIterator[str]:
+    """An empty throwaway database with `system`'s schema; dropped afterwards."""
+    name = f"pgqueue_bench_peer_{system}_{uuid.uuid4().hex[:8]}"
+    await admin(base, f"CREATE DATABASE {name}")
+    try:
+        dsn = dsn_for(name, base)
+        await _install(system, dsn)
+        yield dsn
+    finally:
+        await admin(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+async def enqueue(base: str, system: str, jobs: int, batch: int) -> Rate:
+    async with _database(base, system) as dsn, _enqueuer(system, dsn) as send:
+        await send(1)
+        start = time.perf_counter()
+        for offset in range(0, jobs, batch):
+            await send(min(batch, jobs - offset))
+        return Rate(jobs, time.perf_counter() - start)
+
+
+async def drain(base: str, system: str, jobs: int) -> Rate:
+    async with _database(base, system) as dsn:
+        async with _enqueuer(system, dsn) as send:
+            for offset in range(0, jobs, 1000):
+                await send(min(1000, jobs - offset))
+        await admin(dsn, "VACUUM (ANALYZE)", "CHECKPOINT")
+        # Not `-m benchmarks.peers`: Procrastinate warns about an App built in __main__.
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import sys; from benchmarks import peers; peers.main(sys.argv[1:])",
+            "drain",
+            system,
+            dsn,
+            str(jobs),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), 600)
+        if process.returncode != 0:
+            raise RuntimeError(f"{system} drain exited {process.returncode}")
+        seen = json.loads(out.decode().strip().splitlines()[-1])
+        if seen["jobs"] != jobs:
+            raise RuntimeError(f"{system} drain ran {seen['jobs']} of {jobs} jobs")
+        return Rate(jobs, seen["seconds"])
+
+
+async def measure(
+    base: str, jobs: int, batch: int, rounds: int, log: Callable[[str], None]
+) -> dict[str, dict[str, float]]:
+    """Median jobs/s per system and workload over `rounds` rounds, each round running every
+    system once per workload (interleaved, as the rest of the suite)."""
+    jobs = min(jobs, MAX_JOBS)
+    seen: dict[str, dict[str, list[float]]] = {s: {} for s in SYSTEMS}
+    workloads: dict[str, Callable[[str], Awaitable[Rate]]] = {
+        "enqueue": lambda s: enqueue(base, s, jobs, 1),
+        "batch": lambda s: enqueue(base, s, jobs, batch),
+        "drain": lambda s: drain(base, s, jobs),
+    }
+    for round_ in range(rounds):
+        for workload, run_once in workloads.items():
+            log(f"peers: {workload}, round {round_ + 1}/{rounds} ...")
+            for system in SYSTEMS:
+                per_second = (await run_once(system)).per_second
+                seen[system].setdefault(workload, []).append(per_second)
+    return {
+        system: {name: statistics.median(v) for name, v in by_workload.items()}
+        for system, by_workload in seen.items()
+    } | {"jobs": {"count": float(jobs), "batch": float(batch)}}
+
+
+LABELS = {
+    "enqueue": "enqueue, 1 job/transaction",
+    "batch": "enqueue, batches of {batch}",
+    "drain": "drain, 1 worker process at its defaults",
+}
+
+
+def rows(figures: dict[str, dict[str, float]]) -> list[Row]:
+    """One row per workload and peer: the peer's rate beside pgqueue's, and whether pgqueue is
+    ahead (the issue's target)."""
+    batch = int(figures["jobs"]["batch"])
+    out: list[Row] = []
+    for workload, label in LABELS.items():
+        ours = figures["pgqueue"][workload]
+        out.append(
+            Row(
+                f"9. {label.format(batch=batch)}: pgqueue (peer harness)",
+                rate(ours),
+                f"({int(figures['jobs']['count']):,} jobs)",
+                "",
+                "",
+                INFO,
+            )
+        )
+        for peer, title in TITLES.items():
+            theirs = figures[peer][workload]
+            out.append(
+                Row(
+                    f"   {title} {metadata.version(peer)}",
+                    rate(theirs),
+                    f"pgqueue {rate(ours)}",
+                    f"pgqueue {ours / theirs:.2f}x" if theirs else "",
+                    "pgqueue ahead",
+                    verdict(ours > theirs),
+                )
+            )
+    return out
+
+
+async def _drain_main(system: str, dsn: str, jobs: int) -> None:
+    clock = Clocked()
+    await _run_worker(system, dsn, clock)
+    if clock.count != jobs:
+        print(f"{system}: ran {clock.count} of {jobs} jobs", file=sys.stderr)
+    print(json.dumps(clock.result()), flush=True)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 4 or argv[0] != "drain" or argv[1] not in SYSTEMS:
+        raise SystemExit(__doc__)
+    asyncio.run(_drain_main(argv[1], argv[2], int(argv[3])))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -21,7 +21,17 @@ from typing import Any, TypeVar
 
 import orjson
 
-from benchmarks import cli_start, horizon, limits, peers, report, soak, startup, workflows, workloads
+from benchmarks import (
+    cli_start,
+    horizon,
+    limits,
+    peers,
+    report,
+    soak,
+    startup,
+    workflows,
+    workloads,
+)
 from benchmarks.cluster import own_cluster
 from benchmarks.db import BENCH_DSN, Databases, server_info
 from benchmarks.measure import Rate

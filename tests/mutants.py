@@ -1156,6 +1156,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "          WHERE d.parent_id = j.id AND false\n",
         "retention deletes a parent whose child still waits on it",
         (f"{T_WORKFLOWS}::test_retention_keeps_a_parent_whose_child_has_not_finished",),
+    ),
     # -- behind a transaction pooler (issue 18 goal 8, docs/pgbouncer.md) --------------------
     Mutant(
         "pooler-keeps-the-statement-cache",

@@ -1157,6 +1157,16 @@ MUTANTS: tuple[Mutant, ...] = (
         "retention deletes a parent whose child still waits on it",
         (f"{T_WORKFLOWS}::test_retention_keeps_a_parent_whose_child_has_not_finished",),
     ),
+    Mutant(
+        "limits-queue-limit-not-marked-at-enqueue",
+        "limits",
+        "pgqueue/_sql/functions/enqueue_many.v4.sql",
+        "b.task = ANY (limited_tasks) OR b.queue = ANY (limited_queues)",
+        "b.task = ANY (limited_tasks)",
+        "a job of a task without limits in a limited queue is not marked limited, so the plain "
+        "claim takes it past the queue's limit",
+        (f"{T_LIMITS}::test_a_queue_limit_counts_every_task_of_the_queue",),
+    ),
     # -- behind a transaction pooler (issue 18 goal 8, docs/pgbouncer.md) --------------------
     Mutant(
         "pooler-keeps-the-statement-cache",

@@ -49,7 +49,7 @@ FILES = {
         "6475b626b1a4ef94bbdcf2250d47b70a693eac16d62cf697d2bf81a34f0469db"
     ),
     "functions/enqueue_many.v3.sql": (
-        "47fd803b35db51f5ee01028f51f56831fd8b65288e973669be2a1db54fae27f2"
+        "4bd4c2862c1ed44f0c2cede4c88ff43fa5bf470a2f238511f8119fc0df2d4d62"
     ),
     # Loaded by swap_enqueue (a new signature), not by the loop in upgrade().
     "functions/enqueue.v3.sql": "5fcfe8c33ee973b1ac22d3fff67ace0286dc578aae71106104153e5e2fabbdef",

@@ -52,7 +52,7 @@ FILES = {
         "40558c66f6bf6fb5780c4dcd16e63b496b25d96d030407dabfce470bda399524"
     ),
     "functions/enqueue_many.v4.sql": (
-        "a57c771efe44ec0cd403a5b73867b3c648f9282bde6ddc9cb7ee3011c3391356"
+        "5a2bade95984ed41ddda2beea8f4c039f889e6ffa8fcc80eb6075c407bf258ce"
     ),
     # Loaded by swap_enqueue (a new signature), not by the loop in upgrade().
     "functions/enqueue.v4.sql": "f1753e99603775b3d3edfee603bea696dd73047395630dc5e5e70548aee9ef68",

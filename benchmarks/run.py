@@ -152,7 +152,7 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
     # `given` goes to the worker processes of rows 3, 4 and 7: None passes no --concurrency, so
     # they run at the default settings; `c` is the number they run at, for labels and baselines.
     given = args.concurrency
-    c = WorkerSettings().concurrency if given is None else given
+    c = WorkerSettings.from_env().concurrency if given is None else given
     at = f"at the default settings (concurrency {c})" if given is None else f"concurrency {c}"
     wargs = tuple(args.worker_arg)
     rows: list[Row] = []

@@ -34,8 +34,9 @@ def test_the_default_is_fifty_from_every_entry_point() -> None:
     # A worker claims only its free slots (claim ahead is off): 50 jobs, never more.
     assert worker._free_slots() == DEFAULT
     assert _worker_settings((), None).concurrency == DEFAULT  # pgqueue dev without -c
-    help_text = CliRunner().invoke(main, ["worker", "--help"]).output
-    assert f"Jobs run at once. Default: {DEFAULT}." in " ".join(help_text.split())
+    for command in ("worker", "dev"):
+        help_text = CliRunner().invoke(main, [command, "--help"]).output
+        assert f"Jobs run at once. Default: {DEFAULT}." in " ".join(help_text.split()), command
 
 
 def test_the_environment_and_flags_still_beat_the_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,6 +37,7 @@ from benchmarks.db import BENCH_DSN, Databases, server_info
 from benchmarks.measure import Rate
 from benchmarks.report import FAIL, INFO, Row, ms, rate, ratio, verdict
 from benchmarks.workers import ROOT
+from pgqueue.settings import WorkerSettings
 
 WORKLOADS = (
     "enqueue",
@@ -54,7 +55,8 @@ WORKLOADS = (
 )
 # Not in the default run: drains with 1..--max-processes worker processes, for docs/scaling.md.
 # horizon: a transaction holding the xmin horizon under load (benchmarks/horizon.py).
-EXTRA = ("scaling", "horizon")
+# slow: drains of jobs sleeping 5-15 ms at concurrency 10 and at the default (docs/worker.md).
+EXTRA = ("scaling", "horizon", "slow")
 T = TypeVar("T")
 
 
@@ -69,7 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-processes", type=int, default=4, help="scaling: up to this many worker processes"
     )
-    parser.add_argument("--concurrency", type=int, default=10, help="worker concurrency")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="worker concurrency (default: none passed, the worker's own default, "
+        "WorkerSettings().concurrency, as a plain `pgqueue worker` runs)",
+    )
     parser.add_argument(
         "--high-concurrency",
         type=int,
@@ -140,7 +148,12 @@ def log(message: str) -> None:
 
 async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str, Any]]:
     only = set(args.only.split(","))
-    jobs, c, rep = args.jobs, args.concurrency, args.repeat
+    jobs, rep = args.jobs, args.repeat
+    # `given` goes to the worker processes of rows 3, 4 and 7: None passes no --concurrency, so
+    # they run at the default settings; `c` is the number they run at, for labels and baselines.
+    given = args.concurrency
+    c = WorkerSettings.from_env().concurrency if given is None else given
+    at = f"at the default settings (concurrency {c})" if given is None else f"concurrency {c}"
     wargs = tuple(args.worker_arg)
     rows: list[Row] = []
     results: dict[str, Any] = {}
@@ -181,13 +194,13 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
         if only & {"drain", "deep", "sync"}:
             drains["raw_b50"] = lambda: workloads.drain_raw(dbs, jobs, 50)
         if only & {"drain", "sync"}:
-            drains["one"] = lambda: workloads.drain_pgqueue(dbs, jobs, 1, c, extra_args=wargs)
+            drains["one"] = lambda: workloads.drain_pgqueue(dbs, jobs, 1, given, extra_args=wargs)
         if "drain" in only:
             drains["raw_b1"] = lambda: workloads.drain_raw(dbs, small, 1)
             drains["raw_one_statement_b50"] = lambda: workloads.drain_raw(
                 dbs, jobs, 50, one_statement=True
             )
-            drains["two"] = lambda: workloads.drain_pgqueue(dbs, jobs, 2, c, extra_args=wargs)
+            drains["two"] = lambda: workloads.drain_pgqueue(dbs, jobs, 2, given, extra_args=wargs)
             # The like-for-like baseline of one worker process: its pool, its claim size.
             drains[f"raw_pipelined_b{c}"] = lambda: workloads.drain_raw_pipelined(dbs, jobs, c)
             if hc:
@@ -202,15 +215,19 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
                     drains[f"scale_{procs}x{conc}"] = functools.partial(
                         workloads.drain_pgqueue, dbs, jobs, procs, conc, extra_args=wargs
                     )
+        if "slow" in only:
+            slow_jobs = min(jobs, 2000)
+            drains["slow_c10"] = lambda: workloads.drain_slow(dbs, slow_jobs, 10)
+            drains["slow_default"] = lambda: workloads.drain_slow(dbs, slow_jobs, given)
         if "sync" in only:
             drains["sync"] = lambda: workloads.drain_pgqueue(
-                dbs, jobs, 1, c, task=workloads.NOOP_SYNC, extra_args=wargs
+                dbs, jobs, 1, given, task=workloads.NOOP_SYNC, extra_args=wargs
             )
         if drains:
             log(f"drains, {rep} interleaved round(s): {', '.join(drains)} ...")
             drained = await interleaved(rep, drains)
             results["drain"] = drained
-            raw50, one = drained["raw_b50"], drained.get("one")
+            raw50, one = drained.get("raw_b50"), drained.get("one")
         if "drain" in only:
             assert raw50 is not None and one is not None
             raw1, raw_one, two = drained["raw_b1"], drained["raw_one_statement_b50"], drained["two"]
@@ -242,23 +259,23 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
                     INFO,
                 ),
                 Row(
-                    f"3. drain, 1 worker process, concurrency {c}",
-                    rate(one),
-                    f"raw pool batch {c} {rate(pipelined)}",
-                    ratio(one, pipelined),
-                    ">= 0.50x",
-                    verdict(one >= 0.5 * pipelined),
-                ),
-                Row(
-                    "   the same against raw batch 50, one connection",
+                    f"3. drain, 1 worker process, {at}",
                     rate(one),
                     f"raw batch 50 {rate(raw50)}",
                     ratio(one, raw50),
+                    ">= 0.50x",
+                    verdict(one >= 0.5 * raw50),
+                ),
+                Row(
+                    f"   the same against raw pool batch {c}",
+                    rate(one),
+                    f"raw pool batch {c} {rate(pipelined)}",
+                    ratio(one, pipelined),
                     "",
                     INFO,
                 ),
                 Row(
-                    f"3. drain, 2 worker processes, concurrency {c} each",
+                    f"3. drain, 2 worker processes, {at}",
                     rate(two),
                     f"1 process {rate(one)}",
                     ratio(two, one),
@@ -310,12 +327,32 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
                             INFO,
                         )
                     )
+        if "slow" in only:
+            slow10, slow_default = drained["slow_c10"], drained["slow_default"]
+            rows += [
+                Row(
+                    "   drain, jobs sleeping 5-15 ms, concurrency 10",
+                    rate(slow10),
+                    f"({slow_jobs:,} jobs)",
+                    "",
+                    "",
+                    INFO,
+                ),
+                Row(
+                    f"   drain, jobs sleeping 5-15 ms, {at}",
+                    rate(slow_default),
+                    f"concurrency 10 {rate(slow10)}",
+                    ratio(slow_default, slow10),
+                    "",
+                    INFO,
+                ),
+            ]
         if "latency" in only:
             n, gap = args.latency_samples, args.latency_spacing
             log(f"latency: raw LISTEN loop, {n} jobs {gap * 1000:.0f} ms apart ...")
             raw = await workloads.latency_raw(dbs, n, gap)
             log("latency: pgqueue worker process ...")
-            ours = await workloads.latency_pgqueue(dbs, n, gap, c)
+            ours = await workloads.latency_pgqueue(dbs, n, gap, given)
             results["latency"] = {"raw": raw, "pgqueue": ours}
             rows += [
                 Row(
@@ -422,7 +459,7 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             sync = drained["sync"]
             rows.append(
                 Row(
-                    f"7. drain, sync tasks (thread pool), concurrency {c}",
+                    f"7. drain, sync tasks (thread pool), {at}",
                     rate(sync),
                     f"raw batch 50 {rate(raw50)}",
                     ratio(sync, raw50),
@@ -573,7 +610,7 @@ async def run_all(
         "load_before": load,
         "loop": worker_loop(args.worker_arg),
         "commit": git_commit(),
-        "args": f"--jobs {args.jobs} --concurrency {args.concurrency} --repeat {args.repeat} "
+        "args": f"--jobs {args.jobs} --concurrency {args.concurrency or 'default'} --repeat {args.repeat} "
         f"--deep-rows {args.deep_rows} --soak-seconds {args.soak_seconds:.0f}, "
         f"{time.time() - started:.0f}s",
     }

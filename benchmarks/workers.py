@@ -48,7 +48,7 @@ class WorkerProcesses:
 async def worker_processes(
     dsn: str,
     processes: int = 1,
-    concurrency: int = 10,
+    concurrency: int | None = None,
     *,
     gate: bool = False,
     extra_args: Sequence[str] = (),
@@ -56,7 +56,8 @@ async def worker_processes(
     app_spec: str = APP_SPEC,
 ) -> AsyncIterator[WorkerProcesses]:
     """Start `processes` workers; with `gate`, return once all are waiting on their first claim
-    and let them go together."""
+    and let them go together. `concurrency` None passes no --concurrency: the worker's default
+    (WorkerSettings().concurrency), as a plain `pgqueue worker` runs."""
     gate_conn: asyncpg.Connection | None = None
     gate_tx = None
     if gate:
@@ -81,8 +82,7 @@ async def worker_processes(
                         app_spec,
                         "--dsn",
                         _with_app_name(dsn, f"{NAME}{n}"),
-                        "--concurrency",
-                        str(concurrency),
+                        *(() if concurrency is None else ("--concurrency", str(concurrency))),
                         "--log-level",
                         "WARNING",
                         *extra_args,

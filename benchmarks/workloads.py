@@ -33,6 +33,7 @@ from pgqueue import App, JobRequest
 
 NOOP = "benchmarks.app.noop"
 NOOP_SYNC = "benchmarks.app.noop_sync"
+SLEEPY = "benchmarks.app.sleepy"
 PROBE = "benchmarks.app.probe"
 
 
@@ -80,7 +81,7 @@ async def _drain_with_workers(
     first: int,
     last: int,
     processes: int,
-    concurrency: int,
+    concurrency: int | None,
     extra_args: tuple[str, ...] = (),
 ) -> Rate:
     conn = await asyncpg.connect(dsn)
@@ -141,13 +142,33 @@ async def drain_pgqueue(
     dbs: Databases,
     jobs: int,
     processes: int,
-    concurrency: int,
+    concurrency: int | None,
     task: str = NOOP,
     extra_args: tuple[str, ...] = (),
 ) -> Rate:
     cm, dsn, first, last = await _prefilled(dbs, jobs, task)
     try:
         return await _drain_with_workers(dsn, first, last, processes, concurrency, extra_args)
+    finally:
+        await cm.__aexit__(None, None, None)
+
+
+async def drain_slow(
+    dbs: Databases, jobs: int, concurrency: int | None, low_ms: float = 5.0, high_ms: float = 15.0
+) -> Rate:
+    """A drain of jobs that each sleep `low_ms`..`high_ms` (benchmarks.app.sleepy): I/O-bound
+    work, where the rate is about concurrency / job duration."""
+    cm = dbs.fresh()
+    dsn = await cm.__aenter__()
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            first, last = await fill_ready(conn, jobs, SLEEPY)
+            await conn.execute("UPDATE pgqueue.jobs SET args = $1::jsonb", f"[{low_ms}, {high_ms}]")
+            await vacuum_analyze(conn)
+        finally:
+            await conn.close()
+        return await _drain_with_workers(dsn, first, last, 1, concurrency)
     finally:
         await cm.__aexit__(None, None, None)
 
@@ -166,7 +187,7 @@ async def _paced(count: int, spacing: float, send: Any) -> None:
 
 
 async def latency_pgqueue(
-    dbs: Databases, samples: int, spacing: float, concurrency: int, warmup: int = 50
+    dbs: Databases, samples: int, spacing: float, concurrency: int | None, warmup: int = 50
 ) -> dict[str, float]:
     """Workload 4: enqueue -> task start on an idle worker process, jobs `spacing` s apart."""
     async with (

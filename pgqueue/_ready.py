@@ -2,11 +2,12 @@
 
 Short jobs finish faster than a claim's round trip, so a worker that claims only as many jobs as
 it has free slots waits on claims: at concurrency 10, ten jobs per round trip however fast they
-run (docs/benchmarks.md). While the jobs it runs are short (a moving average of their run time
-under SHORT_JOB), a worker claims up to `prefetch` jobs beyond its free slots, in one statement,
-and starts them the moment a slot frees, with no round trip in between; and while it holds
-claimed-ahead jobs it claims again only once half of what it may hold is free, so claims stay
-large. With long jobs nothing is claimed ahead: a job is claimed when a slot frees, as before.
+run (docs/benchmarks.md; the default of 50 shares each round trip among fifty). While the jobs
+it runs are short (a moving average of their run time under SHORT_JOB), a worker claims up to
+`prefetch` jobs beyond its free slots, in one statement, and starts them the moment a slot
+frees, with no round trip in between; and while it holds claimed-ahead jobs it claims again only
+once half of what it may hold is free, so claims stay large. With long jobs nothing is claimed
+ahead: a job is claimed when a slot frees, as before.
 
 What a claimed-ahead job is (docs/worker.md, "Claim ahead"): `running` in the table under this
 worker (its heartbeat covers it; if the worker dies, the rescue puts it back); started highest

@@ -361,7 +361,7 @@ class Worker:
             repository, settings, active=lambda: self._attempts.active, health=self.health
         )
         threads = SyncThreads(
-            settings.sync_threads or settings.concurrency,
+            settings.sync_thread_limit,
             on_abandoned_exit=_from_thread(loop, self._slot_freed.set),
         )
         runner = JobRunner(

@@ -45,7 +45,9 @@ class WorkerSettings:
     """How a worker runs. Every field can come from PGQUEUE_<FIELD> in the environment."""
 
     queues: tuple[str, ...] = (DEFAULT_QUEUE,)
-    concurrency: int = 10
+    # Jobs run at once, and so the most one claim asks for. 50: a claim's round trip is then
+    # shared by up to 50 short jobs, and I/O-bound jobs overlap (docs/worker.md, "Concurrency").
+    concurrency: int = 50
     # Jobs claimed beyond the free slots while jobs are short (pgqueue/_ready.py); 0: never.
     # Off by default: a worker that dies (SIGKILL, OOM) costs every job it held an attempt, and a
     # job claimed ahead is held without running (docs/worker.md, "Claim ahead").
@@ -167,6 +169,14 @@ class WorkerSettings:
 
     def with_(self, **changes: Any) -> WorkerSettings:
         return replace(self, **changes)
+
+    @property
+    def sync_thread_limit(self) -> int:
+        """The most threads plain `def` tasks run in at once (abandoned ones aside):
+        `sync_threads`, else `concurrency`, so that a sync job never waits in the worker for a
+        thread while it counts as running (docs/worker.md, "Concurrency"). Threads start only
+        as sync jobs need them."""
+        return self.sync_threads or self.concurrency
 
 
 def _parse(name: str, raw: str, type_name: str) -> Any:

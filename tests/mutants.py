@@ -1204,4 +1204,27 @@ MUTANTS: tuple[Mutant, ...] = (
             "::test_an_app_behind_a_transaction_pooler_listens_only_on_a_listen_dsn",
         ),
     ),
+    Mutant(
+        "claim-default-concurrency-10",
+        "claim",
+        "pgqueue/settings.py",
+        "    concurrency: int = 50\n",
+        "    concurrency: int = 10\n",
+        "a plain worker runs at the old default of 10, claiming ten jobs per round trip",
+        (
+            "tests/unit/test_default_concurrency.py"
+            "::test_the_default_is_fifty_from_every_entry_point",
+        ),
+    ),
+    Mutant(
+        "claim-sync-threads-ignored",
+        "claim",
+        "pgqueue/settings.py",
+        "return self.sync_threads or self.concurrency",
+        "return self.concurrency",
+        "sync_threads no longer limits the threads of plain def tasks",
+        (
+            "tests/unit/test_default_concurrency.py::test_sync_threads_follow_concurrency_unless_set",
+        ),
+    ),
 )

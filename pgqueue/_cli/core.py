@@ -99,7 +99,7 @@ def run_migrations(dsn: str | None, revision: str) -> None:
     "--concurrency",
     "-c",
     type=click.IntRange(min=1),
-    help="Jobs run at once. Default: 10.",
+    help="Jobs run at once. Default: 50.",  # WorkerSettings.concurrency (a test checks)
 )
 @option(
     "--poll-interval",

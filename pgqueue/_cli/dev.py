@@ -55,7 +55,12 @@ T = TypeVar("T")
 @click.option(
     "--queue", "-q", "queues", multiple=True, help="Queue to serve (repeatable). Default: default."
 )
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Jobs run at once.")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    help="Jobs run at once. Default: 50.",  # WorkerSettings.concurrency (a test checks)
+)
 @option(
     "--log-level",
     default="INFO",

@@ -155,7 +155,7 @@ def test_dsn_host_names_the_server_never_the_password(dsn: str, expected: str) -
 def test_worker_settings_defaults_without_environment() -> None:
     assert WorkerSettings.from_env({}) == WorkerSettings()
     assert WorkerSettings().queues == ("default",)
-    assert WorkerSettings().concurrency == 10
+    assert WorkerSettings().concurrency == 50  # issue 18 goal 3 (docs/worker.md, "Concurrency")
 
 
 def test_worker_settings_parse_every_kind_of_variable() -> None:
@@ -263,7 +263,7 @@ def test_with_returns_a_validated_copy() -> None:
     base = WorkerSettings()
     changed = base.with_(concurrency=2)
     assert changed.concurrency == 2
-    assert base.concurrency == 10
+    assert base.concurrency == WorkerSettings().concurrency
     with pytest.raises(ConfigurationError, match="concurrency must be at least 1"):
         base.with_(concurrency=0)
 

@@ -105,18 +105,20 @@ def one_job_parameters(request: JobRequest) -> tuple[Any, ...] | None:
         if type(delay) not in (int, float) or not math.isfinite(delay):
             return None
         delay = float(delay)
-    task = request.task
-    # encode_jobs' messages: the first field that cannot be stored, in its order, named.
-    args = serialization.dumps(request.args, what=_field_of("args", task, 1))
-    kwargs = serialization.dumps(request.kwargs, what=_field_of("kwargs", task, 1))
-    metadata = (
-        serialization.dumps(request.metadata, what=_field_of("metadata", task, 1))
-        if request.metadata
-        else None
-    )
+    try:
+        args = serialization.dumps(request.args)
+        kwargs = serialization.dumps(request.kwargs)
+        metadata = serialization.dumps(request.metadata) if request.metadata else None
+    except SerializationError:
+        # encode_jobs' messages: the first field that cannot be stored, in its order, named
+        # (the names are built only here: a tenth of this function's time otherwise).
+        for field, value in (("args", request.args), ("kwargs", request.kwargs)):
+            serialization.dumps(value, what=_field_of(field, request.task, 1))
+        serialization.dumps(request.metadata, what=_field_of("metadata", request.task, 1))
+        raise
     run_at = None if request.run_at is None else request.run_at.isoformat()
     return (
-        task,
+        request.task,
         args,
         kwargs,
         request.queue,

@@ -136,9 +136,12 @@ def _rows_to_enqueued(rows: Sequence[Any]) -> list[Enqueued]:
     return [Enqueued(id=int(row[1]), duplicate=bool(row[2])) for row in rows]
 
 
-async def enqueue_asyncpg(connection: Any, requests: Sequence[JobRequest]) -> list[Enqueued]:
-    """Enqueue through an asyncpg Connection or Pool (the Pool commits at once)."""
-    if len(requests) == 1 and (parameters := one_job_parameters(requests[0])) is not None:
+async def enqueue_asyncpg(
+    connection: Any, requests: Sequence[JobRequest], *, single: bool = False
+) -> list[Enqueued]:
+    """Enqueue through an asyncpg Connection or Pool (the Pool commits at once). `single`: the
+    schema has pgqueue.enqueue_one (revision 0015), so one job without parents may use it."""
+    if single and len(requests) == 1 and (parameters := one_job_parameters(requests[0])):
         row = await connection.fetchrow(query("job_enqueue_one"), *parameters)
         return [Enqueued(id=int(row[0]), duplicate=bool(row[1]))]
     payload = encode_jobs(requests)

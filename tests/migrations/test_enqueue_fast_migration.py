@@ -9,7 +9,7 @@ import asyncio
 import asyncpg
 import psycopg
 
-from pgqueue import migrate
+from pgqueue import App, JobRequest, migrate
 from tests.integration.test_notifications import (
     Listener,
     check_insert_trigger_notifies_once_per_queue_per_statement,
@@ -73,3 +73,30 @@ def test_upgrade_and_downgrade_of_0015(empty_db: str) -> None:
         with psycopg.connect(empty_db, autocommit=True) as conn:
             conn.execute("SELECT pgqueue.revoke_access(%s)", (ROLE,))
             conn.execute(f"DROP ROLE {ROLE}")  # type: ignore[arg-type]
+
+
+async def test_an_app_on_a_schema_before_0015_enqueues_through_enqueue_many(empty_db: str) -> None:
+    """The asyncpg path tries pgqueue.enqueue_one once (autocommit, so a missing function changes
+    nothing) and, on a 0014 schema, sends every job to enqueue_many from then on."""
+    await migrate.upgrade_async(empty_db, PREVIOUS)
+    app = App(empty_db)
+    try:
+        first = await app.enqueue("t", [1], allow_unknown=True)
+        second = await app.enqueue("t", [2], allow_unknown=True, unique_key="k")
+        again = await app.enqueue_requests([JobRequest("t", [3], {}, unique_key="k")])
+        repository = await app._repo()
+        assert repository.enqueue_one is False
+    finally:
+        await app.close()
+    assert again[0].id == second and again[0].duplicate
+    assert rows(empty_db, "SELECT id, args::text, state FROM pgqueue.jobs ORDER BY id") == [
+        (first, "[1]", "queued"),
+        (second, "[2]", "queued"),
+    ]
+    await migrate.upgrade_async(empty_db, REVISION)
+    app = App(empty_db)
+    try:
+        await app.enqueue("t", [4], allow_unknown=True)
+        assert (await app._repo()).enqueue_one is True
+    finally:
+        await app.close()

@@ -1,7 +1,8 @@
 """The NOTIFY channels pgqueue uses, named once. Every payload is a hint, never authority: anyone
 who can connect can send one, so a listener only re-reads the table.
 
-The SQL that sends them: the jobs' triggers (revision 0007_notify_triggers: JOBS and DONE),
+The SQL that sends them: the enqueue functions (JOBS, for the queued jobs they insert: revision
+0015_enqueue_fast), the jobs' UPDATE triggers (revision 0007_notify_triggers: JOBS and DONE),
 pgqueue.cancel() (revision 0002_workers: CANCEL, and DONE for a job that had not started),
 job_progress.sql (PROGRESS). tests/unit/test_channels.py holds that the SQL uses no other name.
 """

@@ -131,6 +131,8 @@ CATALOGUE: tuple[Edge, ...] = (
         (JobState.SCHEDULED, JobState.QUEUED, JobState.WAITING),
         "pgqueue.enqueue_many()",
     ),
+    # 0015_enqueue_fast: one job without parents, the same row (never waiting).
+    Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "pgqueue.enqueue_one()"),
     Edge(
         Name.PROMOTED,
         (JobState.SCHEDULED, JobState.RETRYING),

@@ -45,7 +45,8 @@ NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselve
 NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v2.sql"
 NOTIFY_FINISHING = "pgqueue/_sql/functions/notify_jobs_finishing.v1.sql"
 NOTIFY_V2 = "migrations/versions/0009_notify_v2.py"  # the split triggers
-ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v4.sql"
+ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v5.sql"
+ENQUEUE_ONE = "pgqueue/_sql/functions/enqueue_one.v1.sql"
 ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v4.sql"
 CLAIM_LIMITED = "pgqueue/_sql/functions/claim_limited.v1.sql"
 CANCEL = "pgqueue/_sql/functions/cancel.v2.sql"
@@ -59,6 +60,8 @@ T_RESCUE = "tests/integration/test_rescue.py"
 T_WORKER = "tests/integration/test_worker.py"
 T_RELIABILITY = "tests/integration/test_reliability.py"
 T_ENQUEUE = "tests/integration/test_enqueue.py"
+T_ROWS = "tests/integration/test_enqueue_paths_rows.py"
+T_FAST = "tests/migrations/test_enqueue_fast_migration.py"
 T_UNIQUE = "tests/integration/test_ops_unique.py"
 T_RETENTION = "tests/integration/test_ops_retention.py"
 T_OPS_CLI = "tests/integration/test_cli_operators.py"
@@ -331,7 +334,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "    REFERENCING NEW TABLE AS changed\n    FOR EACH STATEMENT",
         "    REFERENCING NEW TABLE AS changed\n    FOR EACH ROW",
         "the insert trigger runs (and sends its NOTIFYs) once per row, not once per statement",
-        (f"{T_NOTIFY}::test_insert_trigger_notifies_once_per_queue_per_statement",),
+        (f"{T_FAST}::test_upgrade_and_downgrade_of_0015",),
         audited=True,
     ),
     Mutant(
@@ -341,7 +344,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "FROM changed AS c WHERE c.state = 'queued') AS q;",
         "FROM changed AS c) AS q;",
         "inserting a scheduled job wakes the workers of its queue for nothing",
-        (f"{T_NOTIFY}::test_insert_trigger_notifies_once_per_queue_per_statement",),
+        (f"{T_FAST}::test_upgrade_and_downgrade_of_0015",),
     ),
     Mutant(
         "enqueue-ignores-delay",
@@ -359,7 +362,34 @@ MUTANTS: tuple[Mutant, ...] = (
         "WHEN b.run_at > now() THEN 'scheduled' ELSE 'queued' END",
         "ELSE 'queued' END",
         "a job for later is queued at once (the one insert of every enqueue path)",
+        (f"{T_ROWS}::test_every_path_writes_the_same_row",),
+    ),
+    Mutant(
+        "enqueue-one-never-scheduled",
+        "enqueue",
+        ENQUEUE_ONE,
+        "CASE WHEN enqueue_one.run_at > now() THEN 'scheduled' ELSE 'queued' END",
+        "'queued'",
+        "a single job for later is queued at once (pgqueue.enqueue_one, 0015)",
         (f"{T_ENQUEUE}::test_options_priority_delay_run_at_max_attempts",),
+    ),
+    Mutant(
+        "enqueue-one-wakes-for-scheduled",
+        "enqueue",
+        ENQUEUE_ONE,
+        "IF stored_state = 'queued' THEN",
+        "IF true THEN",
+        "a single scheduled job wakes the workers of its queue for nothing",
+        (f"{T_ROWS}::test_only_queued_inserts_wake_a_listening_worker",),
+    ),
+    Mutant(
+        "enqueue-many-wakes-for-scheduled",
+        "enqueue",
+        ENQUEUE_MANY,
+        "FROM inserted AS ins WHERE ins.state = 'queued')",
+        "FROM inserted AS ins)",
+        "a batch's scheduled jobs wake the workers of their queue for nothing",
+        (f"{T_ROWS}::test_only_queued_inserts_wake_a_listening_worker",),
     ),
     Mutant(
         "enqueue-accepts-zero-attempts",
@@ -1031,7 +1061,10 @@ MUTANTS: tuple[Mutant, ...] = (
         "b.run_at, b.max_attempts, b.unique_key, b.metadata, b.limit_key,\n",
         "b.run_at, b.max_attempts, b.unique_key, '{}'::jsonb, b.limit_key,\n",
         "the one insert of every enqueue path stores no metadata",
-        (f"{T_OTEL}::test_every_enqueue_path_stores_the_trace_context",),
+        (
+            f"{T_OTEL}::test_every_enqueue_path_stores_the_trace_context",
+            f"{T_ROWS}::test_every_path_writes_the_same_row",
+        ),
     ),
     Mutant(
         "otel-rescue-forgets-the-lost-attempt",

@@ -245,6 +245,9 @@ class Database:
         self.dsn = dsn
         self.lane = lane
         self.prepared_statements = prepared_statements
+        # Whether the schema has pgqueue.enqueue_one (revision 0015_enqueue_fast): None until the
+        # first single enqueue on the pool or the lane finds out (Jobs.enqueue).
+        self.enqueue_one: bool | None = None
 
     async def close(self) -> None:
         """Close the lane and the pool (waits for connections in use to be released)."""

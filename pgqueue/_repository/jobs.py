@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from pgqueue import _serialization as serialization
 from pgqueue._enqueue import Enqueued, enqueue_asyncpg
 from pgqueue._job import ClaimedJob, JobInfo, JobRequest, JobState
@@ -70,15 +72,35 @@ class Jobs(Database):
             lane = self.lane
             conn = None if lane is None else lane.take()
             if lane is None or conn is None:
-                return await enqueue_asyncpg(self.pool, requests)
+                return await self._enqueue_committed(self.pool, requests)
             error: BaseException | None = None
             try:
-                return await enqueue_asyncpg(conn, requests)
+                return await self._enqueue_committed(conn, requests)
             except BaseException as exc:
                 error = exc
                 raise
             finally:
                 lane.give_back(conn, error)
+
+    async def _enqueue_committed(
+        self, connection: Any, requests: Sequence[JobRequest]
+    ) -> list[Enqueued]:
+        """On an autocommit connection (the pool's or the lane's): a single job goes to
+        pgqueue.enqueue_one, unless the schema is older than revision 0015_enqueue_fast, which the
+        first such call finds out (a failed autocommit statement changes nothing), and from then
+        on every job goes to pgqueue.enqueue_many, as on that schema."""
+        if self.enqueue_one is False:
+            return await enqueue_asyncpg(connection, requests)
+        try:
+            done = await enqueue_asyncpg(connection, requests, single=True)
+        except asyncpg.UndefinedFunctionError as exc:
+            if "pgqueue.enqueue_one" not in str(exc):
+                raise
+            self.enqueue_one = False
+            return await enqueue_asyncpg(connection, requests)
+        if len(requests) == 1:
+            self.enqueue_one = True
+        return done
 
     async def claim(self, queues: Sequence[str], limit: int, worker_id: str) -> list[ClaimedJob]:
         with translated(self.dsn):

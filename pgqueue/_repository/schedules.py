@@ -34,7 +34,8 @@ class Schedules(Database):
                 claimed = await conn.fetchval(query("schedule_advance"), name, tick)
                 if claimed is None:
                     return None
-                [done] = await enqueue_asyncpg(conn, [request])
+                # In a transaction: enqueue_one only once the schema is known to have it.
+                [done] = await enqueue_asyncpg(conn, [request], single=self.enqueue_one is True)
         return done
 
     async def list_schedules(self) -> list[Row]:

@@ -161,9 +161,14 @@ async def test_every_path_wakes_a_listening_worker(app: App, dsn: str) -> None:
         with Session(engine) as session, session.begin():
             record.using(queue="q3", connection=session).enqueue_sync(1)
         engine.dispose()
-        await fetchval(
-            dsn, "INSERT INTO pgqueue.jobs (task, queue) VALUES ('record', 'q4') RETURNING id"
-        )
+        # Until 0015 a hand-written INSERT woke workers too (its trigger): that is asserted at
+        # 0014 and after the downgrade, tests/migrations/test_enqueue_fast_migration.py.
+        conn = await asyncpg.connect(dsn)
+        try:
+            async with conn.transaction():
+                await record.using(queue="q4", connection=conn).enqueue(1)
+        finally:
+            await conn.close()
         # A batch of 50 jobs over two queues arrives as one notification per queue (identical
         # ones of a transaction are folded, so this cannot tell a trigger per row from one per
         # statement: test_notifications.py counts the trigger's calls for that).

@@ -63,8 +63,10 @@ SELECT 't', 'later', 'scheduled', now() + interval '1 hour'
 """
 
 
-async def test_insert_trigger_notifies_once_per_queue_per_statement(dsn: str) -> None:
-    """PostgreSQL folds identical notifications of one transaction, so a listener alone
+async def check_insert_trigger_notifies_once_per_queue_per_statement(dsn: str) -> None:
+    """Revisions 0007 to 0014 (0015_enqueue_fast drops the trigger: the enqueue functions send
+    the wake-up; tests/migrations/test_enqueue_fast_migration.py runs this at 0014 and after the
+    downgrade). PostgreSQL folds identical notifications of one transaction, so a listener alone
     cannot tell one NOTIFY per statement from one per row. Two views together can:
     the trigger's own call count (track_functions) inside one transaction, one per statement
     however many rows; and a listener over separate transactions, one per queue each."""

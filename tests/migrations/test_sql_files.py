@@ -154,7 +154,15 @@ def newest_files() -> list[str]:
 
 def test_enqueue_has_one_insert_body() -> None:
     texts = [(SQL / p).read_text() for p in newest_files()]
-    assert sum(t.count("INSERT INTO pgqueue.jobs") for t in texts) == 1
+    # Two since 0015_enqueue_fast: enqueue_many's and enqueue_one's (one job in typed
+    # parameters), held to the same row by tests/integration/test_enqueue_paths_rows.py.
+    inserts = {
+        p: t.count("INSERT INTO pgqueue.jobs") for p, t in zip(newest_files(), texts, strict=True)
+    }
+    assert {p: n for p, n in inserts.items() if n} == {
+        "functions/enqueue_many.v5.sql": 1,
+        "functions/enqueue_one.v1.sql": 1,
+    }
     assert "pg_notify('pgqueue_done'" not in (SQL / "functions/cancel.v1.sql").read_text()
 
 

@@ -1,0 +1,216 @@
+"""One job, every enqueue path, the same row (revision 0015_enqueue_fast, issue 9 property 6).
+
+The asyncpg path sends a single job without parents to pgqueue.enqueue_one (typed parameters),
+everything else to pgqueue.enqueue_many (a JSON array): two SQL functions, so this holds them to
+one row, column by column, one error message per bad input, and one wake-up rule.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import Session
+
+from pgqueue import App, JobRequest
+from tests.helpers import fetch, fetchval
+from tests.integration.test_enqueue import sqlalchemy_url
+from tests.integration.test_notifications import Listener
+
+# Every column but the ones that differ by nature (id, enqueued_at, the unique key made distinct
+# per path); run_at as its distance from enqueued_at.
+ROWS = """
+SELECT to_jsonb(j) - 'id' - 'enqueued_at' - 'run_at' - 'unique_key' AS row,
+       round(extract(epoch FROM j.run_at - j.enqueued_at)) AS wait,
+       j.unique_key
+FROM pgqueue.jobs AS j
+WHERE j.queue = 'rows'
+ORDER BY j.id
+"""
+
+
+def request(path: str, delay: float | None) -> JobRequest:
+    return JobRequest(
+        task="record",
+        args=[1, "ü", None],
+        kwargs={"label": "y"},
+        queue="rows",
+        priority=3,
+        delay_seconds=delay,
+        max_attempts=4,
+        unique_key=f"key-{path}",
+        metadata={"traceparent": "00-abc-01"},
+        limit_key="tenant",
+    )
+
+
+def sql_enqueue(job: JobRequest) -> tuple[str, tuple[Any, ...]]:
+    return (
+        "SELECT pgqueue.enqueue('record', '[1, \"ü\", null]', '{\"label\": \"y\"}', 'rows', 3, "
+        "now() + make_interval(secs => coalesce($1::float8, 0)), 4, $2, "
+        "'{\"traceparent\": \"00-abc-01\"}', 'tenant')",
+        (job.delay_seconds, job.unique_key),
+    )
+
+
+async def enqueue_everywhere(app: App, dsn: str, delay: float | None) -> list[str]:
+    """The job through each path, in this order; returns the paths' names."""
+    paths: list[str] = []
+
+    def job(path: str) -> JobRequest:
+        paths.append(path)
+        return request(path, delay)
+
+    await app.enqueue_requests([job("app (lane or pool)")])
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await app.enqueue_requests([job("asyncpg connection")], connection=conn)
+        await app.enqueue_requests([job("enqueue_many batch"), JobRequest("record", [], {})])
+        query, params = sql_enqueue(job("sql pgqueue.enqueue"))
+        await conn.fetchval(query, *params)
+        await conn.fetch(
+            "SELECT * FROM pgqueue.enqueue_many(jsonb_build_array(jsonb_build_object("
+            "'task', 'record', 'args', '[1, \"ü\", null]'::jsonb, 'kwargs', '{\"label\": \"y\"}'::jsonb, "
+            "'queue', 'rows', 'priority', 3, 'delay', $1::float8, 'max_attempts', 4, "
+            "'unique_key', $2::text, 'metadata', '{\"traceparent\": \"00-abc-01\"}'::jsonb, "
+            "'limit_key', 'tenant')))",
+            delay,
+            f"key-{len(paths)}",
+        )
+        paths.append("sql pgqueue.enqueue_many")
+    finally:
+        await conn.close()
+    engine = create_engine(sqlalchemy_url(dsn, "psycopg"))
+    try:
+        with Session(engine) as session, session.begin():
+            app.enqueue_requests_sync([job("sqlalchemy Session")], connection=session)
+    finally:
+        engine.dispose()
+    async_engine = create_async_engine(sqlalchemy_url(dsn, "asyncpg"))
+    try:
+        async with AsyncSession(async_engine) as asession, asession.begin():
+            await app.enqueue_requests([job("sqlalchemy AsyncSession")], connection=asession)
+    finally:
+        await async_engine.dispose()
+    return paths
+
+
+@pytest.mark.parametrize("delay", [None, 90.0], ids=["queued", "scheduled"])
+async def test_every_path_writes_the_same_row(app: App, dsn: str, delay: float | None) -> None:
+    await fetchval(
+        dsn,
+        "INSERT INTO pgqueue.limits (scope, name, rate_count, rate_seconds, burst) "
+        "VALUES ('task', 'record', 10, 60, 1) RETURNING 1",
+    )
+    paths = await enqueue_everywhere(app, dsn, delay)
+    rows = [
+        {"row": json.loads(r["row"]), "wait": r["wait"], "unique_key": r["unique_key"]}
+        for r in await fetch(dsn, ROWS)
+    ]
+    assert len(rows) == len(paths) == 7
+    first = rows[0]
+    assert first["row"]["state"] == ("queued" if delay is None else "scheduled")
+    assert first["row"]["limited"] is True
+    assert first["wait"] == (0 if delay is None else 90)
+    for path, row in zip(paths, rows, strict=True):
+        assert (path, row["row"], row["wait"]) == (path, first["row"], first["wait"])
+
+
+async def test_a_unique_key_is_one_key_across_both_functions(app: App, dsn: str) -> None:
+    one = JobRequest("record", [1], {}, unique_key="shared")
+    [single] = await app.enqueue_requests([one])  # enqueue_one
+    [batched, other] = await app.enqueue_requests([one, JobRequest("record", [2], {})])
+    assert (single.duplicate, batched.duplicate, other.duplicate) == (False, True, False)
+    assert batched.id == single.id
+    [again] = await app.enqueue_requests([one])
+    assert (again.id, again.duplicate) == (single.id, True)
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE unique_key = 'shared'") == 1
+
+
+BAD = [
+    ("task", "''"),
+    ("task", "repeat('x', 201)"),
+    ("task", "E'a\\nb'"),
+    ("args", "'{}'::jsonb"),
+    ("kwargs", "'[]'::jsonb"),
+    ("queue", "''"),
+    ("queue", "repeat('é', 101)"),
+    ("queue", "E'q\\t'"),
+    ("max_attempts", "0"),
+    ("unique_key", "''"),
+    ("unique_key", "repeat('k', 1001)"),
+    ("unique_key", "E'k\\u0085'"),
+    ("metadata", "'[1]'::jsonb"),
+    ("limit_key", "''"),
+    ("limit_key", "repeat('k', 1001)"),
+    ("limit_key", "E'k\\u0001'"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD, ids=[f"{f}={v}" for f, v in BAD])
+async def test_bad_input_gets_the_same_message_from_both(dsn: str, field: str, value: str) -> None:
+    fields = {"task": "'t'", field: value}
+    named = ", ".join(f"{k} => {v}" for k, v in fields.items() if k != "task")
+    one = f"SELECT * FROM pgqueue.enqueue_one({fields['task']}{', ' + named if named else ''})"
+    pairs = ", ".join(f"'{k}', {v}" for k, v in fields.items())
+    many = f"SELECT * FROM pgqueue.enqueue_many(jsonb_build_array(jsonb_build_object({pairs})))"
+    messages = []
+    for sql in (one, many):
+        with pytest.raises(asyncpg.InvalidParameterValueError) as caught:
+            await fetchval(dsn, sql)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("pgqueue.enqueue: job #1 ")
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 0
+
+
+async def test_only_queued_inserts_wake_a_listening_worker(app: App, dsn: str) -> None:
+    """The enqueue functions send the wake-up (the INSERT trigger is gone since 0015): one per
+    queue with a queued job, none for a scheduled or a waiting one, none for a rollback."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with Listener(dsn, "pgqueue_jobs") as listener:
+            await app.enqueue_requests([JobRequest("t", [], {}, queue="now")])
+            await app.enqueue_requests([JobRequest("t", [], {}, queue="later", delay_seconds=60)])
+            [parent] = await app.enqueue_requests(
+                [JobRequest("t", [], {}, queue="parents", delay_seconds=60)]
+            )
+            await app.enqueue_requests(
+                [JobRequest("t", [], {}, queue="child", depends_on=(parent.id,))]
+            )
+            await app.enqueue_requests(
+                [JobRequest("t", [], {}, queue=f"b{i % 2}") for i in range(10)]
+                + [JobRequest("t", [], {}, queue="b-later", delay_seconds=60)]
+            )
+            with pytest.raises(RuntimeError):
+                async with conn.transaction():
+                    await app.enqueue_requests(
+                        [JobRequest("t", [], {}, queue="rolled-back")], connection=conn
+                    )
+                    raise RuntimeError
+            async with conn.transaction():
+                await app.enqueue_requests([JobRequest("t", [], {}, queue="tx")], connection=conn)
+            seen = await listener.drained(conn)
+    finally:
+        await conn.close()
+    assert sorted(seen) == ["b0", "b1", "now", "tx"]
+    states = await fetch(dsn, "SELECT queue, state FROM pgqueue.jobs ORDER BY id")
+    assert {r["queue"]: r["state"] for r in states}["child"] == "waiting"
+
+
+async def test_a_hand_written_insert_wakes_nobody(dsn: str) -> None:
+    """Since 0015 a plain INSERT into pgqueue.jobs sends no NOTIFY (workers poll it up)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with Listener(dsn, "pgqueue_jobs") as listener:
+            await conn.execute("INSERT INTO pgqueue.jobs (task, queue) VALUES ('t', 'raw')")
+            await conn.fetchval("SELECT pgqueue.enqueue('t', queue => 'sql')")
+            seen = await listener.drained(conn)
+    finally:
+        await conn.close()
+    assert seen == ["sql"]

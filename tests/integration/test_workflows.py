@@ -126,9 +126,12 @@ async def test_a_groups_callback_runs_once_after_members_finishing_together(dsn:
 
 
 async def _finish(conn: asyncpg.Connection, job_id: int) -> None:
+    """Finish a job as pgqueue's own statements do (job_complete_many.sql): the UPDATE hands the
+    ids it finished to pgqueue.jobs_finished() in the same statement (0016_finish_hooks)."""
     await conn.execute(
-        "UPDATE pgqueue.jobs SET state = 'succeeded', finished_at = now(), result = '1', "
-        "worker_id = NULL WHERE id = $1",
+        "WITH f AS (UPDATE pgqueue.jobs SET state = 'succeeded', finished_at = now(), "
+        "result = '1', worker_id = NULL WHERE id = $1 RETURNING id) "
+        "SELECT pgqueue.jobs_finished(ARRAY(SELECT f.id FROM f))",
         job_id,
     )
 

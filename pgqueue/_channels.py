@@ -1,9 +1,9 @@
 """The NOTIFY channels pgqueue uses, named once. Every payload is a hint, never authority: anyone
 who can connect can send one, so a listener only re-reads the table.
 
-The SQL that sends them: the jobs' triggers (revision 0007_notify_triggers: JOBS and DONE),
-pgqueue.cancel() (revision 0002_workers: CANCEL, and DONE for a job that had not started),
-job_progress.sql (PROGRESS). tests/unit/test_channels.py holds that the SQL uses no other name.
+The SQL that sends them: the jobs' triggers (revision 0007_notify_triggers: JOBS),
+pgqueue.jobs_finished(), the hook every statement that finishes jobs calls (revision
+0016_finish_hooks: DONE), pgqueue.cancel() (CANCEL), job_progress.sql (PROGRESS). tests/unit/test_channels.py holds that the SQL uses no other name.
 """
 
 from __future__ import annotations

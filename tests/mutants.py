@@ -492,6 +492,17 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_NOTIFY}::test_a_retry_sends_no_completion_notice",),
     ),
     Mutant(
+        "finish-hook-operators-cancel-forgets",
+        "cancel",
+        "pgqueue/_sql/job_cancel_waiting.sql",
+        "    SELECT pgqueue.jobs_finished(ARRAY(SELECT c.id FROM cancelled AS c))\n",
+        "    SELECT NULL\n",
+        "the operators' cancel wakes no result waiter and leaves what waits on the jobs waiting",
+        (
+            "tests/unit/test_finish_hooks.py::test_every_statement_that_finishes_jobs_calls_the_hook",
+        ),
+    ),
+    Mutant(
         "notify-done-ids-in-one-payload",
         "complete",
         FINISHED,

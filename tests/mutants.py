@@ -1160,6 +1160,15 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_WORKFLOWS}::test_cancelling_a_parent_cancels_what_waits_on_it",),
     ),
     Mutant(
+        "workflows-cascade-not-handed-to-the-hook",
+        "workflows",
+        RESOLVE,
+        "        PERFORM pgqueue.jobs_finished(gone);\n",
+        "        NULL;\n",
+        "a child cancelled because its parent failed tells no waiter, and what runs anyway waits",
+        (f"{T_WORKFLOWS}::test_a_cascaded_cancel_tells_its_waiters_and_resolves_its_own_children",),
+    ),
+    Mutant(
         "workflows-children-enqueued-queued",
         "workflows",
         ENQUEUE_MANY,

@@ -173,8 +173,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "complete-done-notice-wrong-channel",
         "complete",
         FINISHED,
-        "    PERFORM pg_notify('pgqueue_done', string_agg(f.id::text, ','))\n",
-        "    PERFORM pg_notify('pgqueue_finished', string_agg(f.id::text, ','))\n",
+        "        PERFORM pg_notify('pgqueue_done', array_to_string(finished, ','));\n",
+        "        PERFORM pg_notify('pgqueue_finished', array_to_string(finished, ','));\n",
         "the completion notice goes out on a channel nobody listens on",
         (
             f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",

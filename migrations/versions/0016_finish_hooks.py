@@ -45,7 +45,7 @@ depends_on: str | Sequence[str] | None = None
 # The files this revision loads, in order, with their sha256 (pgqueue.migrate.sql_digest).
 FILES = {
     "functions/jobs_finished.v1.sql": (
-        "5c6d7bae300a3111d8ac299a76585979d7352f8df99c186da2ddcbd5ef35cf67"
+        "888ffbe4438087cef02d8b71b6b742ae2a683b0933cfe7c1bb303661695a033a"
     ),
     "functions/resolve_waiting.v2.sql": (
         "112d6b0315c1b3c440d8c5af0f4555969a176a988d98f8668da54d77e8bfb679"

@@ -27,11 +27,16 @@ BEGIN
     IF coalesce(cardinality(finished), 0) = 0 THEN
         RETURN;
     END IF;
-    PERFORM pg_notify('pgqueue_done', string_agg(f.id::text, ','))
-    FROM (
-        SELECT u.id, u.n / 300 AS chunk FROM unnest(finished) WITH ORDINALITY AS u (id, n)
-    ) AS f
-    GROUP BY f.chunk;
+    -- A completion batch (up to completion_batch_size, 200 by default) fits one payload: no query.
+    IF cardinality(finished) <= 300 THEN
+        PERFORM pg_notify('pgqueue_done', array_to_string(finished, ','));
+    ELSE
+        PERFORM pg_notify('pgqueue_done', string_agg(f.id::text, ','))
+        FROM (
+            SELECT u.id, u.n / 300 AS chunk FROM unnest(finished) WITH ORDINALITY AS u (id, n)
+        ) AS f
+        GROUP BY f.chunk;
+    END IF;
 
     SELECT array_agg(DISTINCT d.child_id) INTO children
     FROM pgqueue.job_dependencies AS d

@@ -24,10 +24,11 @@ from benchmarks.db import BENCH_DSN, admin, dsn_for
 from pgqueue import migrate
 from pgqueue._sql import query
 
+# Every UPDATE trigger the migrated schema has (since 0016_finish_hooks only jobs_notify_queued).
 DISABLE = [
-    "ALTER TABLE pgqueue.jobs DISABLE TRIGGER jobs_notify_updated",
-    "ALTER TABLE pgqueue.jobs DISABLE TRIGGER jobs_notify_finishing",
-    "ALTER TABLE pgqueue.jobs DISABLE TRIGGER jobs_notify_queued",
+    "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tgname FROM pg_trigger "
+    "WHERE tgrelid = 'pgqueue.jobs'::regclass AND NOT tgisinternal AND (tgtype & 16) <> 0 "
+    "LOOP EXECUTE format('ALTER TABLE pgqueue.jobs DISABLE TRIGGER %I', t); END LOOP; END $$",
 ]
 VARIANTS: dict[str, list[str]] = {
     "disabled": DISABLE,

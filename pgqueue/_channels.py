@@ -2,9 +2,10 @@
 who can connect can send one, so a listener only re-reads the table.
 
 The SQL that sends them: the enqueue functions (JOBS, for the queued jobs they insert: revision
-0015_enqueue_fast), the jobs' UPDATE triggers (revision 0007_notify_triggers: JOBS and DONE),
-pgqueue.cancel() (revision 0002_workers: CANCEL, and DONE for a job that had not started),
-job_progress.sql (PROGRESS). tests/unit/test_channels.py holds that the SQL uses no other name.
+0015_enqueue_fast), the jobs' UPDATE trigger jobs_notify_queued (revision 0007_notify_triggers:
+JOBS), pgqueue.jobs_finished(), the hook every statement that finishes jobs calls (revision
+0016_finish_hooks: DONE), pgqueue.cancel() (CANCEL), job_progress.sql (PROGRESS).
+tests/unit/test_channels.py holds that the SQL uses no other name.
 """
 
 from __future__ import annotations

@@ -43,13 +43,14 @@ WORKER = "pgqueue/_worker.py"
 NOTIFY = "migrations/versions/0007_notify_triggers.py"  # the triggers themselves
 # Function bodies live in files since 0008_sql_files: the newest version of each is what runs.
 NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v2.sql"
-NOTIFY_FINISHING = "pgqueue/_sql/functions/notify_jobs_finishing.v1.sql"
+# Completion notices and dependency resolution since 0016_finish_hooks: the one hook.
+FINISHED = "pgqueue/_sql/functions/jobs_finished.v1.sql"
 NOTIFY_V2 = "migrations/versions/0009_notify_v2.py"  # the split triggers
 ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v5.sql"
 ENQUEUE_ONE = "pgqueue/_sql/functions/enqueue_one.v1.sql"
 ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v4.sql"
 CLAIM_LIMITED = "pgqueue/_sql/functions/claim_limited.v1.sql"
-CANCEL = "pgqueue/_sql/functions/cancel.v2.sql"
+CANCEL = "pgqueue/_sql/functions/cancel.v3.sql"
 
 T_CLAIM = "tests/integration/test_claim.py"
 T_CLAIM_AHEAD = "tests/integration/test_claim_ahead.py"
@@ -74,8 +75,7 @@ T_SERVICES = "tests/integration/test_services_clock.py"
 T_OPS_CLI_STATUS = "tests/integration/test_ops_cli.py"
 T_BURST = "tests/integration/test_burst.py"
 T_LIMITS = "tests/integration/test_limits.py"
-RESOLVE = "pgqueue/_sql/functions/resolve_waiting.v1.sql"
-RESOLVE_TRIGGER = "pgqueue/_sql/functions/resolve_dependencies.v1.sql"
+RESOLVE = "pgqueue/_sql/functions/resolve_waiting.v2.sql"
 T_WORKFLOWS = "tests/integration/test_workflows.py"
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -175,9 +175,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "complete-done-notice-wrong-channel",
         "complete",
-        NOTIFY_JOBS,
-        "        PERFORM pg_notify('pgqueue_done', string_agg(f.id::text, ','))\n",
-        "        PERFORM pg_notify('pgqueue_finished', string_agg(f.id::text, ','))\n",
+        FINISHED,
+        "        PERFORM pg_notify('pgqueue_done', array_to_string(finished, ','));\n",
+        "        PERFORM pg_notify('pgqueue_finished', array_to_string(finished, ','));\n",
         "the completion notice goes out on a channel nobody listens on",
         (
             f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",
@@ -504,22 +504,42 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_RETENTION}::test_cancel_and_retry",),
     ),
     Mutant(
-        "notify-done-for-rows-finished-before",
+        "finish-hook-rescue-forgets-the-dead",
+        "rescue",
+        RESCUE_SQL,
+        "SELECT r.id FROM rescued AS r WHERE r.state IN ('dead', 'cancelled')",
+        "SELECT r.id FROM rescued AS r WHERE r.state = 'cancelled'",
+        "a job the rescue dead-letters wakes no result waiter and leaves its children waiting",
+        (f"{T_RESCUE}::test_a_rescued_dead_parent_wakes_its_waiter_and_cancels_its_child",),
+    ),
+    Mutant(
+        "finish-hook-complete-hands-over-retries",
+        "complete",
+        COMPLETE_SQL,
+        "SELECT u.id FROM updated AS u WHERE u.finished",
+        "SELECT u.id FROM updated AS u",
+        "a completion batch tells result waiters of jobs that only went round for a retry",
+        (f"{T_NOTIFY}::test_a_retry_sends_no_completion_notice",),
+    ),
+    Mutant(
+        "finish-hook-operators-cancel-forgets",
         "cancel",
-        NOTIFY_JOBS,
-        "              AND NOT EXISTS (\n",
-        "              AND true OR NOT EXISTS (\n",
-        "an UPDATE of jobs that had already finished tells their result waiters again",
-        (f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",),
+        "pgqueue/_sql/job_cancel_waiting.sql",
+        "    SELECT pgqueue.jobs_finished(ARRAY(SELECT c.id FROM cancelled AS c))\n",
+        "    SELECT NULL\n",
+        "the operators' cancel wakes no result waiter and leaves what waits on the jobs waiting",
+        (
+            "tests/unit/test_finish_hooks.py::test_every_statement_that_finishes_jobs_calls_the_hook",
+        ),
     ),
     Mutant(
         "notify-done-ids-in-one-payload",
         "complete",
-        NOTIFY_JOBS,
-        "(row_number() OVER ()) / 300 AS chunk",
-        "(row_number() OVER ()) / 30000 AS chunk",
+        FINISHED,
+        "SELECT u.id, u.n / 300 AS chunk",
+        "SELECT u.id, u.n / 30000 AS chunk",
         "the ids of a large batch go in one payload, which outgrows NOTIFY's 8000-byte limit",
-        (f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",),
+        (f"{T_NOTIFY}::test_the_finish_hook_tells_each_finished_job_once_per_statement",),
     ),
     Mutant(
         "claim-ahead-no-coalescing",
@@ -549,15 +569,15 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_CLAIM_AHEAD}::test_a_job_claimed_ahead_is_cancelled_without_running",),
     ),
     Mutant(
-        "notify-finishing-never-marked",
+        "finish-hook-never-called-by-the-completion",
         "complete",
-        NOTIFY_FINISHING,
-        "set_config('pgqueue.statement_finishes', 'on', true)",
-        "set_config('pgqueue.statement_finishes', 'off', true)",
-        "an UPDATE that finishes jobs is taken for one that cannot: no completion notice at all",
+        COMPLETE_SQL,
+        "    SELECT pgqueue.jobs_finished(ARRAY(SELECT u.id FROM updated AS u WHERE u.finished))\n",
+        "    SELECT NULL\n",
+        "a completion batch hands nobody its finished ids: no completion notice at all",
         (
-            f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",
             f"{T_NOTIFY}::test_completion_notice_reaches_pgqueue_done_listeners",
+            f"{T_WORKER}::test_results_are_woken_by_notify_not_polling",
         ),
     ),
     Mutant(
@@ -580,7 +600,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "a job an UPDATE puts back in the queue wakes no worker",
         (
             f"{T_NOTIFY}::test_a_promoted_job_wakes_a_listening_worker",
-            f"{T_NOTIFY}::test_update_trigger_tells_each_change_once_per_statement",
+            f"{T_NOTIFY}::test_the_finish_hook_tells_each_finished_job_once_per_statement",
         ),
     ),
     # -- operations (the tests issue 15 found hollow can fail) --------------------------------
@@ -1166,11 +1186,20 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "workflows-only-successes-resolve",
         "workflows",
-        RESOLVE_TRIGGER,
-        "f.state IN ('succeeded', 'dead', 'cancelled')",
-        "f.state = 'succeeded'",
-        "a parent ending dead or cancelled leaves its children waiting forever",
+        FINISHED,
+        "WHERE j.id = ANY (finished) AND j.state IN ('dead', 'cancelled')",
+        "WHERE j.id = ANY (finished) AND j.state IN ('dead')",
+        "a parent ending cancelled leaves its children waiting forever",
         (f"{T_WORKFLOWS}::test_cancelling_a_parent_cancels_what_waits_on_it",),
+    ),
+    Mutant(
+        "workflows-cascade-not-handed-to-the-hook",
+        "workflows",
+        RESOLVE,
+        "        PERFORM pgqueue.jobs_finished(gone);\n",
+        "        NULL;\n",
+        "a child cancelled because its parent failed tells no waiter, and what runs anyway waits",
+        (f"{T_WORKFLOWS}::test_a_cascaded_cancel_tells_its_waiters_and_resolves_its_own_children",),
     ),
     Mutant(
         "workflows-children-enqueued-queued",

@@ -1,7 +1,7 @@
 -- Cancels jobs that are not running yet (queued, scheduled, waiting to retry, waiting on their
--- parents): they become `cancelled` and finished, with the reason as their last error; the jobs'
--- trigger (0007_notify_triggers) wakes their result waiters.
--- What waits on a cancelled job is cancelled by the jobs' trigger (pgqueue.resolve_waiting()).
+-- parents): they become `cancelled` and finished, with the reason as their last error;
+-- pgqueue.jobs_finished() (0016_finish_hooks) wakes their result waiters and cancels what waits on
+-- them (pgqueue.resolve_waiting()).
 -- Running jobs are left alone here (the worker running them must stop them).
 WITH cancelled AS (
     UPDATE pgqueue.jobs AS j
@@ -13,7 +13,10 @@ WITH cancelled AS (
         ))
     WHERE j.id = ANY ($1::bigint[]) AND j.state IN ('queued', 'scheduled', 'retrying', 'waiting')
     RETURNING j.id
+),
+finish AS (
+    SELECT pgqueue.jobs_finished(ARRAY(SELECT c.id FROM cancelled AS c))
 )
 SELECT c.id
-FROM cancelled AS c
+FROM cancelled AS c, finish
 ORDER BY c.id

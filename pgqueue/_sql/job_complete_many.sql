@@ -7,8 +7,9 @@
 -- (a shutdown interrupted it) and whether the state is final (finished_at, as the CHECK of
 -- 0006_finished_states requires). One fact only the database knows overrides it: a job whose
 -- cancellation was requested is not sent round again; a retry or requeue of it ends cancelled.
--- The jobs' trigger (0007_notify_triggers) wakes workers for jobs that go straight back to the
--- queue, and result waiters for finished jobs.
+-- The jobs' row trigger (jobs_notify_queued) wakes workers for jobs that go straight back to the
+-- queue; the finished ones go to pgqueue.jobs_finished() (0016_finish_hooks), which wakes their
+-- result waiters and resolves the jobs waiting on them.
 -- The outcomes are MATERIALIZED and carry the expected state (and worker) as columns so the planner cannot
 -- see 'running' and drive the join from jobs_running_idx (statistics taken while nothing ran say
 -- it holds one row): that generic plan rescans the outcomes once per running job, seconds per
@@ -47,6 +48,10 @@ updated AS (
       AND j.attempts = o.attempt
       AND j.state = o.expected
       AND j.worker_id = o.worker
-    RETURNING j.id
+    RETURNING j.id, j.finished_at IS NOT NULL AS finished
+),
+finish AS (
+    SELECT pgqueue.jobs_finished(ARRAY(SELECT u.id FROM updated AS u WHERE u.finished))
 )
 SELECT (SELECT count(*) FROM updated) AS recorded
+FROM finish

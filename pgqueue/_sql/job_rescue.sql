@@ -47,7 +47,14 @@ rescued AS (
     FROM lost
     WHERE j.id = lost.id AND j.state = 'running'
     RETURNING j.id, j.state
+),
+-- The jobs' row trigger (jobs_notify_queued) wakes workers for the requeued ones; the dead and
+-- cancelled go to pgqueue.jobs_finished() (0016_finish_hooks): their result waiters, their
+-- children.
+finish AS (
+    SELECT pgqueue.jobs_finished(ARRAY(
+        SELECT r.id FROM rescued AS r WHERE r.state IN ('dead', 'cancelled')
+    ))
 )
--- The jobs' trigger (0007_notify_triggers) wakes workers and result waiters.
 SELECT r.id, r.state
-FROM rescued AS r
+FROM rescued AS r, finish

@@ -47,10 +47,11 @@ class Listener:
         return self.payloads[: self.payloads.index("sentinel")]
 
 
-async def trigger_calls(conn: asyncpg.Connection) -> int:
+async def trigger_calls(conn: asyncpg.Connection, function: str = "notify_jobs") -> int:
     calls = await conn.fetchval(
         "SELECT calls FROM pg_stat_xact_user_functions "
-        "WHERE schemaname = 'pgqueue' AND funcname = 'notify_jobs'"
+        "WHERE schemaname = 'pgqueue' AND funcname = $1",
+        function,
     )
     return int(calls or 0)
 
@@ -93,10 +94,12 @@ async def check_insert_trigger_notifies_once_per_queue_per_statement(dsn: str) -
     assert Counter(seen) == {"q0": 5, "q1": 5}
 
 
-async def test_update_trigger_tells_each_change_once_per_statement(dsn: str) -> None:
-    """The UPDATE trigger (0007_notify_triggers): the ids of rows a statement finished, 300 to a
-    payload and each once; nothing for rows that had finished before; one wake-up per queue with
-    queued rows; one call per statement however many rows."""
+async def test_the_finish_hook_tells_each_finished_job_once_per_statement(dsn: str) -> None:
+    """pgqueue.jobs_finished() (0016_finish_hooks; the UPDATE trigger of 0007_notify_triggers
+    before it): the ids a statement finished, 300 to a payload and each once, one call per
+    statement however many rows, and no statement trigger left on the UPDATE; an UPDATE that
+    finishes nothing (one of finished jobs included) tells nobody; one wake-up per queue with
+    queued rows."""
     conn = await asyncpg.connect(dsn)
     try:
         big = [
@@ -111,12 +114,13 @@ async def test_update_trigger_tells_each_change_once_per_statement(dsn: str) -> 
             async with conn.transaction():
                 await conn.execute("SET LOCAL track_functions = 'pl'")
                 await conn.execute(
-                    "UPDATE pgqueue.jobs SET state = 'succeeded', finished_at = now() "
-                    "WHERE queue = 'big'"
+                    "WITH f AS (UPDATE pgqueue.jobs SET state = 'succeeded', finished_at = now() "
+                    "WHERE queue = 'big' RETURNING id) "
+                    "SELECT pgqueue.jobs_finished(ARRAY(SELECT f.id FROM f))"
                 )
-                assert await trigger_calls(conn) == 1
+                assert await trigger_calls(conn, "jobs_finished") == 1
+                assert await trigger_calls(conn) == 0
             await conn.execute("UPDATE pgqueue.jobs SET priority = 1 WHERE queue = 'big'")
-            # Sets finished_at, so the trigger does look (0009_notify_v2): they finished before.
             await conn.execute("UPDATE pgqueue.jobs SET finished_at = now() WHERE queue = 'big'")
             await conn.execute("UPDATE pgqueue.jobs SET priority = 1 WHERE queue = 'other'")
             finished = await done.drained(conn)
@@ -147,6 +151,43 @@ async def test_completion_notice_reaches_pgqueue_done_listeners(app: App, dsn: s
                 lambda: {succeeded, dead} <= listener.ids(), message="the finished jobs' ids"
             )
     assert listener.ids() == {cancelled, succeeded, dead}
+
+
+async def test_a_retry_sends_no_completion_notice(dsn: str) -> None:
+    """A completion batch hands pgqueue.jobs_finished() the jobs it finished and only those: a
+    job that goes round again (a retry, a shutdown's requeue) tells no result waiter."""
+    from pgqueue._sql import query
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        worker = "00000000-0000-0000-0000-00000000000a"
+        ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "INSERT INTO pgqueue.jobs (task, state, attempts, worker_id, started_at) "
+                "SELECT 't', 'running', 1, $1::uuid, now() FROM generate_series(1, 3) "
+                "RETURNING id",
+                worker,
+            )
+        ]
+        async with Listener(dsn, "pgqueue_done") as done:
+            recorded = await conn.fetchval(
+                query("job_complete_many"),
+                ids,
+                [1, 1, 1],
+                ["succeeded", "retrying", "queued"],
+                ["1", None, None],
+                [None, '{"kind": "retry"}', '{"kind": "retry"}'],
+                [None, 60.0, 0.0],
+                [False, False, False],
+                [True, False, False],
+                worker,
+            )
+            heard = await done.drained(conn)
+    finally:
+        await conn.close()
+    assert recorded == 3
+    assert heard == [str(ids[0])]
 
 
 async def settled(app: App) -> None:

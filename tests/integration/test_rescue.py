@@ -207,3 +207,33 @@ async def test_a_rescued_job_wakes_a_listening_worker(app: App, dsn: str) -> Non
             await conn.close()
         assert await app.result(job_id, timeout=20) == "rescued and run"
     assert await fetchval(dsn, "SELECT attempts FROM pgqueue.jobs WHERE id = $1", job_id) == 2
+
+
+async def test_a_rescued_dead_parent_wakes_its_waiter_and_cancels_its_child(dsn: str) -> None:
+    """The rescue finishes jobs, so it hands them to pgqueue.jobs_finished() (0016_finish_hooks):
+    the dead-lettered job's id goes out on pgqueue_done, and the job waiting on it is cancelled
+    (and told) in the same statement; the requeued one is neither."""
+    from tests.integration.test_notifications import Listener
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        lost = await add_worker(conn, state="lost", beat_ago="1 hour", ttl="1 s", name="gone")
+        used_up = await add_running_job(conn, lost, attempts=5, max_attempts=5)
+        left = await add_running_job(conn, lost, attempts=1, max_attempts=5)
+        child = await conn.fetchval(
+            "SELECT pgqueue.enqueue('c', depends_on => ARRAY[$1]::bigint[])", used_up
+        )
+        patient = await conn.fetchval(
+            "SELECT pgqueue.enqueue('c', depends_on => ARRAY[$1]::bigint[])", left
+        )
+        async with Listener(dsn, "pgqueue_done") as done:
+            rescued = {r["id"]: r["state"] for r in await conn.fetch(query("job_rescue"), 100)}
+            heard = await done.drained(conn)
+        states = dict(await conn.fetch("SELECT id, state FROM pgqueue.jobs"))
+        errors = await conn.fetchval("SELECT errors FROM pgqueue.jobs WHERE id = $1", child)
+    finally:
+        await conn.close()
+    assert rescued == {used_up: "dead", left: "queued"}
+    assert sorted(int(i) for p in heard for i in p.split(",")) == sorted([used_up, child])
+    assert states == {used_up: "dead", left: "queued", child: "cancelled", patient: "waiting"}
+    assert [e["kind"] for e in json.loads(errors)] == ["dependency"]

@@ -126,9 +126,12 @@ async def test_a_groups_callback_runs_once_after_members_finishing_together(dsn:
 
 
 async def _finish(conn: asyncpg.Connection, job_id: int) -> None:
+    """Finish a job as pgqueue's own statements do (job_complete_many.sql): the UPDATE hands the
+    ids it finished to pgqueue.jobs_finished() in the same statement (0016_finish_hooks)."""
     await conn.execute(
-        "UPDATE pgqueue.jobs SET state = 'succeeded', finished_at = now(), result = '1', "
-        "worker_id = NULL WHERE id = $1",
+        "WITH f AS (UPDATE pgqueue.jobs SET state = 'succeeded', finished_at = now(), "
+        "result = '1', worker_id = NULL WHERE id = $1 RETURNING id) "
+        "SELECT pgqueue.jobs_finished(ARRAY(SELECT f.id FROM f))",
         job_id,
     )
 
@@ -330,6 +333,35 @@ async def test_cancelling_a_parent_cancels_what_waits_on_it(app: App, dsn: str) 
     _x, y = await app.chain(t.job(), t.job()).enqueue()
     assert await app.cancel(y) == "cancelled"  # a waiting job itself
     assert states_of(await fetch(dsn, STATES))[3:] == ["queued", "cancelled"]
+
+
+async def test_a_cascaded_cancel_tells_its_waiters_and_resolves_its_own_children(
+    dsn: str,
+) -> None:
+    """The children resolve_waiting() cancels are finished like any job (0016_finish_hooks): their
+    ids go out on pgqueue_done, and a job waiting on one of them with on_parent_failure = 'run'
+    is queued, all in the statement that cancelled the first parent."""
+    from tests.integration.test_notifications import Listener
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        parent = await conn.fetchval("SELECT pgqueue.enqueue('a')")
+        child = await conn.fetchval(
+            "SELECT pgqueue.enqueue('b', depends_on => ARRAY[$1]::bigint[])", parent
+        )
+        anyway = await conn.fetchval(
+            "SELECT pgqueue.enqueue('c', depends_on => ARRAY[$1]::bigint[], "
+            "on_parent_failure => 'run')",
+            child,
+        )
+        async with Listener(dsn, "pgqueue_done") as done:
+            assert await conn.fetchval("SELECT pgqueue.cancel($1)", parent) == "cancelled"
+            heard = await done.drained(conn)
+        states = dict(await conn.fetch("SELECT id, state FROM pgqueue.jobs"))
+    finally:
+        await conn.close()
+    assert sorted(int(i) for p in heard for i in p.split(",")) == [parent, child]
+    assert states == {parent: "cancelled", child: "cancelled", anyway: "queued"}
 
 
 async def test_retention_keeps_a_parent_whose_child_has_not_finished(app: App, dsn: str) -> None:

@@ -49,8 +49,9 @@ class _RollbackError(Exception):
 
 
 async def _variant(conn: asyncpg.Connection, setup: list[str], pairs: int, batch: int) -> Any:
-    claims: list[float] = []
-    completes: list[float] = []
+    # EXPLAIN's JSON plans, one per statement run.
+    claims: list[dict[str, Any]] = []
+    completes: list[dict[str, Any]] = []
     try:
         async with conn.transaction():
             for statement in setup:

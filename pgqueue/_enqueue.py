@@ -1,7 +1,10 @@
 """Writing jobs: every enqueue path (asyncpg, SQLAlchemy sync and async) sends the same JSON
 array to pgqueue.enqueue_many, inside whatever transaction the caller's connection is in; the
 asyncpg path sends a single job without parents to pgqueue.enqueue_one instead, in typed
-parameters (revision 0015_enqueue_fast: the same row and wake-up at about half the server's cost).
+parameters (revision 0015_enqueue_fast: the same row and wake-up at about half the server's cost),
+and, on the App's pool or lane, a batch without unique keys or parents to pgqueue.enqueue_batch, one
+array per column (revision 0017_enqueue_batch: the same rows and wake-up at about the cost of a
+binary COPY; docs/enqueue.md, "How a batch is written").
 
 pgqueue never commits or rolls back a caller's connection: the job exists for workers if and only
 if the caller's transaction commits.

@@ -322,3 +322,23 @@ async def test_a_hand_written_insert_wakes_nobody(dsn: str) -> None:
     finally:
         await conn.close()
     assert seen == ["sql"]
+
+
+async def test_enqueue_batch_refuses_arrays_that_do_not_line_up(dsn: str) -> None:
+    """One element per task in every array given, a task array required: a clear error, nothing
+    written; an empty batch writes nothing and returns no row, as enqueue_many's '[]' does."""
+    for sql, message in [
+        (
+            "SELECT * FROM pgqueue.enqueue_batch(ARRAY['a', 'b'], queue => ARRAY['q'])",
+            "pgqueue.enqueue_batch: every array must be NULL or have one element per task (2)",
+        ),
+        (
+            "SELECT * FROM pgqueue.enqueue_batch(NULL)",
+            "pgqueue.enqueue_batch: task must be an array of task names, one per job",
+        ),
+    ]:
+        with pytest.raises(asyncpg.InvalidParameterValueError) as caught:
+            await fetchval(dsn, sql)
+        assert str(caught.value) == message
+    assert await fetch(dsn, "SELECT * FROM pgqueue.enqueue_batch('{}')") == []
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 0

@@ -4,6 +4,10 @@ database, so every figure shares the moment's noise with its baseline.
 
     python -m benchmarks.enqueue_paths [--calls 200] [--rounds 9] [--batch 1000]
 
+The batch rows: enqueue_many (the JSON array) at 0014 and at head, enqueue_batch (revision
+0017_enqueue_batch: one array per column, what app.enqueue_many sends for batches without unique
+keys or parents), each with its Python encoding, and the whole app.enqueue_many path.
+
 Two throwaway databases, one at 0014_workflows (the SQL main had before 0015) and one at the
 newest revision, each with bench.raw_jobs (pgqueue.jobs' columns, indexes and constraints, no
 trigger). Medians of the rounds, in ms per job, and each one's ratio to the raw statement.
@@ -24,7 +28,7 @@ import asyncpg
 from benchmarks.baselines import COPY_COLUMNS, INSERT_NOTIFY
 from benchmarks.db import BENCH_DSN, RAW_TABLE_DDL, admin, dsn_for
 from pgqueue import App, JobRequest, migrate
-from pgqueue._enqueue import encode_jobs
+from pgqueue._enqueue import batch_parameters, encode_jobs
 from pgqueue._sql import query
 
 NOOP = "benchmarks.app.noop"
@@ -72,6 +76,7 @@ async def main(calls: int, rounds: int, batch: int) -> None:
             raw = await new.prepare(INSERT_NOTIFY)
             many_old = await old.prepare(query("job_enqueue_many"))
             many_new = await new.prepare(query("job_enqueue_many"))
+            batch_new = await new.prepare(query("job_enqueue_batch"))
             one_new = await new.prepare(query("job_enqueue_one"))
             one_job = encode_jobs([JobRequest(task=NOOP, args=[], kwargs={})])
             for _ in range(2):  # the lane opens in the background at the second call
@@ -108,6 +113,9 @@ async def main(calls: int, rounds: int, batch: int) -> None:
                     encode_jobs(requests)
                 ),
                 "pgqueue.enqueue_many v5": lambda: many_new.fetch(encode_jobs(requests)),
+                "pgqueue.enqueue_batch": lambda: batch_new.fetchval(
+                    *(batch_parameters(requests) or ())
+                ),
                 "app.enqueue_many (the whole path)": lambda: app.enqueue_many(requests),
             }
             figures = await measure(batches, max(1, calls // 20), rounds, batch)

@@ -133,6 +133,8 @@ CATALOGUE: tuple[Edge, ...] = (
     ),
     # 0015_enqueue_fast: one job without parents, the same row (never waiting).
     Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "pgqueue.enqueue_one()"),
+    # 0017_enqueue_batch: a batch without unique keys or parents, the same rows (never waiting).
+    Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "pgqueue.enqueue_batch()"),
     Edge(
         Name.PROMOTED,
         (JobState.SCHEDULED, JobState.RETRYING),

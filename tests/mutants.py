@@ -48,6 +48,8 @@ FINISHED = "pgqueue/_sql/functions/jobs_finished.v1.sql"
 NOTIFY_V2 = "migrations/versions/0009_notify_v2.py"  # the split triggers
 ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v5.sql"
 ENQUEUE_ONE = "pgqueue/_sql/functions/enqueue_one.v1.sql"
+ENQUEUE_BATCH = "pgqueue/_sql/functions/enqueue_batch.v1.sql"
+ENQUEUE_PY = "pgqueue/_enqueue.py"
 ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v4.sql"
 CLAIM_LIMITED = "pgqueue/_sql/functions/claim_limited.v1.sql"
 CANCEL = "pgqueue/_sql/functions/cancel.v3.sql"
@@ -381,6 +383,33 @@ MUTANTS: tuple[Mutant, ...] = (
         "IF true THEN",
         "a single scheduled job wakes the workers of its queue for nothing",
         (f"{T_ROWS}::test_only_queued_inserts_wake_a_listening_worker",),
+    ),
+    Mutant(
+        "enqueue-batch-wakes-for-scheduled",
+        "enqueue",
+        ENQUEUE_BATCH,
+        "FROM inserted AS w WHERE w.state = 'queued'",
+        "FROM inserted AS w",
+        "a plain batch wakes the workers of a queue it only scheduled jobs on",
+        (f"{T_ROWS}::test_only_queued_inserts_wake_a_listening_worker",),
+    ),
+    Mutant(
+        "enqueue-batch-takes-args-of-any-type",
+        "enqueue",
+        ENQUEUE_BATCH,
+        "WHEN 'array' THEN u.args WHEN 'null' THEN '[]'::jsonb END",
+        "WHEN 'null' THEN '[]'::jsonb ELSE u.args END",
+        "a plain batch stores args that are not a JSON array (enqueue_many refuses them)",
+        (f"{T_ROWS}::test_bad_input_gets_the_same_message_from_a_batch",),
+    ),
+    Mutant(
+        "enqueue-batch-takes-unique-keys",
+        "enqueue",
+        ENQUEUE_PY,
+        "or list(map(_UNIQUE_KEY, requests)).count(None) != n",
+        "or False",
+        "a batch with unique keys goes to enqueue_batch, which drops the keys",
+        (f"{T_ROWS}::test_a_unique_key_is_one_key_across_both_functions",),
     ),
     Mutant(
         "enqueue-many-wakes-for-scheduled",

@@ -86,19 +86,24 @@ class Jobs(Database):
         self, connection: Any, requests: Sequence[JobRequest]
     ) -> list[Enqueued]:
         """On an autocommit connection (the pool's or the lane's): a single job goes to
-        pgqueue.enqueue_one, unless the schema is older than revision 0015_enqueue_fast, which the
-        first such call finds out (a failed autocommit statement changes nothing), and from then
-        on every job goes to pgqueue.enqueue_many, as on that schema."""
-        if self.enqueue_one is False:
-            return await enqueue_asyncpg(connection, requests)
+        pgqueue.enqueue_one, a batch without unique keys or parents to pgqueue.enqueue_batch,
+        everything else to pgqueue.enqueue_many. A schema older than revision 0015_enqueue_fast
+        (no enqueue_one) or 0017_enqueue_batch (no enqueue_batch) is found out by the first call
+        that needs the function (a failed autocommit statement changes nothing), and from then
+        on those jobs go to pgqueue.enqueue_many, as on that schema."""
+        single = self.enqueue_one is not False
+        batch = self.enqueue_batch is not False
         try:
-            done = await enqueue_asyncpg(connection, requests, single=True)
+            done = await enqueue_asyncpg(connection, requests, single=single, batch=batch)
         except asyncpg.UndefinedFunctionError as exc:
-            if "pgqueue.enqueue_one" not in str(exc):
+            if single and "pgqueue.enqueue_one" in str(exc):
+                self.enqueue_one = False
+            elif batch and "pgqueue.enqueue_batch" in str(exc):
+                self.enqueue_batch = False
+            else:
                 raise
-            self.enqueue_one = False
-            return await enqueue_asyncpg(connection, requests)
-        if len(requests) == 1:
+            return await self._enqueue_committed(connection, requests)
+        if single and len(requests) == 1:
             self.enqueue_one = True
         return done
 

@@ -1,13 +1,16 @@
 """One job, every enqueue path, the same row (revision 0015_enqueue_fast, issue 9 property 6).
 
 The asyncpg path sends a single job without parents to pgqueue.enqueue_one (typed parameters),
-everything else to pgqueue.enqueue_many (a JSON array): two SQL functions, so this holds them to
-one row, column by column, one error message per bad input, and one wake-up rule.
+a batch without unique keys or parents to pgqueue.enqueue_batch (one array per column, revision
+0017_enqueue_batch), everything else to pgqueue.enqueue_many (a JSON array): three SQL functions,
+so this holds them to one row, column by column, one error message per bad input, and one wake-up
+rule.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -71,6 +74,9 @@ async def enqueue_everywhere(app: App, dsn: str, delay: float | None) -> list[st
         async with conn.transaction():
             await app.enqueue_requests([job("asyncpg connection")], connection=conn)
         await app.enqueue_requests([job("enqueue_many batch"), JobRequest("record", [], {})])
+        # Without a unique key, a batch goes to pgqueue.enqueue_batch.
+        keyless = replace(job("enqueue_batch batch"), unique_key=None)
+        await app.enqueue_requests([keyless, JobRequest("record", [], {})])
         query, params = sql_enqueue(job("sql pgqueue.enqueue"))
         await conn.fetchval(query, *params)
         await conn.fetch(
@@ -83,6 +89,16 @@ async def enqueue_everywhere(app: App, dsn: str, delay: float | None) -> list[st
             f"key-{len(paths)}",
         )
         paths.append("sql pgqueue.enqueue_many")
+        await conn.fetch(
+            "SELECT * FROM pgqueue.enqueue_batch(ARRAY['record', 'record'], "
+            "args => ARRAY['[1, \"ü\", null]'::jsonb, NULL], "
+            "kwargs => ARRAY['{\"label\": \"y\"}'::jsonb, NULL], queue => ARRAY['rows', 'other'], "
+            "priority => ARRAY[3, 0], delay => ARRAY[$1::float8, NULL], max_attempts => ARRAY[4, 1], "
+            'metadata => ARRAY[\'{"traceparent": "00-abc-01"}\'::jsonb, NULL], '
+            "limit_key => ARRAY['tenant', NULL])",
+            delay,
+        )
+        paths.append("sql pgqueue.enqueue_batch")
     finally:
         await conn.close()
     engine = create_engine(sqlalchemy_url(dsn, "psycopg"))
@@ -112,7 +128,7 @@ async def test_every_path_writes_the_same_row(app: App, dsn: str, delay: float |
         {"row": json.loads(r["row"]), "wait": r["wait"], "unique_key": r["unique_key"]}
         for r in await fetch(dsn, ROWS)
     ]
-    assert len(rows) == len(paths) == 7
+    assert len(rows) == len(paths) == 9
     first = rows[0]
     assert first["row"]["state"] == ("queued" if delay is None else "scheduled")
     assert first["row"]["limited"] is True
@@ -152,6 +168,10 @@ BAD = [
 ]
 
 
+# The fields enqueue_batch takes (no unique_key).
+BATCH_BAD = [(f, v) for f, v in BAD if f != "unique_key"]
+
+
 @pytest.mark.parametrize(("field", "value"), BAD, ids=[f"{f}={v}" for f, v in BAD])
 async def test_bad_input_gets_the_same_message_from_both(dsn: str, field: str, value: str) -> None:
     fields = {"task": "'t'", field: value}
@@ -167,6 +187,94 @@ async def test_bad_input_gets_the_same_message_from_both(dsn: str, field: str, v
     assert messages[0] == messages[1]
     assert messages[0].startswith("pgqueue.enqueue: job #1 ")
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 0
+
+
+@pytest.mark.parametrize(("field", "value"), BATCH_BAD, ids=[f"{f}={v}" for f, v in BATCH_BAD])
+async def test_bad_input_gets_the_same_message_from_a_batch(
+    dsn: str, field: str, value: str
+) -> None:
+    """enqueue_batch against enqueue_many on two jobs, the second bad: the same class and
+    message, job #2 named, nothing written (enqueue_batch takes no unique keys: those batches go
+    to enqueue_many)."""
+    first = {"task": "'t'", "args": "'[1]'::jsonb"}
+    second = {"task": "'t'", field: value}
+    columns = sorted(set(first) | set(second))
+    arrays = ", ".join(
+        f"{k} => ARRAY[{first.get(k, 'NULL')}, {second.get(k, 'NULL')}]"
+        for k in columns
+        if k != "task"
+    )
+    batch = (
+        f"SELECT * FROM pgqueue.enqueue_batch(ARRAY[{first['task']}, {second['task']}], {arrays})"
+    )
+    jobs = ", ".join(
+        "jsonb_build_object({})".format(", ".join(f"'{k}', {v}" for k, v in job.items()))
+        for job in (first, second)
+    )
+    many = f"SELECT * FROM pgqueue.enqueue_many(jsonb_build_array({jobs}))"
+    messages = []
+    for sql in (many, batch):
+        with pytest.raises(asyncpg.InvalidParameterValueError) as caught:
+            await fetchval(dsn, sql)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("pgqueue.enqueue: job #2 ")
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 0
+
+
+async def test_a_bad_job_in_a_plain_batch_fails_it_whole_through_the_app(
+    app: App, dsn: str
+) -> None:
+    """The app's path to enqueue_batch: the same error as enqueue_many gives, nothing written,
+    no wake-up; the next batch is written."""
+    good = JobRequest("t", [1], {})
+    bad = [
+        (JobRequest("t", {"not": "an array"}, {}), 'has "args" that is not a JSON array'),  # type: ignore[arg-type]
+        (JobRequest("t", [], ["not an object"]), 'has "kwargs" that is not a JSON object'),  # type: ignore[arg-type]
+        (JobRequest("t", [], {}, max_attempts=0), 'has "max_attempts" below 1'),
+    ]
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with Listener(dsn, "pgqueue_jobs") as listener:
+            for job, problem in bad:
+                with pytest.raises(Exception) as caught:
+                    await app.enqueue_many([good, good, job])
+                assert str(caught.value).endswith(f"pgqueue.enqueue: job #3 {problem}")
+                with pytest.raises(Exception) as many:
+                    await app.enqueue_many([good, good, replace(job, unique_key="k")])
+                assert type(many.value) is type(caught.value)
+                assert str(many.value) == str(caught.value)
+            assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 0
+            ids = await app.enqueue_many([good, replace(good, queue="after")])
+            seen = await listener.drained(conn)
+    finally:
+        await conn.close()
+    assert sorted(seen) == ["after", "default"]
+    assert [r["id"] for r in await fetch(dsn, "SELECT id FROM pgqueue.jobs ORDER BY id")] == ids
+
+
+async def test_plain_batches_go_to_enqueue_batch_and_keyed_ones_to_enqueue_many(
+    app: App, dsn: str
+) -> None:
+    """With pgqueue.enqueue_many out of the way, a plain batch through the app is still written
+    (enqueue_batch, which calls enqueue_many only for a bad batch), in order, ids matching rows;
+    a batch with a unique key or a parent is not (it goes to enqueue_many)."""
+    await fetchval(dsn, "ALTER FUNCTION pgqueue.enqueue_many(jsonb) RENAME TO hidden_many")
+    plain = [JobRequest("t", [i], {}, queue=f"q{i % 3}", priority=i % 2) for i in range(50)]
+    ids = await app.enqueue_many(plain)
+    rows = await fetch(dsn, "SELECT id, args::text, queue, priority FROM pgqueue.jobs ORDER BY id")
+    assert [(r["id"], r["args"], r["queue"], r["priority"]) for r in rows] == [
+        (job_id, f"[{i}]", f"q{i % 3}", i % 2) for i, job_id in enumerate(ids)
+    ]
+    assert ids == sorted(ids) and len(set(ids)) == 50
+    for odd in (
+        JobRequest("t", [], {}, unique_key="k"),
+        JobRequest("t", [], {}, depends_on=(ids[0],)),
+        JobRequest("t", [], {}, depends_on_batch=(1,)),
+    ):
+        with pytest.raises(Exception, match="enqueue_many"):
+            await app.enqueue_many([JobRequest("t", [], {}), odd])
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 50
 
 
 async def test_only_queued_inserts_wake_a_listening_worker(app: App, dsn: str) -> None:
@@ -214,3 +322,23 @@ async def test_a_hand_written_insert_wakes_nobody(dsn: str) -> None:
     finally:
         await conn.close()
     assert seen == ["sql"]
+
+
+async def test_enqueue_batch_refuses_arrays_that_do_not_line_up(dsn: str) -> None:
+    """One element per task in every array given, a task array required: a clear error, nothing
+    written; an empty batch writes nothing and returns no row, as enqueue_many's '[]' does."""
+    for sql, message in [
+        (
+            "SELECT * FROM pgqueue.enqueue_batch(ARRAY['a', 'b'], queue => ARRAY['q'])",
+            "pgqueue.enqueue_batch: every array must be NULL or have one element per task (2)",
+        ),
+        (
+            "SELECT * FROM pgqueue.enqueue_batch(NULL)",
+            "pgqueue.enqueue_batch: task must be an array of task names, one per job",
+        ),
+    ]:
+        with pytest.raises(asyncpg.InvalidParameterValueError) as caught:
+            await fetchval(dsn, sql)
+        assert str(caught.value) == message
+    assert await fetch(dsn, "SELECT * FROM pgqueue.enqueue_batch('{}')") == []
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 0

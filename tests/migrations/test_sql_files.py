@@ -155,11 +155,13 @@ def newest_files() -> list[str]:
 def test_enqueue_has_one_insert_body() -> None:
     texts = [(SQL / p).read_text() for p in newest_files()]
     # Two since 0015_enqueue_fast: enqueue_many's and enqueue_one's (one job in typed
-    # parameters), held to the same row by tests/integration/test_enqueue_paths_rows.py.
+    # parameters), held to the same row by tests/integration/test_enqueue_paths_rows.py; three
+    # since 0017_enqueue_batch (a batch without unique keys or parents, one array per column).
     inserts = {
         p: t.count("INSERT INTO pgqueue.jobs") for p, t in zip(newest_files(), texts, strict=True)
     }
     assert {p: n for p, n in inserts.items() if n} == {
+        "functions/enqueue_batch.v1.sql": 1,
         "functions/enqueue_many.v5.sql": 1,
         "functions/enqueue_one.v1.sql": 1,
     }

@@ -1,22 +1,32 @@
-"""Workload 9: PgQueuer and Procrastinate beside pgqueue, same workloads, same run
-(`python -m benchmarks.run --only peers`, with enqueue,batch,drain for the raw rows).
+"""Workload 9: PgQueuer, Procrastinate and arq (on Redis) beside pgqueue, same workloads, same
+run (`python -m benchmarks.run --only peers`, with enqueue,batch,drain for the raw rows).
 
-Every system runs through its own public API with its defaults, in a throwaway database of its
-own (its schema installed by its own installer), with the same number of no-op jobs:
+Every system runs through its own public API with its defaults, the PostgreSQL ones in a
+throwaway database of their own (the schema installed by their own installer), arq in a Redis
+database of its own (`REDIS_DB`, flushed before and after every measurement; nothing else on
+the server is touched), with the same number of no-op jobs:
 
 - enqueue, one job per transaction: pgqueue `app.enqueue`, PgQueuer `Queries.enqueue(name,
-  None)`, Procrastinate `task.defer_async()`;
+  None)`, Procrastinate `task.defer_async()`, arq `ArqRedis.enqueue_job(name)` (a WATCH/MULTI
+  transaction per job), each awaited before the next;
 - enqueue in batches: `app.enqueue_many`, `Queries.enqueue([...], [...], [...])`,
-  `task.batch_defer_async(...)`;
+  `task.batch_defer_async(...)`; arq has no batch API, so `asyncio.gather` of `enqueue_job` over
+  the batch (its pool opens the connections the concurrent transactions need);
 - drain a pre-filled queue with one worker process at its defaults, until the queue is empty:
-  `app.worker().run(until_empty=True)` (concurrency 10), `PgQueuer(...).run(mode=drain)`
-  (batch 10, no concurrency limit), `app.run_worker_async(wait=False)` (concurrency 1).
+  `app.worker().run(until_empty=True)` (concurrency 50), `PgQueuer(...).run(mode=drain)`
+  (batch 10, no concurrency limit), `app.run_worker_async(wait=False)` (concurrency 1), arq
+  `Worker(functions, burst=True)` (max_jobs 10, poll_delay 0.5 s).
 
 Drains are timed inside the worker process, from the first task's start to the last task's end,
-for all three alike (their outcome tables differ: PgQueuer deletes finished jobs and logs them
-in batches), so process start-up and the end of the drain are not counted.
+for all of them alike (their outcome tables differ: PgQueuer deletes finished jobs and logs them
+in batches, arq keeps results for an hour), so process start-up and the end of the drain are not
+counted.
 
-    python -m benchmarks.peers drain SYSTEM DSN JOBS   (one worker process; prints JSON)
+arq needs Redis at `PGQUEUE_BENCH_REDIS` (default redis://127.0.0.1:6379): if it does not
+answer, arq's rows say so and the other systems still run.
+
+    python -m benchmarks.peers drain SYSTEM TARGET JOBS   (one worker process; prints JSON;
+    TARGET is a PostgreSQL DSN, or for arq a Redis URL)
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -39,8 +50,12 @@ from benchmarks.measure import Rate
 from benchmarks.report import INFO, Row, rate, verdict
 from benchmarks.workers import ROOT
 
-SYSTEMS = ("pgqueue", "pgqueuer", "procrastinate")
-TITLES = {"pgqueuer": "PgQueuer", "procrastinate": "Procrastinate"}
+SYSTEMS = ("pgqueue", "pgqueuer", "procrastinate", "arq")
+TITLES = {"pgqueuer": "PgQueuer", "procrastinate": "Procrastinate", "arq": "arq (Redis)"}
+# The systems on Redis, each with a database number of its own on the server at REDIS: only
+# that database is flushed.
+REDIS = os.environ.get("PGQUEUE_BENCH_REDIS", "redis://127.0.0.1:6379")
+REDIS_DB = {"arq": 14}
 TASK = "noop"
 # Procrastinate drains about 300 jobs/s at its default concurrency of 1: a few thousand jobs
 # keep every round under a minute and are plenty for the others' windows.
@@ -72,7 +87,9 @@ class Clocked:
 
 async def _install(system: str, dsn: str) -> None:
     """The system's own schema, by its own installer (pgqueue: its migrations)."""
-    if system == "pgqueue":
+    if system in REDIS_DB:
+        await _flush(dsn)
+    elif system == "pgqueue":
         from pgqueue import migrate
 
         await migrate.upgrade_async(dsn)
@@ -88,6 +105,35 @@ async def _install(system: str, dsn: str) -> None:
         app = _procrastinate_app(dsn)
         async with app.open_async():
             await app.schema_manager.apply_schema_async()
+
+
+def _redis_url(system: str) -> str:
+    return f"{REDIS.rstrip('/')}/{REDIS_DB[system]}"
+
+
+async def _flush(url: str) -> None:
+    """Empty the one Redis database `url` names (FLUSHDB, not FLUSHALL)."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+async def redis_reachable(url: str | None = None) -> str | None:
+    """None if Redis answers PING at `url` (default REDIS) within 2 s, else why not."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url or REDIS, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, redis.RedisError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await client.aclose()
+    return None
 
 
 def _procrastinate_app(dsn: str, clock: Clocked | None = None) -> Any:
@@ -135,6 +181,21 @@ async def _enqueuer(system: str, dsn: str) -> AsyncIterator[Callable[[int], Awai
             yield send_pgqueuer
         finally:
             await conn.close()
+    elif system == "arq":
+        from arq import create_pool
+        from arq.connections import RedisSettings
+
+        redis = await create_pool(RedisSettings.from_dsn(dsn))
+
+        async def send_arq(n: int) -> Any:
+            if n == 1:
+                return await redis.enqueue_job(TASK)
+            return await asyncio.gather(*(redis.enqueue_job(TASK) for _ in range(n)))
+
+        try:
+            yield send_arq
+        finally:
+            await redis.aclose()
     else:
         app = _procrastinate_app(dsn)
         async with app.open_async():
@@ -179,6 +240,24 @@ async def _run_worker(system: str, dsn: str, clock: Clocked) -> None:
             await pgq.run(mode=QueueExecutionMode.drain)
         finally:
             await conn.close()
+    elif system == "arq":
+        from arq.connections import RedisSettings
+        from arq.worker import Worker, func
+
+        async def noop_arq(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:
+            clock.start()
+            clock.end()
+
+        worker = Worker(
+            functions=[func(noop_arq, name=TASK)],
+            redis_settings=RedisSettings.from_dsn(dsn),
+            burst=True,
+            handle_signals=False,
+        )
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
     else:
         app = _procrastinate_app(dsn, clock)
         async with app.open_async():
@@ -190,7 +269,16 @@ async def _run_worker(system: str, dsn: str, clock: Clocked) -> None:
 
 @contextlib.asynccontextmanager
 async def _database(base: str, system: str) -> AsyncIterator[str]:
-    """An empty throwaway database with `system`'s schema; dropped afterwards."""
+    """An empty throwaway database with `system`'s schema; dropped afterwards (for a system on
+    Redis: its own Redis database, flushed before and after)."""
+    if system in REDIS_DB:
+        url = _redis_url(system)
+        await _install(system, url)
+        try:
+            yield url
+        finally:
+            await _flush(url)
+        return
     name = f"pgqueue_bench_peer_{system}_{uuid.uuid4().hex[:8]}"
     await admin(base, f"CREATE DATABASE {name}")
     try:
@@ -215,7 +303,8 @@ async def drain(base: str, system: str, jobs: int) -> Rate:
         async with _enqueuer(system, dsn) as send:
             for offset in range(0, jobs, 1000):
                 await send(min(1000, jobs - offset))
-        await admin(dsn, "VACUUM (ANALYZE)", "CHECKPOINT")
+        if system not in REDIS_DB:
+            await admin(dsn, "VACUUM (ANALYZE)", "CHECKPOINT")
         # Not `-m benchmarks.peers`: Procrastinate warns about an App built in __main__.
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -238,12 +327,25 @@ async def drain(base: str, system: str, jobs: int) -> Rate:
 
 
 async def measure(
-    base: str, jobs: int, batch: int, rounds: int, log: Callable[[str], None]
-) -> dict[str, dict[str, float]]:
+    base: str,
+    jobs: int,
+    batch: int,
+    rounds: int,
+    log: Callable[[str], None],
+    systems: tuple[str, ...] = SYSTEMS,
+) -> dict[str, dict[str, Any]]:
     """Median jobs/s per system and workload over `rounds` rounds, each round running every
-    system once per workload (interleaved, as the rest of the suite)."""
+    system once per workload (interleaved, as the rest of the suite). A system on Redis is left
+    out, with the reason under "skipped", when Redis does not answer."""
     jobs = min(jobs, MAX_JOBS)
-    seen: dict[str, dict[str, list[float]]] = {s: {} for s in SYSTEMS}
+    skipped: dict[str, str] = {}
+    if any(s in REDIS_DB for s in systems):
+        why = await redis_reachable()
+        if why is not None:
+            skipped = dict.fromkeys(REDIS_DB, f"skipped: Redis not reachable at {REDIS} ({why})")
+            log(f"peers: {next(iter(skipped.values()))}")
+    running = tuple(s for s in systems if s not in skipped)
+    seen: dict[str, dict[str, list[float]]] = {s: {} for s in running}
     workloads: dict[str, Callable[[str], Awaitable[Rate]]] = {
         "enqueue": lambda s: enqueue(base, s, jobs, 1),
         "batch": lambda s: enqueue(base, s, jobs, batch),
@@ -252,13 +354,13 @@ async def measure(
     for round_ in range(rounds):
         for workload, run_once in workloads.items():
             log(f"peers: {workload}, round {round_ + 1}/{rounds} ...")
-            for system in SYSTEMS:
+            for system in running:
                 per_second = (await run_once(system)).per_second
                 seen[system].setdefault(workload, []).append(per_second)
     return {
         system: {name: statistics.median(v) for name, v in by_workload.items()}
         for system, by_workload in seen.items()
-    } | {"jobs": {"count": float(jobs), "batch": float(batch)}}
+    } | {"jobs": {"count": float(jobs), "batch": float(batch)}, "skipped": skipped}
 
 
 LABELS = {
@@ -268,10 +370,11 @@ LABELS = {
 }
 
 
-def rows(figures: dict[str, dict[str, float]]) -> list[Row]:
+def rows(figures: dict[str, dict[str, Any]]) -> list[Row]:
     """One row per workload and peer: the peer's rate beside pgqueue's, and whether pgqueue is
-    ahead (the issue's target)."""
+    ahead (the issue's target); a peer that could not run says why instead."""
     batch = int(figures["jobs"]["batch"])
+    skipped: dict[str, str] = figures.get("skipped", {})
     out: list[Row] = []
     for workload, label in LABELS.items():
         ours = figures["pgqueue"][workload]
@@ -286,6 +389,11 @@ def rows(figures: dict[str, dict[str, float]]) -> list[Row]:
             )
         )
         for peer, title in TITLES.items():
+            if peer in skipped:
+                out.append(Row(f"   {title}", skipped[peer], "", "", "pgqueue ahead", INFO))
+                continue
+            if peer not in figures:
+                continue
             theirs = figures[peer][workload]
             out.append(
                 Row(

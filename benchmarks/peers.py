@@ -1,32 +1,36 @@
-"""Workload 9: PgQueuer, Procrastinate and arq (on Redis) beside pgqueue, same workloads, same
-run (`python -m benchmarks.run --only peers`, with enqueue,batch,drain for the raw rows).
+"""Workload 9: PgQueuer, Procrastinate, arq and Celery (both on Redis) beside pgqueue, same
+workloads, same run (`python -m benchmarks.run --only peers`, with enqueue,batch,drain for the
+raw rows).
 
 Every system runs through its own public API with its defaults, the PostgreSQL ones in a
-throwaway database of their own (the schema installed by their own installer), arq in a Redis
-database of its own (`REDIS_DB`, flushed before and after every measurement; nothing else on
-the server is touched), with the same number of no-op jobs:
+throwaway database of their own (the schema installed by their own installer), arq and Celery
+each in a Redis database of its own (`REDIS_DB`, flushed before and after every measurement;
+nothing else on the server is touched), with the same number of no-op jobs:
 
 - enqueue, one job per transaction: pgqueue `app.enqueue`, PgQueuer `Queries.enqueue(name,
   None)`, Procrastinate `task.defer_async()`, arq `ArqRedis.enqueue_job(name)` (a WATCH/MULTI
-  transaction per job), each awaited before the next;
+  transaction per job), Celery `task.delay()`, each before the next;
 - enqueue in batches: `app.enqueue_many`, `Queries.enqueue([...], [...], [...])`,
   `task.batch_defer_async(...)`; arq has no batch API, so `asyncio.gather` of `enqueue_job` over
-  the batch (its pool opens the connections the concurrent transactions need);
+  the batch (its pool opens the connections the concurrent transactions need); Celery
+  `group(task.s() for ...).apply_async()`;
 - drain a pre-filled queue with one worker process at its defaults, until the queue is empty:
   `app.worker().run(until_empty=True)` (concurrency 50), `PgQueuer(...).run(mode=drain)`
   (batch 10, no concurrency limit), `app.run_worker_async(wait=False)` (concurrency 1), arq
-  `Worker(functions, burst=True)` (max_jobs 10, poll_delay 0.5 s).
+  `Worker(functions, burst=True)` (max_jobs 10, poll_delay 0.5 s), `celery -A
+  benchmarks.celery_app worker` (prefork, one pool process per core; stopped by a warm shutdown
+  once the queue and the unacked set are empty).
 
 Drains are timed inside the worker process, from the first task's start to the last task's end,
 for all of them alike (their outcome tables differ: PgQueuer deletes finished jobs and logs them
-in batches, arq keeps results for an hour), so process start-up and the end of the drain are not
-counted.
+in batches, arq keeps results for an hour; Celery's pool processes each keep a clock), so
+process start-up and the end of the drain are not counted.
 
-arq needs Redis at `PGQUEUE_BENCH_REDIS` (default redis://127.0.0.1:6379): if it does not
-answer, arq's rows say so and the other systems still run.
+arq and Celery need Redis at `PGQUEUE_BENCH_REDIS` (default redis://127.0.0.1:6379): if it does
+not answer, their rows say so and the other systems still run.
 
     python -m benchmarks.peers drain SYSTEM TARGET JOBS   (one worker process; prints JSON;
-    TARGET is a PostgreSQL DSN, or for arq a Redis URL)
+    TARGET is a PostgreSQL DSN, or for arq a Redis URL; Celery's drain runs `celery worker`)
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import asyncpg
 
@@ -50,12 +56,17 @@ from benchmarks.measure import Rate
 from benchmarks.report import INFO, Row, rate, verdict
 from benchmarks.workers import ROOT
 
-SYSTEMS = ("pgqueue", "pgqueuer", "procrastinate", "arq")
-TITLES = {"pgqueuer": "PgQueuer", "procrastinate": "Procrastinate", "arq": "arq (Redis)"}
+SYSTEMS = ("pgqueue", "pgqueuer", "procrastinate", "arq", "celery")
+TITLES = {
+    "pgqueuer": "PgQueuer",
+    "procrastinate": "Procrastinate",
+    "arq": "arq (Redis)",
+    "celery": "Celery (Redis)",
+}
 # The systems on Redis, each with a database number of its own on the server at REDIS: only
 # that database is flushed.
 REDIS = os.environ.get("PGQUEUE_BENCH_REDIS", "redis://127.0.0.1:6379")
-REDIS_DB = {"arq": 14}
+REDIS_DB = {"arq": 14, "celery": 15}
 TASK = "noop"
 # Procrastinate drains about 300 jobs/s at its default concurrency of 1: a few thousand jobs
 # keep every round under a minute and are plenty for the others' windows.
@@ -196,6 +207,23 @@ async def _enqueuer(system: str, dsn: str) -> AsyncIterator[Callable[[int], Awai
             yield send_arq
         finally:
             await redis.aclose()
+    elif system == "celery":
+        from celery import group  # type: ignore[import-untyped]
+
+        from benchmarks import celery_app
+
+        celery_app.app.conf.broker_url = dsn
+        noop = celery_app.noop
+
+        async def send_celery(n: int) -> Any:
+            if n == 1:
+                return noop.delay()
+            return group(noop.s() for _ in range(n)).apply_async()
+
+        try:
+            yield send_celery
+        finally:
+            celery_app.app.close()
     else:
         app = _procrastinate_app(dsn)
         async with app.open_async():
@@ -303,6 +331,8 @@ async def drain(base: str, system: str, jobs: int) -> Rate:
         async with _enqueuer(system, dsn) as send:
             for offset in range(0, jobs, 1000):
                 await send(min(1000, jobs - offset))
+        if system == "celery":
+            return await _celery_drain(dsn, jobs)
         if system not in REDIS_DB:
             await admin(dsn, "VACUUM (ANALYZE)", "CHECKPOINT")
         # Not `-m benchmarks.peers`: Procrastinate warns about an App built in __main__.
@@ -324,6 +354,62 @@ async def drain(base: str, system: str, jobs: int) -> Rate:
         if seen["jobs"] != jobs:
             raise RuntimeError(f"{system} drain ran {seen['jobs']} of {jobs} jobs")
         return Rate(jobs, seen["seconds"])
+
+
+async def _celery_drain(url: str, jobs: int) -> Rate:
+    """`celery -A benchmarks.celery_app worker` at its defaults (prefork, one pool process per
+    core) until the queue is empty and nothing is unacknowledged (twice in a row), then a warm
+    shutdown (SIGTERM); its pool processes' clocks (benchmarks/celery_app.py) added up."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url)
+    with tempfile.TemporaryDirectory(prefix="pgqueue-bench-celery-") as clocks:
+        env = os.environ | {
+            "PGQUEUE_BENCH_CELERY_BROKER": url,
+            "PGQUEUE_BENCH_CELERY_CLOCKS": clocks,
+        }
+        with _log_file(clocks) as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "benchmarks.celery_app",
+                "worker",
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+            try:
+                deadline = time.monotonic() + 600
+                idle = 0
+                while idle < 2:
+                    if process.returncode is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"celery drain: worker gone or too slow ({clocks})")
+                    waiting = await client.llen("celery") + await client.hlen("unacked")
+                    idle = idle + 1 if waiting == 0 else 0
+                    await asyncio.sleep(0.05)
+            finally:
+                if process.returncode is None:
+                    process.terminate()
+                await asyncio.wait_for(process.wait(), 120)
+                await client.aclose()
+        return _celery_clocks(clocks, jobs)
+
+
+def _log_file(folder: str) -> IO[bytes]:
+    return open(Path(folder, "worker.log"), "wb")
+
+
+def _celery_clocks(folder: str, jobs: int) -> Rate:
+    """The pool processes' clocks added up: first start to last end, all of `jobs` run."""
+    seen = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")]
+    if sum(c["jobs"] for c in seen) != jobs:
+        log_text = Path(folder, "worker.log").read_text()[-2000:]
+        raise RuntimeError(f"celery drain ran {seen} of {jobs} jobs:\n{log_text}")
+    first = min(c["first"] for c in seen)
+    return Rate(jobs, max(c["last"] for c in seen) - first)
 
 
 async def measure(

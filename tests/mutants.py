@@ -1296,7 +1296,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "        finally:\n            await _flush(url)\n",
         "        finally:\n            pass\n",
         "the peers harness leaves arq's jobs and results behind in Redis after a measurement",
-        ("tests/integration/test_bench_peers.py::test_arq_rows_beside_pgqueue",),
+        ("tests/integration/test_bench_peers.py::test_redis_peers_rows_beside_pgqueue",),
     ),
     Mutant(
         "bench-peers-skip-crashes",
@@ -1305,6 +1305,15 @@ MUTANTS: tuple[Mutant, ...] = (
         "    running = tuple(s for s in systems if s not in skipped)\n",
         "    running = systems\n",
         "without Redis the peers run crashes instead of saying arq was skipped",
-        ("tests/integration/test_bench_peers.py::test_arq_without_redis_says_skipped",),
+        ("tests/integration/test_bench_peers.py::test_redis_peers_without_redis_say_skipped",),
+    ),
+    Mutant(
+        "bench-peers-celery-stops-early",
+        "bench",
+        "benchmarks/peers.py",
+        "                while idle < 2:\n",
+        "                while idle < 0:\n",
+        "the Celery drain stops its worker before the queue is empty and times a partial drain",
+        ("tests/integration/test_bench_peers.py::test_redis_peers_rows_beside_pgqueue",),
     ),
 )

@@ -47,7 +47,7 @@ def arq_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
         other.close()
 
 
-def test_arq_rows_beside_pgqueue(arq_db: redis.Redis) -> None:
+def test_redis_peers_rows_beside_pgqueue(arq_db: redis.Redis) -> None:
     logged: list[str] = []
     figures = asyncio.run(
         peers.measure(TEST_DSN, JOBS, 10, 1, logged.append, systems=("pgqueue", "arq", "celery"))
@@ -75,7 +75,7 @@ def test_arq_rows_beside_pgqueue(arq_db: redis.Redis) -> None:
     assert not any(r.workload.lstrip().startswith(("PgQueuer", "Procrastinate")) for r in rows)
 
 
-def test_arq_without_redis_says_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_peers_without_redis_say_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     # Port 9 (discard) on loopback: nothing listens, the connection is refused.
     monkeypatch.setattr(peers, "REDIS", "redis://127.0.0.1:9")
     figures = asyncio.run(

@@ -1,22 +1,36 @@
-"""Workload 9: PgQueuer and Procrastinate beside pgqueue, same workloads, same run
-(`python -m benchmarks.run --only peers`, with enqueue,batch,drain for the raw rows).
+"""Workload 9: PgQueuer, Procrastinate, arq and Celery (both on Redis) beside pgqueue, same
+workloads, same run (`python -m benchmarks.run --only peers`, with enqueue,batch,drain for the
+raw rows).
 
-Every system runs through its own public API with its defaults, in a throwaway database of its
-own (its schema installed by its own installer), with the same number of no-op jobs:
+Every system runs through its own public API with its defaults, the PostgreSQL ones in a
+throwaway database of their own (the schema installed by their own installer), arq and Celery
+each in a Redis database of its own (`REDIS_DB`, flushed before and after every measurement;
+nothing else on the server is touched), with the same number of no-op jobs:
 
 - enqueue, one job per transaction: pgqueue `app.enqueue`, PgQueuer `Queries.enqueue(name,
-  None)`, Procrastinate `task.defer_async()`;
+  None)`, Procrastinate `task.defer_async()`, arq `ArqRedis.enqueue_job(name)` (a WATCH/MULTI
+  transaction per job), Celery `task.delay()`, each before the next;
 - enqueue in batches: `app.enqueue_many`, `Queries.enqueue([...], [...], [...])`,
-  `task.batch_defer_async(...)`;
+  `task.batch_defer_async(...)`; arq has no batch API, so `asyncio.gather` of `enqueue_job` over
+  the batch (its pool opens the connections the concurrent transactions need); Celery
+  `group(task.s() for ...).apply_async()`;
 - drain a pre-filled queue with one worker process at its defaults, until the queue is empty:
-  `app.worker().run(until_empty=True)` (concurrency 10), `PgQueuer(...).run(mode=drain)`
-  (batch 10, no concurrency limit), `app.run_worker_async(wait=False)` (concurrency 1).
+  `app.worker().run(until_empty=True)` (concurrency 50), `PgQueuer(...).run(mode=drain)`
+  (batch 10, no concurrency limit), `app.run_worker_async(wait=False)` (concurrency 1), arq
+  `Worker(functions, burst=True)` (max_jobs 10, poll_delay 0.5 s), `celery -A
+  benchmarks.celery_app worker` (prefork, one pool process per core; stopped by a warm shutdown
+  once the queue and the unacked set are empty).
 
 Drains are timed inside the worker process, from the first task's start to the last task's end,
-for all three alike (their outcome tables differ: PgQueuer deletes finished jobs and logs them
-in batches), so process start-up and the end of the drain are not counted.
+for all of them alike (their outcome tables differ: PgQueuer deletes finished jobs and logs them
+in batches, arq keeps results for an hour; Celery's pool processes each keep a clock), so
+process start-up and the end of the drain are not counted.
 
-    python -m benchmarks.peers drain SYSTEM DSN JOBS   (one worker process; prints JSON)
+arq and Celery need Redis at `PGQUEUE_BENCH_REDIS` (default redis://127.0.0.1:6379): if it does
+not answer, their rows say so and the other systems still run.
+
+    python -m benchmarks.peers drain SYSTEM TARGET JOBS   (one worker process; prints JSON;
+    TARGET is a PostgreSQL DSN, or for arq a Redis URL; Celery's drain runs `celery worker`)
 """
 
 from __future__ import annotations
@@ -24,13 +38,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import asyncpg
 
@@ -39,8 +56,17 @@ from benchmarks.measure import Rate
 from benchmarks.report import INFO, Row, rate, verdict
 from benchmarks.workers import ROOT
 
-SYSTEMS = ("pgqueue", "pgqueuer", "procrastinate")
-TITLES = {"pgqueuer": "PgQueuer", "procrastinate": "Procrastinate"}
+SYSTEMS = ("pgqueue", "pgqueuer", "procrastinate", "arq", "celery")
+TITLES = {
+    "pgqueuer": "PgQueuer",
+    "procrastinate": "Procrastinate",
+    "arq": "arq (Redis)",
+    "celery": "Celery (Redis)",
+}
+# The systems on Redis, each with a database number of its own on the server at REDIS: only
+# that database is flushed.
+REDIS = os.environ.get("PGQUEUE_BENCH_REDIS", "redis://127.0.0.1:6379")
+REDIS_DB = {"arq": 14, "celery": 15}
 TASK = "noop"
 # Procrastinate drains about 300 jobs/s at its default concurrency of 1: a few thousand jobs
 # keep every round under a minute and are plenty for the others' windows.
@@ -72,7 +98,9 @@ class Clocked:
 
 async def _install(system: str, dsn: str) -> None:
     """The system's own schema, by its own installer (pgqueue: its migrations)."""
-    if system == "pgqueue":
+    if system in REDIS_DB:
+        await _flush(dsn)
+    elif system == "pgqueue":
         from pgqueue import migrate
 
         await migrate.upgrade_async(dsn)
@@ -88,6 +116,35 @@ async def _install(system: str, dsn: str) -> None:
         app = _procrastinate_app(dsn)
         async with app.open_async():
             await app.schema_manager.apply_schema_async()
+
+
+def _redis_url(system: str) -> str:
+    return f"{REDIS.rstrip('/')}/{REDIS_DB[system]}"
+
+
+async def _flush(url: str) -> None:
+    """Empty the one Redis database `url` names (FLUSHDB, not FLUSHALL)."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+async def redis_reachable(url: str | None = None) -> str | None:
+    """None if Redis answers PING at `url` (default REDIS) within 2 s, else why not."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url or REDIS, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, redis.RedisError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await client.aclose()
+    return None
 
 
 def _procrastinate_app(dsn: str, clock: Clocked | None = None) -> Any:
@@ -135,6 +192,38 @@ async def _enqueuer(system: str, dsn: str) -> AsyncIterator[Callable[[int], Awai
             yield send_pgqueuer
         finally:
             await conn.close()
+    elif system == "arq":
+        from arq import create_pool
+        from arq.connections import RedisSettings
+
+        redis = await create_pool(RedisSettings.from_dsn(dsn))
+
+        async def send_arq(n: int) -> Any:
+            if n == 1:
+                return await redis.enqueue_job(TASK)
+            return await asyncio.gather(*(redis.enqueue_job(TASK) for _ in range(n)))
+
+        try:
+            yield send_arq
+        finally:
+            await redis.aclose()
+    elif system == "celery":
+        from celery import group  # type: ignore[import-untyped]
+
+        from benchmarks import celery_app
+
+        celery_app.app.conf.broker_url = dsn
+        noop = celery_app.noop
+
+        async def send_celery(n: int) -> Any:
+            if n == 1:
+                return noop.delay()
+            return group(noop.s() for _ in range(n)).apply_async()
+
+        try:
+            yield send_celery
+        finally:
+            celery_app.app.close()
     else:
         app = _procrastinate_app(dsn)
         async with app.open_async():
@@ -179,6 +268,24 @@ async def _run_worker(system: str, dsn: str, clock: Clocked) -> None:
             await pgq.run(mode=QueueExecutionMode.drain)
         finally:
             await conn.close()
+    elif system == "arq":
+        from arq.connections import RedisSettings
+        from arq.worker import Worker, func
+
+        async def noop_arq(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:
+            clock.start()
+            clock.end()
+
+        worker = Worker(
+            functions=[func(noop_arq, name=TASK)],
+            redis_settings=RedisSettings.from_dsn(dsn),
+            burst=True,
+            handle_signals=False,
+        )
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
     else:
         app = _procrastinate_app(dsn, clock)
         async with app.open_async():
@@ -190,7 +297,16 @@ async def _run_worker(system: str, dsn: str, clock: Clocked) -> None:
 
 @contextlib.asynccontextmanager
 async def _database(base: str, system: str) -> AsyncIterator[str]:
-    """An empty throwaway database with `system`'s schema; dropped afterwards."""
+    """An empty throwaway database with `system`'s schema; dropped afterwards (for a system on
+    Redis: its own Redis database, flushed before and after)."""
+    if system in REDIS_DB:
+        url = _redis_url(system)
+        await _install(system, url)
+        try:
+            yield url
+        finally:
+            await _flush(url)
+        return
     name = f"pgqueue_bench_peer_{system}_{uuid.uuid4().hex[:8]}"
     await admin(base, f"CREATE DATABASE {name}")
     try:
@@ -215,7 +331,10 @@ async def drain(base: str, system: str, jobs: int) -> Rate:
         async with _enqueuer(system, dsn) as send:
             for offset in range(0, jobs, 1000):
                 await send(min(1000, jobs - offset))
-        await admin(dsn, "VACUUM (ANALYZE)", "CHECKPOINT")
+        if system == "celery":
+            return await _celery_drain(dsn, jobs)
+        if system not in REDIS_DB:
+            await admin(dsn, "VACUUM (ANALYZE)", "CHECKPOINT")
         # Not `-m benchmarks.peers`: Procrastinate warns about an App built in __main__.
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -237,13 +356,82 @@ async def drain(base: str, system: str, jobs: int) -> Rate:
         return Rate(jobs, seen["seconds"])
 
 
+async def _celery_drain(url: str, jobs: int) -> Rate:
+    """`celery -A benchmarks.celery_app worker` at its defaults (prefork, one pool process per
+    core) until the queue is empty and nothing is unacknowledged (twice in a row), then a warm
+    shutdown (SIGTERM); its pool processes' clocks (benchmarks/celery_app.py) added up."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url)
+    with tempfile.TemporaryDirectory(prefix="pgqueue-bench-celery-") as clocks:
+        env = os.environ | {
+            "PGQUEUE_BENCH_CELERY_BROKER": url,
+            "PGQUEUE_BENCH_CELERY_CLOCKS": clocks,
+        }
+        with _log_file(clocks) as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "benchmarks.celery_app",
+                "worker",
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+            try:
+                deadline = time.monotonic() + 600
+                idle = 0
+                while idle < 2:
+                    if process.returncode is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"celery drain: worker gone or too slow ({clocks})")
+                    waiting = await client.llen("celery") + await client.hlen("unacked")
+                    idle = idle + 1 if waiting == 0 else 0
+                    await asyncio.sleep(0.05)
+            finally:
+                if process.returncode is None:
+                    process.terminate()
+                await asyncio.wait_for(process.wait(), 120)
+                await client.aclose()
+        return _celery_clocks(clocks, jobs)
+
+
+def _log_file(folder: str) -> IO[bytes]:
+    return open(Path(folder, "worker.log"), "wb")
+
+
+def _celery_clocks(folder: str, jobs: int) -> Rate:
+    """The pool processes' clocks added up: first start to last end, all of `jobs` run."""
+    seen = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")]
+    if sum(c["jobs"] for c in seen) != jobs:
+        log_text = Path(folder, "worker.log").read_text()[-2000:]
+        raise RuntimeError(f"celery drain ran {seen} of {jobs} jobs:\n{log_text}")
+    first = min(c["first"] for c in seen)
+    return Rate(jobs, max(c["last"] for c in seen) - first)
+
+
 async def measure(
-    base: str, jobs: int, batch: int, rounds: int, log: Callable[[str], None]
-) -> dict[str, dict[str, float]]:
+    base: str,
+    jobs: int,
+    batch: int,
+    rounds: int,
+    log: Callable[[str], None],
+    systems: tuple[str, ...] = SYSTEMS,
+) -> dict[str, dict[str, Any]]:
     """Median jobs/s per system and workload over `rounds` rounds, each round running every
-    system once per workload (interleaved, as the rest of the suite)."""
+    system once per workload (interleaved, as the rest of the suite). A system on Redis is left
+    out, with the reason under "skipped", when Redis does not answer."""
     jobs = min(jobs, MAX_JOBS)
-    seen: dict[str, dict[str, list[float]]] = {s: {} for s in SYSTEMS}
+    skipped: dict[str, str] = {}
+    if any(s in REDIS_DB for s in systems):
+        why = await redis_reachable()
+        if why is not None:
+            skipped = dict.fromkeys(REDIS_DB, f"skipped: Redis not reachable at {REDIS} ({why})")
+            log(f"peers: {next(iter(skipped.values()))}")
+    running = tuple(s for s in systems if s not in skipped)
+    seen: dict[str, dict[str, list[float]]] = {s: {} for s in running}
     workloads: dict[str, Callable[[str], Awaitable[Rate]]] = {
         "enqueue": lambda s: enqueue(base, s, jobs, 1),
         "batch": lambda s: enqueue(base, s, jobs, batch),
@@ -252,13 +440,13 @@ async def measure(
     for round_ in range(rounds):
         for workload, run_once in workloads.items():
             log(f"peers: {workload}, round {round_ + 1}/{rounds} ...")
-            for system in SYSTEMS:
+            for system in running:
                 per_second = (await run_once(system)).per_second
                 seen[system].setdefault(workload, []).append(per_second)
     return {
         system: {name: statistics.median(v) for name, v in by_workload.items()}
         for system, by_workload in seen.items()
-    } | {"jobs": {"count": float(jobs), "batch": float(batch)}}
+    } | {"jobs": {"count": float(jobs), "batch": float(batch)}, "skipped": skipped}
 
 
 LABELS = {
@@ -268,10 +456,11 @@ LABELS = {
 }
 
 
-def rows(figures: dict[str, dict[str, float]]) -> list[Row]:
+def rows(figures: dict[str, dict[str, Any]]) -> list[Row]:
     """One row per workload and peer: the peer's rate beside pgqueue's, and whether pgqueue is
-    ahead (the issue's target)."""
+    ahead (the issue's target); a peer that could not run says why instead."""
     batch = int(figures["jobs"]["batch"])
+    skipped: dict[str, str] = figures.get("skipped", {})
     out: list[Row] = []
     for workload, label in LABELS.items():
         ours = figures["pgqueue"][workload]
@@ -286,6 +475,11 @@ def rows(figures: dict[str, dict[str, float]]) -> list[Row]:
             )
         )
         for peer, title in TITLES.items():
+            if peer in skipped:
+                out.append(Row(f"   {title}", skipped[peer], "", "", "pgqueue ahead", INFO))
+                continue
+            if peer not in figures:
+                continue
             theirs = figures[peer][workload]
             out.append(
                 Row(

@@ -10,7 +10,7 @@ checks that it is found, that the tests it names exist, and that names are uniqu
 `python -m tests.mutation -k <its name>` to see it killed. Areas: claim, complete, rescue,
 promote, enqueue, retry, cancel, unique, operations, services, dashboard, integrations, cli,
 burst (burst mode and start-up order), otel (job metadata and tracing), limits, workflows,
-pooler (behind a transaction pooler).
+pooler (behind a transaction pooler), bench (the benchmark harness).
 The operations mutants show that the tests issue 15 found hollow can now fail.
 """
 
@@ -1317,5 +1317,32 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             "tests/unit/test_default_concurrency.py::test_sync_threads_follow_concurrency_unless_set",
         ),
+    ),
+    Mutant(
+        "bench-peers-leaves-jobs",
+        "bench",
+        "benchmarks/peers.py",
+        "        finally:\n            await _flush(url)\n",
+        "        finally:\n            pass\n",
+        "the peers harness leaves arq's jobs and results behind in Redis after a measurement",
+        ("tests/integration/test_bench_peers.py::test_redis_peers_rows_beside_pgqueue",),
+    ),
+    Mutant(
+        "bench-peers-skip-crashes",
+        "bench",
+        "benchmarks/peers.py",
+        "    running = tuple(s for s in systems if s not in skipped)\n",
+        "    running = systems\n",
+        "without Redis the peers run crashes instead of saying arq was skipped",
+        ("tests/integration/test_bench_peers.py::test_redis_peers_without_redis_say_skipped",),
+    ),
+    Mutant(
+        "bench-peers-celery-stops-early",
+        "bench",
+        "benchmarks/peers.py",
+        "                while idle < 2:\n",
+        "                while idle < 0:\n",
+        "the Celery drain stops its worker before the queue is empty and times a partial drain",
+        ("tests/integration/test_bench_peers.py::test_redis_peers_rows_beside_pgqueue",),
     ),
 )

@@ -1,0 +1,91 @@
+"""The peers harness (benchmarks/peers.py, workload 9 of docs/benchmarks.md) with a tiny job count:
+pgqueue, arq and Celery on the real Redis run every workload and show up in the rows, side by
+side, with a ratio; their Redis databases are empty afterwards; without Redis, their rows say so
+and the run goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from benchmarks import peers
+from tests.conftest import TEST_DSN
+
+JOBS = 20
+# Not the benchmark's own database numbers, so a benchmark run at the same time is not disturbed.
+TEST_DB = 13
+CELERY_DB = 11
+
+
+@pytest.fixture
+def arq_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
+    monkeypatch.setitem(peers.REDIS_DB, "arq", TEST_DB)
+    monkeypatch.setitem(peers.REDIS_DB, "celery", CELERY_DB)
+    celery_db = redis.Redis.from_url(f"{peers.REDIS}/{CELERY_DB}")
+    client = redis.Redis.from_url(f"{peers.REDIS}/{TEST_DB}", socket_connect_timeout=2)
+    try:
+        client.ping()
+    except (OSError, redis.RedisError) as exc:
+        pytest.skip(f"Redis not reachable at {peers.REDIS}: {exc}")
+    # A key in another database of the same server: the harness flushes its own database only.
+    other = redis.Redis.from_url(f"{peers.REDIS}/{TEST_DB - 1}")
+    sentinel = f"pgqueue-test-bench-peers-{uuid.uuid4().hex}"
+    other.set(sentinel, "kept")
+    try:
+        yield client
+        assert other.get(sentinel) == b"kept"
+    finally:
+        other.delete(sentinel)
+        client.flushdb()
+        celery_db.flushdb()
+        client.close()
+        celery_db.close()
+        other.close()
+
+
+def test_redis_peers_rows_beside_pgqueue(arq_db: redis.Redis) -> None:
+    logged: list[str] = []
+    figures = asyncio.run(
+        peers.measure(TEST_DSN, JOBS, 10, 1, logged.append, systems=("pgqueue", "arq", "celery"))
+    )
+    assert figures["skipped"] == {}
+    for workload in ("enqueue", "batch", "drain"):
+        for system in ("pgqueue", "arq", "celery"):
+            assert figures[system][workload] > 0, (system, workload)
+    # Each round starts on a flushed database and leaves it flushed.
+    assert arq_db.dbsize() == 0
+    assert redis.Redis.from_url(f"{peers.REDIS}/{CELERY_DB}").dbsize() == 0
+
+    rows = peers.rows(figures)
+    ours = [r for r in rows if r.workload.startswith("9. ")]
+    assert len(ours) == 3
+    for title in ("arq (Redis) ", "Celery (Redis) "):
+        theirs_rows = [r for r in rows if r.workload.startswith(f"   {title}")]
+        assert len(theirs_rows) == 3, [r.workload for r in rows]
+        for own, theirs in zip(ours, theirs_rows, strict=True):
+            assert theirs.measured.endswith(" jobs/s")
+            assert theirs.baseline == f"pgqueue {own.measured}"
+            assert theirs.ratio.startswith("pgqueue ") and theirs.ratio.endswith("x")
+            assert theirs.verdict in ("PASS", "FAIL")
+    assert "batches of 10" in ours[1].workload
+    assert not any(r.workload.lstrip().startswith(("PgQueuer", "Procrastinate")) for r in rows)
+
+
+def test_redis_peers_without_redis_say_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    monkeypatch.setattr(peers, "REDIS", "redis://127.0.0.1:9")
+    figures = asyncio.run(
+        peers.measure(TEST_DSN, 5, 5, 1, lambda _: None, systems=("pgqueue", "arq", "celery"))
+    )
+    assert "arq" not in figures and "celery" not in figures
+    assert figures["pgqueue"]["drain"] > 0
+    rows = peers.rows(figures)
+    skipped = [r for r in rows if r.workload in ("   arq (Redis)", "   Celery (Redis)")]
+    assert len(skipped) == 6
+    for row in skipped:
+        assert row.measured.startswith("skipped: Redis not reachable at redis://127.0.0.1:9 (")
+        assert row.verdict == "info"

@@ -88,6 +88,7 @@ def _field_of(field: str, task: str, n: int) -> str:
 
 
 _INT32 = range(-(2**31), 2**31)
+_EMPTY_ARGS = (list, tuple)
 
 
 def one_job_parameters(request: JobRequest) -> tuple[Any, ...] | None:
@@ -106,8 +107,16 @@ def one_job_parameters(request: JobRequest) -> tuple[Any, ...] | None:
             return None
         delay = float(delay)
     try:
-        args = serialization.dumps(request.args)
-        kwargs = serialization.dumps(request.kwargs)
+        # No arguments (a common job) are the constant texts; anything else goes through orjson.
+        given_args, given_kwargs = request.args, request.kwargs
+        if not given_args and type(given_args) in _EMPTY_ARGS:
+            args = "[]"
+        else:
+            args = serialization.dumps(given_args)
+        if not given_kwargs and type(given_kwargs) is dict:
+            kwargs = "{}"
+        else:
+            kwargs = serialization.dumps(given_kwargs)
         metadata = serialization.dumps(request.metadata) if request.metadata else None
     except SerializationError:
         # encode_jobs' messages: the first field that cannot be stored, in its order, named
@@ -136,14 +145,19 @@ def _rows_to_enqueued(rows: Sequence[Any]) -> list[Enqueued]:
     return [Enqueued(id=int(row[1]), duplicate=bool(row[2])) for row in rows]
 
 
+async def enqueue_one_asyncpg(connection: Any, parameters: tuple[Any, ...]) -> Enqueued:
+    """One job through pgqueue.enqueue_one, `parameters` from `one_job_parameters`."""
+    row = await connection.fetchrow(query("job_enqueue_one"), *parameters)
+    return Enqueued(int(row[0]), bool(row[1]))
+
+
 async def enqueue_asyncpg(
     connection: Any, requests: Sequence[JobRequest], *, single: bool = False
 ) -> list[Enqueued]:
     """Enqueue through an asyncpg Connection or Pool (the Pool commits at once). `single`: the
     schema has pgqueue.enqueue_one (revision 0015), so one job without parents may use it."""
     if single and len(requests) == 1 and (parameters := one_job_parameters(requests[0])):
-        row = await connection.fetchrow(query("job_enqueue_one"), *parameters)
-        return [Enqueued(id=int(row[0]), duplicate=bool(row[1]))]
+        return [await enqueue_one_asyncpg(connection, parameters)]
     payload = encode_jobs(requests)
     rows = await connection.fetch(query("job_enqueue_many"), payload)
     return _rows_to_enqueued(rows)

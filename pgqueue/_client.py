@@ -65,6 +65,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pgqueue")
 
+# The options of a call that gives none (App.request): built and checked once.
+_NO_OPTIONS = JobOptions()
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -294,17 +297,32 @@ class App:
     ) -> JobRequest:
         """A job for a task given by name, for `enqueue_many`. An unregistered name raises
         UnknownTaskError unless `allow_unknown` (the task lives in another service's worker)."""
-        options = JobOptions(
-            queue=queue,
-            priority=priority,
-            run_at=run_at,
-            delay=delay,
-            max_attempts=max_attempts,
-            unique_key=unique_key,
-            limit_key=limit_key,
-            depends_on=None if depends_on is None else parent_ids(depends_on),
-            on_parent_failure=on_parent_failure,
-        )
+        if (
+            queue is None
+            and priority is None
+            and run_at is None
+            and delay is None
+            and max_attempts is None
+            and unique_key is None
+            and limit_key is None
+            and depends_on is None
+            and on_parent_failure is None
+        ):
+            # No option given (the common call): no JobOptions to build and check, and a
+            # registered task's own defaults as they are (issue 18 goal 1).
+            options = _NO_OPTIONS
+        else:
+            options = JobOptions(
+                queue=queue,
+                priority=priority,
+                run_at=run_at,
+                delay=delay,
+                max_attempts=max_attempts,
+                unique_key=unique_key,
+                limit_key=limit_key,
+                depends_on=None if depends_on is None else parent_ids(depends_on),
+                on_parent_failure=on_parent_failure,
+            )
         task = self.registry.get(task_name)
         if task is None:
             if not allow_unknown:
@@ -314,7 +332,9 @@ class App:
                     "pass allow_unknown=True to enqueue for a task defined elsewhere"
                 )
             return options.request(task_name, list(args), dict(kwargs or {}))
-        return task.with_options(options).job(*args, **(kwargs or {}))
+        if options is not _NO_OPTIONS:
+            task = task.with_options(options)
+        return task.job(*args, **(kwargs or {}))
 
     async def enqueue(
         self,
@@ -379,6 +399,8 @@ class App:
     async def enqueue_requests(
         self, requests: Sequence[JobRequest], *, connection: Any = None
     ) -> list[Enqueued]:
+        if not self.hooks:  # no instrumentation: nothing to enter, stamp or tell the ids
+            return await self._write(requests, connection)
         with self.hooks.enqueue(requests) as call:
             written = await self._write(call.stamped(), connection)
             call.ids = [done.id for done in written]
@@ -386,7 +408,10 @@ class App:
 
     async def _write(self, requests: Sequence[JobRequest], connection: Any) -> list[Enqueued]:
         if connection is None:
-            return await (await self._repo()).enqueue(requests)
+            repository = self._repository
+            if repository is None:
+                repository = await self._repo()
+            return await repository.enqueue(requests)
         if enqueue_paths.is_sqlalchemy_async(connection):
             return await enqueue_paths.enqueue_sqlalchemy_async(connection, requests)
         if enqueue_paths.is_sqlalchemy_sync(connection):

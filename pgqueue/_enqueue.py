@@ -92,6 +92,7 @@ def _field_of(field: str, task: str, n: int) -> str:
 
 
 _INT32 = range(-(2**31), 2**31)
+_EMPTY_ARGS = (list, tuple)
 
 
 def one_job_parameters(request: JobRequest) -> tuple[Any, ...] | None:
@@ -110,8 +111,16 @@ def one_job_parameters(request: JobRequest) -> tuple[Any, ...] | None:
             return None
         delay = float(delay)
     try:
-        args = serialization.dumps(request.args)
-        kwargs = serialization.dumps(request.kwargs)
+        # No arguments (a common job) are the constant texts; anything else goes through orjson.
+        given_args, given_kwargs = request.args, request.kwargs
+        if not given_args and type(given_args) in _EMPTY_ARGS:
+            args = "[]"
+        else:
+            args = serialization.dumps(given_args)
+        if not given_kwargs and type(given_kwargs) is dict:
+            kwargs = "{}"
+        else:
+            kwargs = serialization.dumps(given_kwargs)
         metadata = serialization.dumps(request.metadata) if request.metadata else None
     except SerializationError:
         # encode_jobs' messages: the first field that cannot be stored, in its order, named
@@ -254,6 +263,12 @@ def _rows_to_enqueued(rows: Sequence[Any]) -> list[Enqueued]:
     return [Enqueued(id=int(row[1]), duplicate=bool(row[2])) for row in rows]
 
 
+async def enqueue_one_asyncpg(connection: Any, parameters: tuple[Any, ...]) -> Enqueued:
+    """One job through pgqueue.enqueue_one, `parameters` from `one_job_parameters`."""
+    row = await connection.fetchrow(query("job_enqueue_one"), *parameters)
+    return Enqueued(int(row[0]), bool(row[1]))
+
+
 async def enqueue_asyncpg(
     connection: Any, requests: Sequence[JobRequest], *, single: bool = False, batch: bool = False
 ) -> list[Enqueued]:
@@ -262,8 +277,7 @@ async def enqueue_asyncpg(
     `batch`: the schema has pgqueue.enqueue_batch (revision 0017), so a batch without unique keys
     or parents may use it."""
     if single and len(requests) == 1 and (parameters := one_job_parameters(requests[0])):
-        row = await connection.fetchrow(query("job_enqueue_one"), *parameters)
-        return [Enqueued(id=int(row[0]), duplicate=bool(row[1]))]
+        return [await enqueue_one_asyncpg(connection, parameters)]
     if batch and (columns := batch_parameters(requests)):
         ids = await connection.fetchval(query("job_enqueue_batch"), *columns)
         return _new_jobs(ids)

@@ -181,7 +181,8 @@ class JobRequest:
         _check_names(
             task=self.task, queue=self.queue, unique_key=self.unique_key, limit_key=self.limit_key
         )
-        object.__setattr__(self, "depends_on", parent_ids(self.depends_on))
+        if self.depends_on != ():  # () is the default, already what parent_ids returns
+            object.__setattr__(self, "depends_on", parent_ids(self.depends_on))
         if self.unique_key is not None and (self.depends_on or self.depends_on_batch):
             raise ValueError(
                 "unique_key and depends_on cannot be combined: a job waiting on its parents "
@@ -244,16 +245,17 @@ def _check_names(
     unique_key: str | None = None,
     limit_key: str | None = None,
 ) -> None:
-    """ValueError naming the field and its limit (pgqueue._names) for the first bad one given."""
-    for value, problem_of in (
-        (task, task_name_problem),
-        (queue, queue_name_problem),
-        (unique_key, unique_key_problem),
-        (limit_key, limit_key_problem),
-    ):
-        problem = None if value is None else problem_of(value)
-        if problem is not None:
-            raise ValueError(problem)
+    """ValueError naming the field and its limit (pgqueue._names) for the first bad one given
+    (one test after another: every enqueue passes here, a loop over pairs cost a third more)."""
+    problem = None if task is None else task_name_problem(task)
+    if problem is None and queue is not None:
+        problem = queue_name_problem(queue)
+    if problem is None and unique_key is not None:
+        problem = unique_key_problem(unique_key)
+    if problem is None and limit_key is not None:
+        problem = limit_key_problem(limit_key)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 @dataclass(frozen=True, slots=True)

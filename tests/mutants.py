@@ -47,7 +47,7 @@ NOTIFY_JOBS = "pgqueue/_sql/functions/notify_jobs.v2.sql"
 FINISHED = "pgqueue/_sql/functions/jobs_finished.v1.sql"
 NOTIFY_V2 = "migrations/versions/0009_notify_v2.py"  # the split triggers
 ENQUEUE_MANY = "pgqueue/_sql/functions/enqueue_many.v5.sql"
-ENQUEUE_ONE = "pgqueue/_sql/functions/enqueue_one.v1.sql"
+ENQUEUE_ONE = "pgqueue/_sql/functions/enqueue_one.v2.sql"  # 0018_enqueue_one_v2
 ENQUEUE_BATCH = "pgqueue/_sql/functions/enqueue_batch.v1.sql"
 ENQUEUE_PY = "pgqueue/_enqueue.py"
 ENQUEUE_INPUT = "pgqueue/_sql/functions/enqueue_input.v4.sql"
@@ -379,8 +379,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "enqueue-one-wakes-for-scheduled",
         "enqueue",
         ENQUEUE_ONE,
-        "IF stored_state = 'queued' THEN",
-        "IF true THEN",
+        "CASE WHEN i.state = 'queued' THEN pg_notify",
+        "CASE WHEN true THEN pg_notify",
         "a single scheduled job wakes the workers of its queue for nothing",
         (f"{T_ROWS}::test_only_queued_inserts_wake_a_listening_worker",),
     ),
@@ -410,6 +410,28 @@ MUTANTS: tuple[Mutant, ...] = (
         "or False",
         "a batch with unique keys goes to enqueue_batch, which drops the keys",
         (f"{T_ROWS}::test_a_unique_key_is_one_key_across_both_functions",),
+    ),
+    Mutant(
+        "enqueue-one-valid-check-skips-max-attempts",
+        "enqueue",
+        ENQUEUE_ONE,
+        "        OR max_attempts < 1\n",
+        "",
+        "enqueue_one v2's one-expression check lets max_attempts 0 through to the table's CHECK "
+        "(another message than enqueue_many's)",
+        (f"{T_ROWS}::test_bad_input_gets_the_same_message_from_both",),
+    ),
+    Mutant(
+        "enqueue-one-empty-kwargs-as-array",
+        "enqueue",
+        "pgqueue/_enqueue.py",
+        'kwargs = "{}"',
+        'kwargs = "[]"',
+        "a single job without keyword arguments is sent with kwargs [] (refused as not an object)",
+        (
+            "tests/integration/test_enqueue_lane.py::"
+            "test_single_enqueues_take_the_lane_within_the_pool_size",
+        ),
     ),
     Mutant(
         "enqueue-many-wakes-for-scheduled",

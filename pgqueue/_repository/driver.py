@@ -79,13 +79,17 @@ def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
     return error
 
 
+# What `translated` turns into pgqueue's errors (a hot path catches these itself: Jobs.enqueue).
+TRANSLATED = (asyncpg.PostgresError, asyncpg.ClientConfigurationError, *_UNAVAILABLE)
+
+
 @contextlib.contextmanager
 def translated(dsn: str | None) -> Any:
     try:
         yield
     except PgQueueError:
         raise
-    except (asyncpg.PostgresError, asyncpg.ClientConfigurationError, *_UNAVAILABLE) as exc:
+    except TRANSLATED as exc:
         raise translate_error(exc, dsn) from exc
 
 

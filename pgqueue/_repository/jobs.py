@@ -11,10 +11,11 @@ from typing import Any
 import asyncpg
 
 from pgqueue import _serialization as serialization
-from pgqueue._enqueue import Enqueued, enqueue_asyncpg
+from pgqueue._enqueue import Enqueued, enqueue_asyncpg, enqueue_one_asyncpg, one_job_parameters
 from pgqueue._job import ClaimedJob, JobInfo, JobRequest, JobState
-from pgqueue._repository.driver import Database, Row, translated
+from pgqueue._repository.driver import TRANSLATED, Database, Row, translate_error, translated
 from pgqueue._sql import query
+from pgqueue.errors import PgQueueError
 
 _FINAL_STATES = frozenset(s.value for s in JobState if s.is_finished)
 
@@ -67,20 +68,25 @@ class Jobs(Database):
 
     async def enqueue(self, requests: Sequence[JobRequest]) -> list[Enqueued]:
         """Enqueue on the lane (driver.Lane) or else a pooled connection, committed at once; a
-        caller's own connection goes through pgqueue._enqueue directly, inside its transaction."""
-        with translated(self.dsn):
-            lane = self.lane
-            conn = None if lane is None else lane.take()
+        caller's own connection goes through pgqueue._enqueue directly, inside its transaction.
+        Driver errors are translated as `translated` does, caught here without its context
+        manager (every single enqueue passes here)."""
+        lane = self.lane
+        conn = None if lane is None else lane.take()
+        try:
             if lane is None or conn is None:
                 return await self._enqueue_committed(self.pool, requests)
-            error: BaseException | None = None
             try:
-                return await self._enqueue_committed(conn, requests)
+                done = await self._enqueue_committed(conn, requests)
             except BaseException as exc:
-                error = exc
+                lane.give_back(conn, exc)
                 raise
-            finally:
-                lane.give_back(conn, error)
+            lane.give_back(conn, None)
+            return done
+        except PgQueueError:
+            raise
+        except TRANSLATED as exc:
+            raise translate_error(exc, self.dsn) from exc
 
     async def _enqueue_committed(
         self, connection: Any, requests: Sequence[JobRequest]
@@ -90,22 +96,29 @@ class Jobs(Database):
         everything else to pgqueue.enqueue_many. A schema older than revision 0015_enqueue_fast
         (no enqueue_one) or 0017_enqueue_batch (no enqueue_batch) is found out by the first call
         that needs the function (a failed autocommit statement changes nothing), and from then
-        on those jobs go to pgqueue.enqueue_many, as on that schema."""
-        single = self.enqueue_one is not False
+        on those jobs go to pgqueue.enqueue_many, as on that schema. A job one_job_parameters
+        leaves to enqueue_many (parents, a value only its checks name) says nothing about the
+        schema: `enqueue_one` stays as it was."""
+        if self.enqueue_one is not False and len(requests) == 1:
+            parameters = one_job_parameters(requests[0])
+            if parameters is not None:
+                try:
+                    done = await enqueue_one_asyncpg(connection, parameters)
+                except asyncpg.UndefinedFunctionError as exc:
+                    if "pgqueue.enqueue_one" not in str(exc):
+                        raise
+                    self.enqueue_one = False
+                else:
+                    self.enqueue_one = True
+                    return [done]
         batch = self.enqueue_batch is not False
         try:
-            done = await enqueue_asyncpg(connection, requests, single=single, batch=batch)
+            return await enqueue_asyncpg(connection, requests, batch=batch)
         except asyncpg.UndefinedFunctionError as exc:
-            if single and "pgqueue.enqueue_one" in str(exc):
-                self.enqueue_one = False
-            elif batch and "pgqueue.enqueue_batch" in str(exc):
-                self.enqueue_batch = False
-            else:
+            if not batch or "pgqueue.enqueue_batch" not in str(exc):
                 raise
-            return await self._enqueue_committed(connection, requests)
-        if single and len(requests) == 1:
-            self.enqueue_one = True
-        return done
+            self.enqueue_batch = False
+            return await enqueue_asyncpg(connection, requests)
 
     async def claim(self, queues: Sequence[str], limit: int, worker_id: str) -> list[ClaimedJob]:
         with translated(self.dsn):

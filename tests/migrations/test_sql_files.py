@@ -163,7 +163,7 @@ def test_enqueue_has_one_insert_body() -> None:
     assert {p: n for p, n in inserts.items() if n} == {
         "functions/enqueue_batch.v1.sql": 1,
         "functions/enqueue_many.v5.sql": 1,
-        "functions/enqueue_one.v1.sql": 1,
+        "functions/enqueue_one.v2.sql": 1,
     }
     assert "pg_notify('pgqueue_done'" not in (SQL / "functions/cancel.v1.sql").read_text()
 

@@ -95,6 +95,10 @@ _INT32 = range(-(2**31), 2**31)
 _EMPTY_ARGS = (list, tuple)
 
 
+# Where one_job_parameters puts the unique key.
+_UNIQUE_KEY_AT = 8
+
+
 def one_job_parameters(request: JobRequest) -> tuple[Any, ...] | None:
     """pgqueue.enqueue_one's parameters for `request`, or None when the job takes enqueue_many's
     path: it has parents, or a value of a type only enqueue_many's checks name ("has a
@@ -261,6 +265,17 @@ def _new_jobs(ids: Sequence[int]) -> list[Enqueued]:
 
 def _rows_to_enqueued(rows: Sequence[Any]) -> list[Enqueued]:
     return [Enqueued(id=int(row[1]), duplicate=bool(row[2])) for row in rows]
+
+
+async def insert_one_asyncpg(connection: Any, parameters: tuple[Any, ...]) -> Enqueued:
+    """One job without a unique key as a plain INSERT in the connection's own role
+    (job_insert_one.sql), `parameters` from `one_job_parameters`: its unique key, None, is not
+    sent. Raises asyncpg's CheckViolationError or NotNullViolationError for a bad job (nothing is
+    written) and InsufficientPrivilegeError for a role that may not insert."""
+    row = await connection.fetchrow(
+        query("job_insert_one"), *parameters[:_UNIQUE_KEY_AT], *parameters[_UNIQUE_KEY_AT + 1 :]
+    )
+    return Enqueued(int(row[0]), False)
 
 
 async def enqueue_one_asyncpg(connection: Any, parameters: tuple[Any, ...]) -> Enqueued:

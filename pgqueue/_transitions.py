@@ -135,6 +135,8 @@ CATALOGUE: tuple[Edge, ...] = (
     Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "pgqueue.enqueue_one()"),
     # 0017_enqueue_batch: a batch without unique keys or parents, the same rows (never waiting).
     Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "pgqueue.enqueue_batch()"),
+    # One keyless job by a role that may insert itself (Jobs._insert_one), the same row.
+    Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "job_insert_one.sql"),
     Edge(
         Name.PROMOTED,
         (JobState.SCHEDULED, JobState.RETRYING),

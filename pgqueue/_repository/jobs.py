@@ -11,7 +11,13 @@ from typing import Any
 import asyncpg
 
 from pgqueue import _serialization as serialization
-from pgqueue._enqueue import Enqueued, enqueue_asyncpg, enqueue_one_asyncpg, one_job_parameters
+from pgqueue._enqueue import (
+    Enqueued,
+    enqueue_asyncpg,
+    enqueue_one_asyncpg,
+    insert_one_asyncpg,
+    one_job_parameters,
+)
 from pgqueue._job import ClaimedJob, JobInfo, JobRequest, JobState
 from pgqueue._repository.driver import TRANSLATED, Database, Row, translate_error, translated
 from pgqueue._sql import query
@@ -101,6 +107,10 @@ class Jobs(Database):
         schema: `enqueue_one` stays as it was."""
         if self.enqueue_one is not False and len(requests) == 1:
             parameters = one_job_parameters(requests[0])
+            if parameters is not None and requests[0].unique_key is None:
+                done = await self._insert_one(connection, parameters)
+                if done is not None:
+                    return [done]
             if parameters is not None:
                 try:
                     done = await enqueue_one_asyncpg(connection, parameters)
@@ -119,6 +129,27 @@ class Jobs(Database):
                 raise
             self.enqueue_batch = False
             return await enqueue_asyncpg(connection, requests)
+
+    async def _insert_one(self, connection: Any, parameters: tuple[Any, ...]) -> Enqueued | None:
+        """A single job without a unique key as a plain INSERT when the role may write
+        pgqueue.jobs (the owner's usual case), or None: the role may not (found out once; the
+        failed autocommit statement wrote nothing), the schema lacks a column or table of head,
+        or the table's constraints refused the job, which enqueue_one then names."""
+        if self.insert_one is False:
+            return None
+        try:
+            done = await insert_one_asyncpg(connection, parameters)
+        except (
+            asyncpg.InsufficientPrivilegeError,
+            asyncpg.UndefinedTableError,
+            asyncpg.UndefinedColumnError,
+        ):
+            self.insert_one = False
+            return None
+        except (asyncpg.CheckViolationError, asyncpg.NotNullViolationError):
+            return None
+        self.insert_one = True
+        return done
 
     async def claim(self, queues: Sequence[str], limit: int, worker_id: str) -> list[ClaimedJob]:
         with translated(self.dsn):

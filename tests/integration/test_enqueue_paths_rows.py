@@ -23,6 +23,7 @@ from pgqueue import App, JobRequest
 from tests.helpers import fetch, fetchval
 from tests.integration.test_enqueue import sqlalchemy_url
 from tests.integration.test_notifications import Listener
+from tests.roles import dsn_as, temporary_role
 
 # Every column but the ones that differ by nature (id, enqueued_at, the unique key made distinct
 # per path); run_at as its distance from enqueued_at.
@@ -69,6 +70,9 @@ async def enqueue_everywhere(app: App, dsn: str, delay: float | None) -> list[st
         return request(path, delay)
 
     await app.enqueue_requests([job("app (lane or pool)")])
+    # Without a unique key, as the owner: the plain INSERT of job_insert_one.sql.
+    await app.enqueue_requests([replace(job("app, plain INSERT"), unique_key=None)])
+    assert app.repository.insert_one is True
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
@@ -128,7 +132,7 @@ async def test_every_path_writes_the_same_row(app: App, dsn: str, delay: float |
         {"row": json.loads(r["row"]), "wait": r["wait"], "unique_key": r["unique_key"]}
         for r in await fetch(dsn, ROWS)
     ]
-    assert len(rows) == len(paths) == 9
+    assert len(rows) == len(paths) == 10
     first = rows[0]
     assert first["row"]["state"] == ("queued" if delay is None else "scheduled")
     assert first["row"]["limited"] is True
@@ -342,3 +346,63 @@ async def test_enqueue_batch_refuses_arrays_that_do_not_line_up(dsn: str) -> Non
         assert str(caught.value) == message
     assert await fetch(dsn, "SELECT * FROM pgqueue.enqueue_batch('{}')") == []
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 0
+
+
+# Bad jobs a JobRequest lets through to the database (names are checked in Python first).
+PLAIN_INSERT_BAD = [
+    ("args", {"args": {"a": 1}}, "args => '{\"a\": 1}'::jsonb"),
+    ("kwargs", {"kwargs": [1]}, "kwargs => '[1]'::jsonb"),
+    ("max_attempts", {"max_attempts": 0}, "max_attempts => 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "fields", "sql"), PLAIN_INSERT_BAD, ids=[f for f, _, _ in PLAIN_INSERT_BAD]
+)
+async def test_a_bad_job_refused_by_the_plain_insert_gets_enqueue_ones_message(
+    app: App, dsn: str, field: str, fields: dict[str, Any], sql: str
+) -> None:
+    """The plain INSERT leaves its checks to the table's constraints; a job they refuse goes on
+    to enqueue_one, so the caller sees the message every path gives, and nothing is written."""
+    await app.enqueue_requests([JobRequest("t", [], {})])
+    assert app.repository.insert_one is True
+    with pytest.raises(asyncpg.InvalidParameterValueError) as from_sql:
+        await fetchval(dsn, f"SELECT * FROM pgqueue.enqueue_one('t', {sql})")
+    job = JobRequest(**({"task": "t", "args": [], "kwargs": {}} | fields))
+    app.repository.insert_one = False  # the path to enqueue_one alone, for comparison
+    with pytest.raises(Exception) as from_enqueue_one:
+        await app.enqueue_requests([job])
+    app.repository.insert_one = True
+    with pytest.raises(Exception) as from_plain_insert:
+        await app.enqueue_requests([job])
+    assert type(from_plain_insert.value) is type(from_enqueue_one.value)
+    assert str(from_plain_insert.value) == str(from_enqueue_one.value)
+    assert str(from_plain_insert.value).endswith(str(from_sql.value))
+    assert str(from_sql.value).startswith("pgqueue.enqueue: job #1 ")
+    assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 1
+    assert app.repository.insert_one is True  # a bad job says nothing about the role
+
+
+async def test_a_role_that_may_not_insert_enqueues_through_enqueue_one(dsn: str) -> None:
+    """A least-privileged producer (grant_producer: EXECUTE only) is refused the plain INSERT
+    once, then every single job goes to enqueue_one: same row, same wake-up."""
+    with temporary_role(dsn, "producer") as producer:
+        await fetchval(dsn, f"SELECT pgqueue.grant_producer('{producer}')")
+        conn = await asyncpg.connect(dsn)
+        try:
+            async with (
+                App(dsn_as(producer, dsn)) as client,
+                Listener(dsn, "pgqueue_jobs") as listener,
+            ):
+                first = await client.enqueue("t", [1], queue="plain", allow_unknown=True)
+                assert client.repository.insert_one is False
+                second = await client.enqueue("t", [2], queue="plain", allow_unknown=True)
+                seen = await listener.drained(conn)
+        finally:
+            await conn.close()
+    rows = await fetch(dsn, "SELECT id, args::text, state FROM pgqueue.jobs ORDER BY id")
+    assert [(r["id"], r["args"], r["state"]) for r in rows] == [
+        (first, "[1]", "queued"),
+        (second, "[2]", "queued"),
+    ]
+    assert seen == ["plain", "plain"]

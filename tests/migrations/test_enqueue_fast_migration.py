@@ -96,7 +96,8 @@ async def test_an_app_on_a_schema_before_0015_enqueues_through_enqueue_many(empt
     await migrate.upgrade_async(empty_db, REVISION)
     app = App(empty_db)
     try:
-        await app.enqueue("t", [4], allow_unknown=True)
+        # Keyed, so it goes to enqueue_one (a keyless one is the owner's plain INSERT).
+        await app.enqueue("t", [4], allow_unknown=True, unique_key="k4")
         assert (await app._repo()).enqueue_one is True
     finally:
         await app.close()

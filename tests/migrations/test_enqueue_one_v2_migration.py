@@ -113,13 +113,14 @@ async def test_a_job_for_enqueue_many_does_not_decide_the_schema(empty_db: str) 
     await migrate.upgrade_async(empty_db, REVISION)
     app = App(empty_db)
     try:
-        parent = await app.enqueue("t", allow_unknown=True)
+        # Keyed, so they go to enqueue_one: a keyless one is the owner's plain INSERT.
+        parent = await app.enqueue("t", allow_unknown=True, unique_key="parent")
         repository = await app._repo()
         assert repository.enqueue_one is True
         repository.enqueue_one = None  # as a new App: not known yet
         child = await app.enqueue("t", allow_unknown=True, depends_on=[parent])
         assert repository.enqueue_one is None
-        third = await app.enqueue("t", allow_unknown=True)
+        third = await app.enqueue("t", allow_unknown=True, unique_key="third")
         assert repository.enqueue_one is True
     finally:
         await app.close()

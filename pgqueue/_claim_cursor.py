@@ -60,12 +60,15 @@ class ClaimCursor:
         return dict(self.keys)
 
     def claimed(self, jobs: Sequence[ClaimedJob], seconds: float, *, bounded: bool) -> None:
-        """A plain claim took `seconds` and returned `jobs` (in claim order); `bounded`: it was
-        the bounded one."""
+        """A plain claim took `seconds` and returned `jobs` (in no particular order: the
+        UPDATE's); `bounded`: it was the bounded one. Each queue's key becomes the last of its
+        jobs in claim order."""
+        last: dict[str, ClaimKey] = {}
         for job in jobs:
             key = job.claim_key
-            if key is not None:
-                self.keys[job.queue] = key
+            if key is not None and (job.queue not in last or last[job.queue].precedes(key)):
+                last[job.queue] = key
+        self.keys.update(last)
         if bounded:
             return
         if seconds >= self.slow_after:

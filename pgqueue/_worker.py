@@ -258,10 +258,9 @@ class Worker:
         self._processed = self._failed = 0
         self._repository: Repository | None = None
         self._serving: _Serving | None = None
-        self._start_called = False
+        self._start_called = self._start_aborted = False
         self._start_done = asyncio.Event()
         self._start_task: asyncio.Future[None] | None = None
-        self._start_aborted = False
         self._stop_requested = self._stopping = False  # a stop asked at any moment, even in start()
         self._stopped = asyncio.Event()
         self._claiming = True
@@ -275,8 +274,7 @@ class Worker:
         self.ops = WorkerOps(self.id, parts=self.parts.operations(), clock=self.clock)
         self._ready = ReadyJobs(self.settings.concurrency, self.settings.prefetch)  # _ready.py
         self._flow = self.parts.flow(self.settings.poll_interval, self.clock)  # docs/limits.md
-        # The plain claim's keyset bound while full claims are slow (a held xmin horizon).
-        self._cursor = ClaimCursor(self.clock)
+        self._cursor = ClaimCursor(self.clock)  # bounded claims while full ones are slow
         self._attempts = Attempts(
             record=self._record,
             finished=self._job_finished,

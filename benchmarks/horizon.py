@@ -49,6 +49,21 @@ ORDER BY priority DESC, run_at, id
 LIMIT 10
 """
 
+# What the bounded claim (job_claim_after.sql) pays, with the key of the newest job claimed
+# (by id: one short backward walk of jobs_pkey) standing in for the worker's cursor: its first
+# branch, from there on (the probe jobs all have priority 0).
+NEWEST_KEY = """
+SELECT priority, run_at, id FROM pgqueue.jobs WHERE state <> 'queued' ORDER BY id DESC LIMIT 1
+"""
+BOUNDED_SCAN = """
+EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)
+SELECT id FROM pgqueue.jobs
+WHERE state = 'queued' AND queue = 'default' AND NOT limited
+  AND priority = $1::integer AND (run_at, id) > ($2::timestamptz, $3::bigint)
+ORDER BY priority DESC, run_at, id
+LIMIT 10
+"""
+
 ENQUEUED = """
 SELECT count(*) FROM pgqueue.jobs
 WHERE task = $1 AND enqueued_at >= to_timestamp($2) AND enqueued_at < to_timestamp($3)
@@ -136,6 +151,8 @@ def _claim_at(samples: list[dict[str, Any]], lo: float, hi: float) -> dict[str, 
     """The claim scan's buffers and time in the samples between lo and hi: the last, the max."""
     inside = [s for s in samples if lo <= s["t"] < hi] or samples[-1:]
     return {
+        "max_bounded_buffers": max((s.get("bounded_buffers", 0) for s in inside), default=0),
+        "max_bounded_ms": max((s.get("bounded_ms", 0.0) for s in inside), default=0.0),
         "last_buffers": inside[-1]["claim_buffers"] if inside else 0,
         "max_buffers": max((s["claim_buffers"] for s in inside), default=0),
         "last_ms": inside[-1]["claim_ms"] if inside else 0.0,
@@ -197,6 +214,12 @@ async def _sample(
         plan = explained["Plan"]
         sample["claim_buffers"] = plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
         sample["claim_ms"] = explained["Execution Time"]
+        key = await conn.fetchrow(NEWEST_KEY)
+        if key is not None:
+            [explained] = orjson.loads(await conn.fetchval(BOUNDED_SCAN, *key.values()))
+            plan = explained["Plan"]
+            sample["bounded_buffers"] = plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
+            sample["bounded_ms"] = explained["Execution Time"]
         samples.append(sample)
         if stop.is_set():
             return
@@ -261,6 +284,18 @@ def rows(h: dict[str, Any]) -> list[Row]:
                 )
             ),
             f"max after the hold {scan['after']['max_buffers']:,.0f}",
+            "",
+            "",
+            INFO,
+        ),
+        Row(
+            "11. bounded claim scan (after the newest claimed key): buffers (ms), max before / "
+            "during / after",
+            " / ".join(
+                f"{scan[p]['max_bounded_buffers']:,.0f} ({scan[p]['max_bounded_ms']:.2f})"
+                for p in ("before", "during", "after")
+            ),
+            "",
             "",
             "",
             INFO,

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pgqueue._names import (
     limit_key_problem,
@@ -272,6 +272,25 @@ class ClaimedJob:
     max_attempts: int | None
     enqueued_at: datetime
     metadata: str = "{}"  # JSON text: decoded only by an instrumented worker (pgqueue._hooks)
+    run_at: datetime | None = None  # the plain claims return it (the limited one does not)
+
+    @property
+    def claim_key(self) -> ClaimKey | None:
+        """Where this job stands in claim order, (priority DESC, run_at, id); None without
+        run_at."""
+        return None if self.run_at is None else ClaimKey(self.priority, self.run_at, self.id)
+
+
+class ClaimKey(NamedTuple):
+    """A job's place in claim order: priority DESC, then run_at, then id (jobs_claim_idx).
+    `precedes(other)`: this job is claimed before `other`."""
+
+    priority: int
+    run_at: datetime
+    id: int
+
+    def precedes(self, other: ClaimKey) -> bool:
+        return (-self.priority, self.run_at, self.id) < (-other.priority, other.run_at, other.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,8 @@ CATALOGUE: tuple[Edge, ...] = (
         "job_promote_due.sql",
     ),
     Edge(Name.CLAIMED, (JobState.QUEUED,), _RUNNING, "job_claim.sql"),
+    # The same claim, its scan after the keys of the last jobs claimed (pgqueue/_claim_cursor.py).
+    Edge(Name.CLAIMED, (JobState.QUEUED,), _RUNNING, "job_claim_after.sql"),
     Edge(Name.CLAIMED, (JobState.QUEUED,), _RUNNING, "pgqueue.claim_limited()"),
     Edge(Name.SUCCEEDED, _RUNNING, (JobState.SUCCEEDED,), "job_complete_many.sql"),
     Edge(Name.RETRY, _RUNNING, (JobState.RETRYING, JobState.QUEUED), "job_complete_many.sql"),

@@ -33,6 +33,7 @@ from pgqueue import _channels as channels
 from pgqueue import _transitions as transitions
 from pgqueue._attempts import Attempts, cancelled_on_request, interrupted
 from pgqueue._backoff import Backoff, jittered
+from pgqueue._claim_cursor import ClaimCursor
 from pgqueue._clock import Clock
 from pgqueue._executor import JobRunner
 from pgqueue._flow import FlowControl
@@ -257,10 +258,9 @@ class Worker:
         self._processed = self._failed = 0
         self._repository: Repository | None = None
         self._serving: _Serving | None = None
-        self._start_called = False
+        self._start_called = self._start_aborted = False
         self._start_done = asyncio.Event()
         self._start_task: asyncio.Future[None] | None = None
-        self._start_aborted = False
         self._stop_requested = self._stopping = False  # a stop asked at any moment, even in start()
         self._stopped = asyncio.Event()
         self._claiming = True
@@ -274,6 +274,7 @@ class Worker:
         self.ops = WorkerOps(self.id, parts=self.parts.operations(), clock=self.clock)
         self._ready = ReadyJobs(self.settings.concurrency, self.settings.prefetch)  # _ready.py
         self._flow = self.parts.flow(self.settings.poll_interval, self.clock)  # docs/limits.md
+        self._cursor = ClaimCursor(self.clock)  # bounded claims while full ones are slow
         self._attempts = Attempts(
             record=self._record,
             finished=self._job_finished,
@@ -733,6 +734,7 @@ class Worker:
         except DatabaseError as exc:
             logger.warning("could not promote due jobs (%s); checking again", exc)
             return False  # the next claim (or its backoff) comes first
+        self._cursor.expire()  # the claim that may find nothing left is a full one
         return True
 
     def _take_wake(self) -> None:
@@ -767,6 +769,7 @@ class Worker:
             }
             released = await repository.release_unclaimed(self.id, sorted(known))
             if released:
+                self._cursor.expire()  # they are back before the keys: the next claim is full
                 logger.warning(
                     "put %d jobs back in the queue: their claim committed but its answer was lost",
                     len(released),
@@ -779,7 +782,19 @@ class Worker:
         if slots > 0 and self._flow.due():
             jobs = await self._flow.claim(repository, self.settings.queues, slots, self.id)
         if len(jobs) < free:
-            jobs += await repository.claim(self.settings.queues, free - len(jobs), self.id)
+            jobs += await self._claim_plain(repository, free - len(jobs))
+        return jobs
+
+    async def _claim_plain(self, repository: Repository, limit: int) -> list[ClaimedJob]:
+        """The plain claim: the full one, or while full claims are slow the one that starts
+        after the jobs claimed last (pgqueue/_claim_cursor.py, docs/worker.md)."""
+        keys = self._cursor.bound()
+        started = self.clock.monotonic()
+        if keys is None:
+            jobs = await repository.claim(self.settings.queues, limit, self.id)
+        else:
+            jobs = await repository.claim_after(self.settings.queues, limit, self.id, keys)
+        self._cursor.claimed(jobs, self.clock.monotonic() - started, bounded=keys is not None)
         return jobs
 
     def _database_answered(self) -> None:

@@ -1394,4 +1394,38 @@ MUTANTS: tuple[Mutant, ...] = (
         "the Celery drain stops its worker before the queue is empty and times a partial drain",
         ("tests/integration/test_bench_peers.py::test_redis_peers_rows_beside_pgqueue",),
     ),
+    Mutant(
+        "claim-after-key-inclusive",
+        "claim",
+        "pgqueue/_sql/job_claim_after.sql",
+        "(j.run_at, j.id) > (q.run_at, q.id)",
+        "(j.run_at, j.id) >= (q.run_at, q.id)",
+        "the bounded claim takes the job at its key again (the one it claimed last)",
+        (
+            "tests/integration/test_claim_cursor.py"
+            "::test_the_bounded_claim_takes_exactly_the_jobs_after_the_key_in_claim_order",
+        ),
+    ),
+    Mutant(
+        "claim-bounded-forever",
+        "claim",
+        "pgqueue/_claim_cursor.py",
+        "if self.full_due is None or self.clock.monotonic() >= self.full_due:",
+        "if self.full_due is None:",
+        "once bounded, the worker never runs a full claim: jobs ahead of the cursor are stranded",
+        (
+            "tests/integration/test_claim_cursor.py::test_a_job_ahead_of_the_cursor_is_claimed_by_the_next_full_claim",
+        ),
+    ),
+    Mutant(
+        "claim-cursor-first-not-last",
+        "claim",
+        "pgqueue/_claim_cursor.py",
+        "(job.queue not in last or last[job.queue].precedes(key))",
+        "(job.queue not in last or key.precedes(last[job.queue]))",
+        "the cursor keeps the first job of a claim, so bounded claims re-walk what was claimed",
+        (
+            "tests/integration/test_claim_cursor.py::test_a_job_ahead_of_the_cursor_is_claimed_by_the_next_full_claim",
+        ),
+    ),
 )

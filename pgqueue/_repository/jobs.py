@@ -3,7 +3,7 @@ actions on dead letters, retention and progress. One method per named .sql file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from pgqueue._enqueue import (
     insert_one_asyncpg,
     one_job_parameters,
 )
-from pgqueue._job import ClaimedJob, JobInfo, JobRequest, JobState
+from pgqueue._job import ClaimedJob, ClaimKey, JobInfo, JobRequest, JobState
 from pgqueue._repository.driver import TRANSLATED, Database, Row, translate_error, translated
 from pgqueue._sql import query
 from pgqueue.errors import PgQueueError
@@ -67,6 +67,23 @@ class DeadLetterScope:
             self.died_before,
             self.died_after,
         )
+
+
+def _claimed(r: Row) -> ClaimedJob:
+    """A row of job_claim.sql or job_claim_after.sql."""
+    return ClaimedJob(
+        id=r["id"],
+        task=r["task"],
+        queue=r["queue"],
+        args=r["args"],
+        kwargs=r["kwargs"],
+        priority=r["priority"],
+        attempts=r["attempts"],
+        max_attempts=r["max_attempts"],
+        enqueued_at=r["enqueued_at"],
+        metadata=r["metadata"],
+        run_at=r["run_at"],
+    )
 
 
 class Jobs(Database):
@@ -154,21 +171,31 @@ class Jobs(Database):
     async def claim(self, queues: Sequence[str], limit: int, worker_id: str) -> list[ClaimedJob]:
         with translated(self.dsn):
             rows = await self.pool.fetch(query("job_claim"), list(queues), limit, worker_id)
-        return [
-            ClaimedJob(
-                id=r["id"],
-                task=r["task"],
-                queue=r["queue"],
-                args=r["args"],
-                kwargs=r["kwargs"],
-                priority=r["priority"],
-                attempts=r["attempts"],
-                max_attempts=r["max_attempts"],
-                enqueued_at=r["enqueued_at"],
-                metadata=r["metadata"],
+        return [_claimed(r) for r in rows]
+
+    async def claim_after(
+        self,
+        queues: Sequence[str],
+        limit: int,
+        worker_id: str,
+        keys: Mapping[str, ClaimKey],
+    ) -> list[ClaimedJob]:
+        """`claim`, but from each queue with a key in `keys` only the jobs after that key in
+        claim order (job_claim_after.sql: its scan starts there); a queue without one from its
+        head. Jobs before a key are left for the next `claim`."""
+        queue_list = list(queues)
+        bounds = [keys.get(q) for q in queue_list]
+        with translated(self.dsn):
+            rows = await self.pool.fetch(
+                query("job_claim_after"),
+                queue_list,
+                limit,
+                worker_id,
+                [None if k is None else k.priority for k in bounds],
+                [None if k is None else k.run_at for k in bounds],
+                [None if k is None else k.id for k in bounds],
             )
-            for r in rows
-        ]
+        return [_claimed(r) for r in rows]
 
     async def record_outcomes(self, outcomes: Sequence[OutcomeRow], worker_id: str) -> int:
         """Write many outcomes of `worker_id`'s attempts in one statement; returns how many rows

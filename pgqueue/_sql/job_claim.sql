@@ -10,7 +10,8 @@
 -- before its next heartbeat has registered it anew. (A one-time filter on workers_pkey; an id
 -- with no row at all may claim, as before registration in tests and tools.)
 -- metadata (text, decoded only when the worker is instrumented) carries the enqueuer's trace
--- context and the rescue's note of a lost attempt (docs/tracing.md).
+-- context and the rescue's note of a lost attempt (docs/tracing.md). run_at completes the job's
+-- claim-order key, which the worker remembers for job_claim_after.sql (docs/worker.md).
 WITH candidates AS (
     SELECT c.id
     FROM unnest($1::text[]) AS q(name)
@@ -36,4 +37,5 @@ SET state = 'running',
 -- = ANY(ARRAY(...)) keeps a primary-key lookup in generic plans too (a join may not).
 WHERE j.id = ANY(ARRAY(SELECT candidates.id FROM candidates))
 RETURNING j.id, j.task, j.queue, j.args::text AS args, j.kwargs::text AS kwargs,
-          j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.metadata::text AS metadata
+          j.priority, j.attempts, j.max_attempts, j.enqueued_at, j.metadata::text AS metadata,
+          j.run_at

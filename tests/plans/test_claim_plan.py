@@ -206,3 +206,72 @@ async def test_the_data_is_what_the_plans_assume(conn: asyncpg.Connection) -> No
         "queued": QUEUED,
         "retrying": DUE // 2,
     }
+
+
+CLAIM_AFTER_PARAMS = "text[], integer, uuid, integer[], timestamptz[], bigint[]"
+# The key of the 5th queued job of 'default' in claim order (priority DESC, run_at, id).
+FIFTH_KEY = """
+SELECT priority, run_at, id FROM pgqueue.jobs
+WHERE state = 'queued' AND queue = 'default'
+ORDER BY priority DESC, run_at, id OFFSET 4 LIMIT 1
+"""
+
+
+async def claim_after_args(conn: asyncpg.Connection, limit: int = 10) -> str:
+    """'default' bounded after its 5th job, 'other' without a key (from its head)."""
+    key = await conn.fetchrow(FIFTH_KEY)
+    return (
+        f"'{{default,other}}', {limit}, '{WORKER}', ARRAY[{key['priority']}, NULL]::integer[], "
+        f"ARRAY['{key['run_at'].isoformat()}', NULL]::timestamptz[], "
+        f"ARRAY[{key['id']}, NULL]::bigint[]"
+    )
+
+
+def claim_index_scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every read of jobs is a plain index scan with a condition, on jobs_claim_idx (the three
+    branches) or jobs_pkey (the UPDATE); returns the jobs_claim_idx ones."""
+    scans = scans_of_jobs(plan)
+    described = [(n["Node Type"], n.get("Index Name"), n.get("Index Cond")) for n in scans]
+    assert all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in scans), described
+    assert all("Index Cond" in n for n in scans), described
+    assert {n.get("Index Name") for n in scans} == {"jobs_claim_idx", "jobs_pkey"}, described
+    return [n for n in scans if n.get("Index Name") == "jobs_claim_idx"]
+
+
+@pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
+async def test_claim_after_starts_its_scans_after_the_key(
+    conn: asyncpg.Connection, mode: str
+) -> None:
+    args = await claim_after_args(conn)
+    plan = await explain(conn, "job_claim_after", CLAIM_AFTER_PARAMS, args, mode=mode)
+    finders = claim_index_scans(plan)
+    conds = [n["Index Cond"] for n in finders]
+    assert len(finders) == 3, conds
+    # The key is a condition of the index scan (where it starts), not a filter after it.
+    assert any("priority =" in c and "ROW(run_at, id) > ROW(q.run_at, q.id)" in c for c in conds), (
+        conds
+    )
+    assert any("priority <" in c for c in conds), conds
+
+
+async def test_claim_after_reads_only_the_rows_after_the_key(conn: asyncpg.Connection) -> None:
+    args = await claim_after_args(conn, limit=10)
+    plan = await explain(conn, "job_claim_after", CLAIM_AFTER_PARAMS, args, analyze=True)
+    finders = claim_index_scans(plan)
+    # 'default' (key at the 5th job of priority 2, 167 of them) fills its 10 from the first
+    # branch: the second never runs; 'other' has no key: only the head branch runs, 10 rows.
+    by_cond = {
+        (
+            "="
+            if "priority =" in n["Index Cond"]
+            else "<"
+            if "priority <" in n["Index Cond"]
+            else "head"
+        ): n
+        for n in finders
+    }
+    assert by_cond["="]["Actual Rows"] == 10
+    assert by_cond["<"]["Actual Rows"] == 0
+    assert by_cond["head"]["Actual Rows"] == 10
+    claimed = next(n for n in nodes(plan) if n["Node Type"] == "Limit")
+    assert claimed["Actual Rows"] == 10

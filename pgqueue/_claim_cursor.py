@@ -27,7 +27,10 @@ logger = logging.getLogger("pgqueue.worker")
 
 SLOW_CLAIM = 0.010  # seconds: a full claim this slow starts bounded claims
 FULL_EVERY = 1.0  # seconds: while bounded, a full claim at least this often...
-COST_FACTOR = 20.0  # ...or every COST_FACTOR times its duration, if that is longer
+COST_FACTOR = 20.0  # ...or every COST_FACTOR times its duration, if that is longer,
+# but never less often than this: a claim timed across a stalled event loop (a sync job blocking
+# it for seconds) would otherwise leave jobs behind the cursor, a rescued one say, for minutes.
+FULL_AT_MOST = 5.0
 
 
 class ClaimCursor:
@@ -77,10 +80,10 @@ class ClaimCursor:
                     "a full claim took %.1f ms: claiming after the last jobs claimed, with a full "
                     "claim every %.1f s (is a long transaction holding the xmin horizon?)",
                     seconds * 1000,
-                    max(self.full_every, self.cost_factor * seconds),
+                    min(FULL_AT_MOST, max(self.full_every, self.cost_factor * seconds)),
                 )
-            self.full_due = self.clock.monotonic() + max(
-                self.full_every, self.cost_factor * seconds
+            self.full_due = self.clock.monotonic() + min(
+                FULL_AT_MOST, max(self.full_every, self.cost_factor * seconds)
             )
         elif self.full_due is not None:
             logger.info("a full claim took %.1f ms: full claims again", seconds * 1000)

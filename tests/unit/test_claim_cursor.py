@@ -77,3 +77,17 @@ def test_expire_makes_the_next_claim_full() -> None:
     assert cursor.bound() is not None
     cursor.expire()
     assert cursor.bound() is None
+
+
+def test_a_claim_timed_across_a_stalled_loop_brings_the_full_claim_back_within_5_s() -> None:
+    """A sync job blocking the loop for 6 s makes the claim beside it look 6 s long: the full
+    claim (which takes jobs behind the cursor, a rescued one say) still comes within 5 s, not
+    20 x 6 s later (tests/integration/test_loop_stall.py saw that)."""
+    clock = ManualClock()
+    cursor = ClaimCursor(clock)
+    cursor.claimed([job(1)], 6.0, bounded=False)
+    assert cursor.bound() == {"default": ClaimKey(0, T0, 1)}
+    clock.advance(4.9)
+    assert cursor.bound() is not None
+    clock.advance(0.2)
+    assert cursor.bound() is None

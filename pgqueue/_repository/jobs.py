@@ -69,8 +69,9 @@ class DeadLetterScope:
         )
 
 
-def _claimed(r: Row) -> ClaimedJob:
-    """A row of job_claim.sql or job_claim_after.sql."""
+def claimed_job_from_row(r: Row) -> ClaimedJob:
+    """A row of job_claim.sql, job_claim_after.sql or pgqueue.claim_limited (which returns no
+    run_at: a limited job never moves the claim cursor)."""
     return ClaimedJob(
         id=r["id"],
         task=r["task"],
@@ -82,7 +83,7 @@ def _claimed(r: Row) -> ClaimedJob:
         max_attempts=r["max_attempts"],
         enqueued_at=r["enqueued_at"],
         metadata=r["metadata"],
-        run_at=r["run_at"],
+        run_at=r.get("run_at"),
     )
 
 
@@ -171,7 +172,7 @@ class Jobs(Database):
     async def claim(self, queues: Sequence[str], limit: int, worker_id: str) -> list[ClaimedJob]:
         with translated(self.dsn):
             rows = await self.pool.fetch(query("job_claim"), list(queues), limit, worker_id)
-        return [_claimed(r) for r in rows]
+        return [claimed_job_from_row(r) for r in rows]
 
     async def claim_after(
         self,
@@ -195,7 +196,7 @@ class Jobs(Database):
                 [None if k is None else k.run_at for k in bounds],
                 [None if k is None else k.id for k in bounds],
             )
-        return [_claimed(r) for r in rows]
+        return [claimed_job_from_row(r) for r in rows]
 
     async def record_outcomes(self, outcomes: Sequence[OutcomeRow], worker_id: str) -> int:
         """Write many outcomes of `worker_id`'s attempts in one statement; returns how many rows

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pgqueue._job import ClaimedJob
 from pgqueue._limit_values import LimitRow
 from pgqueue._repository.driver import Database, Row, translated
+from pgqueue._repository.jobs import claimed_job_from_row
 from pgqueue._sql import query
 
 
@@ -64,22 +65,7 @@ class Limits(Database):
     ) -> LimitedClaim:
         with translated(self.dsn):
             rows = await self.pool.fetch(query("job_claim_limited"), list(queues), limit, worker_id)
-        jobs = [
-            ClaimedJob(
-                id=r["id"],
-                task=r["task"],
-                queue=r["queue"],
-                args=r["args"],
-                kwargs=r["kwargs"],
-                priority=r["priority"],
-                attempts=r["attempts"],
-                max_attempts=r["max_attempts"],
-                enqueued_at=r["enqueued_at"],
-                metadata=r["metadata"],
-            )
-            for r in rows
-            if r["id"] is not None
-        ]
+        jobs = [claimed_job_from_row(r) for r in rows if r["id"] is not None]
         waits = [r["wait_seconds"] for r in rows if r["id"] is None]
         return LimitedClaim(jobs, min(waits) if waits else None)
 

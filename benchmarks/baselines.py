@@ -166,35 +166,16 @@ async def drain_pipelined(
         await pool.close()
 
 
-async def enqueue_single(dsn: str, jobs: int) -> Rate:
-    """One INSERT + NOTIFY per transaction (autocommit), prepared."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        insert = await conn.prepare(INSERT_NOTIFY)
-        start = time.perf_counter()
-        for _ in range(jobs):
-            await insert.fetch("benchmarks.app.noop", "[]", "{}", "default")
-        return Rate(jobs, time.perf_counter() - start)
-    finally:
-        await conn.close()
-
-
-async def enqueue_copy(dsn: str, jobs: int, batch: int) -> Rate:
-    """COPY (binary) `batch` rows + one NOTIFY per transaction."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        records = [("benchmarks.app.noop", "[]", "{}", "default")] * batch
-        start = time.perf_counter()
-        for offset in range(0, jobs, batch):
-            chunk = records[: min(batch, jobs - offset)]
-            async with conn.transaction():
-                await conn.copy_records_to_table(
-                    "raw_jobs", schema_name="bench", records=chunk, columns=COPY_COLUMNS
-                )
-                await conn.execute("SELECT pg_notify('bench_raw', 'default')")
-        return Rate(jobs, time.perf_counter() - start)
-    finally:
-        await conn.close()
+async def copy_batches(conn: asyncpg.Connection, jobs: int, batch: int) -> None:
+    """`jobs` rows by binary COPY, `batch` per transaction, each with one NOTIFY."""
+    records = [("benchmarks.app.noop", "[]", "{}", "default")] * batch
+    for offset in range(0, jobs, batch):
+        chunk = records[: min(batch, jobs - offset)]
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                "raw_jobs", schema_name="bench", records=chunk, columns=COPY_COLUMNS
+            )
+            await conn.execute("SELECT pg_notify('bench_raw', 'default')")
 
 
 async def listen_consumer(dsn: str, count: int) -> list[float]:

@@ -44,7 +44,7 @@ WHERE s.relid = 'pgqueue.jobs'::regclass
 CLAIM_SCAN = """
 EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)
 SELECT id FROM pgqueue.jobs
-WHERE state = 'queued' AND queue = 'default'
+WHERE state = 'queued' AND queue = 'default' AND NOT limited
 ORDER BY priority DESC, run_at, id
 LIMIT 10
 """

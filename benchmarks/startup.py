@@ -20,7 +20,9 @@ from pgqueue import App
 
 RAW_CLAIM = """
 UPDATE pgqueue.jobs SET state = 'running', attempts = attempts + 1, started_at = now(), worker_id = gen_random_uuid()
-WHERE id = (SELECT id FROM pgqueue.jobs WHERE state = 'queued' ORDER BY priority DESC, run_at, id
+WHERE id = (SELECT id FROM pgqueue.jobs
+            WHERE state = 'queued' AND queue = 'default' AND NOT limited
+            ORDER BY priority DESC, run_at, id
             LIMIT 1 FOR UPDATE SKIP LOCKED)
 RETURNING id
 """

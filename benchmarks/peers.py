@@ -168,7 +168,9 @@ async def _enqueuer(system: str, dsn: str) -> AsyncIterator[Callable[[int], Awai
     if system == "pgqueue":
         from pgqueue import App
 
-        async with App(dsn, pool_max_size=1) as app:
+        # App(dsn) at its defaults, as issue 18 prescribes: its pool and the enqueue lane beside
+        # it (pgqueue/_repository/driver.py), which `enqueue` below opens before the clock.
+        async with App(dsn) as app:
             job = app.request(TASK, allow_unknown=True)
 
             async def send_pgqueue(n: int) -> Any:
@@ -319,6 +321,10 @@ async def _database(base: str, system: str) -> AsyncIterator[str]:
 
 async def enqueue(base: str, system: str, jobs: int, batch: int) -> Rate:
     async with _database(base, system) as dsn, _enqueuer(system, dsn) as send:
+        # Two warm-up calls, before the clock, for every system alike: pgqueue's second enqueue
+        # opens its enqueue lane in the background, which the pause lets finish.
+        await send(1)
+        await asyncio.sleep(0.2)
         await send(1)
         start = time.perf_counter()
         for offset in range(0, jobs, batch):

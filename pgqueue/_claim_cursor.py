@@ -75,16 +75,15 @@ class ClaimCursor:
         if bounded:
             return
         if seconds >= self.slow_after:
+            interval = min(FULL_AT_MOST, max(self.full_every, self.cost_factor * seconds))
             if self.full_due is None:
                 logger.info(
                     "a full claim took %.1f ms: claiming after the last jobs claimed, with a full "
                     "claim every %.1f s (is a long transaction holding the xmin horizon?)",
                     seconds * 1000,
-                    min(FULL_AT_MOST, max(self.full_every, self.cost_factor * seconds)),
+                    interval,
                 )
-            self.full_due = self.clock.monotonic() + min(
-                FULL_AT_MOST, max(self.full_every, self.cost_factor * seconds)
-            )
+            self.full_due = self.clock.monotonic() + interval
         elif self.full_due is not None:
             logger.info("a full claim took %.1f ms: full claims again", seconds * 1000)
             self.full_due = None

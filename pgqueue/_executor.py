@@ -162,6 +162,7 @@ class JobRunner:
             attempt,
             max_attempts,
             self.progress_sink,
+            asyncio.get_running_loop(),
             _parent_results=self.parent_results,
         )
         log.debug("started")
@@ -218,6 +219,10 @@ class JobRunner:
         value: Any,
         log: logging.LoggerAdapter[logging.Logger],
     ) -> Transition:
+        if value is None and (self.max_result_bytes is None or self.max_result_bytes >= 4):
+            # Most tasks return nothing: the JSON of None needs no encoding pass.
+            log.debug("succeeded")
+            return transitions.succeeded(job.id, job.attempts, "null")
         try:
             # Its length is checked on the bytes the encoding produced anyway: no second pass.
             result_json = serialization.dumps(

@@ -35,13 +35,20 @@ _RETURN = "return"
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Typed:
     """The typed payloads of one function: parameter name -> class, and the return's class;
-    its signature and positional parameter names, read once (the worker binds per job)."""
+    its signature and positional parameter names, read once; and the argument shapes (how many
+    positional, which keywords) already known to bind, so a worker binds once per shape, not
+    once per job."""
 
     params: Mapping[str, type]
     result: type | None
     signature: inspect.Signature
     positional: tuple[str, ...]
+    fitting: set[tuple[int, tuple[str, ...]]] = dataclasses.field(default_factory=set)
 
+
+# Whether arguments bind depends only on how many are positional and which keywords they name;
+# a task taking **kwargs could see any number of keyword sets, so only this many are remembered.
+_FITTING_SHAPES = 64
 
 # Per function, computed at its first enqueue or job (annotations resolve by then); weak, so a
 # task defined in a test function does not stay alive.
@@ -176,7 +183,11 @@ def rebuild_arguments(
     """In the worker: check the arguments fit `fn` (TypeError if not) and rebuild each typed
     payload from its annotation (PayloadValidationError, a TypeError, naming the fields)."""
     typed = _typed(fn)
-    typed.signature.bind(*args, **kwargs)
+    shape = (len(args), tuple(kwargs))
+    if shape not in typed.fitting:
+        typed.signature.bind(*args, **kwargs)
+        if len(typed.fitting) < _FITTING_SHAPES:
+            typed.fitting.add(shape)
     if not typed.params:
         return args, kwargs
     return _each_typed(fn, args, kwargs, lambda name, cls, value: _load(cls, value, name))

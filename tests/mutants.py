@@ -1042,6 +1042,32 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        "payload-refused-shape-remembered",
+        "integrations",
+        "pgqueue/_payloads.py",
+        "    if shape not in typed.fitting:\n        typed.signature.bind(*args, **kwargs)\n",
+        "    if shape not in typed.fitting:\n        typed.fitting.add(shape)\n"
+        "        typed.signature.bind(*args, **kwargs)\n",
+        "arguments that did not fit a task once are taken as fitting the next time: the task "
+        "itself raises TypeError and the job is retried instead of dead-lettered as a payload",
+        (
+            "tests/unit/test_payloads.py::"
+            "test_a_shape_that_bound_once_is_not_bound_again_and_one_that_failed_always_is",
+        ),
+    ),
+    Mutant(
+        "result-none-skips-the-limit",
+        "integrations",
+        EXECUTOR,
+        "self.max_result_bytes >= 4):",
+        "self.max_result_bytes >= 1):",
+        "a task returning None succeeds under a max_result_bytes too small for its JSON (null)",
+        (
+            "tests/unit/test_outcome_bounds.py::"
+            "test_a_none_result_is_null_and_still_held_to_the_limit",
+        ),
+    ),
+    Mutant(
         "integrations-typed-payloads-not-rebuilt",
         "integrations",
         "pgqueue/_payloads.py",

@@ -4,10 +4,14 @@ database can represent, results under max_result_bytes, error texts and tracebac
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import pytest
 
+from pgqueue import App
 from pgqueue import _serialization as serialization
+from pgqueue._executor import JobControl, JobRunner
+from pgqueue._job import ClaimedJob
 from pgqueue._outcome import MAX_ERROR_MESSAGE, MAX_TRACEBACK, bounded, error_info
 from pgqueue._retry import MAX_RETRY_DELAY, RetryPolicy, retry_delay_problem
 from pgqueue.errors import ConfigurationError, SerializationError
@@ -95,3 +99,27 @@ def test_reliability_settings_come_from_the_environment() -> None:
         settings.max_abandoned_threads,
         settings.loop_stall_limit,
     ) == (2048, 3, 120.0)
+
+
+@pytest.mark.parametrize(("limit", "name"), [(None, "succeeded"), (4, "succeeded"), (3, "dead")])
+async def test_a_none_result_is_null_and_still_held_to_the_limit(
+    limit: int | None, name: str
+) -> None:
+    app = App("postgresql://nobody@127.0.0.1:1/none")
+
+    @app.task(name="returns_none")
+    async def returns_none() -> None:
+        return None
+
+    runner = JobRunner(
+        app.registry, thread_pool=None, default_max_attempts=1, max_result_bytes=limit
+    )
+    now = datetime.now(UTC)
+    job = ClaimedJob(1, "returns_none", "default", "[]", "{}", 0, 1, None, now)
+    transition = await runner.run(job, JobControl())
+    assert transition.name.value == name
+    if name == "succeeded":
+        assert transition.result_json == "null" and transition.error is None
+    else:
+        assert transition.error is not None and transition.error["kind"] == "result"
+        assert "4 bytes of JSON, more than max_result_bytes (3)" in transition.error["message"]

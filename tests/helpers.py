@@ -38,7 +38,11 @@ async def wait_for(
 
 
 @contextlib.asynccontextmanager
-async def running_worker(app: App, **settings: Any) -> AsyncIterator[Worker]:
+async def running_worker(
+    app: App, *, stop_timeout: float = 10, **settings: Any
+) -> AsyncIterator[Worker]:
+    """A started worker, stopped on the way out; `stop_timeout` is how long its running jobs
+    get to finish before the stop interrupts them (short for a test that leaves one blocking)."""
     settings.setdefault("poll_interval", 0.2)
     settings.setdefault("schedule_interval", 0.1)
     worker = app.worker(**settings)
@@ -48,7 +52,7 @@ async def running_worker(app: App, **settings: Any) -> AsyncIterator[Worker]:
     try:
         yield worker
     finally:
-        await worker.stop(timeout=10)
+        await worker.stop(timeout=stop_timeout)
 
 
 async def fetchval(dsn: str, sql: str, *args: Any) -> Any:

@@ -122,7 +122,7 @@ async def test_a_job_claimed_ahead_is_cancelled_without_running(app: App, dsn: s
         await quick.using(priority=10).enqueue(n)
     await block.using(priority=5).enqueue()
     victim = await quick.enqueue(100)
-    async with running_worker(app, concurrency=1, prefetch=5) as worker:
+    async with running_worker(app, concurrency=1, prefetch=5, stop_timeout=0.2) as worker:
         await wait_for(lambda: "block" in ran, message="the blocking job running")
         await wait_for(lambda: _is(_held(dsn, worker.id), 2), message="the victim claimed ahead")
         assert await app.cancel(victim) == "cancelling"

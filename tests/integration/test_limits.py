@@ -214,7 +214,7 @@ async def test_a_cancel_and_a_graceful_stop_free_the_slot(dsn: str, app: App) ->
         started.append(i)
         await asyncio.sleep(60)
 
-    async with running_worker(app, concurrency=4, shutdown_timeout=0.2):
+    async with running_worker(app, concurrency=4, stop_timeout=0.2):
         first, second, third = await app.enqueue_many([slow.job(i) for i in range(3)])
         await wait_for(lambda: started == [0], message="the first job running")
         await app.cancel(first)
@@ -224,7 +224,7 @@ async def test_a_cancel_and_a_graceful_stop_free_the_slot(dsn: str, app: App) ->
     # The stop interrupted the second job: back in the queue, not running.
     rows = {r["id"]: r["state"] for r in await fetch(dsn, "SELECT id, state FROM pgqueue.jobs")}
     assert rows == {first: "cancelled", second: "queued", third: "queued"}
-    async with running_worker(app, concurrency=4):
+    async with running_worker(app, concurrency=4, stop_timeout=0.2):
         await wait_for(lambda: len(started) == 3, message="a new worker takes the freed slot")
         assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE state = 'running'") == 1
 

@@ -32,6 +32,8 @@ CANCEL_REQUESTED = "cancel"
 # The database handed this worker a newer attempt of the same job (it had been declared lost
 # and the job rescued): the older attempt ends with no outcome of its own.
 SUPERSEDED = "superseded"
+# What a task that returns None stores as its result.
+_NULL = "null"
 
 
 @dataclass(slots=True)
@@ -219,21 +221,22 @@ class JobRunner:
         value: Any,
         log: logging.LoggerAdapter[logging.Logger],
     ) -> Transition:
-        if value is None and (self.max_result_bytes is None or self.max_result_bytes >= 4):
-            # Most tasks return nothing: the JSON of None needs no encoding pass.
-            log.debug("succeeded")
-            return transitions.succeeded(job.id, job.attempts, "null")
-        try:
-            # Its length is checked on the bytes the encoding produced anyway: no second pass.
-            result_json = serialization.dumps(
-                value if task is None else payloads.dump_result(task.fn, value),
-                what=f"result of {job.task}",
-                max_bytes=self.max_result_bytes,
-                limit="max_result_bytes",
-            )
-        except SerializationError as exc:
-            log.error("%s: dead-lettered", exc)
-            return transitions.dead(job.id, job.attempts, error_info("result", job.attempts, exc))
+        limit = self.max_result_bytes
+        if value is None and (limit is None or limit >= len(_NULL)):
+            result_json = _NULL  # most tasks return nothing: no encoding pass for it
+        else:
+            try:
+                # Its length is checked on the bytes the encoding produced anyway: no second pass.
+                result_json = serialization.dumps(
+                    value if task is None else payloads.dump_result(task.fn, value),
+                    what=f"result of {job.task}",
+                    max_bytes=limit,
+                    limit="max_result_bytes",
+                )
+            except SerializationError as exc:
+                log.error("%s: dead-lettered", exc)
+                error = error_info("result", job.attempts, exc)
+                return transitions.dead(job.id, job.attempts, error)
         log.debug("succeeded")
         return transitions.succeeded(job.id, job.attempts, result_json)
 

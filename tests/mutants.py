@@ -1059,8 +1059,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "result-none-skips-the-limit",
         "integrations",
         EXECUTOR,
-        "self.max_result_bytes >= 4):",
-        "self.max_result_bytes >= 1):",
+        "limit >= len(_NULL)):",
+        "limit >= 1):",
         "a task returning None succeeds under a max_result_bytes too small for its JSON (null)",
         (
             "tests/unit/test_outcome_bounds.py::"

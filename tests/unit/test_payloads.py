@@ -69,14 +69,18 @@ def test_a_result_that_cannot_dump_is_a_serialization_error() -> None:
 def test_a_shape_that_bound_once_is_not_bound_again_and_one_that_failed_always_is() -> None:
     def shaped(a: int, b: int = 0, **more: int) -> None: ...
 
+    fitting = payloads._typed(shaped).fitting
     assert rebuild_arguments(shaped, [1], {"b": 2}) == ([1], {"b": 2})
+    assert fitting == {(1, ("b",))}
     assert rebuild_arguments(shaped, [3], {"b": 4}) == ([3], {"b": 4})
+    assert fitting == {(1, ("b",))}
     for _ in range(2):  # a refused shape is never remembered as fitting
         with pytest.raises(TypeError, match="multiple values for argument 'b'"):
             rebuild_arguments(shaped, [1, 2], {"b": 3})
         with pytest.raises(TypeError, match="too many positional arguments"):
             rebuild_arguments(shaped, [1, 2, 3], {})
+    assert fitting == {(1, ("b",))}
     # **more takes any keyword set: only so many shapes are remembered, every one still binds.
     for n in range(100):
         assert rebuild_arguments(shaped, [n], {f"k{n}": n}) == ([n], {f"k{n}": n})
-    assert len(payloads._typed(shaped).fitting) == payloads._FITTING_SHAPES
+    assert len(fitting) == payloads._FITTING_SHAPES

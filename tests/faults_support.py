@@ -363,9 +363,10 @@ def cluster_unavailable_reason() -> str | None:
 class Cluster:
     """A PostgreSQL cluster of its own (pgqueue.embedded's server) in a temporary directory, on
     a free port of 127.0.0.1, with scram-sha-256 and a generated password. stop()/start() it at
-    will (it comes back on the same port); destroy() removes everything."""
+    will (it comes back on the same port); destroy() removes everything. `settings` (name=value)
+    override the fast, non-durable ones it starts with."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: tuple[str, ...] = ()) -> None:
         bin_dir = postgres_bin()
         assert bin_dir is not None
         self.root = Path(tempfile.mkdtemp(prefix="pgqueue-cluster-"))
@@ -373,7 +374,10 @@ class Cluster:
         account = server_account()
         self.bin = reachable_bin(bin_dir, account)
         self.server = EmbeddedServer(
-            self.root / "server", durable=False, bin_dir=self.bin, settings=TEST_SETTINGS
+            self.root / "server",
+            durable=False,
+            bin_dir=self.bin,
+            settings=(*TEST_SETTINGS, *settings),
         )
         self.data = self.server.data
         self.logfile = self.server.logfile

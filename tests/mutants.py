@@ -155,7 +155,40 @@ MUTANTS: tuple[Mutant, ...] = (
         "a claim does not count the attempt",
         (f"{T_WORKER}::test_dead_letter_after_max_attempts",),
     ),
+    Mutant(
+        "claim-waits-for-the-disk",
+        "claim",
+        CLAIM_SQL,
+        "      AND set_config('synchronous_commit', 'off', true) IS NOT NULL\n",
+        "",
+        "the claim's commit waits for the WAL flush again (a fifth of its time)",
+        (f"{T_CLAIM}::test_a_claim_commits_without_waiting_for_the_disk",),
+    ),
+    Mutant(
+        "claim-after-waits-for-the-disk",
+        "claim",
+        "pgqueue/_sql/job_claim_after.sql",
+        "      AND set_config('synchronous_commit', 'off', true) IS NOT NULL\n",
+        "",
+        "the bounded claim's commit waits for the WAL flush again",
+        (f"{T_CLAIM}::test_a_claim_commits_without_waiting_for_the_disk",),
+    ),
     # -- complete ------------------------------------------------------------------------------
+    Mutant(
+        "complete-skips-the-disk",
+        "complete",
+        COMPLETE_SQL,
+        "SELECT (SELECT count(*) FROM updated) AS recorded\n",
+        "SELECT (SELECT count(*) FROM updated) AS recorded,\n"
+        "       set_config('synchronous_commit', 'off', true) AS asynchronous\n",
+        "outcomes commit without waiting for the disk: a crash of PostgreSQL can lose one the "
+        "worker has forgotten",
+        (
+            f"{T_CLAIM}::test_an_outcome_waits_for_the_disk",
+            "tests/integration/test_faults.py::"
+            "test_a_claim_lost_in_a_crash_leaves_its_job_queued_and_its_outcome_refused",
+        ),
+    ),
     Mutant(
         "complete-no-worker-guard",
         "complete",

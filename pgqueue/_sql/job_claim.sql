@@ -12,6 +12,14 @@
 -- metadata (text, decoded only when the worker is instrumented) carries the enqueuer's trace
 -- context and the rescue's note of a lost attempt (docs/tracing.md). run_at completes the job's
 -- claim-order key, which the worker remembers for job_claim_after.sql (docs/worker.md).
+-- The claim's commit does not wait for the WAL to reach the disk (synchronous_commit off for
+-- this transaction only, the set_config below): the round trip to fsync was a fifth of a claim,
+-- and the claim is what a busy worker waits on between batches. Losing it costs nothing: a claim
+-- lost in a crash of PostgreSQL leaves the job `queued` with its attempt uncounted, so the
+-- outcome of the attempt that ran is refused (state, attempt and worker guard it) and the job
+-- runs again, which at-least-once delivery allows; every synchronous commit after it (an
+-- outcome, a heartbeat) flushes it too, so no outcome is ever durable without its claim.
+-- Outcomes keep waiting for the disk (docs/reliability.md, "Claims commit asynchronously").
 WITH candidates AS (
     SELECT c.id
     FROM unnest($1::text[]) AS q(name)
@@ -26,6 +34,7 @@ WITH candidates AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM pgqueue.workers AS w WHERE w.id = $3::uuid AND w.state <> 'running'
     )
+      AND set_config('synchronous_commit', 'off', true) IS NOT NULL
     ORDER BY c.priority DESC, c.run_at, c.id
     LIMIT $2
 )

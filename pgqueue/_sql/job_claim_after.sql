@@ -13,7 +13,8 @@
 -- SKIP LOCKED (in a subquery: UNION does not take FOR UPDATE), and the LIMIT above them stops pulling (and locking) once it has $2 rows: the
 -- Append runs its branches in order, and the one-time filters keep the branches that do not
 -- apply to a queue from scanning at all. The rest is job_claim.sql's (the worker's state check,
--- the UPDATE, the columns it returns), plus run_at, the key of the next bounded claim.
+-- the UPDATE, the columns it returns, its commit that does not wait for the disk), plus
+-- run_at, the key of the next bounded claim.
 WITH candidates AS (
     SELECT c.id
     FROM unnest($1::text[], $4::integer[], $5::timestamptz[], $6::bigint[])
@@ -61,6 +62,7 @@ WITH candidates AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM pgqueue.workers AS w WHERE w.id = $3::uuid AND w.state <> 'running'
     )
+      AND set_config('synchronous_commit', 'off', true) IS NOT NULL
     ORDER BY c.priority DESC, c.run_at, c.id
     LIMIT $2
 )

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import pytest
 
 from pgqueue import App
+from pgqueue._sql import query
 from tests.helpers import all_finished, count_states, fetchval, running_worker, wait_for
 
 
@@ -94,3 +96,57 @@ async def test_claim_never_takes_more_than_the_free_slots_across_queues(app: App
     finally:
         gate.set()
     assert sorted(started) == list(range(10))
+
+
+WORKER = "00000000-0000-4000-8000-0000000000c1"
+NO_KEY = ([None], [None], [None])  # job_claim_after.sql's key for a queue it scans from the head
+
+
+@pytest.mark.parametrize(("name", "extra"), [("job_claim", ()), ("job_claim_after", NO_KEY)])
+async def test_a_claim_commits_without_waiting_for_the_disk(
+    app: App, dsn: str, name: str, extra: tuple[object, ...]
+) -> None:
+    """docs/reliability.md, "Claims commit asynchronously": synchronous_commit is off for the
+    claim's own transaction, and only for it."""
+    job = await app.enqueue("t", allow_unknown=True)
+    conn = await asyncpg.connect(dsn)
+    try:
+        configured = await conn.fetchval("SELECT current_setting('synchronous_commit')")
+        assert configured != "off"  # the server's own setting: what every other statement gets
+        async with conn.transaction():
+            rows = await conn.fetch(query(name), ["default"], 10, WORKER, *extra)
+            assert [r["id"] for r in rows] == [job]
+            assert await conn.fetchval("SELECT current_setting('synchronous_commit')") == "off"
+        assert await conn.fetchval("SELECT current_setting('synchronous_commit')") == configured
+    finally:
+        await conn.close()
+    assert await count_states(dsn) == {"running": 1}
+
+
+async def test_an_outcome_waits_for_the_disk(app: App, dsn: str) -> None:
+    """Unlike the claim, the outcome write keeps the server's synchronous_commit: a worker
+    forgets an outcome once written, so it must survive a crash of PostgreSQL."""
+    job = await app.enqueue("t", allow_unknown=True)
+    conn = await asyncpg.connect(dsn)
+    try:
+        configured = await conn.fetchval("SELECT current_setting('synchronous_commit')")
+        claimed = await conn.fetch(query("job_claim"), ["default"], 1, WORKER)
+        assert [r["id"] for r in claimed] == [job]
+        async with conn.transaction():
+            recorded = await conn.fetchval(
+                query("job_complete_many"),
+                [job],
+                [1],
+                ["succeeded"],
+                ["null"],
+                [None],
+                [None],
+                [False],
+                [True],
+                WORKER,
+            )
+            assert recorded == 1
+            assert await conn.fetchval("SELECT current_setting('synchronous_commit')") == configured
+    finally:
+        await conn.close()
+    assert await count_states(dsn) == {"succeeded": 1}

@@ -8,6 +8,7 @@ crashed, no row left running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pgqueue import DatabaseUnavailableError
+from pgqueue._sql import query
 from tests.fault_app import build_app, open_gate, read_runs, run_counts
 from tests.faults_support import (
     Cluster,
@@ -296,8 +298,8 @@ def cluster() -> Iterator[Cluster]:
         instance.destroy()
 
 
-@pytest.fixture
-def cluster_dsn(cluster: Cluster) -> Iterator[str]:
+@contextlib.contextmanager
+def cluster_database(cluster: Cluster) -> Iterator[str]:
     """A migrated database on the throwaway cluster, dropped afterwards."""
     import uuid
 
@@ -318,6 +320,12 @@ def cluster_dsn(cluster: Cluster) -> Iterator[str]:
             cluster.start()
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def cluster_dsn(cluster: Cluster) -> Iterator[str]:
+    with cluster_database(cluster) as dsn:
+        yield dsn
 
 
 async def test_worker_carries_on_across_a_database_restart(
@@ -366,6 +374,85 @@ async def test_worker_carries_on_across_a_database_restart(
     assert "could not record 3 outcomes" in output
     assert_logs_once_per_step(warning_counts(output), outage=OUTAGE + 2, heartbeat_interval=0.5)
     assert await worker_state(dsn, wid) == "stopped"
+
+
+# -- 4b. a crash of PostgreSQL: claims commit asynchronously ------------------------------------
+
+CLAIMER = "00000000-0000-4000-8000-00000000c1a1"
+
+
+@pytest.fixture(scope="module")
+def crashing_cluster() -> Iterator[Cluster]:
+    """A throwaway cluster that commits as a production server does (synchronous_commit on)
+    and whose WAL writer waits 10 s between writes, with no autovacuum: an asynchronous commit
+    stays in memory, and an immediate stop (a crash) loses it, unless a synchronous commit
+    after it wrote it out."""
+    reason = cluster_unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"cannot run a throwaway PostgreSQL cluster here: {reason}")
+    instance = Cluster(("synchronous_commit=on", "wal_writer_delay=10s", "autovacuum=off"))
+    try:
+        instance.init()
+        instance.start()
+        yield instance
+    finally:
+        instance.destroy()
+
+
+@pytest.fixture
+def crashing_dsn(crashing_cluster: Cluster) -> Iterator[str]:
+    with cluster_database(crashing_cluster) as dsn:
+        yield dsn
+
+
+async def claim(dsn: str, limit: int) -> list[int]:
+    rows = await fetch(dsn, query("job_claim"), ["default"], limit, CLAIMER)
+    return sorted(r["id"] for r in rows)
+
+
+async def record_success(dsn: str, job_id: int) -> int:
+    """job_complete_many.sql for attempt 1 of `job_id` by CLAIMER: how many rows it wrote."""
+    return int(
+        await fetchval(
+            dsn,
+            query("job_complete_many"),
+            [job_id],
+            [1],
+            ["succeeded"],
+            ["null"],
+            [None],
+            [None],
+            [False],
+            [True],
+            CLAIMER,
+        )
+    )
+
+
+async def test_a_claim_lost_in_a_crash_leaves_its_job_queued_and_its_outcome_refused(
+    crashing_cluster: Cluster, crashing_dsn: str, runs: Path
+) -> None:
+    """docs/reliability.md, "Claims commit asynchronously": what a crash of PostgreSQL right
+    after claims does. The claim of `lost` is gone (the job is queued, its attempt uncounted, so
+    the outcome of the attempt that ran is refused and the job runs again); the claim of `kept`
+    was written out by the synchronous outcome after it, so neither is lost."""
+    dsn = crashing_dsn
+    kept, lost = (await enqueue_work(dsn, runs, 1))[0], (await enqueue_work(dsn, runs, 1))[0]
+    assert await claim(dsn, 1) == [kept]
+    assert await record_success(dsn, kept) == 1  # synchronous: the claim before it too
+    assert await claim(dsn, 1) == [lost]
+    crashing_cluster.stop("immediate")
+    crashing_cluster.start()
+    rows = await job_rows(dsn)
+    assert {i: (r["state"], r["attempts"]) for i, r in rows.items()} == {
+        kept: ("succeeded", 1),
+        lost: ("queued", 0),
+    }
+    assert await record_success(dsn, lost) == 0  # the attempt that ran: refused
+    assert await count_states(dsn) == {"succeeded": 1, "queued": 1}
+    assert await claim(dsn, 5) == [lost]  # runs again, as attempt 1
+    assert await record_success(dsn, lost) == 1
+    assert await count_states(dsn) == {"succeeded": 2}
 
 
 # -- 5. network cut and stall through a proxy --------------------------------------------------

@@ -113,3 +113,19 @@ def mypy_error_lines(snippet: str, tmp_path: Path) -> tuple[list[int], str]:
     )
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
     return [int(line.split(":")[1]) for line in errors], done.stdout
+
+
+def one_success(job_id: int, worker_id: str, attempt: int = 1) -> tuple[object, ...]:
+    """The arguments of job_complete_many.sql for one outcome: attempt `attempt` of `job_id`
+    by `worker_id` succeeded, returning None."""
+    return (
+        [job_id],
+        [attempt],
+        ["succeeded"],
+        ["null"],
+        [None],
+        [None],
+        [False],
+        [True],
+        worker_id,
+    )

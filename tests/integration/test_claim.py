@@ -10,7 +10,14 @@ import pytest
 
 from pgqueue import App
 from pgqueue._sql import query
-from tests.helpers import all_finished, count_states, fetchval, running_worker, wait_for
+from tests.helpers import (
+    all_finished,
+    count_states,
+    fetchval,
+    one_success,
+    running_worker,
+    wait_for,
+)
 
 
 def recording_task(app: App, order: list[str]) -> None:
@@ -133,18 +140,7 @@ async def test_an_outcome_waits_for_the_disk(app: App, dsn: str) -> None:
         claimed = await conn.fetch(query("job_claim"), ["default"], 1, WORKER)
         assert [r["id"] for r in claimed] == [job]
         async with conn.transaction():
-            recorded = await conn.fetchval(
-                query("job_complete_many"),
-                [job],
-                [1],
-                ["succeeded"],
-                ["null"],
-                [None],
-                [None],
-                [False],
-                [True],
-                WORKER,
-            )
+            recorded = await conn.fetchval(query("job_complete_many"), *one_success(job, WORKER))
             assert recorded == 1
             assert await conn.fetchval("SELECT current_setting('synchronous_commit')") == configured
     finally:

@@ -40,7 +40,7 @@ from tests.faults_support import (
     worker_id,
     worker_process,
 )
-from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
+from tests.helpers import count_states, fetch, fetchval, one_success, running_worker, wait_for
 
 # The loggers' names (they stay public while the modules are private).
 WORKER_LOG = logging.getLogger("pgqueue.worker").name
@@ -284,18 +284,25 @@ async def test_worker_survives_pg_terminate_backend_and_listens_again(
 OUTAGE = 2.0  # seconds the throwaway cluster stays down
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+@contextlib.contextmanager
+def throwaway_cluster(settings: tuple[str, ...] = ()) -> Iterator[Cluster]:
+    """A started throwaway cluster (skips the test where none can run), destroyed afterwards."""
     reason = cluster_unavailable_reason()
     if reason is not None:
         pytest.skip(f"cannot run a throwaway PostgreSQL cluster here: {reason}")
-    instance = Cluster()
+    instance = Cluster(settings)
     try:
         instance.init()
         instance.start()
         yield instance
     finally:
         instance.destroy()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with throwaway_cluster() as instance:
+        yield instance
 
 
 @contextlib.contextmanager
@@ -387,16 +394,10 @@ def crashing_cluster() -> Iterator[Cluster]:
     and whose WAL writer waits 10 s between writes, with no autovacuum: an asynchronous commit
     stays in memory, and an immediate stop (a crash) loses it, unless a synchronous commit
     after it wrote it out."""
-    reason = cluster_unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"cannot run a throwaway PostgreSQL cluster here: {reason}")
-    instance = Cluster(("synchronous_commit=on", "wal_writer_delay=10s", "autovacuum=off"))
-    try:
-        instance.init()
-        instance.start()
+    with throwaway_cluster(
+        ("synchronous_commit=on", "wal_writer_delay=10s", "autovacuum=off")
+    ) as instance:
         yield instance
-    finally:
-        instance.destroy()
 
 
 @pytest.fixture
@@ -412,21 +413,7 @@ async def claim(dsn: str, limit: int) -> list[int]:
 
 async def record_success(dsn: str, job_id: int) -> int:
     """job_complete_many.sql for attempt 1 of `job_id` by CLAIMER: how many rows it wrote."""
-    return int(
-        await fetchval(
-            dsn,
-            query("job_complete_many"),
-            [job_id],
-            [1],
-            ["succeeded"],
-            ["null"],
-            [None],
-            [None],
-            [False],
-            [True],
-            CLAIMER,
-        )
-    )
+    return int(await fetchval(dsn, query("job_complete_many"), *one_success(job_id, CLAIMER)))
 
 
 async def test_a_claim_lost_in_a_crash_leaves_its_job_queued_and_its_outcome_refused(

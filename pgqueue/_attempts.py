@@ -93,13 +93,14 @@ class Attempts:
 
     def _supersede(self, earlier: Running, job: ClaimedJob) -> None:
         """The database handed us `job` while an earlier attempt of it still runs here: we were
-        declared lost, the job was rescued, and we claimed it again. The database counts only
-        the new attempt (the earlier one's outcome would be refused by the attempt guard), so
-        the earlier one is cancelled (a sync one's thread is abandoned) and records nothing:
-        this worker never holds two attempts of one job."""
+        declared lost and the job was rescued, or the earlier claim was lost in a crash of
+        PostgreSQL (claims commit asynchronously), and we claimed it again. The database knows
+        only the new attempt, so the earlier one is cancelled (a sync one's thread is abandoned)
+        and records nothing: this worker never holds two attempts of one job."""
         logger.warning(
             "job %d claimed again (attempt %d) while its attempt %d still runs here: this worker "
-            "was declared lost and the job rescued; attempt %d is given up",
+            "was declared lost and the job rescued, or the earlier claim was lost in a crash of "
+            "PostgreSQL; attempt %d is given up",
             job.id,
             job.attempts,
             earlier.job.attempts,

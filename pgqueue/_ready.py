@@ -67,8 +67,9 @@ class ReadyJobs:
         return max(room, 0)
 
     def add(self, jobs: Iterable[ClaimedJob]) -> None:
-        """Claimed jobs; one the database handed over again (rescued, claimed anew) replaces its
-        older entry, whose attempt the database no longer counts."""
+        """Claimed jobs; one the database handed over again (rescued, or its claim lost in a
+        crash, and claimed anew) replaces its older entry, an attempt the database no longer
+        has."""
         fresh = list(jobs)
         again = {job.id for job in fresh}
         self.jobs = [job for job in self.jobs if job.id not in again] + fresh

@@ -692,8 +692,7 @@ class Worker:
             claim_uncertain = False
             backoff.reset()
             self._database_answered()
-            self._ready.add(jobs)
-            self._start_ready(serving)
+            self._hand_in(serving, jobs)
             # After the first claim and its jobs' tasks (which then run first): see _start.
             self._start_services(serving)
             if self._until_empty:
@@ -736,6 +735,29 @@ class Worker:
             return False  # the next claim (or its backoff) comes first
         self._cursor.expire()  # the claim that may find nothing left is a full one
         return True
+
+    def _hand_in(self, serving: _Serving, jobs: list[ClaimedJob]) -> None:
+        """Claimed jobs into the jobs in hand, and those into the free slots."""
+        if jobs and self._outcomes:
+            self._drop_outcomes_of_lost_claims(serving, jobs)
+        self._ready.add(jobs)
+        self._start_ready(serving)
+
+    def _drop_outcomes_of_lost_claims(self, serving: _Serving, jobs: list[ClaimedJob]) -> None:
+        """A claim handed out a job whose earlier attempt here ended with an outcome not yet
+        written: the job was queued, so that attempt's claim is gone from the database (lost in
+        a crash of PostgreSQL, since claims commit asynchronously), and its outcome, under the
+        same attempt number and worker as the new claim, must not be written."""
+        for stale in serving.flusher.forget({job.id for job in jobs}):
+            logger.warning(
+                "job %d claimed again while the outcome (%s) of its attempt %d here was not "
+                "written yet: that attempt's claim was lost; its outcome is dropped and the job "
+                "runs again",
+                stale.job_id,
+                stale.target,
+                stale.attempt,
+                extra={"job_id": stale.job_id, "worker_id": self.id},
+            )
 
     def _take_wake(self) -> None:
         """Clear the wake-up before a claim; one that came also makes the limited claim due."""

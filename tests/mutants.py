@@ -162,7 +162,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "      AND set_config('synchronous_commit', 'off', true) IS NOT NULL\n",
         "",
         "the claim's commit waits for the WAL flush again (a fifth of its time)",
-        (f"{T_CLAIM}::test_a_claim_commits_without_waiting_for_the_disk",),
+        (
+            f"{T_CLAIM}::test_a_claim_commits_without_waiting_for_the_disk",
+            "tests/integration/test_faults.py::"
+            "test_a_claim_lost_in_a_crash_leaves_its_job_queued_and_its_outcome_refused",
+        ),
     ),
     Mutant(
         "claim-after-waits-for-the-disk",
@@ -187,6 +191,30 @@ MUTANTS: tuple[Mutant, ...] = (
             f"{T_CLAIM}::test_an_outcome_waits_for_the_disk",
             "tests/integration/test_faults.py::"
             "test_a_claim_lost_in_a_crash_leaves_its_job_queued_and_its_outcome_refused",
+        ),
+    ),
+    Mutant(
+        "lost-claim-outcome-written",
+        "complete",
+        "pgqueue/_worker.py",
+        "        if jobs and self._outcomes:\n",
+        "        if False:\n",
+        "an outcome of an attempt whose claim was lost is written for the job's new attempt",
+        (
+            "tests/integration/test_outcome_writer.py::"
+            "test_an_outcome_whose_claim_was_lost_is_dropped_when_the_job_is_claimed_again",
+        ),
+    ),
+    Mutant(
+        "lost-claim-forgets-the-statement-under-way",
+        "complete",
+        "pgqueue/_services/flusher.py",
+        "        for transition in self.pending[self._writing :]:\n",
+        "        for transition in self.pending:\n",
+        "forget drops outcomes the statement under way holds, and the flush then deletes others",
+        (
+            "tests/integration/test_outcome_writer.py::"
+            "test_forget_leaves_the_outcomes_a_statement_under_way_holds",
         ),
     ),
     Mutant(

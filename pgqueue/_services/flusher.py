@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from pgqueue._backoff import Backoff
 from pgqueue._clock import Clock
@@ -54,8 +54,10 @@ class Flusher(Service):
         self.pending = pending
         self._wake = wake
         # One flush at a time (this loop and the shutdown drain): outcomes are only ever
-        # appended at the end and removed from the front under this lock.
+        # appended at the end and removed from the front under this lock (and by `forget`,
+        # behind the ones being written).
         self._lock = asyncio.Lock()
+        self._writing = 0  # how many at the front of `pending` the statement under way holds
 
     async def run_once(self) -> None:
         async with self._lock:
@@ -63,12 +65,30 @@ class Flusher(Service):
             if not batch:
                 return
             rows = [outcome_row(t) for t in batch]
-            # An outcome the database refuses is recorded as a failure of its own job; the
-            # others are written.
-            rejected = await write_outcomes(self.repository, rows, self.worker_id)
+            self._writing = len(batch)
+            try:
+                # An outcome the database refuses is recorded as a failure of its own job; the
+                # others are written.
+                rejected = await write_outcomes(self.repository, rows, self.worker_id)
+            finally:
+                self._writing = 0
             self.on_rejected(sum(1 for r in rejected if r.state == JobState.SUCCEEDED))
             del self.pending[: len(batch)]
         self.on_written()
+
+    def forget(self, job_ids: Collection[int]) -> list[Transition]:
+        """Drop the unwritten outcomes of `job_ids` (those not in a statement under way) and
+        return them. For a job the database has just handed out again, the attempt such an
+        outcome ends no longer runs there, and written under the same attempt number and
+        worker it would be taken for the new attempt's (docs/reliability.md, "Claims commit
+        asynchronously")."""
+        kept: list[Transition] = []
+        dropped: list[Transition] = []
+        for transition in self.pending[self._writing :]:
+            (dropped if transition.job_id in job_ids else kept).append(transition)
+        if dropped:
+            self.pending[self._writing :] = kept
+        return dropped
 
     async def run(self) -> None:
         while True:

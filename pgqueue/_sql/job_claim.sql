@@ -14,12 +14,13 @@
 -- claim-order key, which the worker remembers for job_claim_after.sql (docs/worker.md).
 -- The claim's commit does not wait for the WAL to reach the disk (synchronous_commit off for
 -- this transaction only, the set_config below): the round trip to fsync was a fifth of a claim,
--- and the claim is what a busy worker waits on between batches. Losing it costs nothing: a claim
--- lost in a crash of PostgreSQL leaves the job `queued` with its attempt uncounted, so the
--- outcome of the attempt that ran is refused (state, attempt and worker guard it) and the job
--- runs again, which at-least-once delivery allows; every synchronous commit after it (an
--- outcome, a heartbeat) flushes it too, so no outcome is ever durable without its claim.
--- Outcomes keep waiting for the disk (docs/reliability.md, "Claims commit asynchronously").
+-- and the claim is what a busy worker waits on between batches. A claim lost in a crash of
+-- PostgreSQL or of its host leaves the job `queued` with its attempt uncounted: the outcome of
+-- the attempt that ran is refused (state, attempt and worker guard it) or, if the same worker
+-- claims the job again first, dropped by that worker, and the job runs again (at least once:
+-- its side effects happen twice). Every synchronous commit after it (an outcome, a heartbeat)
+-- writes it out too, so no outcome is ever durable without its claim. Outcomes and the limited
+-- claim keep waiting for the disk (docs/reliability.md, "Claims commit asynchronously").
 WITH candidates AS (
     SELECT c.id
     FROM unnest($1::text[]) AS q(name)

@@ -1,7 +1,10 @@
 -- Records the outcomes of many finished attempts of worker $9 in one statement (the worker buffers
 -- them for a few milliseconds). Each row is guarded by state = 'running', the attempt number that
 -- ran and the worker that ran it, so an outcome that arrives after a rescue, a cancel or a requeue
--- (even one that reran the job under the same attempt number) changes nothing.
+-- changes nothing. After a claim lost in a crash of PostgreSQL the same worker may claim the job
+-- again under the same attempt number, which this guard cannot tell apart: the worker drops the
+-- earlier attempt's unwritten outcome when the claim hands the job back (docs/reliability.md,
+-- "Claims commit asynchronously").
 -- Each row carries the transition as pgqueue/_transitions.py decided it: the state to write, run_in
 -- (run_at = now() + run_in, database time; NULL keeps run_at), whether the attempt is given back
 -- (a shutdown interrupted it) and whether the state is final (finished_at, as the CHECK of

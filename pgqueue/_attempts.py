@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pgqueue import _transitions as transitions
@@ -82,14 +82,21 @@ class Attempts:
         return [t for t in tasks if not t.done()]
 
     def spawn(self, job: ClaimedJob, runner: JobRunner) -> None:
-        earlier = self.running.get(job.id)
-        if earlier is not None:
-            self._supersede(earlier, job)
+        self.supersede([job])
         control = JobControl()
         coro = self._execute(job, control, runner)
         task = asyncio.create_task(coro, name=f"pgqueue-job-{job.id}")
         self.running[job.id] = Running(task, control, job)
         task.add_done_callback(lambda t: self._task_done(job, control, t))
+
+    def supersede(self, claimed: Iterable[ClaimedJob]) -> None:
+        """Give up the earlier attempts still running here of jobs the database has just handed
+        out again, at the claim, not at their start: one held in hand (claimed ahead) would
+        otherwise go on and record an outcome under the new claim's attempt and worker."""
+        for job in claimed:
+            earlier = self.running.get(job.id)
+            if earlier is not None:
+                self._supersede(earlier, job)
 
     def _supersede(self, earlier: Running, job: ClaimedJob) -> None:
         """The database handed us `job` while an earlier attempt of it still runs here: we were

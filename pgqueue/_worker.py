@@ -737,7 +737,9 @@ class Worker:
         return True
 
     def _hand_in(self, serving: _Serving, jobs: list[ClaimedJob]) -> None:
-        """Claimed jobs into the jobs in hand, and those into the free slots."""
+        """Claimed jobs into the jobs in hand, and those into the free slots. A job handed out
+        again ends what this worker still holds of its earlier attempt first."""
+        self._attempts.supersede(jobs)
         if jobs and self._outcomes:
             self._drop_outcomes_of_lost_claims(serving, jobs)
         self._ready.add(jobs)

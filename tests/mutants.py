@@ -206,6 +206,19 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        "handed-back-job-supersedes-only-at-its-start",
+        "complete",
+        "pgqueue/_worker.py",
+        "        self._attempts.supersede(jobs)\n",
+        "",
+        "a job handed back into hand leaves its earlier attempt running, to record an outcome "
+        "under the new claim",
+        (
+            "tests/integration/test_claim_ahead.py::"
+            "test_a_job_handed_back_into_hand_ends_its_earlier_attempt_at_the_claim",
+        ),
+    ),
+    Mutant(
         "lost-claim-forgets-the-statement-under-way",
         "complete",
         "pgqueue/_services/flusher.py",

@@ -15,15 +15,23 @@ from tests.helpers import count_states, fetch, fetchval, running_worker, wait_fo
 
 
 def record_claims(app: App, limits: list[int]) -> None:
+    """Record the limit of every plain claim: the full one and the bounded one the claim cursor
+    sends between full claims (docs/worker.md), which are most of them."""
     repository = app.repository
-    method = repository.claim
+    full, bounded = repository.claim, repository.claim_after
 
-    @functools.wraps(method)
+    @functools.wraps(full)
     async def claim(queues: Any, limit: int, worker_id: str) -> Any:
         limits.append(limit)
-        return await method(queues, limit, worker_id)
+        return await full(queues, limit, worker_id)
+
+    @functools.wraps(bounded)
+    async def claim_after(queues: Any, limit: int, worker_id: str, keys: Any) -> Any:
+        limits.append(limit)
+        return await bounded(queues, limit, worker_id, keys)
 
     repository.claim = claim  # type: ignore[method-assign]
+    repository.claim_after = claim_after  # type: ignore[method-assign]
 
 
 async def test_short_jobs_are_claimed_ahead_and_never_overrun_concurrency(
@@ -135,3 +143,55 @@ async def test_a_job_claimed_ahead_is_cancelled_without_running(app: App, dsn: s
 async def _state_is(dsn: str, job_id: int, state: str) -> bool:
     found = await fetchval(dsn, "SELECT state FROM pgqueue.jobs WHERE id = $1", job_id)
     return bool(found == state)
+
+
+async def test_a_job_handed_back_into_hand_ends_its_earlier_attempt_at_the_claim(
+    app: App, dsn: str
+) -> None:
+    """docs/reliability.md, "Claims commit asynchronously": a job whose claim was lost (the row
+    made by hand as a crash leaves it) is claimed again by the worker still running its earlier
+    attempt, with no slot free, so it waits in hand (claimed ahead). The earlier attempt is
+    given up at the claim, not left to finish and record an outcome under the new claim's
+    attempt and worker: the job runs again and ends with the second run's result."""
+    runs: list[int] = []
+    never = asyncio.Event()  # the first run would wait on it for ever
+
+    @app.task(name="quick")
+    async def quick() -> None:
+        return None
+
+    @app.task(name="held")
+    async def held() -> int:
+        runs.append(len(runs) + 1)
+        if len(runs) == 1:
+            await never.wait()
+        return len(runs)
+
+    async with running_worker(app, concurrency=1, prefetch=2, stop_timeout=0.2):
+        # Short jobs first: the worker claims ahead only while the jobs it runs are short.
+        await app.enqueue_many([quick.job() for _ in range(3)])
+        await wait_for(lambda: finished_count(dsn, 3), message="the short jobs")
+        job = await held.enqueue()
+        await wait_for(lambda: runs == [1], message="the first run")
+        await fetch(  # what a lost claim leaves: queued, the attempt uncounted
+            dsn,
+            "UPDATE pgqueue.jobs SET state = 'queued', attempts = 0, worker_id = NULL, "
+            "started_at = NULL WHERE id = $1",
+            job,
+        )
+        await wait_for(lambda: runs == [1, 2], message="the second run")
+        await wait_for(lambda: job_state(dsn, job, "succeeded"), message="the job's outcome")
+    rows = await fetch(dsn, "SELECT attempts, result FROM pgqueue.jobs WHERE id = $1", job)
+    assert (rows[0]["attempts"], rows[0]["result"]) == (1, "2")
+    assert not never.is_set()
+
+
+async def finished_count(dsn: str, count: int) -> bool:
+    done = await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE state = 'succeeded'")
+    return bool(done == count)
+
+
+async def job_state(dsn: str, job: int, state: str) -> bool:
+    return bool(
+        await fetchval(dsn, "SELECT state = $2 FROM pgqueue.jobs WHERE id = $1", job, state)
+    )

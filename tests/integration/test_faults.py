@@ -392,9 +392,12 @@ CLAIMER = "00000000-0000-4000-8000-00000000c1a1"
 @pytest.fixture(scope="module")
 def crashing_cluster() -> Iterator[Cluster]:
     """A throwaway cluster that commits as a production server does (synchronous_commit on),
-    with no autovacuum: nothing but a commit and the WAL writer writes the WAL out, and the test
-    holds the WAL writer still (SIGSTOP) around the claim it means to lose."""
-    with throwaway_cluster(("synchronous_commit=on", "autovacuum=off")) as instance:
+    with no autovacuum and no timed checkpoint: nothing but a commit and the WAL writer writes
+    the WAL out, and the test holds the WAL writer still (SIGSTOP) around the claim it means to
+    lose."""
+    with throwaway_cluster(
+        ("synchronous_commit=on", "autovacuum=off", "checkpoint_timeout=1d")
+    ) as instance:
         yield instance
 
 
@@ -409,11 +412,16 @@ async def claim(dsn: str, limit: int) -> list[int]:
     return sorted(r["id"] for r in rows)
 
 
-async def answers(dsn: str) -> bool:
+async def restarted(dsn: str, old_writer: int) -> bool:
+    """The cluster answers with a new WAL writer: the postmaster has seen the old one die and
+    restarted every process (a connection before that would still reach the old server)."""
     try:
-        return bool(await fetchval(dsn, "SELECT true"))
+        writer = await fetchval(
+            dsn, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'"
+        )
     except (OSError, asyncpg.PostgresError):
         return False  # still recovering, or not listening yet
+    return writer is not None and writer != old_writer
 
 
 async def record_success(dsn: str, job_id: int) -> int:
@@ -443,7 +451,7 @@ async def test_a_claim_lost_in_a_crash_leaves_its_job_queued_and_its_outcome_ref
         assert await claim(dsn, 1) == [lost]
     finally:
         os.kill(writer, signal.SIGKILL)
-    await wait_for(lambda: answers(dsn), 60, message="the cluster back after its crash")
+    await wait_for(lambda: restarted(dsn, writer), 60, message="the cluster back after its crash")
     rows = await job_rows(dsn)
     assert {i: (r["state"], r["attempts"]) for i, r in rows.items()} == {
         kept: ("succeeded", 1),

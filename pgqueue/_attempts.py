@@ -82,7 +82,7 @@ class Attempts:
         return [t for t in tasks if not t.done()]
 
     def spawn(self, job: ClaimedJob, runner: JobRunner) -> None:
-        self.supersede([job])
+        self._supersede_running(job)
         control = JobControl()
         coro = self._execute(job, control, runner)
         task = asyncio.create_task(coro, name=f"pgqueue-job-{job.id}")
@@ -94,9 +94,12 @@ class Attempts:
         out again, at the claim, not at their start: one held in hand (claimed ahead) would
         otherwise go on and record an outcome under the new claim's attempt and worker."""
         for job in claimed:
-            earlier = self.running.get(job.id)
-            if earlier is not None:
-                self._supersede(earlier, job)
+            self._supersede_running(job)
+
+    def _supersede_running(self, job: ClaimedJob) -> None:
+        earlier = self.running.get(job.id)
+        if earlier is not None:
+            self._supersede(earlier, job)
 
     def _supersede(self, earlier: Running, job: ClaimedJob) -> None:
         """The database handed us `job` while an earlier attempt of it still runs here: we were

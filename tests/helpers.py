@@ -129,3 +129,14 @@ def one_success(job_id: int, worker_id: str, attempt: int = 1) -> tuple[object, 
         [True],
         worker_id,
     )
+
+
+async def lose_claim(dsn: str, job_id: int) -> None:
+    """The row as a claim lost in a crash of PostgreSQL leaves it: queued, the attempt uncounted
+    (docs/reliability.md, "Claims commit asynchronously")."""
+    await fetch(
+        dsn,
+        "UPDATE pgqueue.jobs SET state = 'queued', attempts = attempts - 1, worker_id = NULL, "
+        "started_at = NULL WHERE id = $1",
+        job_id,
+    )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pgqueue import App
-from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
+from tests.helpers import count_states, fetch, fetchval, lose_claim, running_worker, wait_for
 
 
 def record_claims(app: App, limits: list[int]) -> None:
@@ -170,28 +170,12 @@ async def test_a_job_handed_back_into_hand_ends_its_earlier_attempt_at_the_claim
     async with running_worker(app, concurrency=1, prefetch=2, stop_timeout=0.2):
         # Short jobs first: the worker claims ahead only while the jobs it runs are short.
         await app.enqueue_many([quick.job() for _ in range(3)])
-        await wait_for(lambda: finished_count(dsn, 3), message="the short jobs")
+        await wait_for(lambda: _finished(dsn, 3), message="the short jobs")
         job = await held.enqueue()
         await wait_for(lambda: runs == [1], message="the first run")
-        await fetch(  # what a lost claim leaves: queued, the attempt uncounted
-            dsn,
-            "UPDATE pgqueue.jobs SET state = 'queued', attempts = 0, worker_id = NULL, "
-            "started_at = NULL WHERE id = $1",
-            job,
-        )
+        await lose_claim(dsn, job)
         await wait_for(lambda: runs == [1, 2], message="the second run")
-        await wait_for(lambda: job_state(dsn, job, "succeeded"), message="the job's outcome")
+        await wait_for(lambda: _state_is(dsn, job, "succeeded"), message="the job's outcome")
     rows = await fetch(dsn, "SELECT attempts, result FROM pgqueue.jobs WHERE id = $1", job)
     assert (rows[0]["attempts"], rows[0]["result"]) == (1, "2")
     assert not never.is_set()
-
-
-async def finished_count(dsn: str, count: int) -> bool:
-    done = await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs WHERE state = 'succeeded'")
-    return bool(done == count)
-
-
-async def job_state(dsn: str, job: int, state: str) -> bool:
-    return bool(
-        await fetchval(dsn, "SELECT state = $2 FROM pgqueue.jobs WHERE id = $1", job, state)
-    )

@@ -412,13 +412,16 @@ async def claim(dsn: str, limit: int) -> list[int]:
     return sorted(r["id"] for r in rows)
 
 
+async def wal_writer(dsn: str) -> int | None:
+    pid = await fetchval(dsn, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'")
+    return None if pid is None else int(pid)
+
+
 async def restarted(dsn: str, old_writer: int) -> bool:
     """The cluster answers with a new WAL writer: the postmaster has seen the old one die and
     restarted every process (a connection before that would still reach the old server)."""
     try:
-        writer = await fetchval(
-            dsn, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'"
-        )
+        writer = await wal_writer(dsn)
     except (OSError, asyncpg.PostgresError):
         return False  # still recovering, or not listening yet
     return writer is not None and writer != old_writer
@@ -443,9 +446,8 @@ async def test_a_claim_lost_in_a_crash_leaves_its_job_queued_and_its_outcome_ref
     # The WAL writer, stopped, cannot write the claim out on its own schedule; killed, it takes
     # the server down with it (the postmaster restarts every process and replays the WAL on
     # disk), as a crash of PostgreSQL does.
-    writer = int(
-        await fetchval(dsn, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'")
-    )
+    writer = await wal_writer(dsn)
+    assert writer is not None
     os.kill(writer, signal.SIGSTOP)
     try:
         assert await claim(dsn, 1) == [lost]

@@ -24,7 +24,14 @@ from pgqueue._repository import OutcomeRow
 from pgqueue._services.flusher import Flusher
 from pgqueue.errors import DatabaseError
 from tests.conftest import admin_execute
-from tests.helpers import count_states, fetch, fetchval, running_worker, wait_for
+from tests.helpers import (
+    count_states,
+    fetch,
+    fetchval,
+    lose_claim,
+    running_worker,
+    wait_for,
+)
 
 
 async def claimed(app: App, n: int) -> tuple[str, list[int]]:
@@ -113,12 +120,7 @@ async def test_an_outcome_whose_claim_was_lost_is_dropped_when_the_job_is_claime
         assert await fetchval(dsn, "SELECT state FROM pgqueue.jobs WHERE id = $1", job) == (
             "running"
         )
-        await fetch(  # what a lost claim leaves: queued, the attempt uncounted
-            dsn,
-            "UPDATE pgqueue.jobs SET state = 'queued', attempts = 0, worker_id = NULL, "
-            "started_at = NULL WHERE id = $1",
-            job,
-        )
+        await lose_claim(dsn, job)
         await wait_for(lambda: len(runs) == 2, message="the job to run again")
     row = (await fetch(dsn, "SELECT state, attempts, result FROM pgqueue.jobs"))[0]
     assert (row["state"], row["attempts"], row["result"]) == ("succeeded", 1, "2")

@@ -68,6 +68,46 @@ logger = logging.getLogger("pgqueue")
 # The options of a call that gives none (App.request): built and checked once.
 _NO_OPTIONS = JobOptions()
 
+
+def _options(
+    queue: str | None,
+    priority: int | None,
+    run_at: datetime | None,
+    delay: float | timedelta | None,
+    max_attempts: int | None,
+    unique_key: str | None,
+    limit_key: str | None,
+    depends_on: Sequence[int] | None,
+    on_parent_failure: ParentFailure | None,
+) -> JobOptions:
+    """The options of an `App.request` or `App.enqueue` call: `_NO_OPTIONS` when none is given
+    (the common call: no JobOptions to build and check, a registered task's own defaults as
+    they are, issue 18 goal 1)."""
+    if (
+        queue is None
+        and priority is None
+        and run_at is None
+        and delay is None
+        and max_attempts is None
+        and unique_key is None
+        and limit_key is None
+        and depends_on is None
+        and on_parent_failure is None
+    ):
+        return _NO_OPTIONS
+    return JobOptions(
+        queue=queue,
+        priority=priority,
+        run_at=run_at,
+        delay=delay,
+        max_attempts=max_attempts,
+        unique_key=unique_key,
+        limit_key=limit_key,
+        depends_on=None if depends_on is None else parent_ids(depends_on),
+        on_parent_failure=on_parent_failure,
+    )
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -297,32 +337,27 @@ class App:
     ) -> JobRequest:
         """A job for a task given by name, for `enqueue_many`. An unregistered name raises
         UnknownTaskError unless `allow_unknown` (the task lives in another service's worker)."""
-        if (
-            queue is None
-            and priority is None
-            and run_at is None
-            and delay is None
-            and max_attempts is None
-            and unique_key is None
-            and limit_key is None
-            and depends_on is None
-            and on_parent_failure is None
-        ):
-            # No option given (the common call): no JobOptions to build and check, and a
-            # registered task's own defaults as they are (issue 18 goal 1).
-            options = _NO_OPTIONS
-        else:
-            options = JobOptions(
-                queue=queue,
-                priority=priority,
-                run_at=run_at,
-                delay=delay,
-                max_attempts=max_attempts,
-                unique_key=unique_key,
-                limit_key=limit_key,
-                depends_on=None if depends_on is None else parent_ids(depends_on),
-                on_parent_failure=on_parent_failure,
-            )
+        options = _options(
+            queue,
+            priority,
+            run_at,
+            delay,
+            max_attempts,
+            unique_key,
+            limit_key,
+            depends_on,
+            on_parent_failure,
+        )
+        return self._request(task_name, args, kwargs, options, allow_unknown)
+
+    def _request(
+        self,
+        task_name: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any] | None,
+        options: JobOptions,
+        allow_unknown: bool,
+    ) -> JobRequest:
         task = self.registry.get(task_name)
         if task is None:
             if not allow_unknown:
@@ -356,23 +391,56 @@ class App:
     ) -> int:
         """Enqueue a job for a task given by name; returns the job id. `depends_on`: the job
         waits until those jobs succeeded (docs/workflows.md)."""
-        request = self.request(
-            task_name,
-            args,
-            kwargs,
-            queue=queue,
-            priority=priority,
-            run_at=run_at,
-            delay=delay,
-            max_attempts=max_attempts,
-            unique_key=unique_key,
-            limit_key=limit_key,
-            allow_unknown=allow_unknown,
-            depends_on=depends_on,
-            on_parent_failure=on_parent_failure,
+        options = _options(
+            queue,
+            priority,
+            run_at,
+            delay,
+            max_attempts,
+            unique_key,
+            limit_key,
+            depends_on,
+            on_parent_failure,
         )
+        if options is _NO_OPTIONS and connection is None:
+            task = self.registry.get(task_name)
+            if task is not None:
+                return await task.enqueue(*args, **(kwargs or {}))
+            if allow_unknown:
+                job_id = await self.enqueue_plain(
+                    task_name, args, kwargs or {}, DEFAULT_QUEUE, 0, None
+                )
+                if job_id is not None:
+                    return job_id
+        request = self._request(task_name, args, kwargs, options, allow_unknown)
         [done] = await self.enqueue_requests([request], connection=connection)
         return done.id
+
+    async def enqueue_plain(
+        self,
+        task: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        queue: str,
+        priority: int,
+        max_attempts: int | None,
+    ) -> int | None:
+        """One job without options on the App's own connections, without building a JobRequest
+        (`task.enqueue()` and `app.enqueue(name)` with no option: a web request's enqueue, issue
+        18 goal 1); the job id, or None when the call must take the JobRequest path: an
+        instrumentation is added (its hooks stamp the request), the App is not open yet, or the
+        plain INSERT does not apply (pgqueue._enqueue.plain_job_parameters, Jobs.enqueue_plain).
+        Nothing is written when it returns None."""
+        repository = self._repository
+        if self.hooks or repository is None:
+            return None
+        parameters = enqueue_paths.plain_job_parameters(
+            task, args, kwargs, queue, priority, max_attempts
+        )
+        if parameters is None:
+            return None
+        done = await repository.enqueue_plain(parameters)
+        return None if done is None else done.id
 
     async def enqueue_many(
         self, jobs: Sequence[JobRequest], *, connection: Any = None

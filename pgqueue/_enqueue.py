@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pgqueue import _serialization as serialization
 from pgqueue._job import DEFAULT_QUEUE, JobRequest
+from pgqueue._names import task_name_problem
 from pgqueue._sql import query
 from pgqueue.errors import SerializationError
 
@@ -92,7 +93,7 @@ def _field_of(field: str, task: str, n: int) -> str:
 
 
 _INT32 = range(-(2**31), 2**31)
-_EMPTY_ARGS = (list, tuple)
+_EMPTY_ARGS = (list, tuple)  # the types of a job's positional arguments
 
 
 # Where one_job_parameters puts the unique key.
@@ -115,16 +116,7 @@ def one_job_parameters(request: JobRequest) -> tuple[Any, ...] | None:
             return None
         delay = float(delay)
     try:
-        # No arguments (a common job) are the constant texts; anything else goes through orjson.
-        given_args, given_kwargs = request.args, request.kwargs
-        if not given_args and type(given_args) in _EMPTY_ARGS:
-            args = "[]"
-        else:
-            args = serialization.dumps(given_args)
-        if not given_kwargs and type(given_kwargs) is dict:
-            kwargs = "{}"
-        else:
-            kwargs = serialization.dumps(given_kwargs)
+        args, kwargs = _arguments_json(request.args, request.kwargs)
         metadata = serialization.dumps(request.metadata) if request.metadata else None
     except SerializationError:
         # encode_jobs' messages: the first field that cannot be stored, in its order, named
@@ -147,6 +139,53 @@ def one_job_parameters(request: JobRequest) -> tuple[Any, ...] | None:
         metadata,
         request.limit_key,
     )
+
+
+def plain_job_parameters(
+    task: str,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    queue: str,
+    priority: int,
+    max_attempts: int | None,
+) -> tuple[Any, ...] | None:
+    """`one_job_parameters` for a job without options, from its parts (App.enqueue_plain: no
+    JobRequest is built), or None when a part needs JobRequest's checks or enqueue_many's
+    messages: a task name they would refuse, a value that is not storable. The queue is a
+    registered task's (checked at registration) or the default."""
+    if type(task) is not str or not task or task_name_problem(task) is not None:
+        return None
+    if type(args) not in _EMPTY_ARGS or type(kwargs) is not dict:
+        return None
+    if type(priority) is not int or priority not in _INT32:
+        return None
+    if max_attempts is not None and (type(max_attempts) is not int or max_attempts not in _INT32):
+        return None
+    try:
+        args_json, kwargs_json = _arguments_json(args, kwargs)
+    except SerializationError:
+        return None
+    return (
+        task,
+        args_json,
+        kwargs_json,
+        queue,
+        priority,
+        None,
+        None,
+        max_attempts,
+        None,
+        None,
+        None,
+    )
+
+
+def _arguments_json(args: Any, kwargs: Any) -> tuple[str, str]:
+    """The JSON texts of a job's arguments: no arguments (a common job) are the constant texts,
+    anything else goes through orjson (SerializationError if it cannot be stored)."""
+    args_json = "[]" if not args and type(args) in _EMPTY_ARGS else serialization.dumps(args)
+    kwargs_json = "{}" if not kwargs and type(kwargs) is dict else serialization.dumps(kwargs)
+    return args_json, kwargs_json
 
 
 _SEQUENCES = frozenset((list, tuple))

@@ -177,20 +177,32 @@ def dump_arguments(
     return tuple(new_args), new_kwargs
 
 
+def check_arguments(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """TypeError unless the arguments fit `fn`'s signature (inspect's message)."""
+    _check_fits(_typed(fn), args, kwargs)
+
+
 def rebuild_arguments(
     fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]
 ) -> tuple[list[Any], dict[str, Any]]:
     """In the worker: check the arguments fit `fn` (TypeError if not) and rebuild each typed
     payload from its annotation (PayloadValidationError, a TypeError, naming the fields)."""
     typed = _typed(fn)
+    _check_fits(typed, args, kwargs)
+    if not typed.params:
+        return args, kwargs
+    return _each_typed(fn, args, kwargs, lambda name, cls, value: _load(cls, value, name))
+
+
+def _check_fits(typed: _Typed, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """TypeError unless the arguments bind to the function's signature. Whether they bind
+    depends only on their shape, so each shape is bound once (a bind costs more than the rest
+    of an enqueue's Python work)."""
     shape = (len(args), tuple(kwargs))
     if shape not in typed.fitting:
         typed.signature.bind(*args, **kwargs)
         if len(typed.fitting) < _FITTING_SHAPES:
             typed.fitting.add(shape)
-    if not typed.params:
-        return args, kwargs
-    return _each_typed(fn, args, kwargs, lambda name, cls, value: _load(cls, value, name))
 
 
 def dump_result(fn: Callable[..., Any], value: Any) -> Any:

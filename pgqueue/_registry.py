@@ -36,6 +36,16 @@ class Enqueuer(Protocol):
         self, requests: Sequence[JobRequest], *, connection: Any
     ) -> list[Enqueued]: ...
 
+    async def enqueue_plain(
+        self,
+        task: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        queue: str,
+        priority: int,
+        max_attempts: int | None,
+    ) -> int | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class TaskConfig:
@@ -86,6 +96,7 @@ class Task(Generic[P, R]):
         self.config = config
         self._enqueuer = enqueuer
         self._binding = _binding or _Binding()
+        self._plain = self._binding.connection is None and self._binding.options == JobOptions()
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
         functools.update_wrapper(self, fn)
@@ -151,11 +162,7 @@ class Task(Generic[P, R]):
 
     def job(self, *args: P.args, **kwargs: P.kwargs) -> JobRequest:
         """A job for `app.enqueue_many`, with this task's arguments checked now."""
-        try:
-            self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"arguments do not fit task {self.name}: {exc}") from None
-        json_args, json_kwargs = payloads.dump_arguments(self.fn, args, kwargs)  # typed payloads
+        json_args, json_kwargs = self._arguments(args, kwargs)  # typed payloads
         return self._binding.options.request(
             self.name,
             json_args,
@@ -165,8 +172,34 @@ class Task(Generic[P, R]):
             max_attempts=self.config.max_attempts,
         )
 
+    def _arguments(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments checked against the function's signature, typed payloads as JSON data."""
+        try:
+            payloads.check_arguments(self.fn, args, kwargs)
+        except TypeError as exc:
+            raise TypeError(f"arguments do not fit task {self.name}: {exc}") from None
+        return payloads.dump_arguments(self.fn, args, kwargs)
+
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
         """Enqueue one job and return its id."""
+        if self._plain:
+            # No option and no caller's connection (the common call): the job's parameters
+            # straight to the App, without a JobRequest (issue 18 goal 1); None means the App
+            # takes the full path (hooks, a role or schema without the plain INSERT).
+            config = self.config
+            json_args, json_kwargs = self._arguments(args, kwargs)
+            job_id = await self._enqueuer.enqueue_plain(
+                config.name,
+                json_args,
+                json_kwargs,
+                config.queue,
+                config.priority,
+                config.max_attempts,
+            )
+            if job_id is not None:
+                return job_id
         request = self.job(*args, **kwargs)
         [done] = await self._enqueuer.enqueue_requests(
             [request], connection=self._binding.connection

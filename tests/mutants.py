@@ -64,6 +64,7 @@ T_WORKER = "tests/integration/test_worker.py"
 T_RELIABILITY = "tests/integration/test_reliability.py"
 T_ENQUEUE = "tests/integration/test_enqueue.py"
 T_ROWS = "tests/integration/test_enqueue_paths_rows.py"
+T_LANE = "tests/integration/test_enqueue_lane.py"
 T_FAST = "tests/migrations/test_enqueue_fast_migration.py"
 T_UNIQUE = "tests/integration/test_ops_unique.py"
 T_RETENTION = "tests/integration/test_ops_retention.py"
@@ -523,11 +524,47 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_ROWS}::test_bad_input_gets_the_same_message_from_both",),
     ),
     Mutant(
+        "lane-watchdog-never-cancels",
+        "enqueue",
+        "pgqueue/_repository/driver.py",
+        "            caller.cancel()\n",
+        "",
+        "a lane call past command_timeout is never abandoned: the enqueue hangs on the lock",
+        (f"{T_LANE}::test_a_lane_call_past_command_timeout_is_cancelled_on_the_server_and_raises",),
+    ),
+    Mutant(
+        "lane-terminates-before-the-cancel-is-sent",
+        "enqueue",
+        "pgqueue/_repository/driver.py",
+        "self._retiring = asyncio.ensure_future(self._retire(conn))",
+        "conn.terminate()",
+        "a timed-out lane call's statement goes on: the row is written once the lock goes",
+        (f"{T_LANE}::test_a_lane_call_past_command_timeout_is_cancelled_on_the_server_and_raises",),
+    ),
+    Mutant(
+        "plain-enqueue-drops-the-tasks-attempts",
+        "enqueue",
+        ENQUEUE_PY,
+        "        max_attempts,\n        None,\n        None,\n        None,\n    )",
+        "        None,\n        None,\n        None,\n        None,\n    )",
+        "task.enqueue() without options writes no max_attempts: the task's own is lost",
+        (f"{T_ROWS}::test_an_enqueue_without_options_writes_the_row_of_its_job_request",),
+    ),
+    Mutant(
+        "plain-enqueue-ignores-the-tasks-queue",
+        "enqueue",
+        "pgqueue/_registry.py",
+        "                config.queue,\n                config.priority,",
+        "                DEFAULT_QUEUE,\n                config.priority,",
+        "task.enqueue() without options writes the default queue, not the task's",
+        (f"{T_ROWS}::test_an_enqueue_without_options_writes_the_row_of_its_job_request",),
+    ),
+    Mutant(
         "enqueue-one-empty-kwargs-as-array",
         "enqueue",
         "pgqueue/_enqueue.py",
-        'kwargs = "{}"',
-        'kwargs = "[]"',
+        """kwargs_json = "{}" if""",
+        """kwargs_json = "[]" if""",
         "a single job without keyword arguments is sent with kwargs [] (refused as not an object)",
         (
             "tests/integration/test_enqueue_lane.py::"

@@ -159,7 +159,14 @@ class Lane:
     `pgqueue enqueue` say, never opens it); while it is not open, or a call is using it
     (concurrent enqueues), callers use the pool. A driver or network error, a timeout or a
     cancellation during a call drops its connection (the next call opens another); an error the
-    server raised for the statement (bad input) leaves it open: autocommit holds no transaction."""
+    server raised for the statement (bad input) leaves it open: autocommit holds no transaction.
+
+    `command_timeout` bounds each call as asyncpg's own does (the caller's task is cancelled,
+    which sends the server a cancel request, and the call raises TimeoutError instead), but from
+    one watchdog timer instead of asyncpg's timer per query: that timer, armed and cancelled on
+    every call, cost about 15 us of a 170 us round trip and 5% of a single enqueue (issue 18 goal
+    1, docs/benchmarks.md). The watchdog is armed while calls come and disarms itself when none
+    is under way."""
 
     def __init__(self, dsn: str | None, *, timeout: float, command_timeout: float | None) -> None:
         self.dsn = dsn
@@ -171,6 +178,12 @@ class Lane:
         self._retry_at = 0.0
         self._closed = False
         self._asked = 0  # calls while not open: the first one does not open it
+        # The call under way (`take` to `give_back`): its task and when it began.
+        self._caller: asyncio.Task[Any] | None = None
+        self._since = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._expired: asyncio.Task[Any] | None = None  # a caller the watchdog cancelled
+        self._retiring: asyncio.Future[None] | None = None  # a failed call's connection closing
 
     def take(self) -> asyncpg.Connection | None:
         """The lane's connection, now reserved for one call, or None: use the pool."""
@@ -184,26 +197,82 @@ class Lane:
         if self._busy:
             return None
         self._busy = True
+        if self.command_timeout is not None:
+            self._caller = asyncio.current_task()
+            self._since = time.monotonic()
+            if self._watchdog is None:
+                self._watch_in(self.command_timeout)
         return conn
 
-    def give_back(self, conn: asyncpg.Connection, error: BaseException | None) -> None:
+    def give_back(
+        self, conn: asyncpg.Connection, error: BaseException | None
+    ) -> TimeoutError | None:
+        """End the call `take` began. Returns the TimeoutError to raise instead of `error` when
+        the call ran out of `command_timeout` (the watchdog cancelled it), else None."""
         self._busy = False
+        self._caller = None
+        timed_out = None
+        if self._expired is not None:
+            task, self._expired = self._expired, None
+            # Ours alone: a cancel someone else asked for too stays a cancel (asyncio.timeout).
+            if isinstance(error, asyncio.CancelledError) and task.uncancel() == 0:
+                timed_out = TimeoutError(
+                    f"no answer within command_timeout ({self.command_timeout:g} s)"
+                )
         healthy = error is None or (
             isinstance(error, asyncpg.PostgresError) and not isinstance(error, _UNAVAILABLE)
         )
         if not healthy:
             self._conn = None
+            self._retiring = asyncio.ensure_future(self._retire(conn))
+        return timed_out
+
+    async def _retire(self, conn: asyncpg.Connection) -> None:
+        """Close a connection whose call failed, in the background: gracefully, so the cancel
+        request asyncpg sends for a cancelled or timed-out call reaches the server before the
+        socket closes (terminating at once dropped it, and a statement waiting on a lock went on
+        to write its row); a dead one closes at once, a stalled one is terminated after
+        `timeout`. The lane opens its next connection after (the pool serves meanwhile), so the
+        App still holds at most `pool_max_size`."""
+        try:
+            await asyncio.wait_for(conn.close(), self.timeout)
+        except asyncio.CancelledError:
             conn.terminate()
+            raise
+        except Exception:
+            conn.terminate()
+        finally:
+            self._retiring = None
+        self._open_soon()  # the lane was in use: its next connection opens now
+
+    def _watch_in(self, delay: float) -> None:
+        self._watchdog = asyncio.get_running_loop().call_later(delay, self._watch)
+
+    def _watch(self) -> None:
+        self._watchdog = None
+        caller, timeout = self._caller, self.command_timeout
+        if caller is None or timeout is None:
+            return  # no call under way: the next one arms the watchdog again
+        left = self._since + timeout - time.monotonic()
+        if left > 0:
+            self._watch_in(left)
+        elif not caller.done():
+            self._expired = caller
+            caller.cancel()
 
     def _open_soon(self) -> None:
-        if self._opening is None and not self._closed and time.monotonic() >= self._retry_at:
+        if (
+            self._opening is None
+            and self._retiring is None
+            and not self._closed
+            and time.monotonic() >= self._retry_at
+        ):
             self._opening = asyncio.ensure_future(self._open())
 
     async def _open(self) -> None:
         try:
-            conn = await asyncpg.connect(
-                self.dsn, timeout=self.timeout, command_timeout=self.command_timeout
-            )
+            # No command_timeout of asyncpg's own: the watchdog bounds each call (see above).
+            conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
         except Exception:  # the pool serves meanwhile, and reports any error itself
             self._retry_at = time.monotonic() + _LANE_RETRY_AFTER
         else:
@@ -216,10 +285,16 @@ class Lane:
 
     async def close(self) -> None:
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._opening is not None:
             self._opening.cancel()
             with contextlib.suppress(BaseException):
                 await self._opening
+        if self._retiring is not None:  # bounded by `timeout` itself
+            with contextlib.suppress(BaseException):
+                await self._retiring
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             try:

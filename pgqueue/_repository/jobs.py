@@ -3,10 +3,10 @@ actions on dead letters, retention and progress. One method per named .sql file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -24,6 +24,9 @@ from pgqueue._sql import query
 from pgqueue.errors import PgQueueError
 
 _FINAL_STATES = frozenset(s.value for s in JobState if s.is_finished)
+
+_Given = TypeVar("_Given")
+_Written = TypeVar("_Written")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +95,34 @@ class Jobs(Database):
 
     async def enqueue(self, requests: Sequence[JobRequest]) -> list[Enqueued]:
         """Enqueue on the lane (driver.Lane) or else a pooled connection, committed at once; a
-        caller's own connection goes through pgqueue._enqueue directly, inside its transaction.
-        Driver errors are translated as `translated` does, caught here without its context
-        manager (every single enqueue passes here)."""
+        caller's own connection goes through pgqueue._enqueue directly, inside its transaction."""
+        return await self._committed(self._enqueue_committed, requests)
+
+    async def enqueue_plain(self, parameters: tuple[Any, ...]) -> Enqueued | None:
+        """One job from `plain_job_parameters` as the plain INSERT (job_insert_one.sql) on the
+        lane or a pooled connection, or None (nothing written): this role may not insert, or the
+        table refused the job, and the caller takes the JobRequest path, which names the error."""
+        if self.insert_one is False:
+            return None
+        return await self._committed(self._insert_one, parameters)
+
+    async def _committed(
+        self, write: Callable[[Any, _Given], Awaitable[_Written]], given: _Given
+    ) -> _Written:
+        """`write(connection, given)` on the lane if it is free, else on the pool. Driver errors
+        are translated as `translated` does, caught here without its context manager (every
+        single enqueue passes here)."""
         lane = self.lane
         conn = None if lane is None else lane.take()
         try:
             if lane is None or conn is None:
-                return await self._enqueue_committed(self.pool, requests)
+                return await write(self.pool, given)
             try:
-                done = await self._enqueue_committed(conn, requests)
+                done = await write(conn, given)
             except BaseException as exc:
-                lane.give_back(conn, exc)
+                timed_out = lane.give_back(conn, exc)
+                if timed_out is not None:
+                    raise translate_error(timed_out, self.dsn) from exc
                 raise
             lane.give_back(conn, None)
             return done

@@ -6,8 +6,12 @@ connection the server dropped is replaced; `close()` closes it."""
 from __future__ import annotations
 
 import asyncio
+import time
 
-from pgqueue import App
+import asyncpg
+import pytest
+
+from pgqueue import App, DatabaseUnavailableError
 from tests.helpers import count_states, fetchval, wait_for
 
 OTHERS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1"
@@ -66,3 +70,83 @@ async def test_a_lane_connection_the_server_dropped_is_replaced(dsn: str) -> Non
 def _lane_open(lane: object) -> bool:
     conn = getattr(lane, "_conn", None)
     return conn is not None and not conn.is_closed()
+
+
+async def test_a_lane_call_past_command_timeout_is_cancelled_on_the_server_and_raises(
+    dsn: str,
+) -> None:
+    """The lane's watchdog (one timer, not asyncpg's per query) bounds a call that hangs, here
+    on a lock: the caller gets DatabaseUnavailableError naming command_timeout, the server's
+    statement is cancelled (no row once the lock goes), and the next enqueue works."""
+    app = App(dsn, pool_max_size=3, command_timeout=0.5)
+
+    @app.task(name="t")
+    async def t() -> None: ...
+
+    async with app:
+        await t.enqueue()
+        await t.enqueue()
+        lane = app.repository.lane
+        assert lane is not None
+        await wait_for(lambda: _lane_open(lane), message="the lane open")
+        pid = lane._conn.get_server_pid()  # type: ignore[union-attr]
+        locker = await asyncpg.connect(dsn)
+        try:
+            async with locker.transaction():
+                await locker.execute("LOCK TABLE pgqueue.jobs IN SHARE ROW EXCLUSIVE MODE")
+                started = time.monotonic()
+                with pytest.raises(DatabaseUnavailableError, match=r"command_timeout \(0.5 s\)"):
+                    await asyncio.wait_for(t.enqueue(), 10)
+                assert time.monotonic() - started < 5
+                await wait_for(lambda: _not_waiting(dsn, pid), message="the INSERT cancelled")
+        finally:
+            await locker.close()
+        await t.enqueue()  # on the pool while the lane reopens
+        await wait_for(lambda: _lane_open(lane), message="the lane open again")
+        await t.enqueue()
+    assert await count_states(dsn) == {"queued": 4}
+
+
+async def _not_waiting(dsn: str, pid: int) -> bool:
+    waiting = await fetchval(
+        dsn,
+        "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
+        pid,
+    )
+    return bool(waiting == 0)
+
+
+async def test_a_cancel_of_a_lane_call_stays_a_cancel(dsn: str) -> None:
+    """A caller cancelled by its own code (a request handler's timeout) gets CancelledError, not
+    the watchdog's timeout, and the lane serves the next call."""
+    app = App(dsn, pool_max_size=3, command_timeout=30)
+
+    @app.task(name="t")
+    async def t() -> None: ...
+
+    async with app:
+        await t.enqueue()
+        await t.enqueue()
+        lane = app.repository.lane
+        assert lane is not None
+        await wait_for(lambda: _lane_open(lane), message="the lane open")
+        locker = await asyncpg.connect(dsn)
+        try:
+            async with locker.transaction():
+                await locker.execute("LOCK TABLE pgqueue.jobs IN SHARE ROW EXCLUSIVE MODE")
+                call = asyncio.ensure_future(t.enqueue())
+                await wait_for(lambda: _lock_waiters(dsn), message="the INSERT waiting")
+                call.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await call
+        finally:
+            await locker.close()
+        await t.enqueue()
+        await wait_for(lambda: _lane_open(lane), message="the lane open again")
+        await t.enqueue()
+    assert await count_states(dsn) == {"queued": 4}
+
+
+async def _lock_waiters(dsn: str) -> bool:
+    sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    return bool(await fetchval(dsn, sql) == 1)

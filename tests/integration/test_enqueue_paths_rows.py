@@ -406,3 +406,61 @@ async def test_a_role_that_may_not_insert_enqueues_through_enqueue_one(dsn: str)
         (second, "[2]", "queued"),
     ]
     assert seen == ["plain", "plain"]
+
+
+async def test_an_enqueue_without_options_writes_the_row_of_its_job_request(dsn: str) -> None:
+    """`task.enqueue()` and `app.enqueue(name)` without an option build no JobRequest
+    (App.enqueue_plain): the row is the one their JobRequest writes, the task's registered
+    queue, priority and attempts and its limits mark included, for a registered task and for
+    one defined elsewhere (allow_unknown)."""
+    await fetchval(
+        dsn,
+        "INSERT INTO pgqueue.limits (scope, name, concurrency) VALUES ('task', 'record', 2) "
+        "RETURNING 1",
+    )
+    async with App(dsn) as app:
+
+        @app.task(name="record", queue="rows", priority=3, max_attempts=4)
+        async def record(n: int, label: str = "x") -> None: ...
+
+        plain = [
+            await record.enqueue(1, label="ü"),
+            await app.enqueue("record", [1], {"label": "ü"}),
+        ]
+        requested = await app.enqueue_many([record.job(1, label="ü")])
+        elsewhere = await app.enqueue("elsewhere", [1], {"label": "ü"}, allow_unknown=True)
+        elsewhere_requested = await app.enqueue_many(
+            [app.request("elsewhere", [1], {"label": "ü"}, allow_unknown=True)]
+        )
+    rows = {r["id"]: json.loads(r["row"]) for r in await fetch(dsn, PLAIN_ROWS)}
+    assert [rows[i] for i in plain] == [rows[requested[0]]] * 2
+    assert rows[requested[0]]["queue"] == "rows"
+    assert rows[requested[0]]["priority"] == 3
+    assert rows[requested[0]]["max_attempts"] == 4
+    assert rows[requested[0]]["limited"] is True
+    assert rows[elsewhere] == rows[elsewhere_requested[0]]
+    assert rows[elsewhere]["queue"] == "default"
+    assert rows[elsewhere]["limited"] is False
+
+
+PLAIN_ROWS = (
+    "SELECT id, to_jsonb(j) - 'id' - 'enqueued_at' - 'run_at' AS row FROM pgqueue.jobs AS j"
+)
+
+
+async def test_an_enqueue_without_options_by_a_role_that_may_not_insert_falls_back(
+    dsn: str,
+) -> None:
+    """The plain path's INSERT refused for the role: nothing written by it, the job goes
+    through the JobRequest path (enqueue_one), once per job."""
+    with temporary_role(dsn, "producer") as producer:
+        await fetchval(dsn, f"SELECT pgqueue.grant_producer('{producer}')")
+        async with App(dsn_as(producer, dsn)) as client:
+            first = await client.enqueue("t", [1], allow_unknown=True)
+            assert client.repository.insert_one is False
+            second = await client.enqueue("t", [2], allow_unknown=True)
+    rows = await fetch(dsn, "SELECT id, args::text, state FROM pgqueue.jobs ORDER BY id")
+    assert [(r["id"], r["args"], r["state"]) for r in rows] == [
+        (first, "[1]", "queued"),
+        (second, "[2]", "queued"),
+    ]

@@ -289,7 +289,7 @@ _SET_ID = Enqueued.__dict__["id"].__set__
 _SET_DUPLICATE = Enqueued.__dict__["duplicate"].__set__
 
 
-def _new_jobs(ids: Sequence[int]) -> list[Enqueued]:
+def new_jobs(ids: Sequence[int]) -> list[Enqueued]:
     """Enqueued(id) for each id, none a duplicate: the same objects as the constructor makes, at
     half its cost (a frozen dataclass's __init__ sets each field through object.__setattr__),
     which is a twentieth of a 1,000-job batch."""
@@ -317,6 +317,16 @@ async def insert_one_asyncpg(connection: Any, parameters: tuple[Any, ...]) -> En
     return Enqueued(int(row[0]), False)
 
 
+async def insert_batch_asyncpg(connection: Any, columns: tuple[Any, ...]) -> list[int]:
+    """A batch without unique keys or parents as one plain INSERT in the connection's own role
+    (job_insert_batch.sql), `columns` from `batch_parameters`; the ids, in order. Raises
+    asyncpg's CheckViolationError or NotNullViolationError for a bad job (nothing is written)
+    and InsufficientPrivilegeError for a role that may not insert."""
+    row = await connection.fetchrow(query("job_insert_batch"), *columns)
+    ids: list[int] = row[0]
+    return ids
+
+
 async def enqueue_one_asyncpg(connection: Any, parameters: tuple[Any, ...]) -> Enqueued:
     """One job through pgqueue.enqueue_one, `parameters` from `one_job_parameters`."""
     row = await connection.fetchrow(query("job_enqueue_one"), *parameters)
@@ -334,7 +344,7 @@ async def enqueue_asyncpg(
         return [await enqueue_one_asyncpg(connection, parameters)]
     if batch and (columns := batch_parameters(requests)):
         ids = await connection.fetchval(query("job_enqueue_batch"), *columns)
-        return _new_jobs(ids)
+        return new_jobs(ids)
     payload = encode_jobs(requests)
     rows = await connection.fetch(query("job_enqueue_many"), payload)
     return _rows_to_enqueued(rows)

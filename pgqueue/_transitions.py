@@ -137,6 +137,8 @@ CATALOGUE: tuple[Edge, ...] = (
     Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "pgqueue.enqueue_batch()"),
     # One keyless job by a role that may insert itself (Jobs._insert_one), the same row.
     Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "job_insert_one.sql"),
+    # A keyless batch without parents by a role that may insert itself (Jobs._insert_batch).
+    Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "job_insert_batch.sql"),
     Edge(
         Name.PROMOTED,
         (JobState.SCHEDULED, JobState.RETRYING),

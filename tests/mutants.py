@@ -430,7 +430,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "coalesce(x.run_at, now() + make_interval(secs => coalesce(x.delay, 0))),",
         "coalesce(x.run_at, now()),",
         "a delay given at enqueue is ignored",
-        (f"{T_ENQUEUE}::test_options_priority_delay_run_at_max_attempts",),
+        (f"{T_ROWS}::test_every_path_writes_the_same_row",),
     ),
     Mutant(
         "enqueue-never-scheduled",
@@ -558,6 +558,24 @@ MUTANTS: tuple[Mutant, ...] = (
         "                DEFAULT_QUEUE,\n                config.priority,",
         "task.enqueue() without options writes the default queue, not the task's",
         (f"{T_ROWS}::test_an_enqueue_without_options_writes_the_row_of_its_job_request",),
+    ),
+    Mutant(
+        "plain-batch-insert-ignores-limits",
+        "enqueue",
+        "pgqueue/_sql/job_insert_batch.sql",
+        "b.task = ANY (lim.tasks) OR b.queue = ANY (lim.queues)",
+        "false",
+        "a batch written by the owner's plain INSERT is never limited: its task's limits are skipped",
+        (f"{T_ROWS}::test_every_path_writes_the_same_row",),
+    ),
+    Mutant(
+        "plain-batch-insert-wakes-nobody",
+        "enqueue",
+        "pgqueue/_sql/job_insert_batch.sql",
+        "count(pg_notify('pgqueue_jobs', w.queue))",
+        "count(w.queue)",
+        "a batch written by the owner's plain INSERT wakes no worker",
+        (f"{T_ROWS}::test_a_bad_job_in_a_plain_batch_fails_it_whole_through_the_app",),
     ),
     Mutant(
         "enqueue-one-empty-kwargs-as-array",
@@ -1455,9 +1473,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "limits-queue-limit-not-marked-at-enqueue",
         "limits",
-        "pgqueue/_sql/functions/enqueue_many.v4.sql",
-        "b.task = ANY (limited_tasks) OR b.queue = ANY (limited_queues)",
-        "b.task = ANY (limited_tasks)",
+        "pgqueue/_sql/job_insert_batch.sql",
+        "b.task = ANY (lim.tasks) OR b.queue = ANY (lim.queues)",
+        "b.task = ANY (lim.tasks)",
         "a job of a task without limits in a limited queue is not marked limited, so the plain "
         "claim takes it past the queue's limit",
         (f"{T_LIMITS}::test_a_queue_limit_counts_every_task_of_the_queue",),

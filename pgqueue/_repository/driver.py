@@ -280,6 +280,9 @@ class Lane:
                 await conn.close()
             else:
                 self._conn = conn
+                if self._watchdog is not None:  # armed on another event loop, maybe closed
+                    self._watchdog.cancel()
+                    self._watchdog = None
         finally:
             self._opening = None
 
@@ -327,8 +330,8 @@ class Database:
         # Whether the schema has pgqueue.enqueue_one (revision 0015_enqueue_fast): None until the
         # first single enqueue on the pool or the lane finds out (Jobs.enqueue).
         self.enqueue_one: bool | None = None
-        # Whether this pool's role may INSERT into pgqueue.jobs itself (job_insert_one.sql):
-        # None until the first single job without a unique key finds out.
+        # Whether this pool's role may INSERT into pgqueue.jobs itself (job_insert_one.sql,
+        # job_insert_batch.sql): None until the first keyless job or batch finds out.
         self.insert_one: bool | None = None
         # Whether it has pgqueue.enqueue_batch (revision 0017_enqueue_batch): None until a batch
         # on the pool or the lane finds out it has not (False); the other paths never try it.

@@ -179,8 +179,12 @@ async def test_every_path_wakes_a_listening_worker(app: App, dsn: str) -> None:
     assert sorted(seen) == ["b0", "b1", "q1", "q2", "q3", "q4"]
 
 
-async def test_options_priority_delay_run_at_max_attempts(app: App, dsn: str) -> None:
+@pytest.mark.parametrize("owner", [True, False], ids=["plain INSERT", "enqueue_one"])
+async def test_options_priority_delay_run_at_max_attempts(app: App, dsn: str, owner: bool) -> None:
+    """Through the owner's plain INSERT and, as for a role that may not insert, enqueue_one."""
     record = define_tasks(app)
+    await app.open()
+    app.repository.insert_one = None if owner else False
     await record.using(priority=Priority.HIGH, queue="fast", max_attempts=7).enqueue(1)
     await record.using(delay=300).enqueue(2)
     await record.using(run_at=datetime.now(UTC) + timedelta(days=1)).enqueue(3)

@@ -78,9 +78,14 @@ async def enqueue_everywhere(app: App, dsn: str, delay: float | None) -> list[st
         async with conn.transaction():
             await app.enqueue_requests([job("asyncpg connection")], connection=conn)
         await app.enqueue_requests([job("enqueue_many batch"), JobRequest("record", [], {})])
-        # Without a unique key, a batch goes to pgqueue.enqueue_batch.
+        # Without a unique key, as the owner: the plain INSERT of job_insert_batch.sql; for a
+        # role that may not insert, pgqueue.enqueue_batch.
+        keyless = replace(job("app, plain batch INSERT"), unique_key=None)
+        await app.enqueue_requests([keyless, JobRequest("record", [], {})])
+        app.repository.insert_one = False  # the path to enqueue_batch alone, for comparison
         keyless = replace(job("enqueue_batch batch"), unique_key=None)
         await app.enqueue_requests([keyless, JobRequest("record", [], {})])
+        app.repository.insert_one = True
         query, params = sql_enqueue(job("sql pgqueue.enqueue"))
         await conn.fetchval(query, *params)
         await conn.fetch(
@@ -132,7 +137,7 @@ async def test_every_path_writes_the_same_row(app: App, dsn: str, delay: float |
         {"row": json.loads(r["row"]), "wait": r["wait"], "unique_key": r["unique_key"]}
         for r in await fetch(dsn, ROWS)
     ]
-    assert len(rows) == len(paths) == 10
+    assert len(rows) == len(paths) == 11
     first = rows[0]
     assert first["row"]["state"] == ("queued" if delay is None else "scheduled")
     assert first["row"]["limited"] is True
@@ -257,13 +262,17 @@ async def test_a_bad_job_in_a_plain_batch_fails_it_whole_through_the_app(
     assert [r["id"] for r in await fetch(dsn, "SELECT id FROM pgqueue.jobs ORDER BY id")] == ids
 
 
+@pytest.mark.parametrize("owner", [True, False], ids=["plain INSERT", "enqueue_batch"])
 async def test_plain_batches_go_to_enqueue_batch_and_keyed_ones_to_enqueue_many(
-    app: App, dsn: str
+    app: App, dsn: str, owner: bool
 ) -> None:
     """With pgqueue.enqueue_many out of the way, a plain batch through the app is still written
-    (enqueue_batch, which calls enqueue_many only for a bad batch), in order, ids matching rows;
-    a batch with a unique key or a parent is not (it goes to enqueue_many)."""
+    (the owner's plain INSERT, or enqueue_batch, which calls enqueue_many only for a bad batch),
+    in order, ids matching rows; a batch with a unique key or a parent is not (it goes to
+    enqueue_many)."""
     await fetchval(dsn, "ALTER FUNCTION pgqueue.enqueue_many(jsonb) RENAME TO hidden_many")
+    await app.open()
+    app.repository.insert_one = None if owner else False
     plain = [JobRequest("t", [i], {}, queue=f"q{i % 3}", priority=i % 2) for i in range(50)]
     ids = await app.enqueue_many(plain)
     rows = await fetch(dsn, "SELECT id, args::text, queue, priority FROM pgqueue.jobs ORDER BY id")
@@ -281,9 +290,13 @@ async def test_plain_batches_go_to_enqueue_batch_and_keyed_ones_to_enqueue_many(
     assert await fetchval(dsn, "SELECT count(*) FROM pgqueue.jobs") == 50
 
 
-async def test_only_queued_inserts_wake_a_listening_worker(app: App, dsn: str) -> None:
-    """The enqueue functions send the wake-up (the INSERT trigger is gone since 0015): one per
-    queue with a queued job, none for a scheduled or a waiting one, none for a rollback."""
+@pytest.mark.parametrize("owner", [True, False], ids=["plain INSERTs", "functions"])
+async def test_only_queued_inserts_wake_a_listening_worker(app: App, dsn: str, owner: bool) -> None:
+    """The enqueue statements send the wake-up (the INSERT trigger is gone since 0015): one per
+    queue with a queued job, none for a scheduled or a waiting one, none for a rollback; through
+    the owner's plain INSERTs and, as for a role that may not insert, the functions."""
+    await app.open()
+    app.repository.insert_one = None if owner else False
     conn = await asyncpg.connect(dsn)
     try:
         async with Listener(dsn, "pgqueue_jobs") as listener:
@@ -448,19 +461,23 @@ PLAIN_ROWS = (
 )
 
 
-async def test_an_enqueue_without_options_by_a_role_that_may_not_insert_falls_back(
+async def test_the_plain_inserts_by_a_role_that_may_not_insert_fall_back(
     dsn: str,
 ) -> None:
-    """The plain path's INSERT refused for the role: nothing written by it, the job goes
-    through the JobRequest path (enqueue_one), once per job."""
+    """The plain INSERTs refused for the role: nothing written by them, a batch goes to
+    enqueue_batch and a job without options through the JobRequest path (enqueue_one); the
+    refusal is found out once, by either."""
     with temporary_role(dsn, "producer") as producer:
         await fetchval(dsn, f"SELECT pgqueue.grant_producer('{producer}')")
         async with App(dsn_as(producer, dsn)) as client:
-            first = await client.enqueue("t", [1], allow_unknown=True)
+            batch = await client.enqueue_many(
+                [client.request("t", [n], allow_unknown=True) for n in (1, 2)]
+            )
             assert client.repository.insert_one is False
-            second = await client.enqueue("t", [2], allow_unknown=True)
+            single = await client.enqueue("t", [3], allow_unknown=True)
     rows = await fetch(dsn, "SELECT id, args::text, state FROM pgqueue.jobs ORDER BY id")
     assert [(r["id"], r["args"], r["state"]) for r in rows] == [
-        (first, "[1]", "queued"),
-        (second, "[2]", "queued"),
+        (batch[0], "[1]", "queued"),
+        (batch[1], "[2]", "queued"),
+        (single, "[3]", "queued"),
     ]

@@ -73,15 +73,20 @@ async def test_an_app_on_a_schema_before_0017_enqueues_batches_through_enqueue_m
     empty_db: str,
 ) -> None:
     """The pool/lane path tries pgqueue.enqueue_batch once (autocommit, so a missing function
-    changes nothing) and, on a 0016 schema, sends every batch to enqueue_many from then on."""
+    changes nothing) and, on a 0016 schema, sends every batch to enqueue_many from then on. The
+    owner's plain INSERT (job_insert_batch.sql) needs no function, so it works there too."""
     await migrate.upgrade_async(empty_db, PREVIOUS)
     batch = [JobRequest("t", [i], {}) for i in range(3)]
     app = App(empty_db)
     try:
+        repository = await app._repo()
+        owned = await app.enqueue_many(batch)
+        assert (repository.insert_one, repository.enqueue_batch) == (True, None)
+        repository.insert_one = False  # as a role that may not insert: the functions' path
         first = await app.enqueue_many(batch)
         second = await app.enqueue_many(batch[:2])
-        repository = await app._repo()
         assert repository.enqueue_batch is False
+        repository.insert_one = None
         single = await app.enqueue("t", [9], allow_unknown=True)
         # A keyless single job is the owner's plain INSERT (job_insert_one.sql), which never
         # asks for enqueue_one: it stays unknown, not refused.
@@ -90,7 +95,8 @@ async def test_an_app_on_a_schema_before_0017_enqueues_batches_through_enqueue_m
     finally:
         await app.close()
     assert rows(empty_db, "SELECT id, args::text FROM pgqueue.jobs ORDER BY id") == [
-        (job_id, f"[{i}]") for i, job_id in [*enumerate(first), *enumerate(second)]
+        (job_id, f"[{i}]")
+        for i, job_id in [*enumerate(owned), *enumerate(first), *enumerate(second)]
     ] + [(single, "[9]")]
     await migrate.upgrade_async(empty_db, REVISION)
     app = App(empty_db)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pgqueue import JobRequest
-from pgqueue._enqueue import Enqueued, _new_jobs, batch_parameters
+from pgqueue._enqueue import Enqueued, batch_parameters, new_jobs
 
 
 def test_one_array_per_column_in_enqueue_batch_order() -> None:
@@ -110,7 +110,7 @@ def test_an_empty_batch_has_no_parameters() -> None:
 
 
 def test_new_jobs_are_what_the_constructor_makes() -> None:
-    made = _new_jobs([3, 1, 2])
+    made = new_jobs([3, 1, 2])
     assert made == [Enqueued(3), Enqueued(1), Enqueued(2)]
     assert [hash(e) for e in made] == [hash(Enqueued(i)) for i in (3, 1, 2)]
     assert all(e.duplicate is False for e in made)

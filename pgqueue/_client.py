@@ -21,12 +21,13 @@ from pgqueue._enqueue import Enqueued
 from pgqueue._hooks import Hooks, Instrumentation
 from pgqueue._job import (
     DEFAULT_QUEUE,
+    NO_OPTIONS,
     JobInfo,
     JobOptions,
     JobRequest,
     JobState,
     ParentFailure,
-    parent_ids,
+    job_options,
 )
 from pgqueue._limit_values import Limits
 from pgqueue._names import queue_name_problem
@@ -64,49 +65,6 @@ if TYPE_CHECKING:
     from pgqueue._worker import Worker
 
 logger = logging.getLogger("pgqueue")
-
-# The options of a call that gives none (App.request): built and checked once.
-_NO_OPTIONS = JobOptions()
-
-
-def _options(
-    queue: str | None,
-    priority: int | None,
-    run_at: datetime | None,
-    delay: float | timedelta | None,
-    max_attempts: int | None,
-    unique_key: str | None,
-    limit_key: str | None,
-    depends_on: Sequence[int] | None,
-    on_parent_failure: ParentFailure | None,
-) -> JobOptions:
-    """The options of an `App.request` or `App.enqueue` call: `_NO_OPTIONS` when none is given
-    (the common call: no JobOptions to build and check, a registered task's own defaults as
-    they are, issue 18 goal 1)."""
-    if (
-        queue is None
-        and priority is None
-        and run_at is None
-        and delay is None
-        and max_attempts is None
-        and unique_key is None
-        and limit_key is None
-        and depends_on is None
-        and on_parent_failure is None
-    ):
-        return _NO_OPTIONS
-    return JobOptions(
-        queue=queue,
-        priority=priority,
-        run_at=run_at,
-        delay=delay,
-        max_attempts=max_attempts,
-        unique_key=unique_key,
-        limit_key=limit_key,
-        depends_on=None if depends_on is None else parent_ids(depends_on),
-        on_parent_failure=on_parent_failure,
-    )
-
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -337,7 +295,7 @@ class App:
     ) -> JobRequest:
         """A job for a task given by name, for `enqueue_many`. An unregistered name raises
         UnknownTaskError unless `allow_unknown` (the task lives in another service's worker)."""
-        options = _options(
+        options = job_options(
             queue,
             priority,
             run_at,
@@ -367,7 +325,7 @@ class App:
                     "pass allow_unknown=True to enqueue for a task defined elsewhere"
                 )
             return options.request(task_name, list(args), dict(kwargs or {}))
-        if options is not _NO_OPTIONS:
+        if options is not NO_OPTIONS:
             task = task.with_options(options)
         return task.job(*args, **(kwargs or {}))
 
@@ -391,7 +349,7 @@ class App:
     ) -> int:
         """Enqueue a job for a task given by name; returns the job id. `depends_on`: the job
         waits until those jobs succeeded (docs/workflows.md)."""
-        options = _options(
+        options = job_options(
             queue,
             priority,
             run_at,
@@ -402,12 +360,12 @@ class App:
             depends_on,
             on_parent_failure,
         )
-        if options is _NO_OPTIONS and connection is None:
+        if options is NO_OPTIONS and connection is None:
             task = self.registry.get(task_name)
             if task is not None:
                 return await task.enqueue(*args, **(kwargs or {}))
             if allow_unknown:
-                job_id = await self.enqueue_plain(
+                job_id = await self._enqueue_plain(
                     task_name, args, kwargs or {}, DEFAULT_QUEUE, 0, None
                 )
                 if job_id is not None:
@@ -416,7 +374,7 @@ class App:
         [done] = await self.enqueue_requests([request], connection=connection)
         return done.id
 
-    async def enqueue_plain(
+    async def _enqueue_plain(
         self,
         task: str,
         args: Sequence[Any],

@@ -149,7 +149,7 @@ def plain_job_parameters(
     priority: int,
     max_attempts: int | None,
 ) -> tuple[Any, ...] | None:
-    """`one_job_parameters` for a job without options, from its parts (App.enqueue_plain: no
+    """`one_job_parameters` for a job without options, from its parts (App._enqueue_plain: no
     JobRequest is built), or None when a part needs JobRequest's checks or enqueue_many's
     messages: a task name they would refuse, a value that is not storable. The queue is a
     registered task's (checked at registration) or the default."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
@@ -256,6 +256,49 @@ def _check_names(
         problem = limit_key_problem(limit_key)
     if problem is not None:
         raise ValueError(problem)
+
+
+# The options of a call that gives none: built and checked once.
+NO_OPTIONS = JobOptions()
+
+
+def job_options(
+    queue: str | None,
+    priority: int | None,
+    run_at: datetime | None,
+    delay: float | timedelta | None,
+    max_attempts: int | None,
+    unique_key: str | None,
+    limit_key: str | None,
+    depends_on: Sequence[int] | None,
+    on_parent_failure: ParentFailure | None,
+) -> JobOptions:
+    """The options of an `App.request`, `App.enqueue` or `Task.using` call: `NO_OPTIONS` when
+    none is given (the common call: no JobOptions to build and check, a registered task's own
+    defaults as they are, issue 18 goal 1)."""
+    if (
+        queue is None
+        and priority is None
+        and run_at is None
+        and delay is None
+        and max_attempts is None
+        and unique_key is None
+        and limit_key is None
+        and depends_on is None
+        and on_parent_failure is None
+    ):
+        return NO_OPTIONS
+    return JobOptions(
+        queue=queue,
+        priority=priority,
+        run_at=run_at,
+        delay=delay,
+        max_attempts=max_attempts,
+        unique_key=unique_key,
+        limit_key=limit_key,
+        depends_on=None if depends_on is None else parent_ids(depends_on),
+        on_parent_failure=on_parent_failure,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
 from pgqueue import _payloads as payloads
 from pgqueue._enqueue import Enqueued
-from pgqueue._job import DEFAULT_QUEUE, JobOptions, JobRequest, ParentFailure, parent_ids
+from pgqueue._job import DEFAULT_QUEUE, JobOptions, JobRequest, ParentFailure, job_options
 from pgqueue._limit_values import NO_LIMITS, LimitRow, Limits
 from pgqueue._names import queue_name_problem, task_name_problem
 from pgqueue._periodic import PeriodicSchedule
@@ -36,7 +36,7 @@ class Enqueuer(Protocol):
         self, requests: Sequence[JobRequest], *, connection: Any
     ) -> list[Enqueued]: ...
 
-    async def enqueue_plain(
+    async def _enqueue_plain(
         self,
         task: str,
         args: Sequence[Any],
@@ -136,16 +136,16 @@ class Task(Generic[P, R]):
         holds the job waiting until those jobs succeed; a parent that ends dead or cancelled
         cancels it, unless `on_parent_failure="run"` (docs/workflows.md)."""
         options = self._binding.options.merged(
-            JobOptions(
-                queue=queue,
-                priority=priority,
-                run_at=run_at,
-                delay=delay,
-                max_attempts=max_attempts,
-                unique_key=unique_key,
-                limit_key=limit_key,
-                depends_on=None if depends_on is None else parent_ids(depends_on),
-                on_parent_failure=on_parent_failure,
+            job_options(
+                queue,
+                priority,
+                run_at,
+                delay,
+                max_attempts,
+                unique_key,
+                limit_key,
+                depends_on,
+                on_parent_failure,
             )
         )
         binding = replace(
@@ -190,7 +190,7 @@ class Task(Generic[P, R]):
             # takes the full path (hooks, a role or schema without the plain INSERT).
             config = self.config
             json_args, json_kwargs = self._arguments(args, kwargs)
-            job_id = await self._enqueuer.enqueue_plain(
+            job_id = await self._enqueuer._enqueue_plain(
                 config.name,
                 json_args,
                 json_kwargs,

@@ -6,12 +6,14 @@ connection the server dropped is replaced; `close()` closes it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from pgqueue import App, DatabaseUnavailableError
+from pgqueue import App, DatabaseUnavailableError, Task
 from tests.helpers import count_states, fetchval, wait_for
 
 OTHERS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1"
@@ -84,27 +86,65 @@ async def test_a_lane_call_past_command_timeout_is_cancelled_on_the_server_and_r
     async def t() -> None: ...
 
     async with app:
-        await t.enqueue()
-        await t.enqueue()
-        lane = app.repository.lane
-        assert lane is not None
-        await wait_for(lambda: _lane_open(lane), message="the lane open")
-        pid = lane._conn.get_server_pid()  # type: ignore[union-attr]
-        locker = await asyncpg.connect(dsn)
-        try:
-            async with locker.transaction():
-                await locker.execute("LOCK TABLE pgqueue.jobs IN SHARE ROW EXCLUSIVE MODE")
-                started = time.monotonic()
-                with pytest.raises(DatabaseUnavailableError, match=r"command_timeout \(0.5 s\)"):
-                    await asyncio.wait_for(t.enqueue(), 10)
-                assert time.monotonic() - started < 5
-                await wait_for(lambda: _not_waiting(dsn, pid), message="the INSERT cancelled")
-        finally:
-            await locker.close()
-        await t.enqueue()  # on the pool while the lane reopens
-        await wait_for(lambda: _lane_open(lane), message="the lane open again")
-        await t.enqueue()
+        lane = await _opened_lane(app, t)
+        pid = lane._conn.get_server_pid()  # type: ignore[attr-defined]
+        async with _jobs_locked(dsn):
+            started = time.monotonic()
+            with pytest.raises(DatabaseUnavailableError, match=r"command_timeout \(0.5 s\)"):
+                await asyncio.wait_for(t.enqueue(), 10)
+            assert time.monotonic() - started < 5
+            await wait_for(lambda: _not_waiting(dsn, pid), message="the INSERT cancelled")
+        await _serves_again(t, lane)
     assert await count_states(dsn) == {"queued": 4}
+
+
+async def test_a_cancel_of_a_lane_call_stays_a_cancel(dsn: str) -> None:
+    """A caller cancelled by its own code (a request handler's timeout) gets CancelledError, not
+    the watchdog's timeout, its INSERT writes nothing, and the lane serves the next call."""
+    app = App(dsn, pool_max_size=3, command_timeout=30)
+
+    @app.task(name="t")
+    async def t() -> None: ...
+
+    async with app:
+        lane = await _opened_lane(app, t)
+        async with _jobs_locked(dsn):
+            call = asyncio.ensure_future(t.enqueue())
+            await wait_for(lambda: _lock_waiters(dsn), message="the INSERT waiting")
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        await _serves_again(t, lane)
+    assert await count_states(dsn) == {"queued": 4}
+
+
+async def _opened_lane(app: App, t: Task[[], None]) -> object:
+    """Two enqueues (the second opens the lane), and the lane once it is open."""
+    await t.enqueue()
+    await t.enqueue()
+    lane = app.repository.lane
+    assert lane is not None
+    await wait_for(lambda: _lane_open(lane), message="the lane open")
+    return lane
+
+
+async def _serves_again(t: Task[[], None], lane: object) -> None:
+    """One enqueue on the pool while the lane reopens, one on the lane again."""
+    await t.enqueue()
+    await wait_for(lambda: _lane_open(lane), message="the lane open again")
+    await t.enqueue()
+
+
+@contextlib.asynccontextmanager
+async def _jobs_locked(dsn: str) -> AsyncIterator[None]:
+    """pgqueue.jobs locked against INSERTs by another session until the block ends."""
+    locker = await asyncpg.connect(dsn)
+    try:
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE pgqueue.jobs IN SHARE ROW EXCLUSIVE MODE")
+            yield
+    finally:
+        await locker.close()
 
 
 async def _not_waiting(dsn: str, pid: int) -> bool:
@@ -114,37 +154,6 @@ async def _not_waiting(dsn: str, pid: int) -> bool:
         pid,
     )
     return bool(waiting == 0)
-
-
-async def test_a_cancel_of_a_lane_call_stays_a_cancel(dsn: str) -> None:
-    """A caller cancelled by its own code (a request handler's timeout) gets CancelledError, not
-    the watchdog's timeout, and the lane serves the next call."""
-    app = App(dsn, pool_max_size=3, command_timeout=30)
-
-    @app.task(name="t")
-    async def t() -> None: ...
-
-    async with app:
-        await t.enqueue()
-        await t.enqueue()
-        lane = app.repository.lane
-        assert lane is not None
-        await wait_for(lambda: _lane_open(lane), message="the lane open")
-        locker = await asyncpg.connect(dsn)
-        try:
-            async with locker.transaction():
-                await locker.execute("LOCK TABLE pgqueue.jobs IN SHARE ROW EXCLUSIVE MODE")
-                call = asyncio.ensure_future(t.enqueue())
-                await wait_for(lambda: _lock_waiters(dsn), message="the INSERT waiting")
-                call.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await call
-        finally:
-            await locker.close()
-        await t.enqueue()
-        await wait_for(lambda: _lane_open(lane), message="the lane open again")
-        await t.enqueue()
-    assert await count_states(dsn) == {"queued": 4}
 
 
 async def _lock_waiters(dsn: str) -> bool:

@@ -423,7 +423,7 @@ async def test_a_role_that_may_not_insert_enqueues_through_enqueue_one(dsn: str)
 
 async def test_an_enqueue_without_options_writes_the_row_of_its_job_request(dsn: str) -> None:
     """`task.enqueue()` and `app.enqueue(name)` without an option build no JobRequest
-    (App.enqueue_plain): the row is the one their JobRequest writes, the task's registered
+    (App._enqueue_plain): the row is the one their JobRequest writes, the task's registered
     queue, priority and attempts and its limits mark included, for a registered task and for
     one defined elsewhere (allow_unknown)."""
     await fetchval(

@@ -390,7 +390,7 @@ class App:
         plain INSERT does not apply (pgqueue._enqueue.plain_job_parameters, Jobs.enqueue_plain).
         Nothing is written when it returns None."""
         repository = self._repository
-        if self.hooks or repository is None:
+        if repository is None or not self._plain_enqueue_open():
             return None
         parameters = enqueue_paths.plain_job_parameters(
             task, args, kwargs, queue, priority, max_attempts
@@ -399,6 +399,13 @@ class App:
             return None
         done = await repository.enqueue_plain(parameters)
         return None if done is None else done.id
+
+    def _plain_enqueue_open(self) -> bool:
+        """Whether `_enqueue_plain` may write now: no instrumentation, the App open, and its role
+        not refused the plain INSERT. Asked before the arguments are prepared, so a caller that
+        cannot take the path (a least-privileged producer) does not prepare them twice."""
+        repository = self._repository
+        return not self.hooks and repository is not None and repository.insert_one is not False
 
     async def enqueue_many(
         self, jobs: Sequence[JobRequest], *, connection: Any = None

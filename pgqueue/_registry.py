@@ -46,6 +46,8 @@ class Enqueuer(Protocol):
         max_attempts: int | None,
     ) -> int | None: ...
 
+    def _plain_enqueue_open(self) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class TaskConfig:
@@ -184,7 +186,7 @@ class Task(Generic[P, R]):
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> int:
         """Enqueue one job and return its id."""
-        if self._plain:
+        if self._plain and self._enqueuer._plain_enqueue_open():
             # No option and no caller's connection (the common call): the job's parameters
             # straight to the App, without a JobRequest (issue 18 goal 1); None means the App
             # takes the full path (hooks, a role or schema without the plain INSERT).

@@ -533,6 +533,15 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_LANE}::test_a_lane_call_past_command_timeout_is_cancelled_on_the_server_and_raises",),
     ),
     Mutant(
+        "lane-watchdog-cancels-before-the-calls-bound",
+        "enqueue",
+        "pgqueue/_repository/driver.py",
+        "        if left > 0:\n            self._watch_in(left)",
+        "        if False:\n            self._watch_in(left)",
+        "the watchdog armed by an earlier call cancels the next one before its command_timeout",
+        (f"{T_LANE}::test_a_lane_call_past_command_timeout_is_cancelled_on_the_server_and_raises",),
+    ),
+    Mutant(
         "lane-terminates-before-the-cancel-is-sent",
         "enqueue",
         "pgqueue/_repository/driver.py",

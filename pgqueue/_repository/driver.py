@@ -187,14 +187,14 @@ class Lane:
 
     def take(self) -> asyncpg.Connection | None:
         """The lane's connection, now reserved for one call, or None: use the pool."""
+        if self._busy:  # before the check below: the call under way gives its own back
+            return None
         conn = self._conn
         if conn is None or conn.is_closed():
             self._conn = None
             self._asked += 1
             if self._asked > 1:
                 self._open_soon()
-            return None
-        if self._busy:
             return None
         self._busy = True
         if self.command_timeout is not None:
@@ -223,7 +223,8 @@ class Lane:
             isinstance(error, asyncpg.PostgresError) and not isinstance(error, _UNAVAILABLE)
         )
         if not healthy:
-            self._conn = None
+            if self._conn is conn:
+                self._conn = None
             self._retiring = asyncio.ensure_future(self._retire(conn))
         return timed_out
 
@@ -262,7 +263,8 @@ class Lane:
 
     def _open_soon(self) -> None:
         if (
-            self._opening is None
+            self._conn is None
+            and self._opening is None
             and self._retiring is None
             and not self._closed
             and time.monotonic() >= self._retry_at
@@ -295,9 +297,8 @@ class Lane:
             self._opening.cancel()
             with contextlib.suppress(BaseException):
                 await self._opening
-        if self._retiring is not None:  # bounded by `timeout` itself
-            with contextlib.suppress(BaseException):
-                await self._retiring
+        if self._retiring is not None:  # bounded by `timeout` itself; a cancel of close() stays
+            await asyncio.wait([self._retiring])
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             try:

@@ -421,7 +421,9 @@ async def test_a_role_that_may_not_insert_enqueues_through_enqueue_one(dsn: str)
     assert seen == ["plain", "plain"]
 
 
-async def test_an_enqueue_without_options_writes_the_row_of_its_job_request(dsn: str) -> None:
+async def test_an_enqueue_without_options_writes_the_row_of_its_job_request(
+    dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`task.enqueue()` and `app.enqueue(name)` without an option build no JobRequest
     (App._enqueue_plain): the row is the one their JobRequest writes, the task's registered
     queue, priority and attempts and its limits mark included, for a registered task and for
@@ -436,12 +438,15 @@ async def test_an_enqueue_without_options_writes_the_row_of_its_job_request(dsn:
         @app.task(name="record", queue="rows", priority=3, max_attempts=4)
         async def record(n: int, label: str = "x") -> None: ...
 
+        built = _count_job_requests(monkeypatch)
         plain = [
             await record.enqueue(1, label="ü"),
             await app.enqueue("record", [1], {"label": "ü"}),
         ]
-        requested = await app.enqueue_many([record.job(1, label="ü")])
         elsewhere = await app.enqueue("elsewhere", [1], {"label": "ü"}, allow_unknown=True)
+        assert built == []  # the plain path took all three: no JobRequest was built
+        requested = await app.enqueue_many([record.job(1, label="ü")])
+        assert len(built) == 1
         elsewhere_requested = await app.enqueue_many(
             [app.request("elsewhere", [1], {"label": "ü"}, allow_unknown=True)]
         )
@@ -459,6 +464,19 @@ async def test_an_enqueue_without_options_writes_the_row_of_its_job_request(dsn:
 PLAIN_ROWS = (
     "SELECT id, to_jsonb(j) - 'id' - 'enqueued_at' - 'run_at' AS row FROM pgqueue.jobs AS j"
 )
+
+
+def _count_job_requests(monkeypatch: pytest.MonkeyPatch) -> list[JobRequest]:
+    """The JobRequests built from now on, as they are checked (JobRequest.__post_init__)."""
+    built: list[JobRequest] = []
+    check = JobRequest.__post_init__
+
+    def counted(request: JobRequest) -> None:
+        built.append(request)
+        check(request)
+
+    monkeypatch.setattr(JobRequest, "__post_init__", counted)
+    return built
 
 
 async def test_the_plain_inserts_by_a_role_that_may_not_insert_fall_back(

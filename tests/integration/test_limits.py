@@ -112,7 +112,12 @@ async def test_rate_limit_holds_across_two_workers(dsn: str, app: App, second_ap
     # 20/s with a burst of 2 (docs/limits.md): 2 at once, then one every 50 ms: 4.9 s.
     print(f"100 jobs at 20/s over two workers took {took:.2f}s")
     assert 4.5 <= took <= 7.0, f"100 jobs at 20/s took {took:.2f}s"
-    starts = [start for start, _ in spans]
+    # The claim's own times (started_at, the claim's now(), the clock its bucket refills by):
+    # a start the worker's event loop noticed late on a busy machine put 23 in a second of the
+    # workers' clocks once, with no claim past the bucket.
+    rows = await fetch(dsn, "SELECT started_at FROM pgqueue.jobs")
+    starts = [r["started_at"].timestamp() for r in rows]
+    assert len(starts) == len(spans) == 100
     assert most_in_a_window(starts, 1.0) <= 22  # 20 a second and the burst, never more
 
 

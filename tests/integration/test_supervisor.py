@@ -65,6 +65,14 @@ async def test_jobs_that_crash_their_process_do_not_take_the_fleet_down(
         await wait_for(all_finished, 240, interval=0.2, message="every job to finish")
         assert sup.alive, sup.output()
         await wait_for(lambda: _count(serving_children(dsn, sup.pid), 2), 60, message="2 again")
+
+        # A dead worker's job is rescued once the worker is silent past its ttl; its row is
+        # marked lost by the reaper's next pass, which may come after the job is done.
+        async def every_crashed_worker_marked_lost() -> bool:
+            lost = await fetchval(dsn, "SELECT count(*) FROM pgqueue.workers WHERE state = 'lost'")
+            return bool(lost >= 18)
+
+        await wait_for(every_crashed_worker_marked_lost, 30, message="18 workers marked lost")
         sup.send(signal.SIGTERM)
         code = await sup.wait_exit(60)
         output = sup.output()

@@ -469,6 +469,15 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{T_ROWS}::test_only_queued_inserts_wake_a_listening_worker",),
     ),
     Mutant(
+        "plain-insert-skips-limits-that-exist",
+        "enqueue",
+        "pgqueue/_sql/job_insert_one.sql",
+        "CASE WHEN EXISTS (SELECT FROM pgqueue.limits)",
+        "CASE WHEN NOT EXISTS (SELECT FROM pgqueue.limits)",
+        "a single job written by the plain INSERT is not limited while limits exist",
+        (f"{T_ROWS}::test_an_enqueue_without_options_writes_the_row_of_its_job_request",),
+    ),
+    Mutant(
         "plain-insert-takes-args-of-any-type",
         "enqueue",
         "pgqueue/_sql/job_insert_one.sql",

@@ -26,9 +26,15 @@ WITH inserted AS (
            coalesce(nullif(v.metadata, 'null'::jsonb), '{}'::jsonb),
            v.limit_key,
            -- Limited when its task or its queue has limits (the primary key of pgqueue.limits).
-           EXISTS (SELECT 1 FROM pgqueue.limits AS l WHERE l.scope = 'task' AND l.name = v.task)
-           OR EXISTS (SELECT 1 FROM pgqueue.limits AS l
-                      WHERE l.scope = 'queue' AND l.name = v.queue)
+           -- Most databases have none: one look at the empty table (an InitPlan, a scan of no
+           -- pages) costs less than the two index probes, 1.5-2% of a single enqueue measured.
+           CASE WHEN EXISTS (SELECT FROM pgqueue.limits)
+                THEN EXISTS (SELECT 1 FROM pgqueue.limits AS l
+                             WHERE l.scope = 'task' AND l.name = v.task)
+                     OR EXISTS (SELECT 1 FROM pgqueue.limits AS l
+                                WHERE l.scope = 'queue' AND l.name = v.queue)
+                ELSE false
+           END
     FROM (
         SELECT $1::text AS task,
                coalesce($2::text::jsonb, '[]'::jsonb) AS args,

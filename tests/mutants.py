@@ -463,7 +463,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "plain-insert-wakes-for-scheduled",
         "enqueue",
         "pgqueue/_sql/job_insert_one.sql",
-        "CASE WHEN i.state = 'queued' THEN pg_notify",
+        "CASE WHEN j.state = 'queued' THEN pg_notify",
         "CASE WHEN true THEN pg_notify",
         "a single scheduled job written by the plain INSERT wakes its queue's workers",
         (f"{T_ROWS}::test_only_queued_inserts_wake_a_listening_worker",),

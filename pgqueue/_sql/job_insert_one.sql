@@ -11,42 +11,38 @@
 -- message every path gives (pgqueue/_repository/jobs.py). A role without the privilege gets
 -- "permission denied" once and uses enqueue_one from then on. Defaults, state rule, limited mark
 -- and wake-up as enqueue_one v2; tests/integration/test_enqueue_paths_rows.py compares the rows.
-INSERT INTO pgqueue.jobs AS j
-    (task, args, kwargs, queue, priority, state, run_at, max_attempts, metadata, limit_key,
-     limited)
-SELECT v.task,
-       CASE jsonb_typeof(v.args) WHEN 'array' THEN v.args WHEN 'null' THEN '[]'::jsonb END,
-       CASE jsonb_typeof(v.kwargs) WHEN 'object' THEN v.kwargs WHEN 'null' THEN '{}'::jsonb END,
-       v.queue,
-       v.priority,
-       CASE WHEN v.run_at > now() THEN 'scheduled' ELSE 'queued' END,
-       v.run_at,
-       v.max_attempts,
-       coalesce(nullif(v.metadata, 'null'::jsonb), '{}'::jsonb),
-       v.limit_key,
-       -- Limited when its task or its queue has limits (the primary key of pgqueue.limits).
-       -- Most databases have none: one look at the empty table (an InitPlan, a scan of no
-       -- pages) costs less than the two index probes (docs/benchmarks.md).
-       CASE WHEN EXISTS (SELECT FROM pgqueue.limits)
-            THEN EXISTS (SELECT 1 FROM pgqueue.limits AS l
-                         WHERE l.scope = 'task' AND l.name = v.task)
-                 OR EXISTS (SELECT 1 FROM pgqueue.limits AS l
-                            WHERE l.scope = 'queue' AND l.name = v.queue)
-            ELSE false
-       END
-FROM (
-    SELECT $1::text AS task,
-           coalesce($2::text::jsonb, '[]'::jsonb) AS args,
-           coalesce($3::text::jsonb, '{}'::jsonb) AS kwargs,
-           coalesce($4::text, 'default') AS queue,
-           coalesce($5::integer, 0) AS priority,
-           coalesce($6::text::timestamptz,
-                    now() + make_interval(secs => coalesce($7::float8, 0))) AS run_at,
-           $8::integer AS max_attempts,
-           $9::text::jsonb AS metadata,
-           $10::text AS limit_key
-) AS v
--- The wake-up is in RETURNING, not in a CTE around the INSERT: a CTE's tuplestore and scan cost
--- 4-5% of the backend's CPU per job, measured (docs/benchmarks.md).
-RETURNING j.id,
-          CASE WHEN j.state = 'queued' THEN pg_notify('pgqueue_jobs', j.queue) END AS woken
+WITH inserted AS (
+    INSERT INTO pgqueue.jobs AS j
+        (task, args, kwargs, queue, priority, state, run_at, max_attempts, metadata, limit_key,
+         limited)
+    SELECT v.task,
+           CASE jsonb_typeof(v.args) WHEN 'array' THEN v.args WHEN 'null' THEN '[]'::jsonb END,
+           CASE jsonb_typeof(v.kwargs) WHEN 'object' THEN v.kwargs WHEN 'null' THEN '{}'::jsonb END,
+           v.queue,
+           v.priority,
+           CASE WHEN v.run_at > now() THEN 'scheduled' ELSE 'queued' END,
+           v.run_at,
+           v.max_attempts,
+           coalesce(nullif(v.metadata, 'null'::jsonb), '{}'::jsonb),
+           v.limit_key,
+           -- Limited when its task or its queue has limits (the primary key of pgqueue.limits).
+           EXISTS (SELECT 1 FROM pgqueue.limits AS l WHERE l.scope = 'task' AND l.name = v.task)
+           OR EXISTS (SELECT 1 FROM pgqueue.limits AS l
+                      WHERE l.scope = 'queue' AND l.name = v.queue)
+    FROM (
+        SELECT $1::text AS task,
+               coalesce($2::text::jsonb, '[]'::jsonb) AS args,
+               coalesce($3::text::jsonb, '{}'::jsonb) AS kwargs,
+               coalesce($4::text, 'default') AS queue,
+               coalesce($5::integer, 0) AS priority,
+               coalesce($6::text::timestamptz,
+                        now() + make_interval(secs => coalesce($7::float8, 0))) AS run_at,
+               $8::integer AS max_attempts,
+               $9::text::jsonb AS metadata,
+               $10::text AS limit_key
+    ) AS v
+    RETURNING j.id, j.queue, j.state
+)
+SELECT i.id,
+       CASE WHEN i.state = 'queued' THEN pg_notify('pgqueue_jobs', i.queue) END AS woken
+FROM inserted AS i

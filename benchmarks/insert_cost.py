@@ -2,8 +2,8 @@
 "Single enqueue: the statement's own cost"): job_insert_one.sql as it is, two reshapings of it
 that were measured and not kept (the pgqueue.limits probes only when the table has a row; the
 wake-up from RETURNING instead of a CTE around the INSERT) and the statement without the limits
-lookup at all (the floor), each against the raw INSERT + NOTIFY of the benchmark's goal-1 row,
-into the same table.
+lookup at all (the floor), each against the raw INSERT + NOTIFY of the benchmark's goal-1 row
+(into bench.raw_jobs, a copy of pgqueue.jobs with its indexes and checks).
 
     python -m benchmarks.insert_cost [--rounds 40] [--limits 0]
 
@@ -24,19 +24,13 @@ from pathlib import Path
 
 import asyncpg
 
+from benchmarks.baselines import INSERT_NOTIFY
 from benchmarks.db import Databases
 from pgqueue._sql import query
 
 BLOCK = 100
 
-RAW = """
-WITH i AS (
-    INSERT INTO pgqueue.jobs (task, args, kwargs, queue)
-    VALUES ($1, $2::jsonb, $3::jsonb, $4)
-    RETURNING id, queue
-)
-SELECT i.id, pg_notify('bench_raw', i.queue) FROM i
-"""
+RAW = INSERT_NOTIFY
 
 CURRENT = query("job_insert_one")
 _PROBES = """EXISTS (SELECT 1 FROM pgqueue.limits AS l WHERE l.scope = 'task' AND l.name = v.task)

@@ -5,13 +5,14 @@ wake-up from RETURNING instead of a CTE around the INSERT) and the statement wit
 lookup at all (the floor), each against the raw INSERT + NOTIFY of the benchmark's goal-1 row
 (into bench.raw_jobs, a copy of pgqueue.jobs with its indexes and checks).
 
-    python -m benchmarks.insert_cost [--rounds 40] [--limits 0]
+    python -m benchmarks.insert_cost [--rounds 40] [--limits 0] [--plan-cache-mode MODE]
 
 One connection on a fresh migrated database runs every variant in alternated blocks of 100
 autocommitted jobs. Per variant: the median block's wall time per job, and the backend's own
 CPU time per job (/proc/<backend pid>/schedstat, so the server must run on this machine): the
 CPU figure is the steadier one, since a commit's WAL flush dominates the wall time and varies.
 `--limits N` first writes N task limits that match no job (a database that uses limits).
+`--plan-cache-mode MODE` sets PostgreSQL's plan_cache_mode on the connection first.
 """
 
 from __future__ import annotations
@@ -72,12 +73,16 @@ def _cpu_ns(schedstat: Path) -> int:
     return int(schedstat.read_text().split()[0])
 
 
-async def main(rounds: int, limits: int) -> None:
+async def main(rounds: int, limits: int, plan_cache_mode: str | None) -> None:
     dbs = Databases()
     try:
         async with dbs.fresh() as dsn:
             conn = await asyncpg.connect(dsn)
             try:
+                if plan_cache_mode is not None:
+                    await conn.execute(
+                        "SELECT set_config('plan_cache_mode', $1, false)", plan_cache_mode
+                    )
                 await _measure(conn, rounds, limits)
             finally:
                 await conn.close()
@@ -128,5 +133,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--limits", type=int, default=0)
+    parser.add_argument(
+        "--plan-cache-mode", choices=("auto", "force_generic_plan", "force_custom_plan")
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.limits))
+    asyncio.run(main(args.rounds, args.limits, args.plan_cache_mode))

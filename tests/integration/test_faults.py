@@ -145,6 +145,8 @@ async def test_sigkill_mid_job_is_rescued_by_another_worker(
             await wait_for(lambda: succeeded(dsn, [held]), 30, message="rescue of held job")
             rescue_time = time.monotonic() - killed_at
             await wait_for(lambda: succeeded(dsn, after), message="jobs after the kill")
+            # Marked lost by B's rescuer in the pass that rescued its job (rescuer.py).
+            await wait_for(lambda: worker_in(dsn, wid_a, "lost"), 10, message="A marked lost")
             assert b.alive
 
     # The point: rescued by its worker's own 2 s ttl. One rescue pass (every 0.5 s) after the
@@ -345,12 +347,15 @@ async def test_worker_carries_on_across_a_database_restart(
         wid = await worker_id(dsn, w.pid)
         before = await enqueue_work(dsn, runs, 10)
         await wait_for(lambda: succeeded(dsn, before), message="jobs before the restart")
-        away = await enqueue_work(dsn, runs, 3, seconds=0.5)  # return while the database is down
-        held = await enqueue_work(dsn, runs, 3, gate=str(gate))  # return after it is back
+        # Return while the database is down (their gate opens once it is), and after it is back.
+        down_gate = tmp_path / "down-gate"
+        away = await enqueue_work(dsn, runs, 3, gate=str(down_gate))
+        held = await enqueue_work(dsn, runs, 3, gate=str(gate))
         await wait_for(lambda: all(started(runs, i) for i in away + held), message="in flight")
 
         cluster.stop("fast")
         down_at = time.monotonic()
+        open_gate(down_gate)
         await wait_for(lambda: ended(runs, away), 10, message="jobs returning while it is down")
         await asyncio.sleep(max(0.0, OUTAGE - (time.monotonic() - down_at)))  # the outage
         assert w.alive

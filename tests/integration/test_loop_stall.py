@@ -95,8 +95,18 @@ async def test_an_async_task_blocking_the_loop_does_not_get_its_worker_declared_
             await wait_for(lambda: len(runs) == 3, message="the bystanders running")
             blocker = await app.enqueue("blocker")
             await wait_for(lambda: all_finished(dsn, 4), 20, message="every job finished")
-            assert worker.ops.metrics is not None
-            text = worker.ops.metrics.exposition()
+            metrics = worker.ops.metrics
+            assert metrics is not None
+            # The watcher measures a stall once the loop answers again, a moment after it did.
+            await wait_for(
+                lambda: (
+                    sample(metrics.exposition(), "pgqueue_event_loop_stall_seconds_count")
+                    is not None
+                ),
+                10,
+                message="the stall measured",
+            )
+            text = metrics.exposition()
     assert rescuer.lost == 0 and not rescuer.rescued
     assert runs == Counter({(i, 1): 1 for i in [*bystanders, blocker]})
     rows = await fetch(dsn, "SELECT state, attempts, errors::text FROM pgqueue.jobs")

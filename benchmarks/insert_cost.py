@@ -10,7 +10,8 @@ lookup at all (the floor), each against the raw INSERT + NOTIFY of the benchmark
 One connection on a fresh migrated database runs every variant in alternated blocks of 100
 autocommitted jobs. Per variant: the median block's wall time per job, and the backend's own
 CPU time per job (/proc/<backend pid>/schedstat, so the server must run on this machine): the
-CPU figure is the steadier one, since a commit's WAL flush dominates the wall time and varies.
+CPU figure is the steadier one, since much of the wall time is the commit's WAL flush, which
+varies with the disk.
 `--limits N` first writes N task limits that match no job (a database that uses limits).
 `--plan-cache-mode MODE` sets PostgreSQL's plan_cache_mode on the connection first.
 """

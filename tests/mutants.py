@@ -1101,6 +1101,18 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     # -- services (the background loops on pgqueue/_services/_base.py) --------------------------
     Mutant(
+        "services-rescue-pass-without-the-reap",
+        "services",
+        "pgqueue/_repository/__init__.py",
+        "                lost, _pruned = await self.reap_workers(retention_seconds, connection=conn)\n",
+        "                lost = 0\n",
+        "a rescue pass puts a silent worker's jobs back but leaves its row running",
+        (
+            "tests/integration/test_lost_worker.py::"
+            "test_one_rescue_pass_marks_lost_the_worker_of_every_job_it_rescues",
+        ),
+    ),
+    Mutant(
         "services-rescuer-judges-while-cut-off",
         "services",
         "pgqueue/_services/rescuer.py",

@@ -82,3 +82,17 @@ class Repository(Jobs, Workers, Leases, Schedules, Stats, Limits, DrainQueries):
             prepared_statements=prepared_statements,
         )
         return cls(pool, dsn, lane, prepared_statements=prepared_statements)
+
+    async def rescue_pass(
+        self, retention_seconds: float, limit: int = 1000
+    ) -> tuple[int, dict[int, str]]:
+        """One rescue pass (services/rescuer.py): `reap_workers`, then `rescue_jobs`, in one
+        transaction; returns (workers marked lost, job id -> new state). One transaction gives
+        both statements one now(), so the pass that puts a job back has marked its worker lost
+        too, and the reap's row locks hold a concurrent heartbeat of a worker it marks until the
+        pass commits, when the beat learns it was lost (worker_heartbeat.sql)."""
+        with translated(self.dsn):
+            async with self.pool.acquire() as conn, conn.transaction():
+                lost, _pruned = await self.reap_workers(retention_seconds, connection=conn)
+                rescued = await self.rescue_jobs(limit, connection=conn)
+        return lost, rescued

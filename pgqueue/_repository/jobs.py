@@ -282,10 +282,12 @@ class Jobs(Database):
             rows = await self.pool.fetch(query("job_promote_due"), limit, now)
         return {r["queue"]: int(r["jobs"]) for r in rows}
 
-    async def rescue_jobs(self, limit: int = 1000) -> dict[int, str]:
-        """Requeue or dead-letter jobs held by dead workers; returns job id -> new state."""
+    async def rescue_jobs(self, limit: int = 1000, connection: Any = None) -> dict[int, str]:
+        """Requeue or dead-letter jobs held by dead workers; returns job id -> new state. On
+        `connection` when given (Repository.rescue_pass: in its transaction), else on the pool."""
         with translated(self.dsn):
-            rows = await self.pool.fetch(query("job_rescue"), limit)
+            on = self.pool if connection is None else connection
+            rows = await on.fetch(query("job_rescue"), limit)
         return {r["id"]: r["state"] for r in rows}
 
     async def release_unclaimed(self, worker_id: str, known: Sequence[int]) -> list[int]:

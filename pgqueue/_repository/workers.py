@@ -122,10 +122,14 @@ class Workers(Database):
                 worker.active,
             )
 
-    async def reap_workers(self, retention_seconds: float) -> tuple[int, int]:
-        """Mark silent workers lost and prune old rows; returns (lost, pruned)."""
+    async def reap_workers(
+        self, retention_seconds: float, connection: Any = None
+    ) -> tuple[int, int]:
+        """Mark silent workers lost and prune old rows; returns (lost, pruned). On `connection`
+        when given (Repository.rescue_pass: in its transaction), else on the pool."""
         with translated(self.dsn):
-            row = await self.pool.fetchrow(query("worker_reap"), retention_seconds)
+            on = self.pool if connection is None else connection
+            row = await on.fetchrow(query("worker_reap"), retention_seconds)
         return (int(row["lost"]), int(row["pruned"])) if row else (0, 0)
 
     async def list_workers(self, include_stopped: bool) -> list[Row]:

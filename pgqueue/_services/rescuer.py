@@ -1,5 +1,5 @@
-"""Rescuer: puts the jobs of silent workers back and marks those workers lost (job_rescue.sql,
-worker_reap.sql).
+"""Rescuer: marks silent workers lost and puts their jobs back, in one transaction (worker_reap.sql,
+job_rescue.sql: Repository.rescue_pass).
 
 Any live worker rescues the jobs of dead ones; SKIP LOCKED keeps two rescuers apart. A worker
 whose own heartbeats have not reached the database for a ttl skips its passes: cut off from
@@ -51,12 +51,7 @@ class Rescuer(Service):
         if self.cut_off():
             self.skipped += 1
             return
-        # Rescue first, then reap: each statement has its own now(), and a worker silent past
-        # its ttl at the rescue is still silent at the reap, so the pass that puts a job back
-        # also marks its worker lost (reaping first, a worker crossing its ttl between the two
-        # had its job rescued by this pass and its row marked lost only by the next one).
-        rescued = await self.repository.rescue_jobs()
-        lost, _pruned = await self.repository.reap_workers(self.worker_retention)
+        lost, rescued = await self.repository.rescue_pass(self.worker_retention)
         self.rescued += len(rescued)
         if lost or rescued:
             logger.warning(

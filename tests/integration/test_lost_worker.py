@@ -126,3 +126,41 @@ async def test_a_job_rescued_from_a_live_worker_runs_there_once_at_a_time(
         await fetchval(dsn, "SELECT state FROM pgqueue.workers WHERE id = $1::uuid", worker.id)
         == "stopped"
     )
+
+
+async def test_one_rescue_pass_marks_lost_the_worker_of_every_job_it_rescues(
+    app: App, dsn: str
+) -> None:
+    """Repository.rescue_pass reaps and rescues in one transaction, so one now(): the job of a
+    worker silent past its ttl goes back to the queue in the same pass that marks the worker
+    lost, and a live worker's job and row are left alone."""
+    await app.open()
+    silent, live = str(uuid.uuid4()), str(uuid.uuid4())
+    for worker_id in (silent, live):
+        assert await app.repository.heartbeat(worker_row(worker_id)) == "new"
+    jobs = {}
+    for worker_id in (silent, live):
+        jobs[worker_id] = await app.enqueue("elsewhere", allow_unknown=True)
+        await fetchval(
+            dsn,
+            "UPDATE pgqueue.jobs SET state = 'running', worker_id = $2::uuid, attempts = 1, "
+            "started_at = now() WHERE id = $1 RETURNING 1",
+            jobs[worker_id],
+            worker_id,
+        )
+    await fetchval(
+        dsn,
+        "UPDATE pgqueue.workers SET last_heartbeat = now() - interval '1 hour' "
+        "WHERE id = $1::uuid RETURNING 1",
+        silent,
+    )
+    assert await app.repository.rescue_pass(86400.0) == (1, {jobs[silent]: "queued"})
+    rows = await fetch(dsn, "SELECT id::text AS id, state FROM pgqueue.workers ORDER BY id")
+    assert {r["id"]: r["state"] for r in rows} == {silent: "lost", live: "running"}
+    states = await fetch(dsn, "SELECT id, state FROM pgqueue.jobs")
+    assert {r["id"]: r["state"] for r in states} == {
+        jobs[silent]: "queued",
+        jobs[live]: "running",
+    }
+    assert await app.repository.rescue_pass(86400.0) == (0, {})
+    assert await app.repository.heartbeat(worker_row(silent)) == "lost"

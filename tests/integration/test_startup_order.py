@@ -13,7 +13,7 @@ from typing import Any
 from pgqueue import App
 from tests.helpers import count_states, wait_for
 
-SERVICE_CALLS = ("promote_due", "rescue_jobs", "cancel_requested", "acquire_lease")
+SERVICE_CALLS = ("promote_due", "rescue_pass", "cancel_requested", "acquire_lease")
 
 
 async def test_the_first_claim_and_its_job_go_before_the_services(app: App, dsn: str) -> None:

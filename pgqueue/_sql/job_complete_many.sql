@@ -26,6 +26,7 @@ WITH outcome AS MATERIALIZED (
 updated AS (
     UPDATE pgqueue.jobs AS j
     SET state = CASE
+            WHEN NOT o.finished AND j.cancel_requested_at IS NOT NULL THEN 'cancelled'
             ELSE o.state
         END,
         -- A shutdown interrupted the attempt: it does not count against max_attempts.

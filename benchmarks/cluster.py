@@ -8,6 +8,7 @@ needs what production has. The shared server is never reconfigured.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pwd
 import shutil
@@ -43,37 +44,77 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclasses.dataclass
+class Cluster:
+    """An initialised cluster in a temporary directory, started and stopped at will."""
+
+    bindir: Path
+    root: Path
+    port: int
+    as_user: list[str]  # how to run its programs: PostgreSQL refuses to run as root
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def program(self, name: str, *arguments: str) -> list[str]:
+        return [*self.as_user, str(self.bindir / name), *arguments]
+
+    def start(self) -> None:
+        options = " ".join(f"-c {k}={v}" for k, v in SETTINGS.items())
+        options += f" -c port={self.port} -c unix_socket_directories={self.root}"
+        subprocess.run(
+            self.program(
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "log"),
+                "-w",
+                "-o",
+                options,
+                "start",
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self) -> None:
+        subprocess.run(
+            self.program("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"),
+            capture_output=True,
+        )
+
+
 @contextlib.contextmanager
-def own_cluster() -> Iterator[str]:
-    """Start a throwaway cluster; yields its DSN."""
-    bindir = _bindir()
+def initialised_cluster() -> Iterator[Cluster]:
+    """initdb in a temporary directory; stopped and deleted afterwards."""
     root = Path(tempfile.mkdtemp(prefix="pgqueue-bench-cluster-"))
-    data = root / "data"
     as_user: list[str] = []
     if os.geteuid() == 0:
-        # PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    options = " ".join(f"-c {k}={v}" for k, v in SETTINGS.items())
-    options += f" -c port={port} -c unix_socket_directories={root}"
+    cluster = Cluster(_bindir(), root, _free_port(), as_user)
     try:
         subprocess.run(
-            [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
+            cluster.program("initdb", "-D", str(cluster.data), "-U", "postgres", "-A", "trust"),
             check=True,
             capture_output=True,
         )
-        pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(data)]
-        subprocess.run(
-            [*pg_ctl, "-l", str(root / "log"), "-w", "-o", options, "start"],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield cluster
     finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-        )
+        cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def own_cluster() -> Iterator[str]:
+    """Start a throwaway cluster; yields its DSN."""
+    with initialised_cluster() as cluster:
+        cluster.start()
+        yield cluster.dsn

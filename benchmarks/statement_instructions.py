@@ -1,0 +1,245 @@
+"""What one statement costs the server in CPU instructions, counted by valgrind rather than
+timed (docs/benchmarks.md, "Single enqueue: where the server's instructions go"): the same
+count on every run, whatever else this shared machine is doing, so differences of 1% show.
+
+    python -m benchmarks.statement_instructions [--calls 500]
+
+A throwaway cluster (initdb in a temporary directory, migrated to pgqueue's head revision) gets
+copies of pgqueue.jobs beside it; then, per statement, PostgreSQL runs in single-user mode under
+`valgrind --tool=callgrind`, once with 50 calls of the prepared statement and once with 50 +
+`--calls`. The difference divided by `--calls` is one call's instructions in the backend: the
+parse and plan of the first calls, the start-up and the shut-down cancel out. A call runs
+through EXECUTE of a PREPAREd statement on its generic plan, as a long-lived connection's cached
+statement does (the extended protocol's Bind adds the same few thousand to every row). Beside the
+total, the part spent under ExecConstraints: the table's CHECK constraints, which PostgreSQL
+reads back from their stored text (stringToNode) and prepares again in every statement that
+writes a row (ExecRelCheck builds them once per statement, never across statements).
+
+Rows: the goal-1 raw INSERT + NOTIFY into bench.raw_jobs (pgqueue.jobs' columns, indexes and
+checks), the same into a copy without the CHECK constraints, the same into a copy whose name, key
+and state checks are domains (PostgreSQL keeps a domain's checks prepared in its type cache), a
+one-row UPDATE of each, and job_insert_one.sql with and without its pgqueue.limits lookup.
+Needs valgrind and the PostgreSQL server binaries (initdb) on this machine; the shared server is
+not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from benchmarks.baselines import INSERT_NOTIFY
+from benchmarks.cluster import Cluster, initialised_cluster
+from pgqueue import migrate
+from pgqueue._schema import _NAME_CHECKS, _states_sql
+from pgqueue._sql import query
+
+WARM_UP = 50  # calls in both runs: past the five custom plans, and what cancels out
+
+
+def _domain(name: str, check: str, column: str) -> str:
+    """A domain holding one of pgqueue.jobs' column checks, the column name replaced by VALUE."""
+    on_value = re.sub(rf"\b{column}\b", "VALUE", check)
+    return f"CREATE DOMAIN bench.{name} AS text CHECK ({on_value})"
+
+
+TABLES = f"""
+CREATE SCHEMA bench;
+CREATE TABLE bench.raw_jobs (LIKE pgqueue.jobs INCLUDING ALL);
+CREATE TABLE bench.unchecked_jobs (LIKE pgqueue.jobs INCLUDING ALL EXCLUDING CONSTRAINTS);
+{_domain("job_name", _NAME_CHECKS["task_name"], "task")};
+{_domain("job_key", _NAME_CHECKS["unique_key"], "unique_key")};
+CREATE DOMAIN bench.job_state AS text CHECK (VALUE IN ({_states_sql}));
+CREATE TABLE bench.domain_jobs (LIKE pgqueue.jobs INCLUDING ALL EXCLUDING CONSTRAINTS);
+ALTER TABLE bench.domain_jobs
+    ALTER task TYPE bench.job_name, ALTER queue TYPE bench.job_name,
+    ALTER unique_key TYPE bench.job_key, ALTER limit_key TYPE bench.job_key,
+    ALTER state TYPE bench.job_state;
+INSERT INTO bench.domain_jobs (task) VALUES ('seed');
+"""
+# pgqueue.jobs' other checks, which domain_jobs keeps as they are: two read two columns, the
+# others are small.
+_OTHER_CHECKS = ("attempts", "max_attempts", "running_has_worker", "finished_state", "metadata")
+
+RAW_SIGNATURE = "(text, jsonb, jsonb, text)"
+RAW_ARGUMENTS = "('noop', '[]', '{}', 'default')"
+INSERT_ONE_SIGNATURE = "(text, text, text, text, integer, text, float8, integer, text, text)"
+INSERT_ONE_ARGUMENTS = "('noop', '[]', '{}', 'default', 0, NULL, NULL, NULL, NULL, NULL)"
+UPDATE_ONE = "UPDATE {table} SET progress = $1 WHERE id = 1"
+
+_LIMITS_LOOKUP = """EXISTS (SELECT 1 FROM pgqueue.limits AS l WHERE l.scope = 'task' AND l.name = v.task)
+           OR EXISTS (SELECT 1 FROM pgqueue.limits AS l
+                      WHERE l.scope = 'queue' AND l.name = v.queue)"""
+INSERT_ONE = query("job_insert_one")
+assert _LIMITS_LOOKUP in INSERT_ONE
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    name: str
+    statement: str
+    signature: str  # the PREPARE's parameter types
+    arguments: str  # one EXECUTE's
+    baseline: str  # the row its ratio is to
+
+
+RAW_INSERT = "raw INSERT + NOTIFY (bench.raw_jobs)"
+RAW_UPDATE = "raw one-row UPDATE (bench.raw_jobs)"
+ROWS = [
+    Row(RAW_INSERT, INSERT_NOTIFY, RAW_SIGNATURE, RAW_ARGUMENTS, RAW_INSERT),
+    Row(
+        "  into a copy without CHECK constraints",
+        INSERT_NOTIFY.replace("bench.raw_jobs", "bench.unchecked_jobs"),
+        RAW_SIGNATURE,
+        RAW_ARGUMENTS,
+        RAW_INSERT,
+    ),
+    Row(
+        "  into a copy, name/key/state checks as domains",
+        INSERT_NOTIFY.replace("bench.raw_jobs", "bench.domain_jobs"),
+        RAW_SIGNATURE,
+        RAW_ARGUMENTS,
+        RAW_INSERT,
+    ),
+    Row(
+        "job_insert_one.sql (pgqueue.jobs)",
+        INSERT_ONE,
+        INSERT_ONE_SIGNATURE,
+        INSERT_ONE_ARGUMENTS,
+        RAW_INSERT,
+    ),
+    Row(
+        "  without its pgqueue.limits lookup",
+        INSERT_ONE.replace(_LIMITS_LOOKUP, "false"),
+        INSERT_ONE_SIGNATURE,
+        INSERT_ONE_ARGUMENTS,
+        RAW_INSERT,
+    ),
+    Row(RAW_UPDATE, UPDATE_ONE.format(table="bench.raw_jobs"), "(jsonb)", "('{}')", RAW_UPDATE),
+    Row(
+        "  of a copy without CHECK constraints",
+        UPDATE_ONE.format(table="bench.unchecked_jobs"),
+        "(jsonb)",
+        "('{}')",
+        RAW_UPDATE,
+    ),
+    Row(
+        "  of a copy, name/key/state checks as domains",
+        UPDATE_ONE.format(table="bench.domain_jobs"),
+        "(jsonb)",
+        "('{}')",
+        RAW_UPDATE,
+    ),
+]
+
+
+async def _prepare(dsn: str) -> None:
+    await migrate.upgrade_async(dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(TABLES)
+        for name in _OTHER_CHECKS:
+            definition = await conn.fetchval(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'pgqueue.jobs'::regclass AND conname = $1",
+                f"jobs_{name}_check",
+            )
+            assert definition is not None, name
+            await conn.execute(f"ALTER TABLE bench.domain_jobs ADD {definition}")
+        # The UPDATE rows' job, id 1 in each table (domain_jobs has its own in TABLES).
+        await conn.execute("INSERT INTO bench.raw_jobs (task) VALUES ('seed')")
+        await conn.execute("INSERT INTO bench.unchecked_jobs (task) VALUES ('seed')")
+    finally:
+        await conn.close()
+
+
+def _instructions(cluster: Cluster, work: Path, row: Row, calls: int) -> dict[str, int]:
+    """One single-user run under callgrind: the program's instructions, and ExecConstraints'."""
+    script = work / "script.sql"
+    # -j: a statement ends at a semicolon followed by an empty line.
+    script.write_text(
+        f"PREPARE s{row.signature} AS {row.statement.strip()};\n\n"
+        + f"EXECUTE s{row.arguments};\n\n" * calls
+    )
+    output = work / "callgrind.out"
+    with script.open() as stdin:
+        subprocess.run(
+            [
+                *cluster.as_user,
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={output}",
+                str(cluster.bindir / "postgres"),
+                "--single",
+                "-j",
+                "-D",
+                str(cluster.data),
+                "-c",
+                "fsync=off",
+                "postgres",
+            ],
+            stdin=stdin,
+            check=True,
+            capture_output=True,
+        )
+    annotated = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(output)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    counts = {"total": 0, "checks": 0}
+    for line in annotated.splitlines():
+        match = re.match(r"\s*([\d,]+)\s+\([\s\d.]+%\)\s+(\S+)", line)
+        if match is None:
+            continue
+        count, function = int(match.group(1).replace(",", "")), match.group(2)
+        if function == "PROGRAM":
+            counts["total"] = count
+        elif function.endswith(":ExecConstraints"):
+            counts["checks"] = count
+    return counts
+
+
+def main(calls: int) -> None:
+    for program in ("valgrind", "callgrind_annotate"):
+        if shutil.which(program) is None:
+            raise SystemExit(f"{program} not found: apt-get install valgrind")
+    with initialised_cluster() as cluster:
+        cluster.start()
+        try:
+            asyncio.run(_prepare(cluster.dsn))
+        finally:
+            cluster.stop()
+        work = Path(tempfile.mkdtemp(dir=cluster.root))
+        if cluster.as_user:
+            shutil.chown(work, "postgres", "postgres")
+        totals: dict[str, int] = {}
+        print(
+            f"instructions per call in the backend: the runs of {WARM_UP + calls} and "
+            f"{WARM_UP} calls, their difference divided by {calls}"
+        )
+        print(f"{'statement':50s} {'instructions':>13s} {'ratio':>7s} {'CHECKs':>9s} {'share':>6s}")
+        for row in ROWS:
+            few = _instructions(cluster, work, row, WARM_UP)
+            many = _instructions(cluster, work, row, WARM_UP + calls)
+            total = totals[row.name] = (many["total"] - few["total"]) // calls
+            checks = (many["checks"] - few["checks"]) // calls
+            print(
+                f"{row.name:50s} {total:13,d} {total / totals[row.baseline]:6.3f}x "
+                f"{checks:9,d} {checks / total:6.1%}"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=500)
+    main(parser.parse_args().calls)

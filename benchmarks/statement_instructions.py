@@ -74,6 +74,9 @@ RAW_ARGUMENTS = "('noop', '[]', '{}', 'default')"
 INSERT_ONE_SIGNATURE = "(text, text, text, text, integer, text, float8, integer, text, text)"
 INSERT_ONE_ARGUMENTS = "('noop', '[]', '{}', 'default', 0, NULL, NULL, NULL, NULL, NULL)"
 UPDATE_ONE = "UPDATE {table} SET progress = $1 WHERE id = 1"
+CLAIM_SIGNATURE = "(text[], integer, uuid)"
+CLAIM_ARGUMENTS = "('{{default}}', {jobs}, '00000000-0000-4000-8000-000000000001')"
+SEEDED_JOBS = 62_000  # what the claim rows take: 2 x (50 + 550) x (50 + 1), and more
 
 _LIMITS_LOOKUP = """EXISTS (SELECT 1 FROM pgqueue.limits AS l WHERE l.scope = 'task' AND l.name = v.task)
            OR EXISTS (SELECT 1 FROM pgqueue.limits AS l
@@ -88,7 +91,8 @@ class Row:
     statement: str
     signature: str  # the PREPARE's parameter types
     arguments: str  # one EXECUTE's
-    baseline: str  # the row its ratio is to
+    baseline: str | None  # the row its ratio is to
+    settings: tuple[str, ...] = ()  # the server's -c options for this row's runs
 
 
 RAW_INSERT = "raw INSERT + NOTIFY (bench.raw_jobs)"
@@ -138,6 +142,40 @@ ROWS = [
         "('{}')",
         RAW_UPDATE,
     ),
+    # A worker's claim of the seeded jobs, which the runs drain: each run starts after a VACUUM,
+    # but within a run the dead entries the claims leave at the head of the claim index add up
+    # (single-user mode runs no autovacuum), so a claim's total grows over the run; its planning
+    # does not depend on them.
+    Row(
+        "job_claim.sql, 50 jobs (a busy worker's claim), plan_cache_mode auto",
+        query("job_claim"),
+        CLAIM_SIGNATURE,
+        CLAIM_ARGUMENTS.format(jobs=50),
+        None,
+    ),
+    Row(
+        "  the same, plan_cache_mode force_generic_plan",
+        query("job_claim"),
+        CLAIM_SIGNATURE,
+        CLAIM_ARGUMENTS.format(jobs=50),
+        None,
+        settings=("plan_cache_mode=force_generic_plan",),
+    ),
+    Row(
+        "job_claim.sql, 1 job (an idle worker's), plan_cache_mode auto",
+        query("job_claim"),
+        CLAIM_SIGNATURE,
+        CLAIM_ARGUMENTS.format(jobs=1),
+        None,
+    ),
+    Row(
+        "  the same, plan_cache_mode force_generic_plan",
+        query("job_claim"),
+        CLAIM_SIGNATURE,
+        CLAIM_ARGUMENTS.format(jobs=1),
+        None,
+        settings=("plan_cache_mode=force_generic_plan",),
+    ),
 ]
 
 
@@ -157,46 +195,65 @@ async def _prepare(dsn: str) -> None:
         # The UPDATE rows' job, id 1 in each table (domain_jobs has its own in TABLES).
         await conn.execute("INSERT INTO bench.raw_jobs (task) VALUES ('seed')")
         await conn.execute("INSERT INTO bench.unchecked_jobs (task) VALUES ('seed')")
+        await conn.execute(
+            "INSERT INTO pgqueue.jobs (task) SELECT 'noop' FROM generate_series(1, $1)",
+            SEEDED_JOBS,
+        )
+        await conn.execute("VACUUM ANALYZE pgqueue.jobs")
     finally:
         await conn.close()
 
 
-def _instructions(cluster: Cluster, work: Path, row: Row, calls: int) -> dict[str, int]:
-    """One single-user run under callgrind: the program's instructions, and ExecConstraints'."""
-    script = work / "script.sql"
-    # -j: a statement ends at a semicolon followed by an empty line.
-    script.write_text(
-        f"PREPARE s{row.signature} AS {row.statement.strip()};\n\n"
-        + f"EXECUTE s{row.arguments};\n\n" * calls
-    )
-    output = work / "callgrind.out"
+def _single_user(cluster: Cluster, script: Path, settings: tuple[str, ...], *tool: str) -> None:
+    """Run `script` through PostgreSQL in single-user mode (-j: a statement ends at a semicolon
+    followed by an empty line), under `tool` if given."""
+    options = [option for setting in ("fsync=off", *settings) for option in ("-c", setting)]
     with script.open() as stdin:
         subprocess.run(
             [
                 *cluster.as_user,
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={output}",
+                *tool,
                 str(cluster.bindir / "postgres"),
                 "--single",
                 "-j",
                 "-D",
                 str(cluster.data),
-                "-c",
-                "fsync=off",
+                *options,
                 "postgres",
             ],
             stdin=stdin,
             check=True,
             capture_output=True,
         )
+
+
+def _instructions(cluster: Cluster, work: Path, row: Row, calls: int) -> dict[str, int]:
+    """One single-user run under callgrind, after a VACUUM: the program's instructions, and
+    those under ExecConstraints (the CHECKs) and GetCachedPlan (planning, when it plans)."""
+    vacuum = work / "vacuum.sql"
+    vacuum.write_text("VACUUM pgqueue.jobs;\n\n")
+    _single_user(cluster, vacuum, ())
+    script = work / "script.sql"
+    script.write_text(
+        f"PREPARE s{row.signature} AS {row.statement.strip()};\n\n"
+        + f"EXECUTE s{row.arguments};\n\n" * calls
+    )
+    output = work / "callgrind.out"
+    _single_user(
+        cluster,
+        script,
+        row.settings,
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={output}",
+    )
     annotated = subprocess.run(
         ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(output)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    counts = {"total": 0, "checks": 0}
+    counts = {"total": 0, "checks": 0, "planning": 0}
     for line in annotated.splitlines():
         match = re.match(r"\s*([\d,]+)\s+\([\s\d.]+%\)\s+(\S+)", line)
         if match is None:
@@ -206,6 +263,8 @@ def _instructions(cluster: Cluster, work: Path, row: Row, calls: int) -> dict[st
             counts["total"] = count
         elif function.endswith(":ExecConstraints"):
             counts["checks"] = count
+        elif function.endswith(":GetCachedPlan"):
+            counts["planning"] = count
     return counts
 
 
@@ -227,15 +286,20 @@ def main(calls: int) -> None:
             f"instructions per call in the backend: the runs of {WARM_UP + calls} and "
             f"{WARM_UP} calls, their difference divided by {calls}"
         )
-        print(f"{'statement':50s} {'instructions':>13s} {'ratio':>7s} {'CHECKs':>9s} {'share':>6s}")
+        width = max(len(row.name) for row in ROWS)
+        print(
+            f"{'statement':{width}s} {'instructions':>13s} {'ratio':>7s} {'CHECKs':>9s} "
+            f"{'share':>6s} {'planning':>9s}"
+        )
         for row in ROWS:
             few = _instructions(cluster, work, row, WARM_UP)
             many = _instructions(cluster, work, row, WARM_UP + calls)
-            total = totals[row.name] = (many["total"] - few["total"]) // calls
-            checks = (many["checks"] - few["checks"]) // calls
+            total, checks, planning = ((many[k] - few[k]) // calls for k in few)
+            totals[row.name] = total
+            ratio = f"{total / totals[row.baseline]:6.3f}x" if row.baseline else ""
             print(
-                f"{row.name:50s} {total:13,d} {total / totals[row.baseline]:6.3f}x "
-                f"{checks:9,d} {checks / total:6.1%}"
+                f"{row.name:{width}s} {total:13,d} {ratio:>7s} {checks:9,d} "
+                f"{checks / total:6.1%} {planning:9,d}"
             )
 
 

@@ -1,0 +1,12 @@
+-- Run once on each connection of pgqueue's pool when it opens (pgqueue/_repository/driver.py):
+-- PostgreSQL plans its prepared statements on a generic plan from their first call. Under the
+-- default (plan_cache_mode = auto) it makes five custom plans of a statement and keeps the
+-- generic one only if its estimated cost is no higher; for the claims (job_claim.sql,
+-- job_claim_after.sql) the generic plan knows neither LIMIT $2 (estimated at a tenth of the
+-- table) nor how many queues unnest($1) gives (ten), so it looked dearer and every claim was
+-- planned again: 0 generic and 644 custom plans in thirty drains of 100 jobs, and a one-job claim
+-- cost 1.75 million instructions, 829,000 of them planning, against 945,000 on its generic plan
+-- (python -m benchmarks.statement_instructions, docs/benchmarks.md). Every other statement of
+-- pgqueue's already ran on its generic plan from its sixth call; tests/plans/ checks that the hot
+-- ones' generic plans keep to their indexes.
+SELECT set_config('plan_cache_mode', 'force_generic_plan', false)

@@ -1,26 +1,29 @@
 """What one statement costs the server in CPU instructions, counted by valgrind rather than
-timed (docs/benchmarks.md, "Single enqueue: where the server's instructions go"): the same
-count on every run, whatever else this shared machine is doing, so differences of 1% show.
+timed (docs/benchmarks.md, "Where a single-row write's and a claim's server time goes"): the
+same count on every run, whatever else this shared machine is doing, so differences of 1% show.
 
     python -m benchmarks.statement_instructions [--calls 500]
 
 A throwaway cluster (initdb in a temporary directory, migrated to pgqueue's head revision) gets
-copies of pgqueue.jobs beside it; then, per statement, PostgreSQL runs in single-user mode under
-`valgrind --tool=callgrind`, once with 50 calls of the prepared statement and once with 50 +
-`--calls`. The difference divided by `--calls` is one call's instructions in the backend: the
-parse and plan of the first calls, the start-up and the shut-down cancel out. A call runs
-through EXECUTE of a PREPAREd statement on its generic plan, as a long-lived connection's cached
-statement does (the extended protocol's Bind adds the same few thousand to every row). Beside the
-total, the part spent under ExecConstraints: the table's CHECK constraints, which PostgreSQL
-reads back from their stored text (stringToNode) and prepares again in every statement that
-writes a row (ExecRelCheck builds them once per statement, never across statements).
+copies of pgqueue.jobs beside it and queued jobs in it; then, per statement, PostgreSQL runs in
+single-user mode under `valgrind --tool=callgrind`, once with 50 calls of the prepared statement
+and once with 50 + `--calls`, each run after a VACUUM. The difference divided by `--calls` is
+one call's instructions in the backend: the first calls' parse and plans, the start-up and the
+shut-down cancel out. A call is an EXECUTE of a PREPAREd statement, as a long-lived connection's
+cached statement runs, on the plan PostgreSQL's plan cache picks (a generic plan after five
+custom ones, if it looks no dearer). Beside the total: the part spent under ExecConstraints, the
+table's CHECK constraints, which PostgreSQL reads back from their stored text (stringToNode)
+and prepares again in every statement that writes a row (ExecRelCheck builds them once per
+statement, never across statements); and the part under GetCachedPlan, planning when the plan
+cache plans again.
 
 Rows: the goal-1 raw INSERT + NOTIFY into bench.raw_jobs (pgqueue.jobs' columns, indexes and
 checks), the same into a copy without the CHECK constraints, the same into a copy whose name, key
 and state checks are domains (PostgreSQL keeps a domain's checks prepared in its type cache), a
-one-row UPDATE of each, and job_insert_one.sql with and without its pgqueue.limits lookup.
-Needs valgrind and the PostgreSQL server binaries (initdb) on this machine; the shared server is
-not touched.
+one-row UPDATE of each, job_insert_one.sql with and without its pgqueue.limits lookup, and the
+worker's claim (job_claim.sql) of 50 jobs and of one, under plan_cache_mode auto and
+force_generic_plan. Needs valgrind and the PostgreSQL server binaries (initdb) on this machine;
+the shared server is not touched.
 """
 
 from __future__ import annotations
@@ -76,7 +79,12 @@ INSERT_ONE_ARGUMENTS = "('noop', '[]', '{}', 'default', 0, NULL, NULL, NULL, NUL
 UPDATE_ONE = "UPDATE {table} SET progress = $1 WHERE id = 1"
 CLAIM_SIGNATURE = "(text[], integer, uuid)"
 CLAIM_ARGUMENTS = "('{{default}}', {jobs}, '00000000-0000-4000-8000-000000000001')"
-SEEDED_JOBS = 62_000  # what the claim rows take: 2 x (50 + 550) x (50 + 1), and more
+
+
+def _seeded_jobs(calls: int) -> int:
+    """Queued jobs enough for every claim row's two runs, 50 jobs and one job a call."""
+    return 2 * (2 * WARM_UP + calls) * (50 + 1) + 1_000
+
 
 _LIMITS_LOOKUP = """EXISTS (SELECT 1 FROM pgqueue.limits AS l WHERE l.scope = 'task' AND l.name = v.task)
            OR EXISTS (SELECT 1 FROM pgqueue.limits AS l
@@ -179,7 +187,7 @@ ROWS = [
 ]
 
 
-async def _prepare(dsn: str) -> None:
+async def _prepare(dsn: str, calls: int) -> None:
     await migrate.upgrade_async(dsn)
     conn = await asyncpg.connect(dsn)
     try:
@@ -197,7 +205,7 @@ async def _prepare(dsn: str) -> None:
         await conn.execute("INSERT INTO bench.unchecked_jobs (task) VALUES ('seed')")
         await conn.execute(
             "INSERT INTO pgqueue.jobs (task) SELECT 'noop' FROM generate_series(1, $1)",
-            SEEDED_JOBS,
+            _seeded_jobs(calls),
         )
         await conn.execute("VACUUM ANALYZE pgqueue.jobs")
     finally:
@@ -262,9 +270,9 @@ def _instructions(cluster: Cluster, work: Path, row: Row, calls: int) -> dict[st
         if function == "PROGRAM":
             counts["total"] = count
         elif function.endswith(":ExecConstraints"):
-            counts["checks"] = count
+            counts["checks"] += count
         elif function.endswith(":GetCachedPlan"):
-            counts["planning"] = count
+            counts["planning"] += count
     return counts
 
 
@@ -275,7 +283,7 @@ def main(calls: int) -> None:
     with initialised_cluster() as cluster:
         cluster.start()
         try:
-            asyncio.run(_prepare(cluster.dsn))
+            asyncio.run(_prepare(cluster.dsn, calls))
         finally:
             cluster.stop()
         work = Path(tempfile.mkdtemp(dir=cluster.root))
@@ -299,7 +307,7 @@ def main(calls: int) -> None:
             ratio = f"{total / totals[row.baseline]:6.3f}x" if row.baseline else ""
             print(
                 f"{row.name:{width}s} {total:13,d} {ratio:>7s} {checks:9,d} "
-                f"{checks / total:6.1%} {planning:9,d}"
+                f"{checks / max(total, 1):6.1%} {planning:9,d}"
             )
 
 

@@ -94,27 +94,6 @@ MUTANTS: tuple[Mutant, ...] = (
         audited=True,
     ),
     Mutant(
-        "claim-planned-at-every-call",
-        "claim",
-        "pgqueue/_repository/driver.py",
-        "            init=_generic_plans if prepared_statements else None,\n",
-        "            init=None,\n",
-        "the pool leaves plan_cache_mode at auto: PostgreSQL plans the claim again at every call",
-        (f"{T_CLAIM}::test_a_pooled_connection_plans_the_claim_once_not_at_every_call",),
-    ),
-    Mutant(
-        "claim-generic-plans-behind-a-transaction-pooler",
-        "claim",
-        "pgqueue/_repository/driver.py",
-        "            init=_generic_plans if prepared_statements else None,\n",
-        "            init=_generic_plans,\n",
-        "a pool behind a transaction pooler makes a session setting the pooler hands on",
-        (
-            f"{T_CLAIM}::"
-            "test_behind_a_transaction_pooler_the_pool_keeps_the_servers_plan_cache_mode",
-        ),
-    ),
-    Mutant(
         "claim-priority-within-a-queue",
         "claim",
         CLAIM_SQL,

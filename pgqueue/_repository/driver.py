@@ -15,7 +15,6 @@ from typing import Any
 import asyncpg
 
 from pgqueue._dsn import dsn_database
-from pgqueue._sql import query
 from pgqueue.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -134,25 +133,15 @@ async def create_pool(
             timeout=timeout,
             command_timeout=command_timeout,
             statement_cache_size=100 if prepared_statements else 0,
-            init=_generic_plans if prepared_statements else None,
             reset=_keep_session,
         )
-
-
-async def _generic_plans(conn: asyncpg.Connection) -> None:
-    """Each new pooled connection plans its prepared statements generically from their first
-    call (the file says why: the claims were planned again on every call). Behind a transaction
-    pooler there are no prepared statements to plan once, and a session setting would follow
-    the server connection to another client, so it is not made there."""
-    await conn.execute(query("session_generic_plans"))
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
     """Skip asyncpg's reset query on release (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL):
     a second round trip after every pooled call. asyncpg still rolls back an open transaction.
-    The one session setting of a pooled connection is its plan_cache_mode, made when it opens
-    (`_generic_plans`), which RESET ALL would undo; LISTEN and anything else session-scoped
-    (session advisory locks) use a connection of their own (`connect`)."""
+    Nothing of pgqueue's keeps session state on a pooled connection: LISTEN and anything
+    session-scoped (SET, session advisory locks) use a connection of their own (`connect`)."""
 
 
 # After a failed attempt to open the lane's connection, the pool serves alone this long.

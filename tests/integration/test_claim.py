@@ -112,48 +112,6 @@ NO_KEY = ([None], [None], [None])  # job_claim_after.sql's key for a queue it sc
 PRODUCTION_COMMIT = {"synchronous_commit": "on"}
 
 
-async def test_a_pooled_connection_plans_the_claim_once_not_at_every_call(dsn: str) -> None:
-    """pgqueue/_sql/session_generic_plans.sql: every claim runs on the claim's generic plan, the
-    first one too. Under PostgreSQL's default (plan_cache_mode = auto) the claim was planned
-    again at every call: its generic plan, not knowing LIMIT $2, looked dearer."""
-    app = App(dsn, pool_min_size=1, pool_max_size=1)  # one connection, no lane: every call on it
-    try:
-        for _ in range(8):
-            await app.enqueue("t", allow_unknown=True)
-        repository = await app._repo()
-        claimed = [await repository.claim(["default"], 1, WORKER) for _ in range(8)]
-        assert [len(jobs) for jobs in claimed] == [1] * 8
-        async with repository.pool.acquire() as conn:
-            plans = await conn.fetchrow(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement = $1",
-                query("job_claim"),
-            )
-            assert await conn.fetchval("SELECT current_setting('plan_cache_mode')") == (
-                "force_generic_plan"
-            )
-    finally:
-        await app.close()
-    assert plans is not None
-    assert dict(plans) == {"generic_plans": 8, "custom_plans": 0}
-    assert await count_states(dsn) == {"running": 8}
-
-
-async def test_behind_a_transaction_pooler_the_pool_keeps_the_servers_plan_cache_mode(
-    dsn: str,
-) -> None:
-    """No prepared statements there, and a session setting would follow the server connection
-    to the pooler's next client."""
-    app = App(dsn, pooler="transaction")
-    try:
-        repository = await app._repo()
-        async with repository.pool.acquire() as conn:
-            mode = await conn.fetchval("SELECT current_setting('plan_cache_mode')")
-    finally:
-        await app.close()
-    assert mode == "auto"
-
-
 @pytest.mark.parametrize(("name", "extra"), [("job_claim", ()), ("job_claim_after", NO_KEY)])
 async def test_a_claim_commits_without_waiting_for_the_disk(
     app: App, dsn: str, name: str, extra: tuple[object, ...]

@@ -944,6 +944,30 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/unit/test_cli_render.py::test_what_rich_would_lay_out_differently_goes_to_rich",),
     ),
     Mutant(
+        "ops-retention-generic-plan-scans-the-table",
+        "ops",
+        "pgqueue/_sql/job_prune.sql",
+        "      AND j.state IN ('succeeded', 'dead', 'cancelled')\n",
+        "",
+        "retention's generic plan cannot use jobs_finished_idx and scans the whole table",
+        (
+            "tests/plans/test_ops_plans.py::"
+            "test_retention_reads_the_finished_index_in_its_generic_plan_too",
+        ),
+    ),
+    Mutant(
+        "ops-retention-count-generic-plan-scans-the-table",
+        "ops",
+        "pgqueue/_sql/job_prune_count.sql",
+        "  AND j.state IN ('succeeded', 'dead', 'cancelled')\n",
+        "",
+        "the prune dry run's generic plan scans the whole table",
+        (
+            "tests/plans/test_ops_plans.py::"
+            "test_retention_reads_the_finished_index_in_its_generic_plan_too",
+        ),
+    ),
+    Mutant(
         "ops-retention-dead-flag-ignored",
         "operations",
         "pgqueue/_cli/_ops_options.py",

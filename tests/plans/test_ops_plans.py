@@ -106,6 +106,39 @@ def test_prune_reads_the_finished_index(history_dsn: str) -> None:
     assert set(used) == {"jobs_finished_idx", "jobs_pkey"}
 
 
+def generic_plan(dsn: str, name: str, arguments: str) -> dict[str, Any]:
+    """The plan of `EXECUTE` of the named query, prepared as asyncpg does, forced generic: what
+    PostgreSQL runs once a prepared statement's generic plan looks no dearer than its custom
+    ones (from the sixth call on)."""
+    from pgqueue._sql import query
+
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute(f"PREPARE q AS {query(name)}")  # type: ignore[arg-type]
+        row = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE q{arguments}").fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    result: dict[str, Any] = row[0][0]["Plan"]
+    return result
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "expected"),
+    [
+        ("job_prune", "('succeeded', 1728000, 1000)", {"jobs_finished_idx", "jobs_pkey"}),
+        ("job_prune_count", "('succeeded', 1728000)", {"jobs_finished_idx"}),
+    ],
+)
+def test_retention_reads_the_finished_index_in_its_generic_plan_too(
+    history_dsn: str, name: str, arguments: str, expected: set[str]
+) -> None:
+    """`state = $1` alone would not let a generic plan use jobs_finished_idx (partial on the
+    finished states): the files name the finished states as a constant too."""
+    found = scans(generic_plan(history_dsn, name, arguments))
+    assert found, "the query does not read pgqueue.jobs?"
+    assert all(kind != "Seq Scan" for kind, _ in found), found
+    assert {index for _, index in found if index} == expected
+
+
 def test_dead_letter_list_reads_the_finished_index(history_dsn: str) -> None:
     used = assert_indexed(
         history_dsn,

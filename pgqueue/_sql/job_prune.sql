@@ -27,9 +27,10 @@ WITH doomed AS (
     FOR UPDATE SKIP LOCKED
 ),
 deleted AS (
+    -- = ANY(ARRAY(...)) keeps a primary-key lookup in generic plans too: PostgreSQL 18's
+    -- generic plan of a join with `doomed` (whose row count it cannot know) scans the table.
     DELETE FROM pgqueue.jobs AS j
-    USING doomed AS d
-    WHERE j.id = d.id
+    WHERE j.id = ANY(ARRAY(SELECT d.id FROM doomed AS d))
     RETURNING j.id
 )
 SELECT count(*) AS deleted FROM deleted

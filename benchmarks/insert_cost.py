@@ -35,7 +35,7 @@ BLOCK = 100
 RAW = INSERT_NOTIFY
 
 CURRENT = query("job_insert_one")
-_PROBES = """EXISTS (SELECT 1 FROM pgqueue.limits AS l WHERE l.scope = 'task' AND l.name = v.task)
+LIMITS_LOOKUP = """EXISTS (SELECT 1 FROM pgqueue.limits AS l WHERE l.scope = 'task' AND l.name = v.task)
            OR EXISTS (SELECT 1 FROM pgqueue.limits AS l
                       WHERE l.scope = 'queue' AND l.name = v.queue)"""
 _WAKE_UP_IN_A_CTE = (
@@ -46,7 +46,7 @@ SELECT i.id,
        CASE WHEN i.state = 'queued' THEN pg_notify('pgqueue_jobs', i.queue) END AS woken
 FROM inserted AS i""",
 )
-assert _PROBES in CURRENT and all(part in CURRENT for part in _WAKE_UP_IN_A_CTE)
+assert LIMITS_LOOKUP in CURRENT and all(part in CURRENT for part in _WAKE_UP_IN_A_CTE)
 
 
 def _wake_up_from_returning(sql: str) -> str:
@@ -61,10 +61,11 @@ VARIANTS = {
     "raw INSERT + NOTIFY": RAW,
     "job_insert_one.sql": CURRENT,
     "probes only if a limit exists": CURRENT.replace(
-        _PROBES, f"CASE WHEN EXISTS (SELECT FROM pgqueue.limits) THEN {_PROBES} ELSE false END"
+        LIMITS_LOOKUP,
+        f"CASE WHEN EXISTS (SELECT FROM pgqueue.limits) THEN {LIMITS_LOOKUP} ELSE false END",
     ),
     "wake-up from RETURNING, no CTE": _wake_up_from_returning(CURRENT),
-    "no limits lookup (the floor)": CURRENT.replace(_PROBES, "false"),
+    "no limits lookup (the floor)": CURRENT.replace(LIMITS_LOOKUP, "false"),
 }
 ARGUMENTS = ("noop", "[]", "{}", "default", 0, None, None, None, None, None)
 

@@ -41,6 +41,7 @@ import asyncpg
 
 from benchmarks.baselines import INSERT_NOTIFY
 from benchmarks.cluster import Cluster, initialised_cluster
+from benchmarks.insert_cost import LIMITS_LOOKUP
 from pgqueue import migrate
 from pgqueue._schema import _NAME_CHECKS, _states_sql
 from pgqueue._sql import query
@@ -77,6 +78,7 @@ RAW_ARGUMENTS = "('noop', '[]', '{}', 'default')"
 INSERT_ONE_SIGNATURE = "(text, text, text, text, integer, text, float8, integer, text, text)"
 INSERT_ONE_ARGUMENTS = "('noop', '[]', '{}', 'default', 0, NULL, NULL, NULL, NULL, NULL)"
 UPDATE_ONE = "UPDATE {table} SET progress = $1 WHERE id = 1"
+CLAIM = query("job_claim")
 CLAIM_SIGNATURE = "(text[], integer, uuid)"
 CLAIM_ARGUMENTS = "('{{default}}', {jobs}, '00000000-0000-4000-8000-000000000001')"
 
@@ -86,11 +88,7 @@ def _seeded_jobs(calls: int) -> int:
     return 2 * (2 * WARM_UP + calls) * (50 + 1) + 1_000
 
 
-_LIMITS_LOOKUP = """EXISTS (SELECT 1 FROM pgqueue.limits AS l WHERE l.scope = 'task' AND l.name = v.task)
-           OR EXISTS (SELECT 1 FROM pgqueue.limits AS l
-                      WHERE l.scope = 'queue' AND l.name = v.queue)"""
 INSERT_ONE = query("job_insert_one")
-assert _LIMITS_LOOKUP in INSERT_ONE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +99,23 @@ class Row:
     arguments: str  # one EXECUTE's
     baseline: str | None  # the row its ratio is to
     settings: tuple[str, ...] = ()  # the server's -c options for this row's runs
+
+
+def _claim_rows(jobs: int, who: str) -> tuple[Row, Row]:
+    """The worker's claim of `jobs` under PostgreSQL's default plan_cache_mode, and forced to
+    its generic plan."""
+    arguments = CLAIM_ARGUMENTS.format(jobs=jobs)
+    return (
+        Row(f"job_claim.sql, {who}, plan_cache_mode auto", CLAIM, CLAIM_SIGNATURE, arguments, None),
+        Row(
+            "  the same, plan_cache_mode force_generic_plan",
+            CLAIM,
+            CLAIM_SIGNATURE,
+            arguments,
+            None,
+            settings=("plan_cache_mode=force_generic_plan",),
+        ),
+    )
 
 
 RAW_INSERT = "raw INSERT + NOTIFY (bench.raw_jobs)"
@@ -130,7 +145,7 @@ ROWS = [
     ),
     Row(
         "  without its pgqueue.limits lookup",
-        INSERT_ONE.replace(_LIMITS_LOOKUP, "false"),
+        INSERT_ONE.replace(LIMITS_LOOKUP, "false"),
         INSERT_ONE_SIGNATURE,
         INSERT_ONE_ARGUMENTS,
         RAW_INSERT,
@@ -154,35 +169,10 @@ ROWS = [
     # but within a run the dead entries the claims leave at the head of the claim index add up
     # (single-user mode runs no autovacuum), so a claim's total grows over the run; its planning
     # does not depend on them.
-    Row(
-        "job_claim.sql, 50 jobs (a busy worker's claim), plan_cache_mode auto",
-        query("job_claim"),
-        CLAIM_SIGNATURE,
-        CLAIM_ARGUMENTS.format(jobs=50),
-        None,
-    ),
-    Row(
-        "  the same, plan_cache_mode force_generic_plan",
-        query("job_claim"),
-        CLAIM_SIGNATURE,
-        CLAIM_ARGUMENTS.format(jobs=50),
-        None,
-        settings=("plan_cache_mode=force_generic_plan",),
-    ),
-    Row(
-        "job_claim.sql, 1 job (an idle worker's), plan_cache_mode auto",
-        query("job_claim"),
-        CLAIM_SIGNATURE,
-        CLAIM_ARGUMENTS.format(jobs=1),
-        None,
-    ),
-    Row(
-        "  the same, plan_cache_mode force_generic_plan",
-        query("job_claim"),
-        CLAIM_SIGNATURE,
-        CLAIM_ARGUMENTS.format(jobs=1),
-        None,
-        settings=("plan_cache_mode=force_generic_plan",),
+    *(
+        row
+        for jobs, who in ((50, "50 jobs (a busy worker's claim)"), (1, "1 job (an idle worker's)"))
+        for row in _claim_rows(jobs, who)
     ),
 ]
 

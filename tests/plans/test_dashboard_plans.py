@@ -13,10 +13,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgqueue._sql import query
 from tests.conftest import create_database, drop_database, dsn_for
 from tests.dashboard_support import served
-from tests.plans.test_ops_plans import FILL, scans
+from tests.plans.test_ops_plans import FILL, custom_plan, generic_plan, indexes, scans
 
 
 @pytest.fixture(scope="module")
@@ -28,42 +27,6 @@ def history_dsn(template_db: str) -> Iterator[str]:
         yield dsn_for(name)
     finally:
         drop_database(name)
-
-
-def _args(params: tuple[str, ...]) -> str:
-    return f"({', '.join(params)})" if params else ""
-
-
-def generic_plan(dsn: str, name: str, *params: str) -> dict[str, Any]:
-    """The plan of `EXECUTE` of the named query, prepared as asyncpg does, forced generic."""
-    with psycopg.connect(dsn) as conn:
-        conn.execute("SET plan_cache_mode = force_generic_plan")
-        conn.execute(f"PREPARE q AS {query(name)}")  # type: ignore[arg-type]
-        row = conn.execute(
-            f"EXPLAIN (FORMAT JSON) EXECUTE q{_args(params)}"  # type: ignore[arg-type]
-        ).fetchone()
-    assert row is not None
-    plan: dict[str, Any] = row[0][0]["Plan"]
-    return plan
-
-
-def custom_plan(dsn: str, name: str, *params: str) -> dict[str, Any]:
-    with psycopg.connect(dsn) as conn:
-        conn.execute("SET plan_cache_mode = force_custom_plan")
-        conn.execute(f"PREPARE q AS {query(name)}")  # type: ignore[arg-type]
-        row = conn.execute(
-            f"EXPLAIN (FORMAT JSON) EXECUTE q{_args(params)}"  # type: ignore[arg-type]
-        ).fetchone()
-    assert row is not None
-    plan: dict[str, Any] = row[0][0]["Plan"]
-    return plan
-
-
-def indexes(plan: dict[str, Any]) -> set[str | None]:
-    found = scans(plan)
-    assert found, "the query does not read pgqueue.jobs?"
-    assert all(kind != "Seq Scan" for kind, _ in found), found
-    return {index for _, index in found}
 
 
 JOB_PAGES = [

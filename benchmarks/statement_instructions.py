@@ -20,10 +20,11 @@ cache plans again.
 Rows: the goal-1 raw INSERT + NOTIFY into bench.raw_jobs (pgqueue.jobs' columns, indexes and
 checks), the same into a copy without the CHECK constraints, the same into a copy whose name, key
 and state checks are domains (PostgreSQL keeps a domain's checks prepared in its type cache), a
-one-row UPDATE of each, job_insert_one.sql with and without its pgqueue.limits lookup, and the
-worker's claim (job_claim.sql) of 50 jobs and of one, under plan_cache_mode auto and
-force_generic_plan. Needs valgrind and the PostgreSQL server binaries (initdb) on this machine;
-the shared server is not touched.
+one-row UPDATE of each, job_insert_one.sql with and without its pgqueue.limits lookup,
+job_insert_plain.sql (what `task.enqueue()` without options sends), and the worker's claim
+(job_claim.sql) of 50 jobs and of one, under plan_cache_mode auto and force_generic_plan.
+Needs valgrind and the PostgreSQL server binaries (initdb) on this machine; the shared server
+is not touched.
 """
 
 from __future__ import annotations
@@ -148,6 +149,13 @@ ROWS = [
         INSERT_ONE.replace(LIMITS_LOOKUP, "false"),
         INSERT_ONE_SIGNATURE,
         INSERT_ONE_ARGUMENTS,
+        RAW_INSERT,
+    ),
+    Row(
+        "job_insert_plain.sql (a job without options)",
+        query("job_insert_plain"),
+        "(text, text, text, text, integer, integer)",
+        "('noop', '[]', '{}', 'default', 0, NULL)",
         RAW_INSERT,
     ),
     Row(RAW_UPDATE, UPDATE_ONE.format(table="bench.raw_jobs"), "(jsonb)", "('{}')", RAW_UPDATE),

@@ -149,10 +149,11 @@ def plain_job_parameters(
     priority: int,
     max_attempts: int | None,
 ) -> tuple[Any, ...] | None:
-    """`one_job_parameters` for a job without options, from its parts (App._enqueue_plain: no
-    JobRequest is built), or None when a part needs JobRequest's checks or enqueue_many's
-    messages: a task name they would refuse, a value that is not storable. The queue is a
-    registered task's (checked at registration) or the default."""
+    """job_insert_plain.sql's parameters for a job without options, from its parts
+    (App._enqueue_plain: no JobRequest is built): task, args and kwargs as the JSON texts of an
+    array and an object, queue, priority, max_attempts. None when a part needs JobRequest's
+    checks or enqueue_many's messages: a task name they would refuse, a value that is not
+    storable. The queue is a registered task's (checked at registration) or the default."""
     if type(task) is not str or not task or task_name_problem(task) is not None:
         return None
     if type(args) not in _EMPTY_ARGS or type(kwargs) is not dict:
@@ -165,19 +166,7 @@ def plain_job_parameters(
         args_json, kwargs_json = _arguments_json(args, kwargs)
     except SerializationError:
         return None
-    return (
-        task,
-        args_json,
-        kwargs_json,
-        queue,
-        priority,
-        None,
-        None,
-        max_attempts,
-        None,
-        None,
-        None,
-    )
+    return (task, args_json, kwargs_json, queue, priority, max_attempts)
 
 
 def _arguments_json(args: Any, kwargs: Any) -> tuple[str, str]:
@@ -314,6 +303,14 @@ async def insert_one_asyncpg(connection: Any, parameters: tuple[Any, ...]) -> En
     row = await connection.fetchrow(
         query("job_insert_one"), *parameters[:_UNIQUE_KEY_AT], *parameters[_UNIQUE_KEY_AT + 1 :]
     )
+    return Enqueued(int(row[0]), False)
+
+
+async def insert_plain_asyncpg(connection: Any, parameters: tuple[Any, ...]) -> Enqueued:
+    """One job without options as a plain INSERT in the connection's own role
+    (job_insert_plain.sql), `parameters` from `plain_job_parameters`. Raises as
+    `insert_one_asyncpg` does."""
+    row = await connection.fetchrow(query("job_insert_plain"), *parameters)
     return Enqueued(int(row[0]), False)
 
 

@@ -137,6 +137,8 @@ CATALOGUE: tuple[Edge, ...] = (
     Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "pgqueue.enqueue_batch()"),
     # One keyless job by a role that may insert itself (Jobs._insert_one), the same row.
     Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "job_insert_one.sql"),
+    # A job without options by such a role (Jobs._insert_plain): queued now, the same row.
+    Edge(Name.ENQUEUED, (), (JobState.QUEUED,), "job_insert_plain.sql"),
     # A keyless batch without parents by a role that may insert itself (Jobs._insert_batch).
     Edge(Name.ENQUEUED, (), (JobState.SCHEDULED, JobState.QUEUED), "job_insert_batch.sql"),
     Edge(

@@ -18,6 +18,7 @@ from pgqueue._enqueue import (
     enqueue_one_asyncpg,
     insert_batch_asyncpg,
     insert_one_asyncpg,
+    insert_plain_asyncpg,
     new_jobs,
     one_job_parameters,
 )
@@ -102,12 +103,12 @@ class Jobs(Database):
         return await self._committed(self._enqueue_committed, requests)
 
     async def enqueue_plain(self, parameters: tuple[Any, ...]) -> Enqueued | None:
-        """One job from `plain_job_parameters` as the plain INSERT (job_insert_one.sql) on the
+        """One job from `plain_job_parameters` as the plain INSERT (job_insert_plain.sql) on the
         lane or a pooled connection, or None (nothing written): this role may not insert, or the
         table refused the job, and the caller takes the JobRequest path, which names the error."""
         if self.insert_one is False:
             return None
-        return await self._committed(self._insert_one, parameters)
+        return await self._committed(self._insert_plain, parameters)
 
     async def enqueue_batch_plain(self, requests: Sequence[JobRequest]) -> list[int] | None:
         """A batch without unique keys or parents as the plain INSERT (job_insert_batch.sql) on
@@ -195,6 +196,11 @@ class Jobs(Database):
         """A single job without a unique key as the plain INSERT (job_insert_one.sql), or None
         (see `_as_owner`); the table's constraints refused it, then enqueue_one names why."""
         return await self._as_owner(insert_one_asyncpg, connection, parameters)
+
+    async def _insert_plain(self, connection: Any, parameters: tuple[Any, ...]) -> Enqueued | None:
+        """A job without options as the plain INSERT (job_insert_plain.sql), or None (see
+        `_as_owner`)."""
+        return await self._as_owner(insert_plain_asyncpg, connection, parameters)
 
     async def _insert_batch(self, connection: Any, columns: tuple[Any, ...]) -> list[int] | None:
         """A batch without unique keys or parents as the plain INSERT (job_insert_batch.sql), its

@@ -301,6 +301,7 @@ async def test_only_queued_inserts_wake_a_listening_worker(app: App, dsn: str, o
     try:
         async with Listener(dsn, "pgqueue_jobs") as listener:
             await app.enqueue_requests([JobRequest("t", [], {}, queue="now")])
+            await app.enqueue("t", allow_unknown=True)  # no option: job_insert_plain.sql
             await app.enqueue_requests([JobRequest("t", [], {}, queue="later", delay_seconds=60)])
             [parent] = await app.enqueue_requests(
                 [JobRequest("t", [], {}, queue="parents", delay_seconds=60)]
@@ -323,7 +324,7 @@ async def test_only_queued_inserts_wake_a_listening_worker(app: App, dsn: str, o
             seen = await listener.drained(conn)
     finally:
         await conn.close()
-    assert sorted(seen) == ["b0", "b1", "now", "tx"]
+    assert sorted(seen) == ["b0", "b1", "default", "now", "tx"]
     states = await fetch(dsn, "SELECT queue, state FROM pgqueue.jobs ORDER BY id")
     assert {r["queue"]: r["state"] for r in states}["child"] == "waiting"
 
@@ -430,13 +431,16 @@ async def test_an_enqueue_without_options_writes_the_row_of_its_job_request(
     one defined elsewhere (allow_unknown)."""
     await fetchval(
         dsn,
-        "INSERT INTO pgqueue.limits (scope, name, concurrency) VALUES ('task', 'record', 2) "
-        "RETURNING 1",
+        "INSERT INTO pgqueue.limits (scope, name, concurrency) "
+        "VALUES ('task', 'record', 2), ('queue', 'held', 1) RETURNING 1",
     )
     async with App(dsn) as app:
 
         @app.task(name="record", queue="rows", priority=3, max_attempts=4)
         async def record(n: int, label: str = "x") -> None: ...
+
+        @app.task(name="in_held_queue", queue="held")
+        async def in_held_queue() -> None: ...
 
         built = _count_job_requests(monkeypatch)
         plain = [
@@ -450,6 +454,8 @@ async def test_an_enqueue_without_options_writes_the_row_of_its_job_request(
         elsewhere_requested = await app.enqueue_many(
             [app.request("elsewhere", [1], {"label": "ü"}, allow_unknown=True)]
         )
+        held = await in_held_queue.enqueue()
+        held_requested = await app.enqueue_many([in_held_queue.job()])
     rows = {r["id"]: json.loads(r["row"]) for r in await fetch(dsn, PLAIN_ROWS)}
     assert [rows[i] for i in plain] == [rows[requested[0]]] * 2
     assert rows[requested[0]]["queue"] == "rows"
@@ -459,6 +465,8 @@ async def test_an_enqueue_without_options_writes_the_row_of_its_job_request(
     assert rows[elsewhere] == rows[elsewhere_requested[0]]
     assert rows[elsewhere]["queue"] == "default"
     assert rows[elsewhere]["limited"] is False
+    assert rows[held] == rows[held_requested[0]]
+    assert rows[held]["limited"] is True  # its queue's limit
 
 
 PLAIN_ROWS = (

@@ -166,13 +166,14 @@ def test_enqueue_has_one_insert_body() -> None:
         "functions/enqueue_one.v2.sql": 1,
     }
     assert "pg_notify('pgqueue_done'" not in (SQL / "functions/cancel.v1.sql").read_text()
-    # Among the queries, two: the plain INSERTs of a single keyless job and of a keyless batch
-    # by a role that owns the table (pgqueue/_repository/jobs.py, Jobs._as_owner), held to the
-    # same rows as well.
+    # Among the queries, three: the plain INSERTs of a job without options, of a single keyless
+    # job and of a keyless batch by a role that owns the table (pgqueue/_repository/jobs.py,
+    # Jobs._as_owner), held to the same rows as well.
     queries = {p.name: p.read_text().count("INSERT INTO pgqueue.jobs") for p in SQL.glob("*.sql")}
     assert {name: n for name, n in queries.items() if n} == {
         "job_insert_batch.sql": 1,
         "job_insert_one.sql": 1,
+        "job_insert_plain.sql": 1,
     }
 
 

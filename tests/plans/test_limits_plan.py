@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
+import psycopg
 import pytest
 
+from pgqueue._sql import query
 from tests.conftest import create_database, drop_database, dsn_for
 from tests.plans.test_claim_plan import (
     CLAIM_PARAMS,
@@ -143,3 +145,49 @@ async def test_every_statement_of_the_limited_claim_reads_jobs_through_an_index(
         if index == "jobs_limited_idx" and rows is not None
     )
     assert walked <= 3 * GROUPS + 10 + 2, scans
+
+
+MANY_LIMITS = """
+INSERT INTO pgqueue.limits (scope, name, concurrency)
+SELECT 'task', 'task' || g, 2 FROM generate_series(1, 2000) AS g;
+ANALYZE pgqueue.limits;
+"""
+
+
+def _limits_scans(node: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(node type, index name) of every read of pgqueue.limits in the plan."""
+    found = []
+    if node.get("Relation Name") == "limits" or node.get("Index Name") == "limits_pkey":
+        found.append((node["Node Type"], node.get("Index Name")))
+    for child in node.get("Plans", []):
+        found.extend(_limits_scans(child))
+    return found
+
+
+@pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
+@pytest.mark.parametrize(
+    ("statement", "arguments"),
+    [
+        ("job_insert_plain", "('task7', '[]', '{}', 'default', 0, NULL)"),
+        ("job_insert_one", "('task7', '[]', '{}', 'default', 0, NULL, NULL, NULL, NULL, NULL)"),
+    ],
+)
+def test_a_single_enqueue_finds_its_limits_by_the_primary_key(
+    template_db: str, statement: str, arguments: str, mode: str
+) -> None:
+    """A database with 2,000 limits: the single enqueue's limited mark reads pgqueue.limits
+    through limits_pkey, never the whole table, in its custom and its generic plan."""
+    name = create_database(template=template_db)
+    try:
+        with psycopg.connect(dsn_for(name), autocommit=True) as conn:
+            conn.execute(MANY_LIMITS)  # type: ignore[arg-type]
+            conn.execute("SELECT set_config('plan_cache_mode', %s, false)", (mode,))
+            conn.execute(f"PREPARE q AS {query(statement)}")  # type: ignore[arg-type]
+            row = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE q{arguments}").fetchone()  # type: ignore[arg-type]
+        assert row is not None
+        found = _limits_scans(row[0][0]["Plan"])
+    finally:
+        drop_database(name)
+    assert found, "the statement does not read pgqueue.limits?"
+    assert {index for _, index in found if index} == {"limits_pkey"}, found
+    assert all(kind != "Seq Scan" for kind, _ in found), found

@@ -46,7 +46,7 @@ from pgqueue._ops import OpsParts, RequestBuilder, WorkerOps
 from pgqueue._periodic import PeriodicSchedule
 from pgqueue._ready import ReadyJobs
 from pgqueue._registry import TaskRegistry
-from pgqueue._repository import Repository, WorkerRow
+from pgqueue._repository import ClaimConnection, Repository, WorkerRow
 from pgqueue._services._base import Service
 from pgqueue._services.cancel_check import CancelCheck
 from pgqueue._services.flusher import Flusher
@@ -217,6 +217,8 @@ class _Serving:
     watch: LoopWatch
     heartbeat: Heartbeat
     started_at: float
+    # The fetch loop's own connection for the plain claims, while it runs (None: the pool).
+    claims: ClaimConnection | None = None
     fetcher: asyncio.Task[None] | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -667,6 +669,14 @@ class Worker:
         self._database_answered()
 
     async def _fetch_loop(self, serving: _Serving) -> None:
+        serving.claims = serving.repository.claim_connection()
+        try:
+            await self._claim_until_stopped(serving)
+        finally:
+            if serving.claims is not None:
+                await serving.claims.close()  # back to the pool, which resets its settings
+
+    async def _claim_until_stopped(self, serving: _Serving) -> None:
         backoff = Backoff()
         claim_uncertain = False
         settled = False  # burst mode: outcomes written and due jobs promoted since the last claim
@@ -680,7 +690,7 @@ class Worker:
             # Cleared before the claim so a NOTIFY arriving during it is not lost.
             self._take_wake()
             try:
-                jobs = await self._claim(serving.repository, free, claim_uncertain)
+                jobs = await self._claim(serving, free, claim_uncertain)
             except DatabaseError as exc:
                 # The claim may have committed with its answer lost: check before the next one.
                 claim_uncertain = True
@@ -783,8 +793,9 @@ class Worker:
             self._wake.set()  # the last attempt ended: see whether anything is left
 
     async def _claim(
-        self, repository: Repository, free: int, after_lost_answer: bool
+        self, serving: _Serving, free: int, after_lost_answer: bool
     ) -> list[ClaimedJob]:
+        repository = serving.repository
         if after_lost_answer:
             known = {
                 *self._attempts.running,
@@ -806,18 +817,21 @@ class Worker:
         if slots > 0 and self._flow.due():
             jobs = await self._flow.claim(repository, self.settings.queues, slots, self.id)
         if len(jobs) < free:
-            jobs += await self._claim_plain(repository, free - len(jobs))
+            jobs += await self._claim_plain(repository, free - len(jobs), serving.claims)
         return jobs
 
-    async def _claim_plain(self, repository: Repository, limit: int) -> list[ClaimedJob]:
+    async def _claim_plain(
+        self, repository: Repository, limit: int, via: ClaimConnection | None = None
+    ) -> list[ClaimedJob]:
         """The plain claim: the full one, or while full claims are slow the one that starts
         after the jobs claimed last (pgqueue/_claim_cursor.py, docs/worker.md)."""
         keys = self._cursor.bound()
         started = self.clock.monotonic()
+        queues = self.settings.queues
         if keys is None:
-            jobs = await repository.claim(self.settings.queues, limit, self.id)
+            jobs = await repository.claim(queues, limit, self.id, via=via)
         else:
-            jobs = await repository.claim_after(self.settings.queues, limit, self.id, keys)
+            jobs = await repository.claim_after(queues, limit, self.id, keys, via=via)
         self._cursor.claimed(jobs, self.clock.monotonic() - started, bounded=keys is not None)
         return jobs
 

@@ -507,6 +507,50 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        "claim-connection-plans-every-call",
+        "claim",
+        "pgqueue/_repository/claim_connection.py",
+        '            await conn.execute(query("session_force_generic_plans"))',
+        "            pass",
+        "the worker's claim is planned again at every call, as on the pool",
+        (
+            "tests/integration/test_claim_connection.py::test_a_workers_claims_are_planned_once_on_its_claim_connection",
+        ),
+    ),
+    Mutant(
+        "claim-connection-kept-after-the-server-dropped-it",
+        "claim",
+        "pgqueue/_repository/claim_connection.py",
+        "        if conn is not None and _open(conn):",
+        "        if conn is not None:",
+        "a worker whose claim connection the server closed while idle fails its next claim first",
+        (
+            "tests/integration/test_claim_connection.py::test_a_claim_connection_the_server_dropped_is_replaced",
+        ),
+    ),
+    Mutant(
+        "claim-connection-kept-after-the-worker-stopped",
+        "claim",
+        "pgqueue/_worker.py",
+        "                await serving.claims.close()",
+        "                pass",
+        "a stopped worker keeps one of the App's pool connections until the App closes",
+        (
+            "tests/integration/test_claim_connection.py::test_a_workers_claims_are_planned_once_on_its_claim_connection",
+        ),
+    ),
+    Mutant(
+        "claim-connection-not-handed-back-at-close",
+        "claim",
+        "pgqueue/_repository/driver.py",
+        "            for held in list(self.held):",
+        "            for held in ():",
+        "closing an App under a running worker waits for ever on its claim connection",
+        (
+            "tests/integration/test_claim_connection.py::test_an_app_closed_under_a_running_worker_takes_its_claim_connection_back",
+        ),
+    ),
+    Mutant(
         "plain-insert-takes-args-of-any-type",
         "enqueue",
         "pgqueue/_sql/job_insert_one.sql",

@@ -18,6 +18,7 @@ A new query: a .sql file in pgqueue/_sql/, one method in the subject's module (d
 
 from __future__ import annotations
 
+from pgqueue._repository.claim_connection import ClaimConnection
 from pgqueue._repository.driver import (
     Database,
     Lane,
@@ -35,6 +36,7 @@ from pgqueue._repository.testkit import DrainQueries
 from pgqueue._repository.workers import HeartbeatConnection, WorkerRow, Workers
 
 __all__ = [
+    "ClaimConnection",
     "Database",
     "DeadLetterScope",
     "HeartbeatConnection",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+import weakref
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -45,6 +46,13 @@ _UNAVAILABLE = (
     # it close ("cannot switch to state ..."): not an Exception subclass of the above.
     asyncpg.InternalClientError,
 )
+
+
+def leaves_connection_usable(error: BaseException) -> bool:
+    """Whether a connection whose call raised `error` may serve the next call: an error the server
+    raised for the statement (bad input) leaves it as it was; a driver or network error, a
+    timeout or a cancellation may have left it mid-statement or broken."""
+    return isinstance(error, asyncpg.PostgresError) and not isinstance(error, _UNAVAILABLE)
 
 
 def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
@@ -219,10 +227,7 @@ class Lane:
                 timed_out = TimeoutError(
                     f"no answer within command_timeout ({self.command_timeout:g} s)"
                 )
-        healthy = error is None or (
-            isinstance(error, asyncpg.PostgresError) and not isinstance(error, _UNAVAILABLE)
-        )
-        if not healthy:
+        if error is not None and not leaves_connection_usable(error):
             if self._conn is conn:
                 self._conn = None
             self._retiring = asyncio.ensure_future(self._retire(conn))
@@ -308,6 +313,12 @@ class Lane:
                 raise
 
 
+class Held(Protocol):
+    """Something holding one of the pool's connections until it is closed."""
+
+    async def close(self) -> None: ...
+
+
 class Database:
     """The pool and the DSN its errors name; the base of every subject's queries.
 
@@ -337,10 +348,15 @@ class Database:
         # Whether it has pgqueue.enqueue_batch (revision 0017_enqueue_batch): None until a batch
         # on the pool or the lane finds out it has not (False); the other paths never try it.
         self.enqueue_batch: bool | None = None
+        # Pool connections held for good by a caller (a worker's ClaimConnection), handed back
+        # before the pool closes: asyncpg's close would wait for them for ever.
+        self.held: weakref.WeakSet[Held] = weakref.WeakSet()
 
     async def close(self) -> None:
         """Close the lane and the pool (waits for connections in use to be released)."""
         with translated(self.dsn):
+            for held in list(self.held):
+                await held.close()
             if self.lane is not None:
                 await self.lane.close()
             await self.pool.close()

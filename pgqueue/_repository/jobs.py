@@ -23,6 +23,7 @@ from pgqueue._enqueue import (
     one_job_parameters,
 )
 from pgqueue._job import ClaimedJob, ClaimKey, JobInfo, JobRequest, JobState
+from pgqueue._repository.claim_connection import ClaimConnection
 from pgqueue._repository.driver import TRANSLATED, Database, Row, translate_error, translated
 from pgqueue._sql import query
 from pgqueue.errors import PgQueueError
@@ -234,9 +235,27 @@ class Jobs(Database):
         self.insert_one = True
         return written
 
-    async def claim(self, queues: Sequence[str], limit: int, worker_id: str) -> list[ClaimedJob]:
+    def claim_connection(self) -> ClaimConnection | None:
+        """A connection for one worker's claims, planned once (see ClaimConnection), or None
+        where the claims stay on the pool; the worker closes it when its fetch loop ends."""
+        claims = ClaimConnection.over(self.pool, prepared_statements=self.prepared_statements)
+        if claims is not None:
+            self.held.add(claims)  # given back before the pool closes, if the worker has not
+        return claims
+
+    async def claim(
+        self,
+        queues: Sequence[str],
+        limit: int,
+        worker_id: str,
+        *,
+        via: ClaimConnection | None = None,
+    ) -> list[ClaimedJob]:
+        """Up to `limit` runnable jobs from `queues`, now running for `worker_id`
+        (job_claim.sql), on `via` if given, else on the pool."""
+        fetch = self.pool.fetch if via is None else via.fetch
         with translated(self.dsn):
-            rows = await self.pool.fetch(query("job_claim"), list(queues), limit, worker_id)
+            rows = await fetch(query("job_claim"), list(queues), limit, worker_id)
         return [claimed_job_from_row(r) for r in rows]
 
     async def claim_after(
@@ -245,14 +264,17 @@ class Jobs(Database):
         limit: int,
         worker_id: str,
         keys: Mapping[str, ClaimKey],
+        *,
+        via: ClaimConnection | None = None,
     ) -> list[ClaimedJob]:
         """`claim`, but from each queue with a key in `keys` only the jobs after that key in
         claim order (job_claim_after.sql: its scan starts there); a queue without one from its
         head. Jobs before a key are left for the next `claim`."""
         queue_list = list(queues)
         bounds = [keys.get(q) for q in queue_list]
+        fetch = self.pool.fetch if via is None else via.fetch
         with translated(self.dsn):
-            rows = await self.pool.fetch(
+            rows = await fetch(
                 query("job_claim_after"),
                 queue_list,
                 limit,

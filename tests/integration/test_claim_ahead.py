@@ -21,14 +21,14 @@ def record_claims(app: App, limits: list[int]) -> None:
     full, bounded = repository.claim, repository.claim_after
 
     @functools.wraps(full)
-    async def claim(queues: Any, limit: int, worker_id: str) -> Any:
+    async def claim(queues: Any, limit: int, worker_id: str, **via: Any) -> Any:
         limits.append(limit)
-        return await full(queues, limit, worker_id)
+        return await full(queues, limit, worker_id, **via)
 
     @functools.wraps(bounded)
-    async def claim_after(queues: Any, limit: int, worker_id: str, keys: Any) -> Any:
+    async def claim_after(queues: Any, limit: int, worker_id: str, keys: Any, **via: Any) -> Any:
         limits.append(limit)
-        return await bounded(queues, limit, worker_id, keys)
+        return await bounded(queues, limit, worker_id, keys, **via)
 
     repository.claim = claim  # type: ignore[method-assign]
     repository.claim_after = claim_after  # type: ignore[method-assign]

@@ -141,8 +141,11 @@ async def test_claim_uses_the_claim_index_and_no_seq_scan(
     assert "queue" in finder["Index Cond"]
 
 
-async def test_claim_reads_only_limit_rows_per_queue(conn: asyncpg.Connection) -> None:
-    plan = await explain(conn, "job_claim", CLAIM_PARAMS, claim_args(limit=10), analyze=True)
+@pytest.mark.parametrize("mode", ["auto", "force_generic_plan"])  # the worker's claim connection
+async def test_claim_reads_only_limit_rows_per_queue(conn: asyncpg.Connection, mode: str) -> None:
+    plan = await explain(
+        conn, "job_claim", CLAIM_PARAMS, claim_args(limit=10), mode=mode, analyze=True
+    )
     assert plan["Node Type"] == "ModifyTable"
     finder = assert_only_targeted_index_scans(plan, "jobs_claim_idx")
     # Two queues (one loop each), and each loop stops after LIMIT rows out of 300k.
@@ -254,9 +257,12 @@ async def test_claim_after_starts_its_scans_after_the_key(
     assert any("priority <" in c for c in conds), conds
 
 
-async def test_claim_after_reads_only_the_rows_after_the_key(conn: asyncpg.Connection) -> None:
+@pytest.mark.parametrize("mode", ["auto", "force_generic_plan"])  # the worker's claim connection
+async def test_claim_after_reads_only_the_rows_after_the_key(
+    conn: asyncpg.Connection, mode: str
+) -> None:
     args = await claim_after_args(conn, limit=10)
-    plan = await explain(conn, "job_claim_after", CLAIM_AFTER_PARAMS, args, analyze=True)
+    plan = await explain(conn, "job_claim_after", CLAIM_AFTER_PARAMS, args, mode=mode, analyze=True)
     finders = claim_index_scans(plan)
     # 'default' (key at the 5th job of priority 2, 167 of them) fills its 10 from the first
     # branch: the second never runs; 'other' has no key: only the head branch runs, 10 rows.

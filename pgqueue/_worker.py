@@ -669,12 +669,12 @@ class Worker:
         self._database_answered()
 
     async def _fetch_loop(self, serving: _Serving) -> None:
-        serving.claims = serving.repository.claim_connection()
+        serving.claims = serving.repository.lend_claim_connection()
         try:
             await self._claim_until_stopped(serving)
         finally:
             if serving.claims is not None:
-                await serving.claims.close()  # back to the pool, which resets its settings
+                await serving.claims.close()  # back to the pool, its setting undone
 
     async def _claim_until_stopped(self, serving: _Serving) -> None:
         backoff = Backoff()

@@ -543,11 +543,55 @@ MUTANTS: tuple[Mutant, ...] = (
         "claim-connection-not-handed-back-at-close",
         "claim",
         "pgqueue/_repository/driver.py",
-        "            for held in list(self.held):",
-        "            for held in ():",
+        "            for lent in list(self.lent):",
+        "            for lent in ():",
         "closing an App under a running worker waits for ever on its claim connection",
         (
             "tests/integration/test_claim_connection.py::test_an_app_closed_under_a_running_worker_takes_its_claim_connection_back",
+        ),
+    ),
+    Mutant(
+        "claim-connection-keeps-its-setting-in-the-pool",
+        "claim",
+        "pgqueue/_repository/claim_connection.py",
+        '                await conn.execute(query("session_default_plans"))',
+        "                pass",
+        "the pool gets the claim connection back with generic plans forced on it",
+        (
+            "tests/integration/test_claim_connection.py::test_the_claim_connection_goes_back_to_the_pool_with_its_setting_undone",
+        ),
+    ),
+    Mutant(
+        "claim-connection-failed-call-goes-back-as-it-is",
+        "claim",
+        "pgqueue/_repository/claim_connection.py",
+        "            _end(conn)  # maybe mid-statement: the pool opens another",
+        "            pass",
+        "a claim connection whose call timed out goes back to the pool, setting and all",
+        (
+            "tests/integration/test_claim_connection.py::test_a_claim_connection_whose_call_failed_never_goes_back_with_its_setting",
+        ),
+    ),
+    Mutant(
+        "claim-connection-close-skips-the-claim-under-way",
+        "claim",
+        "pgqueue/_repository/claim_connection.py",
+        "        async with self._lock:\n            await self._give_back(healthy=True)",
+        "        await self._give_back(healthy=True)",
+        "closing the App mid-claim hands the connection back with the claim's answer to come",
+        (
+            "tests/integration/test_claim_connection.py::test_close_waits_for_the_claim_under_way_then_refuses_calls",
+        ),
+    ),
+    Mutant(
+        "claim-connection-lends-the-whole-pool",
+        "claim",
+        "pgqueue/_repository/claim_connection.py",
+        "pool.get_max_size() - len(lent) <= KEEP_IN_POOL",
+        "pool.get_max_size() <= KEEP_IN_POOL",
+        "workers on one App lend out the whole pool: outcomes wait for a connection for ever",
+        (
+            "tests/integration/test_claim_connection.py::test_workers_on_one_app_leave_two_pool_connections_unlent",
         ),
     ),
     Mutant(

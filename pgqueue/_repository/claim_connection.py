@@ -11,72 +11,103 @@ partial index (job_list.sql's state filter). So the setting stays on one connect
 the claims use, and whose two plans tests/plans/test_claim_plan.py checks in generic form.
 
 The worker's fetch loop claims one batch at a time, so one connection serves it without a wait.
-It is one of the pool's own (the App still holds at most `pool_max_size` connections), taken at
-the first claim and given back when the fetch loop ends; asyncpg's reset on release (RESET ALL)
-undoes the setting there. A driver or network error, a timeout or a cancellation during a claim
-gives the connection back to the pool, which closes a broken one, and the next claim takes
-another; an error the server raised for the statement leaves it held."""
+It is one of the pool's own (the App still holds at most `pool_max_size` connections), lent at
+the first claim and given back when the fetch loop ends or the App closes. The pool skips
+asyncpg's reset on release (driver._keep_session), so the setting is undone here first: RESET on
+a healthy connection; a connection whose call failed (a driver or network error, a timeout, a
+cancellation: it may be mid-statement) is terminated instead, and the pool opens another. An
+error the server raised for the statement leaves it held."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
-from pgqueue._repository.driver import leaves_connection_usable
+from pgqueue._repository.driver import Lent, leaves_connection_usable
 from pgqueue._sql import query
 
-# A smaller pool keeps its connections for the rest of the worker (outcomes, heartbeats).
-MIN_POOL_SIZE = 3
+# Pool connections never lent, whatever the number of workers on one App: the rest of the
+# worker (outcome batches, promotion, cancel checks) and the tasks' own calls use them.
+KEEP_IN_POOL = 2
 
 
 class ClaimConnection:
-    """A pool connection held for one worker's claims, with generic plans forced on it."""
+    """A pool connection lent to one worker's claims, with generic plans forced on it."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, lent: set[Lent] | None = None) -> None:
         self.pool = pool
+        self._lent: set[Lent] = set() if lent is None else lent
+        self._lent.add(self)
         self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._closed = False
+        # One call at a time, and close() waits for the call under way: a connection handed
+        # back mid-claim would go back to the pool with the claim's answer still to come.
+        self._lock = asyncio.Lock()
 
     @classmethod
-    def over(cls, pool: asyncpg.Pool, *, prepared_statements: bool) -> ClaimConnection | None:
-        """One over `pool`, or None where the claims stay on the pool: behind a transaction
-        pooler (no prepared statement, no session setting) or in a pool too small to lend one
-        connection for good."""
-        if not prepared_statements or pool.get_max_size() < MIN_POOL_SIZE:
+    def lend(
+        cls, pool: asyncpg.Pool, lent: set[Lent], *, prepared_statements: bool
+    ) -> ClaimConnection | None:
+        """One over `pool`, counted in `lent` until closed, or None where the claims stay on the
+        pool: behind a transaction pooler (no prepared statement, no session setting), or when
+        lending one more would leave fewer than KEEP_IN_POOL connections to everything else."""
+        if not prepared_statements or pool.get_max_size() - len(lent) <= KEEP_IN_POOL:
             return None
-        return cls(pool)
+        return cls(pool, lent)
 
     async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
-        conn = await self._held()
-        try:
-            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
-        except BaseException as exc:
-            if not leaves_connection_usable(exc):
-                await self._give_back()
-            raise
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            except BaseException as exc:
+                if not leaves_connection_usable(exc):
+                    await self._give_back(healthy=False)
+                raise
         return rows
 
-    async def _held(self) -> asyncpg.pool.PoolConnectionProxy:
+    async def _connection(self) -> asyncpg.pool.PoolConnectionProxy:
+        if self._closed:
+            # What a closed pool raises, so callers see the same DatabaseUnavailableError.
+            raise asyncpg.InterfaceError("the worker's claim connection is closed")
         conn = self._conn
         if conn is not None and _open(conn):
             return conn
         if conn is not None:
-            await self._give_back()  # the server dropped it while idle: the pool replaces it
+            await self._give_back(healthy=False)  # the server dropped it while idle
         conn = await self.pool.acquire()
         try:
             await conn.execute(query("session_force_generic_plans"))
         except BaseException:
+            _end(conn)  # whether the setting took or not, it must not go back with it
             await self.pool.release(conn)
             raise
         self._conn = conn
         return conn
 
-    async def _give_back(self) -> None:
+    async def _give_back(self, *, healthy: bool) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            await self.pool.release(conn)
+        if conn is None:
+            return
+        if healthy and _open(conn):
+            try:
+                await conn.execute(query("session_default_plans"))
+            except BaseException:
+                _end(conn)
+                await self.pool.release(conn)
+                raise
+        else:
+            _end(conn)  # maybe mid-statement: the pool opens another
+        await self.pool.release(conn)
 
     async def close(self) -> None:
-        """Give the connection back to the pool (which resets its settings)."""
-        await self._give_back()
+        """Give the connection back to the pool, its setting undone, after the call under way;
+        calls from now on raise."""
+        self._closed = True
+        self._lent.discard(self)
+        async with self._lock:
+            await self._give_back(healthy=True)
 
 
 def _open(conn: asyncpg.pool.PoolConnectionProxy) -> bool:
@@ -84,3 +115,9 @@ def _open(conn: asyncpg.pool.PoolConnectionProxy) -> bool:
         return not conn.is_closed()
     except asyncpg.InterfaceError:  # closed while held: the pool has already taken it back
         return False
+
+
+def _end(conn: asyncpg.pool.PoolConnectionProxy) -> None:
+    """Terminate the backend of a connection that must not serve again, unless it is gone."""
+    if _open(conn):
+        conn.terminate()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import weakref
 from typing import Any, Protocol
 
 import asyncpg
@@ -148,8 +147,10 @@ async def create_pool(
 async def _keep_session(_conn: asyncpg.Connection) -> None:
     """Skip asyncpg's reset query on release (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL):
     a second round trip after every pooled call. asyncpg still rolls back an open transaction.
-    Nothing of pgqueue's keeps session state on a pooled connection: LISTEN and anything
-    session-scoped (SET, session advisory locks) use a connection of their own (`connect`)."""
+    Nothing of pgqueue's leaves session state on a pooled connection: LISTEN and anything
+    session-scoped (session advisory locks) use a connection of their own (`connect`), and the
+    one setting made on a pooled connection, a worker's ClaimConnection's, is undone by it before
+    the connection goes back (or the connection is terminated)."""
 
 
 # After a failed attempt to open the lane's connection, the pool serves alone this long.
@@ -313,8 +314,8 @@ class Lane:
                 raise
 
 
-class Held(Protocol):
-    """Something holding one of the pool's connections until it is closed."""
+class Lent(Protocol):
+    """Something a pool connection is lent to until it is closed (a worker's ClaimConnection)."""
 
     async def close(self) -> None: ...
 
@@ -348,15 +349,16 @@ class Database:
         # Whether it has pgqueue.enqueue_batch (revision 0017_enqueue_batch): None until a batch
         # on the pool or the lane finds out it has not (False); the other paths never try it.
         self.enqueue_batch: bool | None = None
-        # Pool connections held for good by a caller (a worker's ClaimConnection), handed back
+        # Pool connections lent for good to a worker's claims (ClaimConnection), handed back
         # before the pool closes: asyncpg's close would wait for them for ever.
-        self.held: weakref.WeakSet[Held] = weakref.WeakSet()
+        self.lent: set[Lent] = set()
 
     async def close(self) -> None:
-        """Close the lane and the pool (waits for connections in use to be released)."""
+        """Take back the connections lent to workers' claims (each after its claim under way),
+        close the lane and the pool (waits for connections in use to be released)."""
         with translated(self.dsn):
-            for held in list(self.held):
-                await held.close()
+            for lent in list(self.lent):
+                await lent.close()
             if self.lane is not None:
                 await self.lane.close()
             await self.pool.close()

@@ -235,13 +235,13 @@ class Jobs(Database):
         self.insert_one = True
         return written
 
-    def claim_connection(self) -> ClaimConnection | None:
-        """A connection for one worker's claims, planned once (see ClaimConnection), or None
-        where the claims stay on the pool; the worker closes it when its fetch loop ends."""
-        claims = ClaimConnection.over(self.pool, prepared_statements=self.prepared_statements)
-        if claims is not None:
-            self.held.add(claims)  # given back before the pool closes, if the worker has not
-        return claims
+    def lend_claim_connection(self) -> ClaimConnection | None:
+        """A pool connection lent to one worker's claims, planned once (see ClaimConnection), or
+        None where the claims stay on the pool; the worker closes it when its fetch loop ends,
+        and `close` takes back any still lent."""
+        return ClaimConnection.lend(
+            self.pool, self.lent, prepared_statements=self.prepared_statements
+        )
 
     async def claim(
         self,

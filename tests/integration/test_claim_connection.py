@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from pgqueue import App
-from pgqueue._repository import ClaimConnection
+from pgqueue._repository import ClaimConnection, create_pool
 from pgqueue._repository.claim_connection import _open
 from pgqueue._sql import query
 from tests.helpers import count_states, running_worker, wait_for
@@ -83,10 +83,12 @@ async def _succeeded(dsn: str, n: int) -> bool:
     return (await count_states(dsn)).get("succeeded", 0) >= n
 
 
-async def test_the_claim_connection_goes_back_to_the_pool_with_its_setting_reset(
+async def test_the_claim_connection_goes_back_to_the_pool_with_its_setting_undone(
     dsn: str,
 ) -> None:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    """pgqueue's pool skips asyncpg's RESET ALL on release: the claim connection undoes its own
+    setting, on the same backend when it is healthy."""
+    pool = await create_pool(dsn, min_size=1, max_size=1)
     try:
         claims = ClaimConnection(pool)
         assert await claims.fetch("SHOW plan_cache_mode") == [("force_generic_plan",)]
@@ -99,8 +101,26 @@ async def test_the_claim_connection_goes_back_to_the_pool_with_its_setting_reset
         await pool.close()
 
 
+async def test_a_claim_connection_whose_call_failed_never_goes_back_with_its_setting(
+    dsn: str,
+) -> None:
+    """A call cut short (here by a timeout: the connection may be mid-statement) ends that
+    backend; the pool serves from a new one, at the default."""
+    pool = await create_pool(dsn, min_size=1, max_size=1)
+    try:
+        claims = ClaimConnection(pool)
+        pid = (await claims.fetch("SELECT pg_backend_pid()"))[0][0]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(claims.fetch("SELECT pg_sleep(30)"), 0.5)
+        assert await pool.fetchval("SELECT pg_backend_pid()") != pid
+        assert await pool.fetchval("SHOW plan_cache_mode") == "auto"
+        await claims.close()
+    finally:
+        await pool.close()
+
+
 async def test_a_bad_statement_keeps_the_claim_connection(dsn: str) -> None:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    pool = await create_pool(dsn, min_size=1, max_size=1)
     try:
         claims = ClaimConnection(pool)
         pid = (await claims.fetch("SELECT pg_backend_pid()"))[0][0]
@@ -110,6 +130,33 @@ async def test_a_bad_statement_keeps_the_claim_connection(dsn: str) -> None:
         await claims.close()
     finally:
         await pool.close()
+
+
+async def test_close_waits_for_the_claim_under_way_then_refuses_calls(dsn: str) -> None:
+    """Handed back mid-claim, the connection would go back to the pool with the claim's answer
+    still to come: close() waits for it, and calls after close() raise."""
+    pool = await create_pool(dsn, min_size=1, max_size=2)
+    try:
+        claims = ClaimConnection(pool)
+        call = asyncio.ensure_future(claims.fetch("SELECT 1 FROM pg_sleep(0.5)"))
+        await wait_for(lambda: _sleeping(pool), message="the call under way on the server")
+        await claims.close()
+        assert call.done()
+        assert await call == [(1,)]
+        with pytest.raises(asyncpg.InterfaceError):
+            await claims.fetch("SELECT 1")
+        assert pool.get_size() == pool.get_idle_size()
+    finally:
+        await pool.close()
+
+
+async def _sleeping(pool: asyncpg.Pool) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE query LIKE '%FROM pg_sleep(0.5)' AND pid <> pg_backend_pid()"
+        )
+    )
 
 
 async def test_a_claim_connection_the_server_dropped_is_replaced(
@@ -122,11 +169,13 @@ async def test_a_claim_connection_the_server_dropped_is_replaced(
     async def t(n: int) -> None: ...
 
     await app.open()
-    async with running_worker(app) as worker:
+    # No poll between the drop and the enqueues below: only their wake-ups claim.
+    async with running_worker(app, poll_interval=60) as worker:
         await t.enqueue(0)
         await wait_for(lambda: _succeeded(dsn, 1), message="the first job done")
         claims = worker._serving.claims  # type: ignore[union-attr]
         assert claims is not None
+        await wait_for(lambda: not claims._lock.locked(), message="no claim under way")
         pid = claims._conn.get_server_pid()  # type: ignore[union-attr]
         async with app.repository.pool.acquire() as conn:
             assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid) is True
@@ -145,7 +194,8 @@ async def test_a_claim_connection_the_server_dropped_is_replaced(
     ("settings", "held"),
     [
         ({}, True),
-        ({"pool_max_size": 3}, False),  # the lane takes one: a pool of 2 keeps both
+        ({"pool_max_size": 4}, True),  # the lane takes one: a pool of 3 lends one, keeps two
+        ({"pool_max_size": 3}, False),  # a pool of 2 keeps both
         ({"pooler": "transaction"}, False),
     ],
 )
@@ -154,10 +204,23 @@ async def test_only_a_pool_with_room_and_session_state_lends_a_claim_connection(
 ) -> None:
     async with App(dsn, **settings) as app:
         await app.open()
-        claims = app.repository.claim_connection()
+        claims = app.repository.lend_claim_connection()
         assert (claims is not None) is held
         if claims is not None:
             await claims.close()
+
+
+async def test_workers_on_one_app_leave_two_pool_connections_unlent(dsn: str) -> None:
+    async with App(dsn, pool_max_size=6) as app:  # the lane takes one: a pool of 5
+        await app.open()
+        repository = app.repository
+        lent = [repository.lend_claim_connection() for _ in range(3)]
+        assert None not in lent
+        assert repository.lend_claim_connection() is None  # a fourth would leave one
+        await lent[0].close()  # type: ignore[union-attr]
+        again = repository.lend_claim_connection()
+        assert again is not None
+        assert len(repository.lent) == 3
 
 
 async def test_an_app_closed_under_a_running_worker_takes_its_claim_connection_back(

@@ -525,7 +525,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "        if conn is not None:",
         "a worker whose claim connection the server closed while idle fails its next claim first",
         (
-            "tests/integration/test_claim_connection.py::test_a_claim_connection_the_server_dropped_is_replaced",
+            "tests/integration/test_claim_connection.py::"
+            "test_a_claim_connection_the_server_dropped_while_idle_is_replaced_at_once",
         ),
     ),
     Mutant(
@@ -565,7 +566,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "claim-connection-failed-call-goes-back-as-it-is",
         "claim",
         "pgqueue/_repository/claim_connection.py",
-        "            _end(conn)  # maybe mid-statement: the pool opens another",
+        "            await _retire(conn)  # maybe mid-statement: the pool opens another",
         "            pass",
         "a claim connection whose call timed out goes back to the pool, setting and all",
         (
@@ -576,11 +577,36 @@ MUTANTS: tuple[Mutant, ...] = (
         "claim-connection-close-skips-the-claim-under-way",
         "claim",
         "pgqueue/_repository/claim_connection.py",
-        "        async with self._lock:\n            await self._give_back(healthy=True)",
-        "        await self._give_back(healthy=True)",
+        "            async with self._lock:\n                # A RESET",
+        "            if True:\n                # A RESET",
         "closing the App mid-claim hands the connection back with the claim's answer to come",
         (
             "tests/integration/test_claim_connection.py::test_close_waits_for_the_claim_under_way_then_refuses_calls",
+        ),
+    ),
+    Mutant(
+        "claim-connection-drops-a-failed-claim-without-its-cancel",
+        "claim",
+        "pgqueue/_repository/claim_connection.py",
+        "        await asyncio.wait_for(conn.close(), RETIRE_TIMEOUT)",
+        "        conn.terminate()",
+        "a timed-out claim's connection is cut before its cancel reaches the server: the claim "
+        "commits, its jobs stay running for nobody",
+        (
+            "tests/integration/test_claim_connection.py::"
+            "test_a_claim_connection_whose_call_failed_never_goes_back_with_its_setting",
+        ),
+    ),
+    Mutant(
+        "claim-connection-close-not-shielded",
+        "claim",
+        "pgqueue/_repository/claim_connection.py",
+        "        await asyncio.shield(self._close())",
+        "        await self._close()",
+        "a close cancelled while it waits for the claim leaves the connection held for ever",
+        (
+            "tests/integration/test_claim_connection.py::"
+            "test_a_close_cancelled_while_it_waits_still_gives_the_connection_back",
         ),
     ),
     Mutant(

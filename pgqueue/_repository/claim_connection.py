@@ -15,12 +15,13 @@ It is one of the pool's own (the App still holds at most `pool_max_size` connect
 the first claim and given back when the fetch loop ends or the App closes. The pool skips
 asyncpg's reset on release (driver._keep_session), so the setting is undone here first: RESET on
 a healthy connection; a connection whose call failed (a driver or network error, a timeout, a
-cancellation: it may be mid-statement) is terminated instead, and the pool opens another. An
-error the server raised for the statement leaves it held."""
+cancellation: it may be mid-statement) is closed instead, after its cancel request, and the
+pool opens another. An error the server raised for the statement leaves it held."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 
@@ -30,6 +31,8 @@ from pgqueue._sql import query
 # Pool connections never lent, whatever the number of workers on one App: the rest of the
 # worker (outcome batches, promotion, cancel checks) and the tasks' own calls use them.
 KEEP_IN_POOL = 2
+# Seconds a failed connection's graceful close may take before it is terminated.
+RETIRE_TIMEOUT = 10.0
 
 
 class ClaimConnection:
@@ -80,7 +83,7 @@ class ClaimConnection:
         try:
             await conn.execute(query("session_force_generic_plans"))
         except BaseException:
-            _end(conn)  # whether the setting took or not, it must not go back with it
+            await _retire(conn)  # whether the setting took or not, it must not go back with it
             await self.pool.release(conn)
             raise
         self._conn = conn
@@ -94,20 +97,28 @@ class ClaimConnection:
             try:
                 await conn.execute(query("session_default_plans"))
             except BaseException:
-                _end(conn)
+                await _retire(conn)
                 await self.pool.release(conn)
                 raise
         else:
-            _end(conn)  # maybe mid-statement: the pool opens another
+            await _retire(conn)  # maybe mid-statement: the pool opens another
         await self.pool.release(conn)
 
     async def close(self) -> None:
         """Give the connection back to the pool, its setting undone, after the call under way;
-        calls from now on raise."""
+        calls from now on raise. Shielded: a caller cancelled meanwhile must not leave it held
+        (asyncpg's pool would wait for it for ever when it closes)."""
         self._closed = True
-        self._lent.discard(self)
-        async with self._lock:
-            await self._give_back(healthy=True)
+        await asyncio.shield(self._close())
+
+    async def _close(self) -> None:
+        try:
+            async with self._lock:
+                # A RESET that failed has ended the connection, which is all that matters here.
+                with contextlib.suppress(Exception):
+                    await self._give_back(healthy=True)
+        finally:
+            self._lent.discard(self)
 
 
 def _open(conn: asyncpg.pool.PoolConnectionProxy) -> bool:
@@ -117,7 +128,20 @@ def _open(conn: asyncpg.pool.PoolConnectionProxy) -> bool:
         return False
 
 
-def _end(conn: asyncpg.pool.PoolConnectionProxy) -> None:
-    """Terminate the backend of a connection that must not serve again, unless it is gone."""
-    if _open(conn):
-        conn.terminate()
+async def _retire(conn: asyncpg.pool.PoolConnectionProxy) -> None:
+    """End a connection that must not serve again (the pool then opens another), unless it is
+    gone already. Gracefully, as the enqueue lane retires its own: a cancelled or timed-out
+    claim's cancel request must reach the server before the socket closes, or PostgreSQL goes
+    on to commit the claim, and its jobs stay running for a worker that never got them. A close
+    that does not finish within RETIRE_TIMEOUT is cut short."""
+    if not _open(conn):
+        return
+    try:
+        await asyncio.wait_for(conn.close(), RETIRE_TIMEOUT)
+    except Exception:
+        if _open(conn):
+            conn.terminate()
+    except BaseException:
+        if _open(conn):
+            conn.terminate()
+        raise

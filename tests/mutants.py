@@ -588,7 +588,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "claim-connection-drops-a-failed-claim-without-its-cancel",
         "claim",
         "pgqueue/_repository/claim_connection.py",
-        "        await asyncio.wait_for(conn.close(), RETIRE_TIMEOUT)",
+        "        await close_gracefully(conn, RETIRE_TIMEOUT)",
         "        conn.terminate()",
         "a timed-out claim's connection is cut before its cancel reaches the server: the claim "
         "commits, its jobs stay running for nobody",

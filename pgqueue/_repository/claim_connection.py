@@ -25,7 +25,7 @@ import contextlib
 
 import asyncpg
 
-from pgqueue._repository.driver import Lent, leaves_connection_usable
+from pgqueue._repository.driver import Lent, close_gracefully, leaves_connection_usable
 from pgqueue._sql import query
 
 # Pool connections never lent, whatever the number of workers on one App: the rest of the
@@ -130,18 +130,7 @@ def _open(conn: asyncpg.pool.PoolConnectionProxy) -> bool:
 
 async def _retire(conn: asyncpg.pool.PoolConnectionProxy) -> None:
     """End a connection that must not serve again (the pool then opens another), unless it is
-    gone already. Gracefully, as the enqueue lane retires its own: a cancelled or timed-out
-    claim's cancel request must reach the server before the socket closes, or PostgreSQL goes
-    on to commit the claim, and its jobs stay running for a worker that never got them. A close
-    that does not finish within RETIRE_TIMEOUT is cut short."""
-    if not _open(conn):
-        return
-    try:
-        await asyncio.wait_for(conn.close(), RETIRE_TIMEOUT)
-    except Exception:
-        if _open(conn):
-            conn.terminate()
-    except BaseException:
-        if _open(conn):
-            conn.terminate()
-        raise
+    gone already: gracefully, as the enqueue lane retires its own, or a cancelled claim would
+    commit with its jobs running for a worker that never got them."""
+    if _open(conn):
+        await close_gracefully(conn, RETIRE_TIMEOUT)

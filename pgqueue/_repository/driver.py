@@ -54,6 +54,21 @@ def leaves_connection_usable(error: BaseException) -> bool:
     return isinstance(error, asyncpg.PostgresError) and not isinstance(error, _UNAVAILABLE)
 
 
+async def close_gracefully(conn: asyncpg.Connection, timeout: float) -> None:
+    """Close a connection whose call failed so that the cancel request asyncpg sends for a
+    cancelled or timed-out call reaches the server before the socket closes (terminating at once
+    drops it, and the statement goes on to commit); one that does not close within `timeout`, or
+    a close that is itself cancelled, is terminated. A pooled connection (a proxy) may already
+    be back in its pool when its close fails: there is nothing left to terminate then."""
+    try:
+        await asyncio.wait_for(conn.close(), timeout)
+    except BaseException as exc:
+        with contextlib.suppress(asyncpg.InterfaceError):
+            conn.terminate()
+        if not isinstance(exc, Exception):
+            raise
+
+
 def translate_error(exc: BaseException, dsn: str | None) -> PgQueueError:
     """The pgqueue error for a driver error, with a message an operator can act on."""
     where = dsn_host(dsn)
@@ -242,12 +257,7 @@ class Lane:
         `timeout`. The lane opens its next connection after (the pool serves meanwhile), so the
         App still holds at most `pool_max_size`."""
         try:
-            await asyncio.wait_for(conn.close(), self.timeout)
-        except asyncio.CancelledError:
-            conn.terminate()
-            raise
-        except Exception:
-            conn.terminate()
+            await close_gracefully(conn, self.timeout)
         finally:
             self._retiring = None
         self._open_soon()  # the lane was in use: its next connection opens now

@@ -702,9 +702,7 @@ class Worker:
             claim_uncertain = False
             backoff.reset()
             self._database_answered()
-            self._hand_in(serving, jobs)
-            # After the first claim and its jobs' tasks (which then run first): see _start.
-            self._start_services(serving)
+            await self._take_in(serving, jobs)
             if self._until_empty:
                 verdict = await self._burst_check(serving, jobs, settled)
                 if verdict is None:
@@ -715,6 +713,17 @@ class Worker:
             if len(jobs) < free:
                 idle = jittered(self.settings.poll_interval, 0.25)
                 await self.clock.wait(self._wake, self._flow.wait(idle))
+
+    async def _take_in(self, serving: _Serving, jobs: list[ClaimedJob]) -> None:
+        """Hand a claim's jobs in, then start the services (once: after the first claim and its
+        jobs' tasks, which then run first, see _start), then give the loop one turn, so the jobs
+        just handed in start before the next claim's round trip: a wake-up that came during the
+        claim (the LISTEN connection's first connect, say) would otherwise send that claim
+        first."""
+        self._hand_in(serving, jobs)
+        self._start_services(serving)
+        if jobs:
+            await asyncio.sleep(0)
 
     async def _burst_check(
         self, serving: _Serving, jobs: list[ClaimedJob], settled: bool

@@ -21,6 +21,17 @@ nothing else on the server is touched), with the same number of no-op jobs:
   benchmarks.celery_app worker` (prefork, one pool process per core; stopped by a warm shutdown
   once the queue and the unacked set are empty).
 
+The enqueue workloads are interleaved (`enqueue`): every system's client is open at once, and
+the jobs go in blocks, one system's block after another's, so that a slow minute of this
+machine's disk falls on all of them alike. The single enqueue also times, in the same blocks:
+
+- the durable floor: goal 1's raw INSERT + NOTIFY, committed to disk job by job. A system on a
+  Redis that writes nothing to disk can be ahead of it on a machine whose disk flush is slow;
+  the row shows when it is;
+- arq on a Redis of its own that fsyncs every write before it answers (`appendfsync always`),
+  the durability a PostgreSQL commit has: an info row, beside the issue's comparison with the
+  shared Redis.
+
 Drains are timed inside the worker process, from the first task's start to the last task's end,
 for all of them alike (their outcome tables differ: PgQueuer deletes finished jobs and logs them
 in batches, arq keeps results for an hour; Celery's pool processes each keep a clock), so
@@ -39,6 +50,8 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -51,7 +64,8 @@ from typing import IO, Any
 
 import asyncpg
 
-from benchmarks.db import admin, dsn_for
+from benchmarks.baselines import INSERT_NOTIFY
+from benchmarks.db import RAW_TABLE_DDL, admin, dsn_for
 from benchmarks.measure import Rate
 from benchmarks.report import INFO, Row, rate, verdict
 from benchmarks.workers import ROOT
@@ -68,6 +82,14 @@ TITLES = {
 REDIS = os.environ.get("PGQUEUE_BENCH_REDIS", "redis://127.0.0.1:6379")
 REDIS_DB = {"arq": 14, "celery": 15}
 TASK = "noop"
+# The enqueue workloads time every system in this many blocks, interleaved (`enqueue`).
+ENQUEUE_BLOCKS = 10
+# The durable floor timed beside the systems (`_raw_enqueuer`), under this key of the figures.
+RAW = "raw"
+# arq on a Redis that fsyncs every write (`enqueue`), under this key; measured when
+# arq runs and this server binary is installed (Debian's redis-server package).
+DURABLE_ARQ = "arq_durable"
+DURABLE_REDIS_SERVER = "redis-server"
 # Procrastinate drains about 300 jobs/s at its default concurrency of 1: a few thousand jobs
 # keep every round under a minute and are plenty for the others' windows.
 MAX_JOBS = 5000
@@ -319,17 +341,98 @@ async def _database(base: str, system: str) -> AsyncIterator[str]:
         await admin(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-async def enqueue(base: str, system: str, jobs: int, batch: int) -> Rate:
-    async with _database(base, system) as dsn, _enqueuer(system, dsn) as send:
-        # Two warm-up calls, before the clock, for every system alike: pgqueue's second enqueue
-        # opens its enqueue lane in the background, which the pause lets finish.
+async def enqueue(base: str, systems: tuple[str, ...], jobs: int, batch: int) -> dict[str, Rate]:
+    """`jobs` enqueued in calls of `batch` by each system, interleaved: every system's client
+    open at once (each in its own database), then the jobs in blocks, one system's block after
+    another's, so that a minute when this machine's disk flush is slow falls on all of them
+    alike (the rest of the suite interleaves the same way). The single enqueue (`batch` 1) also
+    times the durable floor (`RAW`) and, with arq, arq on a Redis that fsyncs (`DURABLE_ARQ`)."""
+    async with contextlib.AsyncExitStack() as stack:
+        senders: dict[str, Callable[[int], Awaitable[Any]]] = {}
+        for system in systems:
+            dsn = await stack.enter_async_context(_database(base, system))
+            senders[system] = await stack.enter_async_context(_enqueuer(system, dsn))
+        if batch == 1:
+            senders[RAW] = await stack.enter_async_context(_raw_enqueuer(base))
+            if "arq" in systems and shutil.which(DURABLE_REDIS_SERVER):
+                url = await stack.enter_async_context(_durable_redis())
+                senders[DURABLE_ARQ] = await stack.enter_async_context(_enqueuer("arq", url))
+        return await _interleaved(senders, jobs, batch)
+
+
+async def _interleaved(
+    senders: dict[str, Callable[[int], Awaitable[Any]]], jobs: int, batch: int
+) -> dict[str, Rate]:
+    # Two warm-up calls each, before the clock, for every system alike: pgqueue's second
+    # enqueue opens its enqueue lane in the background, which the pause lets finish.
+    for send in senders.values():
         await send(1)
-        await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)
+    for send in senders.values():
         await send(1)
-        start = time.perf_counter()
-        for offset in range(0, jobs, batch):
-            await send(min(batch, jobs - offset))
-        return Rate(jobs, time.perf_counter() - start)
+    seconds = dict.fromkeys(senders, 0.0)
+    size = max(batch, jobs // ENQUEUE_BLOCKS // batch * batch)
+    for first in range(0, jobs, size):
+        block = min(size, jobs - first)
+        for name, send in senders.items():
+            start = time.perf_counter()
+            for offset in range(0, block, batch):
+                await send(min(batch, block - offset))
+            seconds[name] += time.perf_counter() - start
+    return {name: Rate(jobs, spent) for name, spent in seconds.items()}
+
+
+@contextlib.asynccontextmanager
+async def _raw_enqueuer(base: str) -> AsyncIterator[Callable[[int], Awaitable[Any]]]:
+    """The durable floor of an enqueue in PostgreSQL: goal 1's raw INSERT + NOTIFY (one
+    prepared statement, one connection, each job committed before the next) into a copy of
+    pgqueue.jobs in a throwaway database. A system that writes nothing to disk (Redis as this
+    machine runs it) can be ahead of it; no queue that waits for its commit to be durable can."""
+    async with _database(base, "pgqueue") as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(RAW_TABLE_DDL)
+            insert = await conn.prepare(INSERT_NOTIFY)
+
+            async def send_raw(n: int) -> Any:
+                for _ in range(n):
+                    await insert.fetch(TASK, "[]", "{}", "default")
+
+            yield send_raw
+        finally:
+            await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _durable_redis() -> AsyncIterator[str]:
+    """A throwaway redis-server on a free loopback port, its log in a temporary folder; its URL,
+    once it answers. Stopped and removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="pgqueue-bench-redis-") as folder:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        process = await asyncio.create_subprocess_exec(
+            DURABLE_REDIS_SERVER,
+            *("--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", ""),
+            *("--appendonly", "yes", "--appendfsync", "always"),
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            await _answering(url, process)
+            yield url
+        finally:
+            if process.returncode is None:
+                process.terminate()
+            await process.wait()
+
+
+async def _answering(url: str, process: asyncio.subprocess.Process, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while (why := await redis_reachable(url)) is not None:
+        if process.returncode is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the durable redis-server did not answer at {url}: {why}")
+        await asyncio.sleep(0.05)
 
 
 async def drain(base: str, system: str, jobs: int) -> Rate:
@@ -438,17 +541,15 @@ async def measure(
             log(f"peers: {next(iter(skipped.values()))}")
     running = tuple(s for s in systems if s not in skipped)
     seen: dict[str, dict[str, list[float]]] = {s: {} for s in running}
-    workloads: dict[str, Callable[[str], Awaitable[Rate]]] = {
-        "enqueue": lambda s: enqueue(base, s, jobs, 1),
-        "batch": lambda s: enqueue(base, s, jobs, batch),
-        "drain": lambda s: drain(base, s, jobs),
-    }
     for round_ in range(rounds):
-        for workload, run_once in workloads.items():
+        for workload, size in (("enqueue", 1), ("batch", batch)):
             log(f"peers: {workload}, round {round_ + 1}/{rounds} ...")
-            for system in running:
-                per_second = (await run_once(system)).per_second
-                seen[system].setdefault(workload, []).append(per_second)
+            for name, done in (await enqueue(base, running, jobs, size)).items():
+                seen.setdefault(name, {}).setdefault(workload, []).append(done.per_second)
+        log(f"peers: drain, round {round_ + 1}/{rounds} ...")
+        for system in running:
+            per_second = (await drain(base, system, jobs)).per_second
+            seen[system].setdefault("drain", []).append(per_second)
     return {
         system: {name: statistics.median(v) for name, v in by_workload.items()}
         for system, by_workload in seen.items()
@@ -480,6 +581,8 @@ def rows(figures: dict[str, dict[str, Any]]) -> list[Row]:
                 INFO,
             )
         )
+        if workload == "enqueue" and RAW in figures:
+            out.append(_floor_row(ours, figures[RAW][workload]))
         for peer, title in TITLES.items():
             if peer in skipped:
                 out.append(Row(f"   {title}", skipped[peer], "", "", "pgqueue ahead", INFO))
@@ -497,7 +600,32 @@ def rows(figures: dict[str, dict[str, Any]]) -> list[Row]:
                     verdict(ours > theirs),
                 )
             )
+        if workload == "enqueue" and DURABLE_ARQ in figures:
+            durable = figures[DURABLE_ARQ][workload]
+            out.append(
+                Row(
+                    "   arq on a Redis that fsyncs every write (appendfsync always)",
+                    rate(durable),
+                    f"pgqueue {rate(ours)}",
+                    f"pgqueue {ours / durable:.2f}x" if durable else "",
+                    "",
+                    INFO,
+                )
+            )
     return out
+
+
+def _floor_row(ours: float, floor: float) -> Row:
+    """The raw INSERT + NOTIFY in the peer harness: what a durable enqueue can reach in the same
+    run, beside which the peers' single enqueues read (`_raw_enqueuer`)."""
+    return Row(
+        "   raw INSERT + NOTIFY, committed to disk (the durable floor)",
+        rate(floor),
+        f"pgqueue {rate(ours)}",
+        f"pgqueue {ours / floor:.2f}x" if floor else "",
+        "",
+        INFO,
+    )
 
 
 async def _drain_main(system: str, dsn: str, jobs: int) -> None:

@@ -6,13 +6,16 @@ and the run goes on."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 
 from benchmarks import peers
+from benchmarks.report import Row
 from tests.conftest import TEST_DSN
 
 JOBS = 20
@@ -60,9 +63,20 @@ def test_redis_peers_rows_beside_pgqueue(arq_db: redis.Redis) -> None:
     assert arq_db.dbsize() == 0
     assert redis.Redis.from_url(f"{peers.REDIS}/{CELERY_DB}").dbsize() == 0
 
+    # The durable floor, timed in every round of the single enqueue, beside pgqueue's row.
+    assert figures["raw"]["enqueue"] > 0
+    assert set(figures["raw"]) == {"enqueue"}
+
     rows = peers.rows(figures)
     ours = [r for r in rows if r.workload.startswith("9. ")]
     assert len(ours) == 3
+    [floor] = [r for r in rows if "durable floor" in r.workload]
+    assert rows.index(floor) == rows.index(ours[0]) + 1
+    assert floor.baseline == f"pgqueue {ours[0].measured}"
+    assert (
+        floor.ratio == f"pgqueue {figures['pgqueue']['enqueue'] / figures['raw']['enqueue']:.2f}x"
+    )
+    assert floor.verdict == "info"
     for title in ("arq (Redis) ", "Celery (Redis) "):
         theirs_rows = [r for r in rows if r.workload.startswith(f"   {title}")]
         assert len(theirs_rows) == 3, [r.workload for r in rows]
@@ -73,6 +87,22 @@ def test_redis_peers_rows_beside_pgqueue(arq_db: redis.Redis) -> None:
             assert theirs.verdict in ("PASS", "FAIL")
     assert "batches of 10" in ours[1].workload
     assert not any(r.workload.lstrip().startswith(("PgQueuer", "Procrastinate")) for r in rows)
+    _assert_durable_arq_row(figures, rows)
+
+
+def _assert_durable_arq_row(figures: dict[str, Any], rows: list[Row]) -> None:
+    """arq again, on a throwaway Redis that fsyncs every write, after the issue's arq row (when
+    the redis-server binary is installed beside the shared Redis)."""
+    if shutil.which(peers.DURABLE_REDIS_SERVER) is None:
+        assert "arq_durable" not in figures
+        return
+    ours = [r for r in rows if r.workload.startswith("9. ")]
+    assert set(figures["arq_durable"]) == {"enqueue"}
+    [durable] = [r for r in rows if "fsyncs every write" in r.workload]
+    [arq_enqueue] = [r for r in rows if r.workload.startswith("   arq (Redis) ")][:1]
+    assert rows.index(arq_enqueue) < rows.index(durable) < rows.index(ours[1])
+    assert durable.measured.endswith(" jobs/s") and durable.verdict == "info"
+    assert durable.baseline == f"pgqueue {ours[0].measured}"
 
 
 def test_redis_peers_without_redis_say_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,7 +111,8 @@ def test_redis_peers_without_redis_say_skipped(monkeypatch: pytest.MonkeyPatch) 
     figures = asyncio.run(
         peers.measure(TEST_DSN, 5, 5, 1, lambda _: None, systems=("pgqueue", "arq", "celery"))
     )
-    assert "arq" not in figures and "celery" not in figures
+    assert "arq" not in figures and "celery" not in figures and "arq_durable" not in figures
+    assert figures["raw"]["enqueue"] > 0
     assert figures["pgqueue"]["drain"] > 0
     rows = peers.rows(figures)
     skipped = [r for r in rows if r.workload in ("   arq (Redis)", "   Celery (Redis)")]

@@ -371,10 +371,15 @@ async def _interleaved(
     for send in senders.values():
         await send(1)
     seconds = dict.fromkeys(senders, 0.0)
+    names = list(senders)
     size = max(batch, jobs // ENQUEUE_BLOCKS // batch * batch)
-    for first in range(0, jobs, size):
+    for turn, first in enumerate(range(0, jobs, size)):
         block = min(size, jobs - first)
-        for name, send in senders.items():
+        # Each block starts one system later: none always follows the same one (a system that
+        # fsyncs leaves the disk busier for whoever comes next).
+        shift = turn % len(names)
+        for name in names[shift:] + names[:shift]:
+            send = senders[name]
             start = time.perf_counter()
             for offset in range(0, block, batch):
                 await send(min(batch, block - offset))

@@ -120,3 +120,23 @@ def test_redis_peers_without_redis_say_skipped(monkeypatch: pytest.MonkeyPatch) 
     for row in skipped:
         assert row.measured.startswith("skipped: Redis not reachable at redis://127.0.0.1:9 (")
         assert row.verdict == "info"
+
+
+@pytest.mark.skipif(shutil.which(peers.DURABLE_REDIS_SERVER) is None, reason="no redis-server")
+def test_the_durable_redis_fsyncs_every_write() -> None:
+    async def check() -> tuple[dict[str, str], str | None]:
+        import redis.asyncio
+
+        async with peers._durable_redis() as url:
+            assert not url.startswith(peers.REDIS)
+            client = redis.asyncio.Redis.from_url(url, decode_responses=True)
+            try:
+                config = await client.config_get("append*")
+            finally:
+                await client.aclose()
+        return config, await peers.redis_reachable(url)
+
+    config, after = asyncio.run(check())
+    assert config["appendonly"] == "yes"
+    assert config["appendfsync"] == "always"
+    assert after is not None  # stopped once the measurement is done

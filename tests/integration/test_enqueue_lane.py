@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from pgqueue import App, DatabaseUnavailableError, Task
+from pgqueue._dsn import parse_dsn
 from tests.helpers import count_states, fetchval, wait_for
 
 OTHERS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1"
@@ -162,3 +163,36 @@ async def _not_waiting(dsn: str, pid: int) -> bool:
 async def _lock_waiters(dsn: str) -> bool:
     sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
     return bool(await fetchval(dsn, sql) == 1)
+
+
+def _with_async_commit(dsn: str, form: str) -> str:
+    if form == "url":
+        return f"{dsn}{'&' if '?' in dsn else '?'}options=-c%20synchronous_commit%3Doff"
+    pairs = {**parse_dsn(dsn), "options": "-c synchronous_commit=off"}
+    return " ".join(f"{key}='{value}'" for key, value in pairs.items())
+
+
+@pytest.mark.parametrize("form", ["url", "keywords"])
+async def test_synchronous_commit_off_on_the_dsn_reaches_the_lane_and_the_pool(
+    dsn: str, form: str
+) -> None:
+    # The opt-in of docs/enqueue.md ("An enqueue that does not wait for the disk"): libpq's
+    # `options` on the DSN, in either of its forms, sets every connection of the App.
+    app = App(_with_async_commit(dsn, form), pool_max_size=2)
+
+    @app.task(name="t")
+    async def t(n: int) -> None: ...
+
+    async with app:
+        await t.enqueue(0)
+        await t.enqueue(1)
+        lane = app.repository.lane
+        assert lane is not None
+        await wait_for(lambda: _lane_open(lane), message="the lane open")
+        await t.enqueue(2)
+        assert await lane._conn.fetchval("SHOW synchronous_commit") == "off"  # type: ignore[union-attr]
+        async with app.repository.pool.acquire() as conn:
+            assert await conn.fetchval("SHOW synchronous_commit") == "off"
+    assert await count_states(dsn) == {"queued": 3}
+    # The server's own setting is untouched: another session still waits for the disk.
+    assert await fetchval(dsn, "SHOW synchronous_commit") == "on"

@@ -1765,6 +1765,18 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/integration/test_bench_peers.py::test_the_durable_redis_fsyncs_every_write",),
     ),
     Mutant(
+        "bench-peers-async-commit-not-off",
+        "bench",
+        "benchmarks/peers.py",
+        'ASYNC_COMMIT_OPTIONS = "options=-c%20synchronous_commit%3Doff"',
+        'ASYNC_COMMIT_OPTIONS = "options=-c%20synchronous_commit%3Don"',
+        "the opt-in row is timed with the server's durable commits, not synchronous_commit off",
+        (
+            "tests/integration/test_bench_peers.py"
+            "::test_the_async_commit_row_connects_with_synchronous_commit_off",
+        ),
+    ),
+    Mutant(
         "bench-peers-skip-crashes",
         "bench",
         "benchmarks/peers.py",

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 import redis
 
@@ -88,6 +89,22 @@ def test_redis_peers_rows_beside_pgqueue(arq_db: redis.Redis) -> None:
     assert "batches of 10" in ours[1].workload
     assert not any(r.workload.lstrip().startswith(("PgQueuer", "Procrastinate")) for r in rows)
     _assert_durable_arq_row(figures, rows)
+    _assert_async_commit_row(figures, rows, "arq")
+
+
+def _assert_async_commit_row(figures: dict[str, Any], rows: list[Row], beside: str) -> None:
+    """pgqueue again with synchronous_commit off on its DSN (the opt-in of docs/enqueue.md), in
+    the single enqueue only, last of its section, beside arq (or, without arq, the floor)."""
+    ours = [r for r in rows if r.workload.startswith("9. ")]
+    assert set(figures["pgqueue_async_commit"]) == {"enqueue"}
+    assert figures["pgqueue_async_commit"]["enqueue"] > 0
+    [relaxed] = [r for r in rows if "synchronous_commit off" in r.workload]
+    assert rows.index(relaxed) == rows.index(ours[1]) - 1
+    assert relaxed.measured.endswith(" jobs/s") and relaxed.verdict == "info"
+    theirs = figures["arq" if beside == "arq" else "raw"]["enqueue"]
+    label = "arq" if beside == "arq" else "the floor"
+    assert relaxed.ratio == f"{figures['pgqueue_async_commit']['enqueue'] / theirs:.2f}x {label}"
+    assert relaxed.baseline.startswith("arq " if beside == "arq" else "floor ")
 
 
 def _assert_durable_arq_row(figures: dict[str, Any], rows: list[Row]) -> None:
@@ -120,6 +137,19 @@ def test_redis_peers_without_redis_say_skipped(monkeypatch: pytest.MonkeyPatch) 
     for row in skipped:
         assert row.measured.startswith("skipped: Redis not reachable at redis://127.0.0.1:9 (")
         assert row.verdict == "info"
+    _assert_async_commit_row(figures, rows, "floor")
+
+
+def test_the_async_commit_row_connects_with_synchronous_commit_off() -> None:
+    async def setting(dsn: str) -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return str(await conn.fetchval("SHOW synchronous_commit"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(setting(peers.async_commit_dsn(TEST_DSN))) == "off"
+    assert asyncio.run(setting(TEST_DSN)) == "on"
 
 
 @pytest.mark.skipif(shutil.which(peers.DURABLE_REDIS_SERVER) is None, reason="no redis-server")

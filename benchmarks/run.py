@@ -34,7 +34,7 @@ from benchmarks import (
 )
 from benchmarks.cluster import own_cluster
 from benchmarks.db import BENCH_DSN, Databases, server_info
-from benchmarks.measure import Rate
+from benchmarks.measure import Rate, percentiles
 from benchmarks.report import FAIL, INFO, Row, ms, rate, ratio, verdict
 from benchmarks.workers import ROOT
 from pgqueue.settings import WorkerSettings
@@ -349,10 +349,11 @@ async def run(args: argparse.Namespace, base: str) -> tuple[list[Row], dict[str,
             ]
         if "latency" in only:
             n, gap = args.latency_samples, args.latency_spacing
-            log(f"latency: raw LISTEN loop, {n} jobs {gap * 1000:.0f} ms apart ...")
-            raw = await workloads.latency_raw(dbs, n, gap)
-            log("latency: pgqueue worker process ...")
-            ours = await workloads.latency_pgqueue(dbs, n, gap, given)
+            log(
+                f"latency: raw LISTEN loop and pgqueue worker, {n} jobs each, {gap * 1000:.0f} ms apart ..."
+            )
+            seen = await workloads.latency(dbs, n, gap, given)
+            raw, ours = percentiles(seen["raw"]), percentiles(seen["pgqueue"])
             results["latency"] = {"raw": raw, "pgqueue": ours}
             rows += [
                 Row(

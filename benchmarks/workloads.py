@@ -55,8 +55,7 @@ async def enqueue_single(dbs: Databases, jobs: int) -> dict[str, Any]:
             insert = await raw_conn.prepare(baselines.INSERT_NOTIFY)
             await insert.fetch(NOOP, "[]", "{}", "default")
             # The App's defaults, as users run it (issue 18): its pool, and the enqueue lane
-            # beside it (pgqueue/_repository/driver.py, Lane), opened in the background by the
-            # first call.
+            # beside it (pgqueue/_repository/driver.py, Lane).
             async with App(dsn) as app:
                 # Outside the clock: the first call opens the pool, the second the lane (in the
                 # background, which the pause lets finish), the third prepares on the lane.
@@ -248,6 +247,8 @@ async def latency(
     blocks, as the enqueue workloads do, so a slow minute of this shared machine falls on both
     (one after the other, a p99 ratio moved between 0.56x and 2.9x from run to run). Each
     side's latencies (s), in enqueue order."""
+    if samples < 1:
+        raise ValueError(f"latency needs at least one sample, not {samples}")
     async with (
         dbs.fresh() as raw_dsn,
         _raw_listener(raw_dsn, warmup + samples) as raw_latencies,
@@ -315,7 +316,9 @@ async def _raw_listener(dsn: str, count: int) -> AsyncIterator[list[float]]:
             assert proc.stdout is not None
             await asyncio.wait_for(proc.stdout.readline(), 60)  # "ready": listening
             yield found
-            await asyncio.wait_for(proc.wait(), 60)
+            code = await asyncio.wait_for(proc.wait(), 60)
+            if code != 0:
+                raise RuntimeError(f"the raw LISTEN loop exited with {code}")
             found.extend(orjson.loads(outfile.read_bytes()))
         finally:
             if proc.returncode is None:

@@ -1777,6 +1777,18 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        "bench-peers-async-commit-default-dsn",
+        "bench",
+        "benchmarks/peers.py",
+        '_enqueuer("pgqueue", async_commit_dsn(dsn))',
+        '_enqueuer("pgqueue", dsn)',
+        "the opt-in row times pgqueue on a DSN without the option",
+        (
+            "tests/integration/test_bench_peers.py"
+            "::test_the_async_commit_row_times_pgqueue_on_the_opt_in_dsn",
+        ),
+    ),
+    Mutant(
         "bench-peers-skip-crashes",
         "bench",
         "benchmarks/peers.py",

@@ -6,9 +6,10 @@ and the run goes on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -140,16 +141,45 @@ def test_redis_peers_without_redis_say_skipped(monkeypatch: pytest.MonkeyPatch) 
     _assert_async_commit_row(figures, rows, "floor")
 
 
-def test_the_async_commit_row_connects_with_synchronous_commit_off() -> None:
-    async def setting(dsn: str) -> str:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return str(await conn.fetchval("SHOW synchronous_commit"))
-        finally:
-            await conn.close()
+async def _synchronous_commit(dsn: str) -> tuple[str, str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'"
+        )
+        assert row is not None
+        return str(row[0]), str(row[1])
+    finally:
+        await conn.close()
 
-    assert asyncio.run(setting(peers.async_commit_dsn(TEST_DSN))) == "off"
-    assert asyncio.run(setting(TEST_DSN)) == "on"
+
+def test_the_async_commit_row_connects_with_synchronous_commit_off() -> None:
+    assert asyncio.run(_synchronous_commit(peers.async_commit_dsn(TEST_DSN))) == ("off", "client")
+    # Without the option a session takes the server's setting (the embedded test server may
+    # itself run with it off, so only where it came from is checked).
+    assert asyncio.run(_synchronous_commit(TEST_DSN))[1] != "client"
+
+
+def test_the_async_commit_row_times_pgqueue_on_the_opt_in_dsn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every pgqueue App the single enqueue opens: one at the server's setting, one with the opt-in.
+    opened: list[tuple[str, str]] = []
+    enqueuer = peers._enqueuer
+
+    @contextlib.asynccontextmanager
+    async def recording(system: str, dsn: str) -> AsyncIterator[Any]:
+        if system == "pgqueue":
+            opened.append(await _synchronous_commit(dsn))
+        async with enqueuer(system, dsn) as send:
+            yield send
+
+    monkeypatch.setattr(peers, "_enqueuer", recording)
+    figures = asyncio.run(peers.enqueue(TEST_DSN, ("pgqueue",), 4, 1))
+    assert set(figures) == {"pgqueue", "raw", "pgqueue_async_commit"}
+    assert len(opened) == 2
+    assert opened[0][1] != "client"
+    assert opened[1] == ("off", "client")
 
 
 @pytest.mark.skipif(shutil.which(peers.DURABLE_REDIS_SERVER) is None, reason="no redis-server")

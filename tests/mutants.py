@@ -1789,6 +1789,24 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     Mutant(
+        "bench-latency-one-side-after-the-other",
+        "bench",
+        "benchmarks/workloads.py",
+        "            for block in _blocks(samples, blocks):\n"
+        "                await _paced(block, spacing, send_raw)\n"
+        "                await asyncio.sleep(spacing)\n"
+        "                await _paced(block, spacing, send_ours)\n",
+        "            for block in [samples]:\n"
+        "                await _paced(block, spacing, send_raw)\n"
+        "                await asyncio.sleep(spacing)\n"
+        "                await _paced(block, spacing, send_ours)\n",
+        "the latency probes are taken all raw, then all pgqueue, not in alternating blocks",
+        (
+            "tests/integration/test_bench_latency.py"
+            "::test_the_probes_alternate_block_by_block_after_each_sides_warm_up",
+        ),
+    ),
+    Mutant(
         "bench-peers-skip-crashes",
         "bench",
         "benchmarks/peers.py",

@@ -6,6 +6,9 @@ left out), in enqueue order, and every probe ran."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from benchmarks import workloads
 from benchmarks.db import Databases
@@ -30,3 +33,26 @@ def test_both_sides_time_every_probe_once_warm() -> None:
         assert len(latencies) == SAMPLES, side
         # A probe's start minus its enqueue time: positive, and far below the run's deadlines.
         assert all(0.0 < latency < 30.0 for latency in latencies), (side, latencies)
+
+
+def test_the_probes_alternate_block_by_block_after_each_sides_warm_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The point of the workload: neither side takes all its probes before the other (a slow
+    minute of the machine would fall on one side only)."""
+    paced = workloads._paced
+    calls: list[tuple[str, int]] = []
+
+    async def recording(count: int, spacing: float, send: Any) -> None:
+        calls.append((send.__name__, count))
+        await paced(count, spacing, send)
+
+    monkeypatch.setattr(workloads, "_paced", recording)
+    seen = asyncio.run(_measure())
+    block = SAMPLES // 3
+    warm_up = [("send_raw", WARMUP), ("send_ours", WARMUP)]
+    assert calls == warm_up + [("send_raw", block), ("send_ours", block)] * 3
+    assert {side: len(latencies) for side, latencies in seen.items()} == {
+        "raw": SAMPLES,
+        "pgqueue": SAMPLES,
+    }

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -26,8 +29,23 @@ TEST_DB = 13
 CELERY_DB = 11
 
 
+@contextlib.contextmanager
+def _redis_databases_held() -> Iterator[None]:
+    """TEST_DB and CELERY_DB to this test alone: another suite run on this machine at the same
+    time (CI beside a developer's run, two checkouts) uses the same Redis and the same database
+    numbers, and its Celery worker would drain this test's jobs."""
+    with Path(tempfile.gettempdir(), "pgqueue-tests-redis.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 @pytest.fixture
 def arq_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
+    with _redis_databases_held():
+        yield from _arq_db(monkeypatch)
+
+
+def _arq_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
     monkeypatch.setitem(peers.REDIS_DB, "arq", TEST_DB)
     monkeypatch.setitem(peers.REDIS_DB, "celery", CELERY_DB)
     celery_db = redis.Redis.from_url(f"{peers.REDIS}/{CELERY_DB}")

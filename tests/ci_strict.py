@@ -1,6 +1,6 @@
 """No silent skip in CI: with CI=true (the CI runner sets it), a test that would skip for lack of
 something (root, binaries, a browser) fails instead, saying what it lacked. Locally a skip stays
-a skip; to leave out the slow tests there, deselect them: python -m pytest -m "not slow".
+a skip; to leave out the slow tests there, deselect them: python -m pytest -n 2 -m "not slow".
 
 A pytest plugin (tests/conftest.py loads it; `-p tests.ci_strict` loads it anywhere).
 """

@@ -173,7 +173,8 @@ async def _sleeping(pool: asyncpg.Pool) -> bool:
     return bool(
         await pool.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-            "AND query LIKE '%FROM pg_sleep(0.5)' AND pid <> pg_backend_pid()"
+            "AND query LIKE '%FROM pg_sleep(0.5)' AND pid <> pg_backend_pid() "
+            "AND datname = current_database()"
         )
     )
 

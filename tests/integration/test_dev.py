@@ -368,22 +368,26 @@ def test_the_suite_runs_on_an_embedded_server_when_nothing_answers() -> None:
     embedded server for the session, the template cloned per test, stopped and removed after."""
     import tempfile
 
-    tmp = Path(tempfile.gettempdir())
-    before = set(tmp.glob("pgqueue-test-pg-*"))
-    # Three tests: two on clones of the session's template, one on an empty database.
-    selection = [
-        "tests/integration/test_docs_examples.py::test_sql_enqueue",
-        "tests/migrations/test_migrations.py::test_indexes_match_metadata",
-        "tests/migrations/test_migrations.py::test_upgrade_is_idempotent",
-    ]
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *selection],
-        cwd=ROOT,
-        env=no_server_env(dead_port()),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # A temporary directory of the child's own: another suite's embedded server may come and go
+    # in the shared one meanwhile.
+    with tempfile.TemporaryDirectory(prefix="pgqueue-suite-tmp-") as own:
+        tmp = Path(own)
+        tmp.chmod(0o755)  # under root, the server's own account must reach its directory
+        # Three tests: two on clones of the session's template, one on an empty database.
+        selection = [
+            "tests/integration/test_docs_examples.py::test_sql_enqueue",
+            "tests/migrations/test_migrations.py::test_indexes_match_metadata",
+            "tests/migrations/test_migrations.py::test_upgrade_is_idempotent",
+        ]
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *selection],
+            cwd=ROOT,
+            env=no_server_env(dead_port(), TMPDIR=own),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        left = list(tmp.glob("pgqueue-test-pg-*"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert re.search(
         r"database: postgresql://postgres:\*\*\*@127\.0\.0\.1:\d+/postgres "
@@ -392,4 +396,4 @@ def test_the_suite_runs_on_an_embedded_server_when_nothing_answers() -> None:
         done.stdout,
     ), done.stdout[:2000]
     assert re.fullmatch(r"=+ 3 passed in .* =+", done.stdout.splitlines()[-1]), done.stdout[-500:]
-    assert set(tmp.glob("pgqueue-test-pg-*")) == before  # stopped and removed
+    assert left == []  # stopped and removed

@@ -5,6 +5,8 @@ enqueue_many."""
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 
 from pgqueue import App, JobRequest, migrate
@@ -12,9 +14,11 @@ from tests.migrations.test_sql_files import objects, rows
 
 REVISION = "0017_enqueue_batch"
 PREVIOUS = "0016_finish_hooks"
-PRODUCER = "pgqueue_enqueue_batch_producer"
-WORKER = "pgqueue_enqueue_batch_worker"
-LATER = "pgqueue_enqueue_batch_later"
+# Roles belong to the whole server: a name of this run's own, so suites run at once never share one.
+RUN = uuid.uuid4().hex[:8]
+PRODUCER = f"pgqueue_enqueue_batch_producer_{RUN}"
+WORKER = f"pgqueue_enqueue_batch_worker_{RUN}"
+LATER = f"pgqueue_enqueue_batch_later_{RUN}"
 ROLES = (PRODUCER, WORKER, LATER)
 BATCH = "SELECT count(*) FROM pgqueue.enqueue_batch(ARRAY['a', 'b'], queue => ARRAY['q', NULL])"
 

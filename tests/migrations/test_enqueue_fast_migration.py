@@ -5,6 +5,7 @@ and back to 0014's objects exactly, the trigger waking workers on a plain INSERT
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
 import psycopg
@@ -18,7 +19,9 @@ from tests.migrations.test_sql_files import objects, rows
 
 REVISION = "0015_enqueue_fast"
 PREVIOUS = "0014_workflows"
-ROLE = "pgqueue_enqueue_fast_producer"
+# Roles belong to the whole server: a name of this run's own, so suites run at once never share one.
+RUN = uuid.uuid4().hex[:8]
+ROLE = f"pgqueue_enqueue_fast_producer_{RUN}"
 TRIGGER = "SELECT count(*) FROM pg_trigger WHERE tgname = 'jobs_notify_inserted'"
 
 

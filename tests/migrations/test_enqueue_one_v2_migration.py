@@ -4,6 +4,7 @@ messages as v1 for the same calls, and back to v1's definition exactly."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
@@ -14,7 +15,9 @@ from tests.migrations.test_sql_files import objects, rows
 
 REVISION = "0018_enqueue_one_v2"
 PREVIOUS = "0017_enqueue_batch"
-ROLE = "pgqueue_enqueue_one_v2_producer"
+# Roles belong to the whole server: a name of this run's own, so suites run at once never share one.
+RUN = uuid.uuid4().hex[:8]
+ROLE = f"pgqueue_enqueue_one_v2_producer_{RUN}"
 ROUNDS_MESSAGE = "pgqueue.enqueue_one: unique keys kept changing hands; retry"
 # The row columns an enqueue decides (ids and times aside).
 COLUMNS = (

@@ -4,6 +4,7 @@ downgrade puts back the v1 functions and drops the column, leaving the functions
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
@@ -72,7 +73,8 @@ def test_who_could_enqueue_still_can_with_the_new_parameter_and_after_the_downgr
     """pgqueue.enqueue gains `metadata` (a new signature, so a new function): a role granted
     enqueue before the upgrade keeps it, and grant_producer grants the new one."""
     migrate.upgrade(empty_db, PREVIOUS)
-    before, after_role = "pgqueue_meta_before", "pgqueue_meta_after"
+    run = uuid.uuid4().hex[:8]  # roles belong to the whole server: names of this run's own
+    before, after_role = f"pgqueue_meta_before_{run}", f"pgqueue_meta_after_{run}"
     with psycopg.connect(empty_db, autocommit=True) as conn:
         for role in (before, after_role):
             conn.execute(f"DROP ROLE IF EXISTS {role}")  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ downgrade leaves 0012's schema (columns, index, functions, grants) as it was."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
@@ -12,7 +13,9 @@ from pgqueue import migrate
 
 REVISION = "0013_limits"
 PREVIOUS = "0012_job_metadata"
-ROLE = "pgqueue_limits_producer"
+# Roles belong to the whole server: a name of this run's own, so suites run at once never share one.
+RUN = uuid.uuid4().hex[:8]
+ROLE = f"pgqueue_limits_producer_{RUN}"
 
 
 def rows(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:

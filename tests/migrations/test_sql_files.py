@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import re
+import uuid
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -234,6 +235,7 @@ def test_upgrade_and_downgrade_of_0008(empty_db: str) -> None:
 
 @pytest.mark.parametrize("role", ["pgqueue_sql_files_producer"])
 def test_a_producer_role_still_enqueues_through_the_new_body(empty_db: str, role: str) -> None:
+    role = f"{role}_{uuid.uuid4().hex[:8]}"  # roles belong to the whole server: this run's own
     migrate.upgrade(empty_db)
     with psycopg.connect(empty_db, autocommit=True) as conn:
         conn.execute(f"DROP ROLE IF EXISTS {role}")  # type: ignore[arg-type]

@@ -3,6 +3,8 @@ pgqueue.enqueue signature with its grants carried over, and back to 0013's objec
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 
 from pgqueue import migrate
@@ -10,7 +12,9 @@ from tests.migrations.test_sql_files import objects, rows
 
 REVISION = "0014_workflows"
 PREVIOUS = "0013_limits"
-ROLE = "pgqueue_workflows_producer"
+# Roles belong to the whole server: a name of this run's own, so suites run at once never share one.
+RUN = uuid.uuid4().hex[:8]
+ROLE = f"pgqueue_workflows_producer_{RUN}"
 
 
 def test_upgrade_and_downgrade_of_0014(empty_db: str) -> None:

@@ -140,3 +140,10 @@ async def lose_claim(dsn: str, job_id: int) -> None:
         "started_at = NULL WHERE id = $1",
         job_id,
     )
+
+
+# Where a session's synchronous_commit came from ("client": its connection's startup options).
+SYNCHRONOUS_COMMIT = "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'"
+# pg_settings.source of a setting a session has from the server itself (not from its client, its
+# role or its database).
+SERVER_WIDE = frozenset({"default", "configuration file", "command line", "environment variable"})

@@ -23,6 +23,7 @@ import redis
 from benchmarks import peers
 from benchmarks.report import Row
 from tests.conftest import TEST_DSN
+from tests.helpers import SERVER_WIDE, SYNCHRONOUS_COMMIT
 
 JOBS = 20
 # Not the benchmark's own database numbers, so a benchmark run at the same time is not disturbed.
@@ -174,17 +175,10 @@ def test_redis_peers_without_redis_say_skipped(monkeypatch: pytest.MonkeyPatch) 
     _assert_async_commit_row(figures, rows, "floor")
 
 
-# pg_settings.source of a setting a session has from the server itself (not from its client, role
-# or database).
-SERVER_WIDE = {"default", "configuration file", "command line", "environment variable"}
-
-
 async def _synchronous_commit(dsn: str) -> tuple[str, str]:
     conn = await asyncpg.connect(dsn)
     try:
-        row = await conn.fetchrow(
-            "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'"
-        )
+        row = await conn.fetchrow(SYNCHRONOUS_COMMIT)
         assert row is not None
         return str(row[0]), str(row[1])
     finally:

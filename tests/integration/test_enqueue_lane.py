@@ -15,7 +15,7 @@ import pytest
 
 from pgqueue import App, DatabaseUnavailableError, Task
 from pgqueue._dsn import parse_dsn
-from tests.helpers import count_states, fetchval, wait_for
+from tests.helpers import SERVER_WIDE, SYNCHRONOUS_COMMIT, count_states, fetchval, wait_for
 
 OTHERS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1"
 
@@ -166,12 +166,6 @@ async def _lock_waiters(dsn: str) -> bool:
         " WHERE wait_event_type = 'Lock' AND datname = current_database()"
     )
     return bool(await fetchval(dsn, sql) == 1)
-
-
-# What a session runs with, and where that came from ("client": its connection's startup options).
-SYNCHRONOUS_COMMIT = "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'"
-# pg_settings.source of a setting a session has from the server itself.
-SERVER_WIDE = {"default", "configuration file", "command line", "environment variable"}
 
 
 def _with_async_commit(dsn: str, form: str) -> str:

@@ -31,8 +31,8 @@ TEST_DB = 13
 CELERY_DB = 11
 
 
-@contextlib.contextmanager
-def _redis_databases_held() -> Iterator[None]:
+@pytest.fixture
+def redis_databases_held() -> Iterator[None]:
     """TEST_DB and CELERY_DB to this test alone: another suite run on this machine at the same
     time (CI beside a developer's run, two checkouts) uses the same Redis and the same database
     numbers, and its Celery worker would drain this test's jobs."""
@@ -56,12 +56,7 @@ def _lock_file(path: Path) -> int:
 
 
 @pytest.fixture
-def arq_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
-    with _redis_databases_held():
-        yield from _arq_db(monkeypatch)
-
-
-def _arq_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
+def arq_db(redis_databases_held: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
     monkeypatch.setitem(peers.REDIS_DB, "arq", TEST_DB)
     monkeypatch.setitem(peers.REDIS_DB, "celery", CELERY_DB)
     celery_db = redis.Redis.from_url(f"{peers.REDIS}/{CELERY_DB}")

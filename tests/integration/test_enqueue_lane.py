@@ -15,7 +15,14 @@ import pytest
 
 from pgqueue import App, DatabaseUnavailableError, Task
 from pgqueue._dsn import parse_dsn
-from tests.helpers import SERVER_WIDE, SYNCHRONOUS_COMMIT, count_states, fetchval, wait_for
+from tests.helpers import (
+    SERVER_WIDE,
+    SYNCHRONOUS_COMMIT,
+    count_states,
+    fetch,
+    fetchval,
+    wait_for,
+)
 
 OTHERS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1"
 
@@ -200,5 +207,5 @@ async def test_synchronous_commit_off_on_the_dsn_reaches_the_lane_and_the_pool(
     # The server's own setting is untouched: another session has it from the server, not from
     # its client, its role or its database (the embedded test server may run with it off, so
     # its value is not checked).
-    plain = await fetchval(dsn, "SELECT source FROM pg_settings WHERE name = 'synchronous_commit'")
+    [(_, plain)] = await fetch(dsn, SYNCHRONOUS_COMMIT)
     assert plain in SERVER_WIDE
